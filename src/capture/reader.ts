@@ -1,0 +1,251 @@
+/**
+ * Byte plumbing shared by the capture readers: where bytes come from (a file handle or a
+ * stream) and a contiguous read window over them.
+ *
+ * The window never overwrites a buffer it has handed out: every refill allocates a fresh
+ * buffer, copies the few unconsumed bytes to its front and reads after them. Frames can
+ * therefore point straight into the window (pcapng does; pcap frames point into
+ * pcap-parser's own copy of each feed), with no copy per packet, and a frame stays valid
+ * for as long as anyone holds it: more than the FrameSource contract promises, which
+ * consumers should still not rely on (a live source may reuse its buffer).
+ * The unconsumed tail is at most one partial record or block, so the copy is small,
+ * except for a record larger than a chunk, which is copied once into a buffer sized for it.
+ */
+import type { FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
+
+/** Size of one read. Large reads keep the per-syscall and per-batch costs negligible. */
+export const CHUNK_SIZE = 1 << 20;
+
+/**
+ * Largest record or block we agree to buffer. Anything claiming more is damage (a random
+ * 32-bit length is almost always above this), refused before a byte of it is buffered.
+ */
+export const MAX_RECORD_BYTES = 256 << 20;
+
+/** Where bytes come from. `readInto` resolves to 0 only at the end of the input. */
+export interface ByteInput {
+  /** Copies up to `length` bytes into `target` at `offset`; waits for at least one byte. */
+  readInto(target: Buffer, offset: number, length: number): Promise<number>;
+  close(): Promise<void>;
+}
+
+/**
+ * An input that failed (read error, corrupt gzip). The message is one line, ready for a
+ * CaptureError reason or a warning: "read error: EIO: i/o error", "gzip data is corrupt: ...".
+ */
+export class InputError extends Error {
+  override name = 'InputError';
+}
+
+/** A regular file read sequentially. Fills as much as asked for (files have no short reads but at EOF). */
+export class FileInput implements ByteInput {
+  constructor(private readonly fh: FileHandle) {}
+
+  async readInto(target: Buffer, offset: number, length: number): Promise<number> {
+    let got = 0;
+    try {
+      while (got < length) {
+        const { bytesRead } = await this.fh.read(target, offset + got, length - got, null);
+        if (bytesRead === 0) break;
+        got += bytesRead;
+      }
+    } catch (err) {
+      throw new InputError(`read error: ${errorText(err)}`);
+    }
+    return got;
+  }
+
+  async close(): Promise<void> {
+    await this.fh.close().catch(() => undefined);
+  }
+}
+
+/**
+ * A Node readable (stdin, a gunzip stream). Copies whatever the stream has buffered, so a
+ * fast producer gives large reads and a slow one (a live pipe) is not waited for.
+ */
+export class StreamInput implements ByteInput {
+  private readonly stream: Readable;
+  private pending: Buffer | null = null;
+  private ended = false;
+  private error: Error | null = null;
+  private wake: (() => void) | null = null;
+  private readonly onReadable: () => void;
+  private readonly onEnd: () => void;
+
+  /** `describe` turns a stream error into the one-line InputError message. */
+  constructor(
+    stream: NodeJS.ReadableStream,
+    private readonly describe: (err: Error) => string = (err) => `read error: ${errorText(err)}`,
+  ) {
+    // Old-style streams (no read()) are wrapped so that the pull API below works on both.
+    this.stream = stream instanceof Readable ? stream : new Readable().wrap(stream);
+    const notify = () => {
+      const w = this.wake;
+      this.wake = null;
+      if (w) w();
+    };
+    this.onReadable = notify;
+    this.onEnd = () => {
+      this.ended = true;
+      notify();
+    };
+    this.stream.on('readable', this.onReadable);
+    this.stream.on('end', this.onEnd);
+    this.stream.on('error', (err: Error) => {
+      this.error = err;
+      notify();
+    });
+  }
+
+  private take(): Buffer | null {
+    if (this.pending) {
+      const p = this.pending;
+      this.pending = null;
+      return p;
+    }
+    const c = this.stream.read() as Buffer | string | null;
+    if (c === null) return null;
+    return typeof c === 'string' ? Buffer.from(c, 'latin1') : c;
+  }
+
+  async readInto(target: Buffer, offset: number, length: number): Promise<number> {
+    let got = 0;
+    for (;;) {
+      while (got < length) {
+        const c = this.take();
+        if (c === null) break;
+        const n = Math.min(c.length, length - got);
+        c.copy(target, offset + got, 0, n);
+        got += n;
+        if (n < c.length) this.pending = c.subarray(n);
+      }
+      if (got > 0 || length === 0) return got;
+      // Data that arrived before an error is returned first; the error comes with the next call.
+      if (this.error) throw new InputError(this.describe(this.error));
+      if (this.ended) return 0;
+      await new Promise<void>((resolve) => {
+        this.wake = resolve;
+      });
+    }
+  }
+
+  async close(): Promise<void> {
+    // Never destroy process.stdin itself (others may use it): stop listening and pause it,
+    // which also lets the process exit. Other streams (gunzip) are ours to end. The error
+    // listener stays, so that a late error cannot crash the process.
+    if (this.stream !== (process.stdin as unknown as Readable)) {
+      this.stream.destroy();
+    } else {
+      this.stream.off('readable', this.onReadable);
+      this.stream.off('end', this.onEnd);
+      this.stream.pause();
+    }
+    this.ended = true;
+    const w = this.wake;
+    this.wake = null;
+    if (w) w();
+  }
+}
+
+/**
+ * A contiguous view of the input: bytes `buf[start, end)` are read but not yet consumed,
+ * and `buf[0]` is at absolute offset `base` of the (decompressed) capture.
+ */
+export class Window {
+  buf: Buffer = Buffer.alloc(0);
+  start = 0;
+  end = 0;
+  base = 0;
+  eof = false;
+
+  constructor(readonly input: ByteInput) {}
+
+  get available(): number {
+    return this.end - this.start;
+  }
+
+  /** Absolute offset of `buf[start]`. */
+  get offset(): number {
+    return this.base + this.start;
+  }
+
+  /**
+   * Makes at least `need` unconsumed bytes available, unless the input ends first (then
+   * `eof` is set and the result is false). Reads up to `chunk` more bytes (1 MiB by
+   * default, so batches stay large). Read errors propagate (the caller turns them into a
+   * warning).
+   */
+  async fill(need: number, chunk = CHUNK_SIZE): Promise<boolean> {
+    if (this.available >= need) return true;
+    if (this.eof) return false;
+    const keep = this.available;
+    const capacity = Math.max(need, keep + chunk);
+    const next = Buffer.allocUnsafeSlow(capacity);
+    this.buf.copy(next, 0, this.start, this.end);
+    this.base += this.start;
+    this.buf = next;
+    this.start = 0;
+    this.end = keep;
+    while (this.end < need) {
+      const n = await this.input.readInto(next, this.end, capacity - this.end);
+      if (n === 0) {
+        this.eof = true;
+        return false;
+      }
+      this.end += n;
+    }
+    return true;
+  }
+}
+
+/** Counts one kind of damage and reports it once, with the first offset and the total. */
+export class DamageCounter {
+  count = 0;
+  firstOffset = -1;
+
+  constructor(private readonly describe: (count: number, firstOffset: number) => string) {}
+
+  add(offset: number): void {
+    if (this.count++ === 0) this.firstOffset = offset;
+  }
+
+  /** Appends the summary line if anything was counted. */
+  flush(warnings: string[]): void {
+    if (this.count > 0) warnings.push(this.describe(this.count, this.firstOffset));
+    this.count = 0;
+  }
+}
+
+/** `n record(s)` helper for warning text. */
+export function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** `was` / `were` agreeing with n. */
+export function were(n: number): string {
+  return n === 1 ? 'was' : 'were';
+}
+
+/** First bytes as `3c 21 44 4f` for "not a capture file" messages. */
+export function hexPrefix(bytes: Uint8Array, max = 4): string {
+  const parts: string[] = [];
+  for (let i = 0; i < bytes.length && i < max; i++) parts.push(bytes[i]!.toString(16).padStart(2, '0'));
+  return parts.join(' ');
+}
+
+/** Text of a failed input for a warning: InputError messages as they are. */
+export function inputErrorText(err: unknown): string {
+  return err instanceof InputError ? err.message : `read error: ${errorText(err)}`;
+}
+
+/** One-line text of an I/O or zlib error (`EIO: i/o error`), without a stack. */
+export function errorText(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const msg = err.message.split('\n')[0] ?? '';
+    return code && !msg.startsWith(code) ? `${code}: ${msg}` : msg;
+  }
+  return String(err);
+}

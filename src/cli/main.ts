@@ -1,0 +1,91 @@
+/**
+ * `run(argv, io)` parses, runs one command and returns the exit code:
+ * 0 success (damage read around is a warning), 1 a capture could not be read,
+ * 2 usage error, 3 warnings under --strict. Nothing here throws to the caller: any unexpected
+ * error becomes one line on stderr (with the stack only under FLOWDEMUX_DEBUG=1).
+ */
+import type { Readable, Writable } from 'node:stream';
+import { parseArgs, UsageError, type Options } from './options.js';
+import { Output } from './output.js';
+import { runPackets } from './packets.js';
+
+export interface Io {
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  stdin: Readable;
+}
+
+export const EXIT = { OK: 0, UNREADABLE: 1, USAGE: 2, STRICT: 3 } as const;
+
+/** Replaces control characters so that text from file names or packets cannot drive a terminal. */
+export function safeText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** What a command reports back to `run` for the exit code and the closing stderr lines. */
+export interface CommandResult {
+  errors: string[];
+  warnings: string[];
+}
+
+export async function run(argv: string[], io: Io): Promise<number> {
+  let options: Options | null;
+  try {
+    const parsed = await parseArgs(argv, Boolean(io.stdout.isTTY));
+    if (parsed.helpText !== null) {
+      io.stdout.write(parsed.helpText + '\n');
+      return EXIT.OK;
+    }
+    options = parsed.options!;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`flowdemux: ${safeText(err.message)} (see flowdemux --help)\n`);
+      return EXIT.USAGE;
+    }
+    throw err;
+  }
+
+  const out = new Output(io.stdout);
+  let result: CommandResult;
+  try {
+    switch (options.command) {
+      case 'packets':
+        result = await runPackets(options, io, out);
+        break;
+      default:
+        io.stderr.write(`flowdemux: '${options.command}' is not available in this version\n`);
+        return EXIT.USAGE;
+    }
+    await out.flush();
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`flowdemux: ${safeText(err.message)}\n`);
+      return EXIT.USAGE;
+    }
+    throw err;
+  }
+  if (out.error) {
+    io.stderr.write(`flowdemux: cannot write output: ${safeText(out.error.message)}\n`);
+    return EXIT.UNREADABLE;
+  }
+  for (const w of result.warnings) io.stderr.write(`flowdemux: warning: ${safeText(w)}\n`);
+  for (const e of result.errors) io.stderr.write(`flowdemux: ${safeText(e)}\n`);
+  if (result.errors.length > 0) return EXIT.UNREADABLE;
+  if (options.strict && result.warnings.length > 0) return EXIT.STRICT;
+  return EXIT.OK;
+}
+
+/** Entry point for bin/flowdemux.js: real process streams, and a last line of defence. */
+export async function main(argv: string[]): Promise<number> {
+  // A closed stdout (`| head`) must end quietly; Output handles writes, this covers stray ones.
+  process.stdout.on('error', () => undefined);
+  try {
+    return await run(argv, { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
+  } catch (err) {
+    const e = err as Error;
+    process.stderr.write(`flowdemux: internal error: ${safeText(e.message)}\n`);
+    if (process.env.FLOWDEMUX_DEBUG) process.stderr.write(`${e.stack}\n`);
+    return 70;
+  }
+}

@@ -1,0 +1,152 @@
+/**
+ * The command-line table (yargs) and the pure checks on its result. Nothing here does I/O, so
+ * tests can parse argument vectors without spawning a process.
+ */
+import yargs from 'yargs';
+
+export type Command = 'packets' | 'flows' | 'demux' | 'ladder' | 'live' | 'interfaces';
+
+export interface Options {
+  command: Command;
+  captures: string[];
+  format: string;
+  strict: boolean;
+  progress: boolean | undefined;
+  proto: string | undefined;
+  port: number | undefined;
+  host: string | undefined;
+  sort: 'start' | 'bytes' | 'packets' | undefined;
+  limit: number | undefined;
+  idleTimeout: number | undefined;
+  maxFlows: number | undefined;
+  flow: number | undefined;
+  explain: boolean;
+  interface: string;
+  filter: string | undefined;
+  count: number | undefined;
+  duration: number | undefined;
+  write: string | undefined;
+}
+
+const STDIN_TOKEN = '\u0000stdin';
+
+/** A usage problem: the CLI prints it on one line and exits 2. */
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+const FORMATS: Record<Command, readonly string[]> = {
+  packets: ['table', 'ndjson'],
+  flows: ['table', 'json', 'ndjson', 'csv', 'zeek'],
+  demux: ['table', 'json', 'dot', 'mermaid'],
+  ladder: ['table'],
+  live: ['table', 'json', 'ndjson'],
+  interfaces: ['table', 'json'],
+};
+
+const captureOptions = {
+  strict: { type: 'boolean', default: false, describe: 'exit 3 when damage was read around (warnings)' },
+  progress: { type: 'boolean', describe: 'progress line on stderr (default: only when stderr is a terminal)' },
+} as const;
+
+const flowOptions = {
+  proto: { type: 'string', describe: 'only flows of this protocol (tcp, udp, icmp)' },
+  port: { type: 'number', describe: 'only flows with this port at either end' },
+  host: { type: 'string', describe: 'only flows with this address at either end' },
+  sort: { choices: ['start', 'bytes', 'packets'], describe: 'order of the flows' },
+  limit: { type: 'number', describe: 'print at most this many flows' },
+  'idle-timeout': { type: 'number', describe: 'seconds of silence that end a flow (default tcp 300, udp 60)' },
+  'max-flows': { type: 'number', describe: 'cap on flows held open at once (oldest idle evicted first)' },
+} as const;
+
+/** Builds the yargs parser. `exitProcess(false)` and a throwing `fail` keep it pure. */
+export function buildParser(argv: string[]) {
+  return yargs(argv)
+    .scriptName('flowdemux')
+    .usage('$0 <command> [options]\n\nShows how a host demultiplexes packets to sockets.')
+    .command('packets <captures..>', 'one line a packet, with the flow it demuxes to', (y) =>
+      y.options({
+        ...captureOptions,
+        format: { choices: FORMATS.packets, default: 'table', describe: 'output format' },
+        explain: { type: 'boolean', default: false, describe: 'say which socket the kernel would pick' },
+      }),
+    )
+    .command('flows <captures..>', 'flows (connections) by tuple, both directions counted', (y) =>
+      y.options({
+        ...captureOptions,
+        ...flowOptions,
+        format: { choices: FORMATS.flows, describe: 'output format (default: table on a terminal, json when piped)' },
+      }),
+    )
+    .demandCommand(1, 'name a command: packets or flows')
+    .strict()
+    .help()
+    .version(false)
+    .wrap(Math.min(100, process.stdout.columns || 100))
+    .exitProcess(false)
+    .fail((msg, err) => {
+      throw new UsageError(msg || err?.message || 'invalid arguments');
+    });
+}
+
+function optionalNumber(v: unknown, name: string, min: number): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min) {
+    throw new UsageError(`--${name} must be a number >= ${min}`);
+  }
+  return v;
+}
+
+/**
+ * Turns yargs' result into checked Options. Pure: throws UsageError with a one-line message.
+ * `stdoutIsTty` picks the default format where it depends on the terminal.
+ */
+export function check(args: Record<string, unknown>, stdoutIsTty: boolean): Options {
+  const command = String((args._ as unknown[])[0] ?? '') as Command;
+  if (!(command in FORMATS)) throw new UsageError(`unknown command '${command}'`);
+  const captures = ((args.captures as unknown[]) ?? []).map((c) => (c === STDIN_TOKEN ? '-' : String(c)));
+  if (captures.filter((c) => c === '-').length > 1) throw new UsageError("stdin ('-') can be read only once");
+  const format = (args.format as string | undefined) ?? (command === 'flows' && !stdoutIsTty ? 'json' : 'table');
+  const port = optionalNumber(args.port, 'port', 0);
+  if (port !== undefined && (port > 65535 || !Number.isInteger(port))) throw new UsageError('--port must be 0..65535');
+  const proto = args.proto === undefined ? undefined : String(args.proto).toLowerCase();
+  if (proto !== undefined && !['tcp', 'udp', 'icmp'].includes(proto)) throw new UsageError('--proto must be tcp, udp or icmp');
+  return {
+    command,
+    captures,
+    format,
+    strict: Boolean(args.strict),
+    progress: args.progress as boolean | undefined,
+    proto,
+    port,
+    host: args.host as string | undefined,
+    sort: args.sort as Options['sort'],
+    limit: optionalNumber(args.limit, 'limit', 0),
+    idleTimeout: optionalNumber(args['idle-timeout'], 'idle-timeout', 0),
+    maxFlows: optionalNumber(args['max-flows'], 'max-flows', 1),
+    flow: optionalNumber(args.flow, 'flow', 1),
+    explain: Boolean(args.explain),
+    interface: String(args.interface ?? 'lo'),
+    filter: args.filter as string | undefined,
+    count: optionalNumber(args.count, 'count', 1),
+    duration: optionalNumber(args.duration, 'duration', 0),
+    write: args.write as string | undefined,
+  };
+}
+
+/** Parses an argument vector into Options, or throws UsageError. `help` is set when --help ran. */
+export async function parseArgs(
+  argv: string[],
+  stdoutIsTty: boolean,
+): Promise<{ options: Options | null; helpText: string | null }> {
+  let helpText: string | null = null;
+  // yargs drops a bare '-' (stdin) from positionals; carry it through under another name.
+  argv = argv.map((a) => (a === '-' ? STDIN_TOKEN : a));
+  const parser = buildParser(argv);
+  const args = (await parser.parseAsync(argv, {}, (err, _argv, output) => {
+    if (err) throw err instanceof UsageError ? err : new UsageError(err.message);
+    if (output) helpText = output;
+  })) as Record<string, unknown>;
+  if (helpText !== null) return { options: null, helpText };
+  return { options: check(args, stdoutIsTty), helpText: null };
+}

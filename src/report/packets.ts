@@ -1,0 +1,164 @@
+/**
+ * One line a packet: the `packets` command's table and NDJSON. Called once per packet, so it
+ * builds one string per line and nothing else; every text comes from numbers (addresses are
+ * formatted, never copied from packet bytes), so nothing printed can carry control characters.
+ */
+import type { Frame } from '../capture/frame.js';
+import { linkTypeName } from '../capture/linktypes.js';
+import { formatAddress } from '../parse/format.js';
+import { IPPROTO, TCP_FLAG, type Packet, type Problem } from '../parse/packet.js';
+import { isoTime, relativeText } from './time.js';
+
+/** What the demux engine said about the packet, when a command ran one. */
+export interface PacketFlow {
+  id: number;
+  generation: number;
+}
+
+export function protocolName(protocol: number): string {
+  switch (protocol) {
+    case IPPROTO.TCP: return 'tcp';
+    case IPPROTO.UDP: return 'udp';
+    case IPPROTO.ICMP: return 'icmp';
+    case IPPROTO.ICMPV6: return 'icmpv6';
+    case -1: return '';
+    default: return `ip-proto-${protocol}`;
+  }
+}
+
+const FLAG_LETTERS: [number, string][] = [
+  [TCP_FLAG.SYN, 'SYN'], [TCP_FLAG.FIN, 'FIN'], [TCP_FLAG.RST, 'RST'], [TCP_FLAG.PSH, 'PSH'],
+  [TCP_FLAG.ACK, 'ACK'], [TCP_FLAG.URG, 'URG'], [TCP_FLAG.ECE, 'ECE'], [TCP_FLAG.CWR, 'CWR'], [TCP_FLAG.NS, 'NS'],
+];
+
+/** `SYN,ACK` style list of set flags, in tshark's reading order. */
+export function tcpFlagNames(flags: number): string {
+  let out = '';
+  for (const [bit, name] of FLAG_LETTERS) if (flags & bit) out += out ? `,${name}` : name;
+  return out;
+}
+
+export function endpointText(bytes: Uint8Array, off: number, len: number, port: number | null): string {
+  const ip = formatAddress(bytes, off, len);
+  if (port === null) return ip;
+  return len === 16 ? `[${ip}]:${port}` : `${ip}:${port}`;
+}
+
+export function problemText(p: Problem): string {
+  let s = `${p.kind} ${p.layer}@${p.offset}: ${p.what}`;
+  if (p.need !== undefined) s += ` (need ${p.need}, have ${p.have ?? 0}${p.cause === 'length-field' ? ' by length field' : ''})`;
+  return s;
+}
+
+function info(pkt: Packet): string {
+  const parts: string[] = [];
+  if (pkt.protocol === IPPROTO.TCP && pkt.hasPorts) {
+    parts.push(`[${tcpFlagNames(pkt.tcpFlags)}] seq=${pkt.tcpSeq} ack=${pkt.tcpAck} win=${pkt.tcpWindow} len=${pkt.payloadLength}`);
+    if (pkt.mss >= 0) parts.push(`mss=${pkt.mss}`);
+    if (pkt.windowScale >= 0) parts.push(`ws=${pkt.windowScale}`);
+    if (pkt.sackPermitted) parts.push('sack_perm');
+    if (pkt.sackCount > 0) parts.push(`sack=${pkt.sackCount}`);
+    if (pkt.hasTimestamps) parts.push(`tsval=${pkt.tsVal} tsecr=${pkt.tsEcr}`);
+  } else if (pkt.protocol === IPPROTO.UDP && pkt.hasPorts) {
+    parts.push(`len=${pkt.payloadLength}`);
+  } else if (pkt.icmpType >= 0) {
+    parts.push(`type=${pkt.icmpType} code=${pkt.icmpCode}`);
+    if (pkt.quotedProtocol >= 0) {
+      const q = pkt.quotedProtocol === IPPROTO.TCP || pkt.quotedProtocol === IPPROTO.UDP;
+      parts.push(
+        `quotes ${protocolName(pkt.quotedProtocol)} ${endpointText(pkt.bytes, pkt.quotedSrcAddrOffset, pkt.quotedAddrLength, q ? pkt.quotedSrcPort : null)}` +
+          ` > ${endpointText(pkt.bytes, pkt.quotedDstAddrOffset, pkt.quotedAddrLength, q ? pkt.quotedDstPort : null)}`,
+      );
+    }
+  }
+  if (pkt.isFragment) parts.push(`frag id=${pkt.ipId} off=${pkt.fragmentOffset}${pkt.moreFragments ? ' MF' : ''}`);
+  if (pkt.vlanCount > 0) parts.push(`vlan=${pkt.vlanIds.slice(0, pkt.vlanCount).join('.')}`);
+  for (const p of pkt.problems) parts.push(`! ${problemText(p)}`);
+  return parts.join(' ');
+}
+
+/** Column layout of the packets table; widths fit IPv4 endpoints, IPv6 ones just run longer. */
+export const PACKET_TABLE_HEADER =
+  `${'No.'.padEnd(7)} ${'Time'.padStart(12)} ${'Link'.padEnd(10)} ${'Source'.padEnd(21)} ${'Destination'.padEnd(21)} ${'Proto'.padEnd(6)} ${'Wire'.padStart(5)} ${'Flow'.padEnd(7)} Info`;
+
+export interface PacketLineContext {
+  baseSec: number;
+  baseNsec: number;
+  /** Time digits for the capture (6 µs, 9 ns). */
+  digits: number;
+  /** Print the capture index before the number when several captures are read. */
+  multi: boolean;
+}
+
+function ends(pkt: Packet): [string, string] {
+  if (pkt.ipVersion === 0) return ['', ''];
+  const ports = pkt.hasPorts && (pkt.protocol === IPPROTO.TCP || pkt.protocol === IPPROTO.UDP);
+  return [
+    endpointText(pkt.bytes, pkt.srcAddrOffset, pkt.addrLength, ports ? pkt.srcPort : null),
+    endpointText(pkt.bytes, pkt.dstAddrOffset, pkt.addrLength, ports ? pkt.dstPort : null),
+  ];
+}
+
+export function packetTableLine(frame: Frame, pkt: Packet, flow: PacketFlow | null, ctx: PacketLineContext): string {
+  const [src, dst] = ends(pkt);
+  const no = ctx.multi ? `${frame.sourceIndex + 1}:${frame.number}` : String(frame.number);
+  const time = relativeText(frame.tsSec, frame.tsNsec, ctx.baseSec, ctx.baseNsec, ctx.digits);
+  const proto = protocolName(pkt.protocol) || (pkt.etherType ? `0x${pkt.etherType.toString(16).padStart(4, '0')}` : '');
+  const flowText = flow ? (flow.generation > 1 ? `${flow.id}#${flow.generation}` : String(flow.id)) : '';
+  return `${no.padEnd(7)} ${time.padStart(12)} ${linkTypeName(frame.linkType).padEnd(10)} ${src.padEnd(21)} ${dst.padEnd(21)} ${proto.padEnd(6)} ${String(frame.originalLength).padStart(5)} ${flowText.padEnd(7)} ${info(pkt)}\n`;
+}
+
+/** One NDJSON object a packet. Field names are part of the documented output. */
+export function packetJson(frame: Frame, pkt: Packet, flow: PacketFlow | null, digits: number): string {
+  const o: Record<string, unknown> = {
+    capture: frame.sourceIndex,
+    frame: frame.number,
+    ts: isoTime(frame.tsSec, frame.tsNsec, digits),
+    link: linkTypeName(frame.linkType),
+    interface: frame.interfaceId,
+    wireLength: frame.originalLength,
+    capturedLength: frame.capturedLength,
+  };
+  if (pkt.vlanCount > 0) o.vlan = pkt.vlanIds.slice(0, pkt.vlanCount);
+  if (pkt.ipVersion !== 0) {
+    o.ipVersion = pkt.ipVersion;
+    o.src = formatAddress(pkt.bytes, pkt.srcAddrOffset, pkt.addrLength);
+    o.dst = formatAddress(pkt.bytes, pkt.dstAddrOffset, pkt.addrLength);
+    o.ipLength = pkt.ipLength;
+    o.ttl = pkt.ttl;
+    o.proto = protocolName(pkt.protocol);
+    if (pkt.isFragment) o.fragment = { id: pkt.ipId, offset: pkt.fragmentOffset, more: pkt.moreFragments };
+  } else if (pkt.etherType) {
+    o.etherType = pkt.etherType;
+  }
+  if (pkt.hasPorts && (pkt.protocol === IPPROTO.TCP || pkt.protocol === IPPROTO.UDP)) {
+    o.srcPort = pkt.srcPort;
+    o.dstPort = pkt.dstPort;
+    o.payloadLength = pkt.payloadLength;
+  }
+  if (pkt.protocol === IPPROTO.TCP && pkt.hasPorts) {
+    const tcp: Record<string, unknown> = { flags: tcpFlagNames(pkt.tcpFlags), seq: pkt.tcpSeq, ack: pkt.tcpAck, window: pkt.tcpWindow };
+    if (pkt.mss >= 0) tcp.mss = pkt.mss;
+    if (pkt.windowScale >= 0) tcp.windowScale = pkt.windowScale;
+    if (pkt.sackPermitted) tcp.sackPermitted = true;
+    if (pkt.sackCount > 0) tcp.sack = pkt.sackBlocks.slice(0, pkt.sackCount * 2);
+    if (pkt.hasTimestamps) tcp.timestamps = [pkt.tsVal, pkt.tsEcr];
+    o.tcp = tcp;
+  }
+  if (pkt.icmpType >= 0) {
+    const icmp: Record<string, unknown> = { type: pkt.icmpType, code: pkt.icmpCode };
+    if (pkt.quotedProtocol >= 0) {
+      icmp.quoted = {
+        proto: protocolName(pkt.quotedProtocol),
+        src: formatAddress(pkt.bytes, pkt.quotedSrcAddrOffset, pkt.quotedAddrLength),
+        dst: formatAddress(pkt.bytes, pkt.quotedDstAddrOffset, pkt.quotedAddrLength),
+        srcPort: pkt.quotedSrcPort,
+        dstPort: pkt.quotedDstPort,
+      };
+    }
+    o.icmp = icmp;
+  }
+  if (flow) o.flow = { id: flow.id, generation: flow.generation };
+  if (pkt.problems.length > 0) o.problems = pkt.problems.map((p) => ({ ...p }));
+  return JSON.stringify(o) + '\n';
+}
