@@ -1,0 +1,335 @@
+/**
+ * IPv4 and IPv6 decoders, and the extension-header walker they share with the ICMP decoder
+ * (which walks the IPv6 header quoted in an ICMPv6 error).
+ *
+ * Each decoder returns true when a transport header follows at `pkt.transportOffset` and should
+ * be decoded (first fragment or no fragment, header intact); the datagram's end according to its
+ * own length field is `pkt.ipEnd`.
+ */
+import { u16be, u32be } from './bytes.js';
+import { malformed, truncated } from './damage.js';
+import type { Packet } from './packet.js';
+
+export const IP_PROTO = {
+  HOPOPT: 0,
+  ICMP: 1,
+  TCP: 6,
+  UDP: 17,
+  ROUTING: 43,
+  FRAGMENT: 44,
+  ESP: 50,
+  AH: 51,
+  ICMPV6: 58,
+  NONE: 59,
+  DSTOPTS: 60,
+  MOBILITY: 135,
+  HIP: 139,
+  SHIM6: 140,
+} as const;
+
+/** More extension headers than this is an attack, not a packet; stop walking. */
+export const MAX_EXTENSION_HEADERS = 16;
+
+export const EXT_OK = 0;
+export const EXT_TRUNCATED = 1;
+export const EXT_TOO_MANY = 2;
+export const EXT_BAD_AH = 3;
+
+/**
+ * Result of the last `walkExtensions` call. A module-level scratch record (decoding is
+ * synchronous and single-threaded) so the walk allocates nothing; read it right after the call.
+ */
+export const ext = {
+  /** Protocol after the last header walked (the upper layer, or 44's payload for a later fragment). */
+  nextHeader: 0,
+  /** Offset just after the last header walked. */
+  offset: 0,
+  /** Number of extension headers walked. */
+  count: 0,
+  /** For EXT_TRUNCATED: where the cut header starts, and bytes needed / present there. */
+  problemOffset: 0,
+  need: 0,
+  have: 0,
+  /** A fragment header was seen: its offset in bytes, M flag and identification. */
+  fragment: false,
+  fragmentOffset: 0,
+  moreFragments: false,
+  fragmentId: 0,
+};
+
+/**
+ * Walk extension headers starting at `off` with next-header value `nh`, not reading at or past
+ * `limit`. IPv6 (`v6`): hop-by-hop, routing, destination options, mobility, HIP, shim6 (all with
+ * the RFC 7045 "length in 8-octet units, not counting the first 8" format), fragment, AH. IPv4
+ * only has AH in this position. Stops at the first other value (TCP, UDP, ICMP, ESP, no-next-
+ * header, ...) and after a fragment header whose offset is not 0 (the rest is not a header).
+ */
+export function walkExtensions(b: Uint8Array, off: number, nh: number, limit: number, v6: boolean): number {
+  ext.count = 0;
+  ext.fragment = false;
+  ext.fragmentOffset = 0;
+  ext.moreFragments = false;
+  ext.fragmentId = 0;
+  for (;;) {
+    const generic =
+      v6 && (nh === 0 || nh === 43 || nh === 60 || nh === 135 || nh === 139 || nh === 140);
+    if (!generic && nh !== IP_PROTO.AH && !(v6 && nh === IP_PROTO.FRAGMENT)) break;
+    if (ext.count === MAX_EXTENSION_HEADERS) {
+      ext.nextHeader = nh;
+      ext.offset = off;
+      return EXT_TOO_MANY;
+    }
+    // Every extension header is at least 8 bytes; read its length only once those are there.
+    if (limit - off < 8) return cut(off, nh, 8, limit - off);
+    let len: number;
+    if (nh === IP_PROTO.FRAGMENT) {
+      len = 8;
+      const fo = u16be(b, off + 2);
+      ext.fragment = true;
+      ext.fragmentOffset = fo & 0xfff8; // 13-bit offset in 8-byte units, already shifted by 3
+      ext.moreFragments = (fo & 1) !== 0;
+      ext.fragmentId = u32be(b, off + 4);
+    } else if (nh === IP_PROTO.AH) {
+      // RFC 4302: payload length is the AH length in 4-byte units minus 2. SPI and sequence
+      // number make 12 bytes the minimum.
+      len = (b[off + 1]! + 2) * 4;
+      if (len < 12) {
+        ext.nextHeader = nh;
+        ext.offset = off;
+        ext.problemOffset = off + 1;
+        return EXT_BAD_AH;
+      }
+    } else {
+      len = (b[off + 1]! + 1) * 8;
+    }
+    if (limit - off < len) return cut(off, nh, len, limit - off);
+    ext.count++;
+    nh = b[off]!;
+    off += len;
+    if (ext.fragment && ext.fragmentOffset !== 0) break;
+  }
+  ext.nextHeader = nh;
+  ext.offset = off;
+  return EXT_OK;
+}
+
+function cut(off: number, nh: number, need: number, have: number): number {
+  ext.nextHeader = nh;
+  ext.offset = off;
+  ext.problemOffset = off;
+  ext.need = need;
+  ext.have = have;
+  return EXT_TRUNCATED;
+}
+
+/**
+ * The datagram ends past the frame's original length: the frame claimed less than it carries.
+ * With live capture through `cap` there is no original length (the source passes the captured
+ * length), and on `lo` GSO frames are clipped at 65535, so the IP length is the better figure.
+ */
+function raiseOriginalLength(pkt: Packet): void {
+  if (pkt.ipEnd > pkt.originalLength) {
+    pkt.originalLength = pkt.ipEnd;
+    pkt.originalLengthFromIp = true;
+    pkt.snapped = pkt.capturedLength < pkt.originalLength;
+  }
+}
+
+/** The frame's length for a length-0 IP header: the original length, unless the file claims less than it holds. */
+function frameLength(pkt: Packet): number {
+  return pkt.originalLength > pkt.capturedLength ? pkt.originalLength : pkt.capturedLength;
+}
+
+/** The payload after the IP headers when no transport header is decoded (later fragment, ESP, ...). */
+function opaquePayload(pkt: Packet): void {
+  pkt.payloadOffset = pkt.transportOffset;
+  pkt.payloadLength = pkt.ipEnd > pkt.transportOffset ? pkt.ipEnd - pkt.transportOffset : 0;
+}
+
+/** Report a walk that did not end cleanly. Returns false when decoding must stop. */
+function extensionProblem(pkt: Packet, status: number, ipEnd: number, end: number, v6: boolean): boolean {
+  const layer = v6 ? 'ipv6-ext' : 'ipv4';
+  if (status === EXT_TRUNCATED) {
+    truncated(pkt, layer, ext.problemOffset, ext.need, ext.have, ipEnd <= end,
+      ext.nextHeader === IP_PROTO.AH ? 'AH header cut' : 'IPv6 extension header cut');
+    return false;
+  }
+  if (status === EXT_TOO_MANY) {
+    malformed(pkt, layer, ext.offset, 'more than 16 extension headers');
+    return false;
+  }
+  if (status === EXT_BAD_AH) {
+    malformed(pkt, layer, ext.problemOffset, 'AH payload length < 1');
+    return false;
+  }
+  return true;
+}
+
+/**
+ * IPv4 (RFC 791). Header length IHL*4 ≥ 20; options are bounds-checked and skipped (their TLVs
+ * are walked only to report a bad length). Transport is decoded only in the first fragment.
+ */
+export function decodeIPv4(pkt: Packet, b: Uint8Array, off: number, end: number): boolean {
+  const avail = end - off;
+  if (avail < 20) {
+    truncated(pkt, 'ipv4', off, 20, avail, false, 'IPv4 header cut');
+    return false;
+  }
+  const vihl = b[off]!;
+  if (vihl >> 4 !== 4) {
+    malformed(pkt, 'ipv4', off, 'IPv4 version field is not 4');
+    return false;
+  }
+  const ihl = (vihl & 0x0f) * 4;
+  if (ihl < 20) {
+    malformed(pkt, 'ipv4', off, 'IPv4 IHL < 5');
+    return false;
+  }
+  // The fixed 20 bytes are there and sane: everything in them counts from here on, even when
+  // the options or the length are damaged.
+  pkt.ipVersion = 4;
+  pkt.addrLength = 4;
+  pkt.srcAddrOffset = off + 12;
+  pkt.dstAddrOffset = off + 16;
+  pkt.ipHeaderLength = ihl;
+  pkt.ttl = b[off + 8]!;
+  pkt.protocol = b[off + 9]!;
+  pkt.ipId = u16be(b, off + 4);
+  const ff = u16be(b, off + 6);
+  pkt.dontFragment = (ff & 0x4000) !== 0;
+  pkt.moreFragments = (ff & 0x2000) !== 0;
+  pkt.fragmentOffset = (ff & 0x1fff) * 8;
+  pkt.isFragment = pkt.moreFragments || pkt.fragmentOffset !== 0;
+  pkt.transportOffset = off + ihl;
+
+  let total = u16be(b, off + 2);
+  if (total === 0) {
+    // TCP segmentation offload: the capture sees the unsegmented super-packet, whose total
+    // length the NIC fills in later, so it is 0. The frame's length is the real one.
+    total = frameLength(pkt) - off;
+    pkt.ipLengthFromFrame = true;
+  }
+  pkt.ipLength = total;
+  pkt.ipEnd = off + total;
+  raiseOriginalLength(pkt);
+  if (total < ihl) {
+    malformed(pkt, 'ipv4', off + 2, 'IPv4 total length < header length');
+    return false;
+  }
+  if (avail < ihl) {
+    truncated(pkt, 'ipv4', off, ihl, avail, false, 'IPv4 options cut');
+    return false;
+  }
+  if (ihl > 20) checkIPv4Options(pkt, b, off + 20, off + ihl);
+
+  if (pkt.fragmentOffset !== 0) {
+    opaquePayload(pkt);
+    return false;
+  }
+  if (pkt.protocol === IP_PROTO.AH) {
+    const ipEnd = pkt.ipEnd;
+    const status = walkExtensions(b, pkt.transportOffset, IP_PROTO.AH, ipEnd < end ? ipEnd : end, false);
+    if (!extensionProblem(pkt, status, ipEnd, end, false)) return false;
+    pkt.protocol = ext.nextHeader;
+    pkt.transportOffset = ext.offset;
+  }
+  return true;
+}
+
+/** Options are TLVs except EOL (0) and NOP (1); a length < 2 or past the header is malformed. */
+function checkIPv4Options(pkt: Packet, b: Uint8Array, p: number, end: number): void {
+  while (p < end) {
+    const type = b[p]!;
+    if (type === 0) return;
+    if (type === 1) {
+      p++;
+      continue;
+    }
+    if (end - p < 2 || b[p + 1]! < 2 || b[p + 1]! > end - p) {
+      malformed(pkt, 'ipv4', p, 'IPv4 option length');
+      return;
+    }
+    p += b[p + 1]!;
+  }
+}
+
+/**
+ * IPv6 (RFC 8200): 40-byte fixed header, then extension headers up to the upper layer. Stops
+ * without a problem at ESP (encrypted, nothing more to read) and at no-next-header (59).
+ */
+export function decodeIPv6(pkt: Packet, b: Uint8Array, off: number, end: number): boolean {
+  const avail = end - off;
+  if (avail < 40) {
+    truncated(pkt, 'ipv6', off, 40, avail, false, 'IPv6 header cut');
+    return false;
+  }
+  if (b[off]! >> 4 !== 6) {
+    malformed(pkt, 'ipv6', off, 'IPv6 version field is not 6');
+    return false;
+  }
+  pkt.ipVersion = 6;
+  pkt.addrLength = 16;
+  pkt.srcAddrOffset = off + 8;
+  pkt.dstAddrOffset = off + 24;
+  pkt.ttl = b[off + 7]!;
+  const nh = b[off + 6]!;
+  const payloadLength = u16be(b, off + 4);
+  let length = 40 + payloadLength;
+  if (payloadLength === 0 && nh !== IP_PROTO.NONE) {
+    // Payload length 0 with something after the header: a jumbogram (RFC 2675: the real length
+    // is in a hop-by-hop Jumbo Payload option) or Linux BIG TCP / GSO, where the capture sees a
+    // super-packet longer than 64 KiB whose length field is 0 and the hop-by-hop header may
+    // have been left out. Take the jumbo option when present, else the frame's length.
+    const jumbo = nh === IP_PROTO.HOPOPT ? jumboPayloadLength(b, off + 40, end) : -1;
+    if (jumbo > 0) length = 40 + jumbo;
+    else {
+      length = frameLength(pkt) - off;
+      if (length < 40) length = 40;
+      pkt.ipLengthFromFrame = true;
+    }
+  }
+  pkt.ipLength = length;
+  const ipEnd = off + length;
+  pkt.ipEnd = ipEnd;
+  raiseOriginalLength(pkt);
+
+  const status = walkExtensions(b, off + 40, nh, ipEnd < end ? ipEnd : end, true);
+  pkt.protocol = ext.nextHeader;
+  pkt.transportOffset = ext.offset;
+  pkt.ipHeaderLength = ext.offset - off;
+  if (ext.fragment) {
+    pkt.ipId = ext.fragmentId;
+    pkt.fragmentOffset = ext.fragmentOffset;
+    pkt.moreFragments = ext.moreFragments;
+    pkt.isFragment = ext.moreFragments || ext.fragmentOffset !== 0;
+  }
+  if (!extensionProblem(pkt, status, ipEnd, end, true)) return false;
+  if (pkt.fragmentOffset !== 0 || pkt.protocol === IP_PROTO.ESP || pkt.protocol === IP_PROTO.NONE) {
+    opaquePayload(pkt);
+    return false;
+  }
+  return true;
+}
+
+/**
+ * Jumbo Payload option (type 0xC2, length 4) in the hop-by-hop header at `hbh`, or -1. Only
+ * read when the whole hop-by-hop header was captured.
+ */
+function jumboPayloadLength(b: Uint8Array, hbh: number, end: number): number {
+  if (end - hbh < 8) return -1;
+  const hbhEnd = hbh + (b[hbh + 1]! + 1) * 8;
+  if (hbhEnd > end) return -1;
+  let p = hbh + 2;
+  while (p < hbhEnd) {
+    const type = b[p]!;
+    if (type === 0) {
+      p++; // Pad1
+      continue;
+    }
+    if (hbhEnd - p < 2) return -1;
+    const len = b[p + 1]!;
+    if (type === 0xc2 && len === 4 && hbhEnd - p >= 6) return u32be(b, p + 2);
+    p += 2 + len;
+  }
+  return -1;
+}
