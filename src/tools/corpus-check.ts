@@ -10,11 +10,12 @@
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Worker, isMainThread, parentPort } from 'node:worker_threads';
+import { fileURLToPath } from 'node:url';
+import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Writable } from 'node:stream';
 import { run } from '../cli/main.js';
 
-interface FileResult {
+export interface FileResult {
   file: string;
   code: number;
   stderr: string;
@@ -61,28 +62,36 @@ function listCaptures(folder: string): string[] {
     .sort();
 }
 
-async function mainThread(): Promise<void> {
-  const args = process.argv.slice(2);
-  const opt = (name: string, dflt: string) => {
-    const i = args.indexOf(name);
-    if (i < 0) return dflt;
-    const v = args[i + 1] ?? dflt;
-    args.splice(i, 2);
-    return v;
-  };
-  const timeoutMs = Number(opt('--timeout', '10')) * 1000;
-  const command = opt('--command', 'packets');
-  const verbose = args.includes('--verbose');
-  const folder = args.find((a) => !a.startsWith('--')) ?? '../shared/corpus';
-  const files = listCaptures(folder);
-  const crashes: FileResult[] = [];
-  const hangs: string[] = [];
-  const unreadable: FileResult[] = [];
-  let slowest: FileResult | null = null;
-  const started = Date.now();
+export interface CorpusReport {
+  folder: string;
+  command: string;
+  files: number;
+  seconds: number;
+  timeoutMs: number;
+  crashes: FileResult[];
+  hangs: string[];
+  unreadable: FileResult[];
+  slowest: FileResult | null;
+}
 
+/** Runs `command` over every capture in `folder`, one file at a time, each within `timeoutMs`. */
+export async function checkCorpus(
+  folder: string,
+  options: { timeoutMs?: number; command?: string; onFile?: (r: FileResult) => void } = {},
+): Promise<CorpusReport> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const command = options.command ?? 'packets';
+  const files = listCaptures(folder);
+  const report: CorpusReport = { folder, command, files: files.length, seconds: 0, timeoutMs, crashes: [], hangs: [], unreadable: [], slowest: null };
+  const started = Date.now();
   let worker: Worker | null = null;
-  const newWorker = () => new Worker(new URL(import.meta.url), { stdout: true, stderr: true, resourceLimits: { maxOldGenerationSizeMb: 1024 } });
+  const newWorker = () =>
+    new Worker(new URL(import.meta.url), {
+      workerData: { corpusWorker: true },
+      stdout: true,
+      stderr: true,
+      resourceLimits: { maxOldGenerationSizeMb: 1024 },
+    });
   for (const file of files) {
     worker ??= newWorker();
     const w = worker;
@@ -103,26 +112,53 @@ async function mainThread(): Promise<void> {
     if (outcome === 'hang' || outcome instanceof Error) {
       await w.terminate();
       worker = null;
-      if (outcome === 'hang') hangs.push(file);
-      else crashes.push({ file, code: -1, stderr: `worker died: ${outcome.message}`, ms: 0 });
+      if (outcome === 'hang') report.hangs.push(file);
+      else report.crashes.push({ file, code: -1, stderr: `worker died: ${outcome.message}`, ms: 0 });
       continue;
     }
-    if (!slowest || outcome.ms > slowest.ms) slowest = outcome;
-    if (outcome.code === 1) unreadable.push(outcome);
-    else if (outcome.code !== 0 && outcome.code !== 3) crashes.push(outcome);
-    if (verbose) process.stdout.write(`${outcome.code} ${outcome.ms}ms ${file}\n`);
+    options.onFile?.(outcome);
+    if (!report.slowest || outcome.ms > report.slowest.ms) report.slowest = outcome;
+    if (outcome.code === 1) report.unreadable.push(outcome);
+    else if (outcome.code !== 0 && outcome.code !== 3) report.crashes.push(outcome);
   }
   await worker?.terminate();
-
-  const secs = ((Date.now() - started) / 1000).toFixed(1);
-  process.stdout.write(`corpus check: ${files.length} captures in ${folder}, ${command}, ${secs} s\n`);
-  process.stdout.write(`  crashes: ${crashes.length}, hangs (> ${timeoutMs / 1000} s): ${hangs.length}, unreadable (exit 1): ${unreadable.length}\n`);
-  if (slowest) process.stdout.write(`  slowest: ${slowest.ms} ms ${slowest.file}\n`);
-  for (const c of crashes) process.stdout.write(`  CRASH ${c.file}: exit ${c.code}: ${c.stderr.trim().split('\n').slice(0, 3).join(' | ')}\n`);
-  for (const h of hangs) process.stdout.write(`  HANG ${h}\n`);
-  for (const u of unreadable) process.stdout.write(`  unreadable ${u.stderr.trim().split('\n').filter((l) => !l.includes('warning:')).join(' | ')}\n`);
-  process.exitCode = crashes.length + hangs.length > 0 ? 1 : 0;
+  report.seconds = (Date.now() - started) / 1000;
+  return report;
 }
 
-if (isMainThread) await mainThread();
-else await workerMain();
+export function formatReport(r: CorpusReport): string {
+  const lines = [
+    `corpus check: ${r.files} captures in ${r.folder}, ${r.command}, ${r.seconds.toFixed(1)} s`,
+    `  crashes: ${r.crashes.length}, hangs (> ${r.timeoutMs / 1000} s): ${r.hangs.length}, unreadable (exit 1): ${r.unreadable.length}`,
+  ];
+  if (r.slowest) lines.push(`  slowest: ${r.slowest.ms} ms ${r.slowest.file}`);
+  for (const c of r.crashes) lines.push(`  CRASH ${c.file}: exit ${c.code}: ${c.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
+  for (const h of r.hangs) lines.push(`  HANG ${h}`);
+  for (const u of r.unreadable) lines.push(`  unreadable ${u.stderr.trim().split('\n').filter((l) => !l.includes('warning:')).join(' | ')}`);
+  return lines.join('\n') + '\n';
+}
+
+async function cliMain(): Promise<void> {
+  const args = process.argv.slice(2);
+  const opt = (name: string, dflt: string) => {
+    const i = args.indexOf(name);
+    if (i < 0) return dflt;
+    const v = args[i + 1] ?? dflt;
+    args.splice(i, 2);
+    return v;
+  };
+  const timeoutMs = Number(opt('--timeout', '10')) * 1000;
+  const command = opt('--command', 'packets');
+  const verbose = args.includes('--verbose');
+  const folder = args.find((a) => !a.startsWith('--')) ?? '../shared/corpus';
+  const report = await checkCorpus(folder, {
+    timeoutMs,
+    command,
+    onFile: verbose ? (r) => process.stdout.write(`${r.code} ${r.ms}ms ${r.file}\n`) : undefined,
+  });
+  process.stdout.write(formatReport(report));
+  process.exitCode = report.crashes.length + report.hangs.length > 0 ? 1 : 0;
+}
+
+if (!isMainThread && (workerData as { corpusWorker?: boolean } | null)?.corpusWorker) await workerMain();
+else if (isMainThread && process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) await cliMain();
