@@ -7,6 +7,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs, UsageError, type Options } from './options.js';
 import { Output } from './output.js';
+import { runFlows } from './flows.js';
 import { runPackets } from './packets.js';
 
 export interface Io {
@@ -52,6 +53,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
     switch (options.command) {
       case 'packets':
         result = await runPackets(options, io, out);
+        break;
+      case 'flows':
+        result = await runFlows(options, io, out);
         break;
       default:
         io.stderr.write(`flowdemux: '${options.command}' is not available in this version\n`);

@@ -1,0 +1,63 @@
+/**
+ * The live state of one flow while packets arrive. Counters and TCP state are kept per canonical
+ * end (A = the smaller address:port, B = the other), not per role, because roles can still change
+ * (a SYN captured after its SYN-ACK); they are mapped to client/server once, when the flow
+ * becomes a `Flow` record.
+ */
+import type { GenerationReason, IcmpErrorNote } from './types.js';
+import { Side } from './tcp.js';
+
+export const ENDED_NONE = 0;
+export const ENDED_FIN = 1;
+export const ENDED_RST = 2;
+
+export class FlowState {
+  /** What A sent / what B sent. */
+  readonly a = new Side();
+  readonly b = new Side();
+  /** Zeek history letters, upper case for A, lower case for B (see tcp.ts renderHistory). */
+  hist = '';
+  clientIsA = true;
+  rolesInferred = true;
+  startSec = 0;
+  startNsec = 0;
+  endSec = 0;
+  endNsec = 0;
+  /** Latest packet time as float seconds, for idle checks only (exact times are above). */
+  lastT = 0;
+  /** ENDED_*: the TCP connection closed (RST, or FIN both ways); it lingers for stray packets. */
+  ended = ENDED_NONE;
+  /** Became a Flow record; kept so that fragment entries pointing here can tell. */
+  finished = false;
+  icmpErrors = 0;
+  icmpError: IcmpErrorNote | null = null;
+
+  constructor(
+    readonly id: number,
+    readonly generation: number,
+    readonly reason: GenerationReason,
+    readonly slot: number,
+    readonly proto: number,
+    tsSec: number,
+    tsNsec: number,
+    t: number,
+  ) {
+    this.startSec = tsSec;
+    this.startNsec = tsNsec;
+    this.endSec = tsSec;
+    this.endNsec = tsNsec;
+    this.lastT = t;
+  }
+
+  /** Widen [start, end] to include this time (captures are not always in time order). */
+  stamp(tsSec: number, tsNsec: number, t: number): void {
+    if (tsSec > this.endSec || (tsSec === this.endSec && tsNsec > this.endNsec)) {
+      this.endSec = tsSec;
+      this.endNsec = tsNsec;
+    } else if (tsSec < this.startSec || (tsSec === this.startSec && tsNsec < this.startNsec)) {
+      this.startSec = tsSec;
+      this.startNsec = tsNsec;
+    }
+    if (t > this.lastT) this.lastT = t;
+  }
+}

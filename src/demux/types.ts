@@ -1,0 +1,193 @@
+/**
+ * What the demux engine hands out: finished flow records, the reference returned for each
+ * packet, and the summary of packets that belong to no flow. These are plain data; the engine's
+ * live state (src/demux/engine.ts) is kept in a different, compact form and becomes a `Flow`
+ * once, when the flow ends (or when a snapshot is asked for).
+ */
+
+export type FlowProto = 'tcp' | 'udp' | 'icmp' | 'icmpv6';
+
+/**
+ * Why a flow record exists, i.e. why this generation of the tuple started:
+ * - `first`: first traffic on this tuple that the engine remembers;
+ * - `syn-after-rst` / `syn-after-fin`: a SYN (no ACK) after the previous connection ended by a
+ *   RST, or by FIN both ways (Zeek's rule; tshark keeps a SYN with the old ISN in the old stream);
+ * - `new-isn`: a SYN with another initial sequence number while the previous one was open;
+ * - `syn-after-midstream`: a SYN on a connection whose start was never seen;
+ * - `idle-timeout`: traffic after the previous generation was silent past its idle timeout;
+ * - `after-close`: non-SYN traffic after a closed connection was released (stray packets);
+ * - `after-eviction`: traffic after the previous generation was evicted by `maxFlows`.
+ */
+export type GenerationReason =
+  | 'first'
+  | 'syn-after-rst'
+  | 'syn-after-fin'
+  | 'new-isn'
+  | 'syn-after-midstream'
+  | 'idle-timeout'
+  | 'after-close'
+  | 'after-eviction';
+
+/**
+ * How a flow record ended: `rst` / `fin` (TCP close seen; `fin` means FIN both ways),
+ * `idle-timeout`, `evicted` (by `maxFlows`), `superseded` (a new connection took the tuple while
+ * this one was still open), `capture-end` (still open when the input ended). `null` in a
+ * snapshot of a flow that is still open.
+ */
+export type EndReason = 'rst' | 'fin' | 'idle-timeout' | 'evicted' | 'superseded' | 'capture-end';
+
+export interface FlowEndpoint {
+  ip: string;
+  /** TCP/UDP port; for ICMP the Community ID "port" (type, or counterpart type / code). */
+  port: number;
+}
+
+/** What one end sent. See design.md "Counting". */
+export interface DirectionCounters {
+  packets: number;
+  /** Original frame length including the link header (tshark's conversation bytes). */
+  wireBytes: number;
+  /** IP total length (IPv6: 40 + payload length), Zeek's *_ip_bytes. */
+  ipBytes: number;
+  /** TCP segment data / UDP payload / ICMP data, retransmissions included. */
+  payloadBytes: number;
+}
+
+/** A capture timestamp as integers: seconds since the epoch and nanoseconds within it. */
+export interface Timestamp {
+  sec: number;
+  nsec: number;
+}
+
+export interface IcmpErrorNote {
+  type: number;
+  code: number;
+  /** Address of the host that sent the ICMP error (a router, or the peer itself). */
+  reporter: string;
+}
+
+/**
+ * One generation of one tuple. Fields up to `communityId` are design.md's JSON shape (the
+ * report turns `start`/`end` into ISO text); the rest are additions.
+ */
+export interface Flow {
+  /** 1, 2, 3... in order of the flow's first packet (tshark's stream number + 1 in spirit). */
+  id: number;
+  proto: FlowProto;
+  /** 1 for the first connection on this tuple, n+1 for each later one. */
+  generation: number;
+  client: FlowEndpoint;
+  server: FlowEndpoint;
+  /** No SYN without ACK was seen: the client is the end with the higher port (ties: first sender). */
+  rolesInferred: boolean;
+  start: Timestamp;
+  end: Timestamp;
+  /** end - start in seconds. */
+  duration: number;
+  toServer: DirectionCounters;
+  toClient: DirectionCounters;
+  /** Zeek conn_state (S0 S1 SF REJ S2 S3 RSTO RSTR RSTOS0 RSTRH SH SHR OTH). */
+  state: string;
+  /** Zeek history letters; upper case client, lower case server. */
+  history: string;
+  /** Community ID v1, seed 0 (the same for every generation of a tuple, by design). */
+  communityId: string;
+
+  generationReason: GenerationReason;
+  endReason: EndReason | null;
+  ipVersion: 4 | 6;
+  /** ICMP errors that quoted a packet of this flow (not counted in the packet counters). */
+  icmpErrors: number;
+  /** The first of them. */
+  icmpError: IcmpErrorNote | null;
+}
+
+/** How a packet reached its flow. */
+export type FlowVia = 'ports' | 'fragment' | 'icmp-error';
+
+/** Returned by `ingest` for a packet that was assigned to a flow. The object is reused. */
+export interface FlowRef {
+  id: number;
+  generation: number;
+  /** The packet went from client to server (for an ICMP error: it was sent to the server). */
+  toServer: boolean;
+  via: FlowVia;
+}
+
+/**
+ * Every packet ingested is counted under exactly one kind, so that the kinds add up to
+ * `packets` and nothing is lost silently:
+ * tcp / udp: in a flow by its ports; icmp / icmpv6: ICMP messages (in an ICMP flow when those
+ * are on, or attached to the flow an error quotes); fragment: a later IP fragment counted with
+ * its first fragment's flow; fragment-pending: a later fragment whose first fragment has not been
+ * seen yet; fragment-unmatched: a fragment that could not be tied to a flow (first fragment never
+ * seen, transport header split across fragments, or its flow already gone); non-ip: no IP layer
+ * (ARP, LLDP, unsupported link types); damaged: an IP packet whose transport header could not be
+ * read; other-ip-protocol: IP carrying something without ports (GRE, ESP, OSPF, SCTP...).
+ */
+export type PacketKind =
+  | 'tcp'
+  | 'udp'
+  | 'icmp'
+  | 'icmpv6'
+  | 'fragment'
+  | 'fragment-pending'
+  | 'fragment-unmatched'
+  | 'non-ip'
+  | 'damaged'
+  | 'other-ip-protocol';
+
+export interface DemuxSummary {
+  packets: number;
+  byKind: Record<PacketKind, number>;
+  /** Packets counted in a flow's counters (tcp, udp, ICMP flows, matched fragments). */
+  inFlows: number;
+  /** ICMP errors attached to the flow they quote. */
+  icmpErrorsAttached: number;
+  /** Flow records created so far. */
+  flows: number;
+  /** Flows open right now. */
+  openFlows: number;
+  /** Flows finished early because `maxFlows` was reached. */
+  evicted: number;
+  /** Lossy things the engine did (evictions, fragment table overflow). One line each. */
+  warnings: string[];
+}
+
+export interface DemuxOptions {
+  /** Seconds of silence that end a TCP flow (default 300, Zeek's tcp_inactivity_timeout). */
+  tcpIdleTimeout?: number;
+  /** Seconds of silence that end a UDP flow (default 60, Zeek's udp_inactivity_timeout). */
+  udpIdleTimeout?: number;
+  /** Seconds of silence that end an ICMP flow (default 60, Zeek's icmp_inactivity_timeout). */
+  icmpIdleTimeout?: number;
+  /**
+   * Seconds a TCP connection that ended (RST, or FIN both ways) stays in the table for its
+   * trailing packets (last ACK, retransmitted FIN) before it is released (default 5, Zeek's
+   * tcp_close_delay / tcp_reset_delay). A SYN ends the wait at once.
+   */
+  tcpCloseLinger?: number;
+  /**
+   * Cap on flows held open at once; the least recently active is evicted (default 500,000: live
+   * state is about 550 bytes a flow, so about 275 MB at the cap).
+   */
+  maxFlows?: number;
+  /**
+   * Tuples remembered after their flow was released, so that later traffic gets generation
+   * n+1 and the right reason (default: maxFlows). Oldest forgotten first.
+   */
+  maxRemembered?: number;
+  /** Seconds a fragment waits for the rest of its datagram's fragments (default 60, RFC 8200's reassembly time). */
+  fragmentTimeout?: number;
+  /** Cap on datagrams tracked for fragments (default 65,536); the oldest is dropped. */
+  maxFragmentDatagrams?: number;
+  /** Make ICMP/ICMPv6 flows keyed as Community ID maps type/code to ports (default true). */
+  icmpFlows?: boolean;
+  /** Community ID seed (default 0). */
+  communityIdSeed?: number;
+  /**
+   * Called with each flow when it ends. When set, finished flows are not kept: `flows()` then
+   * returns only the open ones (streaming use, bounded memory).
+   */
+  onFlowEnd?: (flow: Flow) => void;
+}
