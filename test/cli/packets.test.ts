@@ -41,6 +41,7 @@ describe('flowdemux packets', () => {
     });
     expect(lines[1].tcp.flags).toBe('SYN,ACK');
     expect(lines[2]).toMatchObject({ proto: 'udp', src: '127.0.0.3', srcPort: 9157, dstPort: 5353, payloadLength: 12 });
+    expect(lines.map((l) => l.flow)).toEqual([{ id: 1, generation: 1 }, { id: 1, generation: 1 }, { id: 2, generation: 1 }]);
   });
 
   it('prints a table with relative times', () => {
@@ -48,8 +49,10 @@ describe('flowdemux packets', () => {
     expect(r.code).toBe(0);
     const lines = r.stdout.trim().split('\n');
     expect(lines[0]).toMatch(/^No\.\s+Time\s+Link\s+Source\s+Destination/);
-    expect(lines[1]).toMatch(/^1\s+0\.000000 EN10MB\s+127\.0\.0\.2:9157\s+127\.0\.0\.1:80\s+tcp\s+\d+\s+\[SYN\] seq=1000/);
-    expect(lines[3]).toMatch(/^3\s+0\.099798 /);
+    expect(lines[1]).toMatch(/^1\s+0\.000000 EN10MB\s+127\.0\.0\.2:9157\s+127\.0\.0\.1:80\s+tcp\s+58 1\s+\[SYN\] seq=1000/);
+    // The SYN-ACK belongs to the same flow; the UDP datagram starts flow 2.
+    expect(lines[2]).toMatch(/ tcp\s+58 1\s+\[SYN,ACK\]/);
+    expect(lines[3]).toMatch(/^3\s+0\.099798 .* udp\s+\d+ 2\s+len=12/);
   });
 
   it('reads stdin given as -', () => {
