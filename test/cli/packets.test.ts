@@ -51,7 +51,7 @@ describe('flowdemux packets', () => {
     expect(lines[0]).toMatch(/^No\.\s+Time\s+Link\s+Source\s+Destination/);
     expect(lines[1]).toMatch(/^1\s+0\.000000 EN10MB\s+127\.0\.0\.2:9157\s+127\.0\.0\.1:80\s+tcp\s+58 1\s+\[SYN\] seq=1000/);
     // The SYN-ACK belongs to the same flow; the UDP datagram starts flow 2.
-    expect(lines[2]).toMatch(/ tcp\s+58 1\s+\[SYN,ACK\]/);
+    expect(lines[2]).toMatch(/ tcp\s+54 1\s+\[SYN,ACK\]/);
     expect(lines[3]).toMatch(/^3\s+0\.099798 .* udp\s+\d+ 2\s+len=12/);
   });
 
