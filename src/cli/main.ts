@@ -8,6 +8,7 @@ import type { Readable, Writable } from 'node:stream';
 import { parseArgs, UsageError, type Options } from './options.js';
 import { Output } from './output.js';
 import { runFlows } from './flows.js';
+import { runInterfaces, runLive } from './live.js';
 import { runPackets } from './packets.js';
 
 export interface Io {
@@ -28,6 +29,8 @@ export function safeText(text: string): string {
 export interface CommandResult {
   errors: string[];
   warnings: string[];
+  /** Exit code when there are errors, if not 1 (e.g. 2 for an unknown capture device). */
+  exitCode?: number;
 }
 
 export async function run(argv: string[], io: Io): Promise<number> {
@@ -57,6 +60,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
       case 'flows':
         result = await runFlows(options, io, out);
         break;
+      case 'live':
+        result = await runLive(options, io, out);
+        break;
+      case 'interfaces':
+        result = await runInterfaces(options, io, out);
+        break;
       default:
         io.stderr.write(`flowdemux: '${options.command}' is not available in this version\n`);
         return EXIT.USAGE;
@@ -75,7 +84,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   }
   for (const w of result.warnings) io.stderr.write(`flowdemux: warning: ${safeText(w)}\n`);
   for (const e of result.errors) io.stderr.write(`flowdemux: ${safeText(e)}\n`);
-  if (result.errors.length > 0) return EXIT.UNREADABLE;
+  if (result.errors.length > 0) return result.exitCode ?? EXIT.UNREADABLE;
   if (options.strict && result.warnings.length > 0) return EXIT.STRICT;
   return EXIT.OK;
 }

@@ -78,7 +78,21 @@ export function buildParser(argv: string[]) {
         format: { choices: FORMATS.flows, describe: 'output format (default: table on a terminal, json when piped)' },
       }),
     )
-    .demandCommand(1, 'name a command: packets or flows')
+    .command('live', 'capture live (default on lo) and show the flows', (y) =>
+      y.options({
+        ...flowOptions,
+        interface: { alias: 'i', type: 'string', default: 'lo', describe: 'capture device' },
+        filter: { alias: 'f', type: 'string', describe: 'BPF capture filter' },
+        count: { alias: 'c', type: 'number', describe: 'stop after this many packets' },
+        duration: { type: 'number', describe: 'stop after this many seconds' },
+        write: { alias: 'w', type: 'string', describe: 'also write the packets to this pcap file' },
+        format: { choices: FORMATS.live, describe: 'output format' },
+      }),
+    )
+    .command('interfaces', 'list capture devices', (y) =>
+      y.options({ format: { choices: FORMATS.interfaces, default: 'table', describe: 'output format' } }),
+    )
+    .demandCommand(1, 'name a command: packets, flows, live or interfaces')
     .strict()
     .help()
     .version(false)
@@ -106,7 +120,7 @@ export function check(args: Record<string, unknown>, stdoutIsTty: boolean): Opti
   if (!(command in FORMATS)) throw new UsageError(`unknown command '${command}'`);
   const captures = ((args.captures as unknown[]) ?? []).map((c) => (c === STDIN_TOKEN ? '-' : String(c)));
   if (captures.filter((c) => c === '-').length > 1) throw new UsageError("stdin ('-') can be read only once");
-  const format = (args.format as string | undefined) ?? (command === 'flows' && !stdoutIsTty ? 'json' : 'table');
+  const format = (args.format as string | undefined) ?? ((command === 'flows' || command === 'live') && !stdoutIsTty ? 'json' : 'table');
   const port = optionalNumber(args.port, 'port', 0);
   if (port !== undefined && (port > 65535 || !Number.isInteger(port))) throw new UsageError('--port must be 0..65535');
   const proto = args.proto === undefined ? undefined : String(args.proto).toLowerCase();

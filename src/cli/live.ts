@@ -1,0 +1,149 @@
+/**
+ * `flowdemux live` and `flowdemux interfaces`.
+ *
+ * live: capture on a device (default lo) through the same decode and demux code as files. On a
+ * terminal the flow table is redrawn about once a second; when piped, only the final report is
+ * printed (or, with --format ndjson, one line per flow as it ends). Stops at --count,
+ * --duration, Ctrl-C or SIGTERM, then closes the -w file and prints the final report.
+ */
+import { linkTypeName } from '../capture/linktypes.js';
+import { listInterfaces } from '../capture/interfaces.js';
+import { LiveCaptureError, openLive, stopOnSignals, type LiveSource } from '../capture/live.js';
+import { PcapWriteError, PcapWriter } from '../capture/pcap-writer.js';
+import { DemuxEngine } from '../demux/engine.js';
+import type { Flow } from '../demux/types.js';
+import { decodeFrame } from '../parse/decode.js';
+import { newPacket } from '../parse/packet.js';
+import { filterFlows, flowsJsonChunks, flowToNdjsonLine, renderFlowsTable, selectFlows, sortFlows } from '../report/flows.js';
+import { engineOptions, flowSelection } from './flows.js';
+import type { CommandResult, Io } from './main.js';
+import type { Options } from './options.js';
+import type { Output } from './output.js';
+
+const REDRAW_MS = 1000;
+/** Rows of the redrawn table: the flows with the most recent activity. */
+const LIVE_ROWS = 20;
+
+export async function runLive(options: Options, io: Io, out: Output): Promise<CommandResult> {
+  const selection = flowSelection(options);
+  const format = options.format ?? 'table';
+  const interactive = format === 'table' && Boolean(io.stdout.isTTY);
+
+  // -w first: an unwritable path fails before anything is captured.
+  let writer: PcapWriter | null = null;
+  if (options.write !== undefined) {
+    try {
+      writer = PcapWriter.open(options.write);
+    } catch (err) {
+      if (err instanceof PcapWriteError) return { errors: [err.message], warnings: [] };
+      throw err;
+    }
+  }
+
+  let source: LiveSource;
+  try {
+    source = openLive({
+      device: options.interface,
+      filter: options.filter,
+      count: options.count,
+      durationMs: options.duration !== undefined ? Math.round(options.duration * 1000) : undefined,
+    });
+  } catch (err) {
+    writer?.abort();
+    if (err instanceof LiveCaptureError) return { errors: [err.message], warnings: [], exitCode: err.exitCode };
+    throw err;
+  }
+  const unhook = stopOnSignals(source);
+
+  const streaming = format === 'ndjson';
+  let pending: Promise<void> | undefined;
+  const engine = new DemuxEngine(
+    engineOptions(options, streaming
+      ? {
+          onFlowEnd: (flow: Flow) => {
+            if (filterFlows([flow], selection).length === 0) return;
+            const w = out.write(flowToNdjsonLine(flow, { digits: 9 }));
+            if (w) pending = w;
+          },
+        }
+      : {}),
+  );
+  const pkt = newPacket();
+  if (io.stderr.isTTY) {
+    io.stderr.write(
+      `flowdemux: capturing on ${options.interface} (${linkTypeName(source.linkType)})` +
+        `${options.filter ? ` with filter '${options.filter}'` : ''}; Ctrl-C stops\n`,
+    );
+  }
+
+  let lastDraw = Date.now();
+  const errors: string[] = [];
+  try {
+    for await (const batch of source.batches()) {
+      for (const frame of batch) {
+        if (writer) writer.write(frame);
+        decodeFrame(frame, pkt);
+        engine.ingest(pkt, frame.tsSec, frame.tsNsec);
+      }
+      if (pending) {
+        await pending;
+        pending = undefined;
+      }
+      if (out.closed) break;
+      if (interactive && Date.now() - lastDraw >= REDRAW_MS) {
+        lastDraw = Date.now();
+        const recent = sortFlows(filterFlows(engine.flows(), selection), 'start').slice(-LIVE_ROWS);
+        out.write(`\x1b[H\x1b[2J${new Date().toISOString()}  ${source.stats.received} packets on ${options.interface}\n`);
+        out.write(renderFlowsTable(recent, { digits: 6 }));
+        await out.flush();
+      }
+    }
+  } catch (err) {
+    if (!(err instanceof PcapWriteError)) throw err;
+    errors.push(err.message);
+    source.stop();
+  } finally {
+    unhook();
+  }
+  try {
+    writer?.close();
+  } catch (err) {
+    if (!(err instanceof PcapWriteError)) throw err;
+    errors.push(err.message);
+  }
+
+  engine.finish();
+  const summary = engine.summary();
+  const warnings = [...source.info.warnings, ...summary.warnings];
+  if (!streaming) {
+    const flows = selectFlows(engine.flows(), selection);
+    if (format === 'json') {
+      for (const chunk of flowsJsonChunks(flows, [source.info], warnings, { digits: 9, summary })) out.write(chunk);
+    } else {
+      if (interactive) out.write('\x1b[H\x1b[2J');
+      out.write(renderFlowsTable(flows, { digits: 6, summary }));
+    }
+  } else if (pending) {
+    await pending;
+  }
+  if (io.stderr.isTTY) {
+    io.stderr.write(`flowdemux: ${source.stats.received} packets captured (${source.stopReason ?? 'stop'})` +
+      `${options.write ? `, written to ${options.write}` : ''}\n`);
+  }
+  return { errors, warnings };
+}
+
+export async function runInterfaces(options: Options, _io: Io, out: Output): Promise<CommandResult> {
+  const list = listInterfaces();
+  if (options.format === 'json') {
+    out.write(JSON.stringify(list, null, 1) + '\n');
+  } else {
+    const width = Math.max(4, ...list.interfaces.map((i) => i.name.length));
+    out.write(`${'name'.padEnd(width)}  loopback  addresses\n`);
+    for (const i of list.interfaces) {
+      out.write(`${i.name.padEnd(width)}  ${(i.loopback ? 'yes' : '').padEnd(8)}  ${i.addresses.join(', ') || (i.description ?? '')}\n`);
+    }
+  }
+  const warnings = list.source === 'os' && list.reason ? [`showing the OS's interfaces: ${list.reason}`] : [];
+  return { errors: [], warnings };
+}
