@@ -1,0 +1,160 @@
+/**
+ * `flowdemux live` end to end, for real on lo (CI runs as root with libpcap-dev installed):
+ * the teaching picture on test-only ports — two clients from the same port on 127.0.0.2 and
+ * 127.0.0.3 to one server port at the same time, plus UDP from both to one UDP socket — captured
+ * by the CLI process, then the -w file read back with `flows`.
+ */
+import { spawn } from 'node:child_process';
+import { createServer, connect, type Socket } from 'node:net';
+import { createSocket } from 'node:dgram';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../helpers/run-cli.js';
+
+const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
+const TCP_PORT = 38480;
+const UDP_PORT = 38481;
+// Above both server ports, so that the UDP roles (inferred: no SYN) come out as in real life.
+const CLIENT_PORT = 38482;
+const isRoot = process.getuid?.() === 0;
+const dir = mkdtempSync(join(tmpdir(), 'flowdemux-live-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function startCli(args: string[]) {
+  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('close', (code) => resolve({ code, stdout, stderr })),
+  );
+  return { child, done };
+}
+
+const delay = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Two TCP clients from port CLIENT_PORT on .2 and .3, open at the same time; UDP from both. */
+async function teachingTraffic(): Promise<void> {
+  const server = createServer((s) => {
+    s.on('data', (d) => s.write(`echo ${d}`));
+    s.on('end', () => s.end());
+  });
+  await new Promise<void>((r) => server.listen(TCP_PORT, '127.0.0.1', r));
+  const open = (localAddress: string) =>
+    new Promise<Socket>((resolve, reject) => {
+      const c = connect({ host: '127.0.0.1', port: TCP_PORT, localAddress, localPort: CLIENT_PORT }, () => resolve(c));
+      c.on('error', reject);
+    });
+  const a = await open('127.0.0.2');
+  const c = await open('127.0.0.3');
+  for (const s of [a, c]) {
+    s.write('hello');
+    await new Promise((r) => s.once('data', r));
+  }
+  await Promise.all([a, c].map((s) => new Promise((r) => { s.on('close', r); s.end(); })));
+  server.close();
+
+  const udpServer = createSocket('udp4');
+  udpServer.on('message', (m, rinfo) => udpServer.send(m, rinfo.port, rinfo.address));
+  await new Promise<void>((r) => udpServer.bind(UDP_PORT, '127.0.0.1', r));
+  for (const address of ['127.0.0.2', '127.0.0.3']) {
+    const u = createSocket('udp4');
+    await new Promise<void>((r) => u.bind(CLIENT_PORT, address, r));
+    const reply = new Promise((r) => u.once('message', r));
+    u.send('q', UDP_PORT, '127.0.0.1');
+    await reply;
+    u.close();
+  }
+  udpServer.close();
+}
+
+describe.runIf(isRoot)('flowdemux live on lo (root)', () => {
+  it('captures the teaching picture, reports its flows, and writes a pcap that reads back the same', async () => {
+    const out = join(dir, 'live.pcap');
+    const filter = `port ${TCP_PORT} or port ${UDP_PORT}`;
+    const cli = startCli(['live', '-i', 'lo', '--filter', filter, '--duration', '4', '-w', out, '--format', 'json']);
+    await delay(1200); // libpcap opens the device
+    await teachingTraffic();
+    const r = await cli.done;
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const live = JSON.parse(r.stdout);
+    const tcp = live.flows.filter((f: any) => f.proto === 'tcp');
+    const udp = live.flows.filter((f: any) => f.proto === 'udp');
+    expect(tcp.map((f: any) => `${f.client.ip}:${f.client.port}>${f.server.ip}:${f.server.port}`).sort()).toEqual([
+      `127.0.0.2:${CLIENT_PORT}>127.0.0.1:${TCP_PORT}`,
+      `127.0.0.3:${CLIENT_PORT}>127.0.0.1:${TCP_PORT}`,
+    ]);
+    for (const f of tcp) {
+      expect(f.state).toBe('SF');
+      expect(f.rolesInferred).toBe(false);
+      expect(f.toServer.payloadBytes).toBe(5);
+      expect(f.toClient.payloadBytes).toBe(10);
+    }
+    // Both connections were open at once: the second SYN came before the first FIN.
+    const [f1, f2] = tcp.sort((x: any, y: any) => x.start.localeCompare(y.start));
+    expect(f2.start < f1.end).toBe(true);
+    // One UDP socket (127.0.0.1:UDP_PORT) and two peers from the same port.
+    expect(udp.map((f: any) => `${f.client.ip}:${f.client.port}>${f.server.ip}:${f.server.port}`).sort()).toEqual([
+      `127.0.0.2:${CLIENT_PORT}>127.0.0.1:${UDP_PORT}`,
+      `127.0.0.3:${CLIENT_PORT}>127.0.0.1:${UDP_PORT}`,
+    ]);
+    for (const f of udp) {
+      expect([f.toServer.packets, f.toClient.packets, f.state]).toEqual([1, 1, 'SF']);
+    }
+
+    // The -w file: flowdemux reads it back to the same flows.
+    expect(existsSync(out)).toBe(true);
+    const back = await runCli(['flows', out, '--format', 'json']);
+    expect(back.code).toBe(0);
+    const strip = (f: any) => ({ client: f.client, server: f.server, toServer: f.toServer, toClient: f.toClient, state: f.state, start: f.start });
+    expect(JSON.parse(back.stdout).flows.map(strip)).toEqual(live.flows.map(strip));
+  }, 20_000);
+
+  it('stops at --count and exits 0', async () => {
+    const cli = startCli(['live', '-i', 'lo', '--filter', `udp port ${UDP_PORT + 10}`, '--count', '2', '--format', 'json']);
+    await delay(1000);
+    const u = createSocket('udp4');
+    for (let i = 0; i < 4; i++) u.send('x', UDP_PORT + 10, '127.0.0.1');
+    const r = await cli.done;
+    u.close();
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.flows[0].toServer.packets + doc.flows[0].toClient.packets).toBe(2);
+  }, 20_000);
+
+  it('SIGTERM stops the capture and still prints the report', async () => {
+    const cli = startCli(['live', '-i', 'lo', '--filter', 'udp port 1', '--format', 'json']);
+    await delay(1000);
+    cli.child.kill('SIGTERM');
+    const r = await cli.done;
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).flows).toEqual([]);
+  }, 20_000);
+});
+
+describe('flowdemux live: failures are one line', () => {
+  it('an unknown interface lists the ones that exist (exit 2)', async () => {
+    const r = await runCli(['live', '-i', 'no-such-dev0', '--count', '1']);
+    if (r.stderr.includes('optional `cap` package')) return expect(r.code).toBe(1); // cap not built here
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).toMatch(/no capture device 'no-such-dev0'; devices: .*\blo\b/);
+  });
+
+  it('a bad BPF filter shows libpcap\'s message (exit 2)', async () => {
+    const r = await runCli(['live', '-i', 'lo', '--filter', 'tcp port', '--count', '1']);
+    if (!isRoot) return; // opening lo needs privileges; the message is checked as root in CI
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/bad capture filter 'tcp port': .*syntax error/);
+  });
+
+  it('an unwritable -w path fails before capturing (exit 1)', async () => {
+    const r = await runCli(['live', '-i', 'lo', '-w', '/proc/flowdemux.pcap', '--count', '1']);
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^flowdemux: cannot write \/proc\/flowdemux\.pcap: /);
+  });
+});
