@@ -7,6 +7,7 @@
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs, UsageError, type Options } from './options.js';
 import { Output } from './output.js';
+import { runDemux, runLadder } from './demux.js';
 import { runFlows } from './flows.js';
 import { runInterfaces, runLive } from './live.js';
 import { runPackets } from './packets.js';
@@ -59,6 +60,12 @@ export async function run(argv: string[], io: Io): Promise<number> {
         break;
       case 'flows':
         result = await runFlows(options, io, out);
+        break;
+      case 'demux':
+        result = await runDemux(options, io, out);
+        break;
+      case 'ladder':
+        result = await runLadder(options, io, out);
         break;
       case 'live':
         result = await runLive(options, io, out);

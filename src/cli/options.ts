@@ -78,6 +78,12 @@ export function buildParser(argv: string[]) {
         format: { choices: FORMATS.flows, describe: 'output format (default: table on a terminal, json when piped)' },
       }),
     )
+    .command('demux <captures..>', 'where the port alone is ambiguous, and which key the kernel needs', (y) =>
+      y.options({ ...captureOptions, ...flowOptions, format: { choices: FORMATS.demux, default: 'table' } }),
+    )
+    .command('ladder <captures..>', 'one connection as a sequence diagram', (y) =>
+      y.options({ ...captureOptions, flow: { type: 'number', demandOption: true, describe: 'flow id (from `flows`)' } }),
+    )
     .command('live', 'capture live (default on lo) and show the flows', (y) =>
       y.options({
         ...flowOptions,
@@ -92,7 +98,7 @@ export function buildParser(argv: string[]) {
     .command('interfaces', 'list capture devices', (y) =>
       y.options({ format: { choices: FORMATS.interfaces, default: 'table', describe: 'output format' } }),
     )
-    .demandCommand(1, 'name a command: packets, flows, live or interfaces')
+    .demandCommand(1, 'name a command: packets, flows, demux, ladder, live or interfaces')
     .strict()
     .help()
     .version(false)

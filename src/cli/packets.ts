@@ -1,5 +1,6 @@
 /** `flowdemux packets`: one line a packet, as a table or NDJSON, with the flow it demuxes to. */
 import type { CaptureInfo } from '../capture/frame.js';
+import { explainPacket } from '../demux/explain.js';
 import { PACKET_TABLE_HEADER, packetJson, packetTableLine, type PacketLineContext } from '../report/packets.js';
 import { readFlows } from './flows.js';
 import type { CommandResult, Io } from './main.js';
@@ -25,7 +26,8 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
         ctx.baseNsec = frame.tsNsec;
         if (table) out.write(PACKET_TABLE_HEADER + '\n');
       }
-      return table ? out.write(packetTableLine(frame, pkt, ref, ctx)) : out.write(packetJson(frame, pkt, ref, ctx.digits));
+      const why = options.explain ? explainPacket(pkt, ref) : undefined;
+      return out.write(table ? packetTableLine(frame, pkt, ref, ctx, why) : packetJson(frame, pkt, ref, ctx.digits, why));
     },
   });
   if (read.packets === 0 && read.captures.length > 0) {

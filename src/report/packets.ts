@@ -99,17 +99,18 @@ function ends(pkt: Packet): [string, string] {
   ];
 }
 
-export function packetTableLine(frame: Frame, pkt: Packet, flow: PacketFlow | null, ctx: PacketLineContext): string {
+/** `explain`, when given, goes on a second line under the packet: the kernel's socket lookup. */
+export function packetTableLine(frame: Frame, pkt: Packet, flow: PacketFlow | null, ctx: PacketLineContext, explain?: string): string {
   const [src, dst] = ends(pkt);
   const no = ctx.multi ? `${frame.sourceIndex + 1}:${frame.number}` : String(frame.number);
   const time = relativeText(frame.tsSec, frame.tsNsec, ctx.baseSec, ctx.baseNsec, ctx.digits);
   const proto = protocolName(pkt.protocol) || (pkt.etherType ? `0x${pkt.etherType.toString(16).padStart(4, '0')}` : '');
   const flowText = flow ? (flow.generation > 1 ? `${flow.id}#${flow.generation}` : String(flow.id)) : '';
-  return `${no.padEnd(7)} ${time.padStart(12)} ${linkTypeName(frame.linkType).padEnd(10)} ${src.padEnd(21)} ${dst.padEnd(21)} ${proto.padEnd(6)} ${String(frame.originalLength).padStart(5)} ${flowText.padEnd(7)} ${info(pkt)}\n`;
+  return `${no.padEnd(7)} ${time.padStart(12)} ${linkTypeName(frame.linkType).padEnd(10)} ${src.padEnd(21)} ${dst.padEnd(21)} ${proto.padEnd(6)} ${String(frame.originalLength).padStart(5)} ${flowText.padEnd(7)} ${info(pkt)}\n${explain ? `${''.padEnd(20)} ↳ ${explain}\n` : ''}`;
 }
 
 /** One NDJSON object a packet. Field names are part of the documented output. */
-export function packetJson(frame: Frame, pkt: Packet, flow: PacketFlow | null, digits: number): string {
+export function packetJson(frame: Frame, pkt: Packet, flow: PacketFlow | null, digits: number, explain?: string): string {
   const o: Record<string, unknown> = {
     capture: frame.sourceIndex,
     frame: frame.number,
@@ -159,6 +160,7 @@ export function packetJson(frame: Frame, pkt: Packet, flow: PacketFlow | null, d
     o.icmp = icmp;
   }
   if (flow) o.flow = { id: flow.id, generation: flow.generation };
+  if (explain) o.socket = explain;
   if (pkt.problems.length > 0) o.problems = pkt.problems.map((p) => ({ ...p }));
   return JSON.stringify(o) + '\n';
 }

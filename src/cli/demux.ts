@@ -1,0 +1,55 @@
+/** `flowdemux demux` (which key tells a port's flows apart) and `flowdemux ladder` (one connection). */
+import { buildDemux } from '../demux/groups.js';
+import type { Flow } from '../demux/types.js';
+import { renderDemuxDot, renderDemuxJson, renderDemuxMermaid, renderDemuxTable } from '../report/demux.js';
+import { filterFlows } from '../report/flows.js';
+import { ladderPacket, renderLadder, type LadderPacket } from '../report/ladder.js';
+import { flowSelection, readFlows } from './flows.js';
+import type { CommandResult, Io } from './main.js';
+import { UsageError, type Options } from './options.js';
+import type { Output } from './output.js';
+
+export async function runDemux(options: Options, io: Io, out: Output): Promise<CommandResult> {
+  const selection = flowSelection(options);
+  const { engine, read } = await readFlows(options, io, out);
+  const summary = engine.summary();
+  const warnings = [...read.warnings, ...summary.warnings];
+  if (read.captures.length === 0) return { errors: read.errors, warnings };
+  const report = buildDemux(filterFlows(engine.flows(), selection));
+  switch (options.format) {
+    case 'json':
+      out.write(renderDemuxJson(report, { captures: read.captures, warnings, summary }));
+      break;
+    case 'dot':
+      out.write(renderDemuxDot(report));
+      break;
+    case 'mermaid':
+      out.write(renderDemuxMermaid(report));
+      break;
+    default:
+      if (read.packets === 0) io.stderr.write(`flowdemux: no packets in ${read.captures.map((c) => c.path).join(', ')}\n`);
+      else out.write(renderDemuxTable(report));
+  }
+  return { errors: read.errors, warnings };
+}
+
+export async function runLadder(options: Options, io: Io, out: Output): Promise<CommandResult> {
+  const id = options.flow!;
+  const packets: LadderPacket[] = [];
+  let target: Flow | null = null;
+  // Only the one flow is kept: the engine streams every other flow away as it ends.
+  const { engine, read, digits } = await readFlows(options, io, out, {
+    engine: { onFlowEnd: (f) => { if (f.id === id) target = f; } },
+    after: (ref, frame, pkt) => {
+      if (ref && ref.id === id) packets.push(ladderPacket(frame, pkt, ref));
+      return undefined;
+    },
+  });
+  const warnings = [...read.warnings, ...engine.summary().warnings];
+  if (read.captures.length === 0) return { errors: read.errors, warnings };
+  if (target === null) {
+    throw new UsageError(`no flow ${id} in ${read.captures.map((c) => c.path).join(', ')} (${engine.summary().flows} flows; see flowdemux flows)`);
+  }
+  out.write(renderLadder(target, packets, { digits }));
+  return { errors: read.errors, warnings };
+}

@@ -1,0 +1,388 @@
+/**
+ * The demux picture: which flows share a server port, what key the receiving host needs to tell
+ * them apart, and which sockets the kernel would hold for them. Pure: flow records in, plain data
+ * out (the report modules turn it into text, JSON, DOT or Mermaid). It runs once over the finished
+ * flows, in time linear in their number (plus a sort for the concurrency sweep), so it is fine
+ * on a capture of a million flows.
+ *
+ * Semantics, as the tests pin them:
+ *
+ * - **Group.** One group per (protocol, server port): the question is "a packet arrives for port
+ *   80: is the port enough to find its socket?". The server address is deliberately not part of
+ *   the group key: two server addresses sharing a port (one host with two addresses, or two hosts
+ *   in one capture) is itself an answer, `server.ip` in `differBy` and a key of at least
+ *   `address+port`. Only TCP and UDP flows have ports; ICMP flows are listed as `unported`.
+ *   `groups` holds the ports that more than one flow shares (design.md's shape); `singles` holds
+ *   the ports with one flow, so that the table can still draw every server port.
+ *
+ * - **keyNeeded** is the smallest key that separates every *pair* of flows in the group, i.e. the
+ *   largest of the pairwise answers, on the scale port < address+port < 4-tuple < 4-tuple+time:
+ *   - one flow: `port`;
+ *   - two flows with the same 4-tuple (generations: the tuple reused one connection after
+ *     another): `4-tuple+time`, nothing in the headers tells them apart, only when they happened;
+ *   - two flows to the same server address (so they differ by client address or port):
+ *     `4-tuple`;
+ *   - otherwise every flow has a server address of its own: `address+port`.
+ *   A group with flows to two server addresses where one address has two clients needs the
+ *   4-tuple: address+port separates the addresses but not the two clients.
+ *
+ * - **differBy**: the fields that take more than one value inside the group, in the order
+ *   client.ip, client.port, server.ip. Generations of one tuple differ by none of them (empty
+ *   list): that is exactly why time is part of the key.
+ *
+ * - **concurrent**: some two flows of the group were open at the same instant, with each flow
+ *   open over the closed interval [first packet, last packet]. Flows that merely touch (one's
+ *   last packet and the other's first carry the same timestamp) count as concurrent; a flow of
+ *   one packet inside another's interval does too. `maxConcurrent` is the most at once.
+ *
+ * - **sockets**: what the kernel of the server host would hold.
+ *   TCP: per server address, the listening socket (`listen`, `local` = the address:port the
+ *   clients used; the real one may be bound to the wildcard 0.0.0.0 or ::, which a capture cannot
+ *   show), whose `flows` are the connections whose SYN it took (flows with inferred roles started
+ *   before the capture: their SYN was not seen); then one `connection` socket per 4-tuple, keyed
+ *   by it. A 4-tuple reused one connection after another (`generations` > 1) is a new socket
+ *   each time, one after the other, never two at once. A connection refused by the server (Zeek
+ *   state REJ: the SYN was answered by a RST, nobody was listening) had no socket on the server:
+ *   it is listed in `refused`, and an address where every connection was refused has no listener.
+ *   UDP: one `unconnected` socket per server address and port. The kernel finds an unconnected
+ *   UDP socket by destination address and port alone, so datagrams from every peer land in that
+ *   ONE socket, and the application tells the peers apart by the source address recvfrom()
+ *   returns: `peers` lists them. (A UDP server may instead connect() a socket per peer, which the
+ *   kernel then prefers by the 4-tuple; a capture cannot show that, so the common case is drawn.)
+ *   `kernelKey` says what the kernel itself looks up: `4-tuple` for TCP (the established-socket
+ *   table first, then the listener by address+port for a SYN), `address+port` for UDP.
+ *
+ * - **portRoleClashes**: a port number that is the server port of one flow and the client port
+ *   of another (a different flow), per protocol (TCP 9157 and UDP 9157 are separate name spaces, so a clash across
+ *   protocols is not one). The lesson: a port number names a socket, not a service. `sameHost`
+ *   lists the addresses that used the number in both roles; `inferred` is true when a flow in the
+ *   clash had its roles guessed (no SYN seen), which can itself be the cause of the clash.
+ */
+import type { Flow, FlowEndpoint, Timestamp } from './types.js';
+
+export type KeyNeeded = 'port' | 'address+port' | '4-tuple' | '4-tuple+time';
+
+/** The keys from smallest to largest. */
+export const KEY_SCALE: readonly KeyNeeded[] = ['port', 'address+port', '4-tuple', '4-tuple+time'];
+
+export type GroupField = 'client.ip' | 'client.port' | 'server.ip';
+
+export type PortProto = 'tcp' | 'udp';
+
+export interface ListenSocket {
+  kind: 'listen';
+  local: FlowEndpoint;
+  /** Connections whose SYN this listener took (SYN seen, not refused). */
+  flows: number[];
+}
+
+export interface ConnectionSocket {
+  kind: 'connection';
+  local: FlowEndpoint;
+  remote: FlowEndpoint;
+  /** Every flow (generation) on this 4-tuple, in id order. */
+  flows: number[];
+  /** How many connections used the 4-tuple, one after another (= flows.length). */
+  generations: number;
+}
+
+export interface UnconnectedSocket {
+  kind: 'unconnected';
+  local: FlowEndpoint;
+  /** Distinct peers (address:port) in order of their first flow. */
+  peers: FlowEndpoint[];
+  /** The flows of each peer, parallel to `peers`. */
+  peerFlows: number[][];
+  flows: number[];
+}
+
+export type KernelSocket = ListenSocket | ConnectionSocket | UnconnectedSocket;
+
+/** The few facts of a flow the picture needs. */
+export interface GroupFlow {
+  id: number;
+  generation: number;
+  client: FlowEndpoint;
+  server: FlowEndpoint;
+  start: Timestamp;
+  end: Timestamp;
+  state: string;
+  rolesInferred: boolean;
+}
+
+export interface DemuxGroup {
+  proto: PortProto;
+  port: number;
+  /** Flow ids in id order. */
+  flows: number[];
+  concurrent: boolean;
+  keyNeeded: KeyNeeded;
+  differBy: GroupField[];
+  sockets: KernelSocket[];
+  // ---- additions after design.md's keys ----
+  /** Most flows open at one instant. */
+  maxConcurrent: number;
+  /** What the kernel looks sockets up by for this protocol. */
+  kernelKey: 'address+port' | '4-tuple';
+  /** Server addresses in order of their first flow. */
+  serverIps: string[];
+  /** 4-tuples that carried more than one flow (generations). */
+  reusedTuples: number;
+  /** TCP connections refused (SYN answered by RST): no server socket. */
+  refused: number[];
+  /** Some flow's client/server roles were guessed (no SYN seen; always so for UDP). */
+  rolesInferred: boolean;
+  /** The member flows, in id order. */
+  members: GroupFlow[];
+}
+
+export interface PortRoleClash {
+  proto: PortProto;
+  port: number;
+  /** Flows where the number is the server port. */
+  asServer: number[];
+  /** Flows where the number is the client port. */
+  asClient: number[];
+  /** Addresses that used the number both as a server and as a client port. */
+  sameHost: string[];
+  /** A flow involved had its roles guessed. */
+  inferred: boolean;
+}
+
+export interface DemuxReport {
+  /** Server ports shared by several flows (design.md's `groups`), tcp before udp, by port. */
+  groups: DemuxGroup[];
+  /** Server ports with a single flow: the port alone finds its socket. Same order. */
+  singles: DemuxGroup[];
+  portRoleClashes: PortRoleClash[];
+  /** Flows without ports (ICMP), not part of any group. */
+  unported: number[];
+  /** All flows looked at. */
+  flowCount: number;
+}
+
+/** `1.2.3.4:80` or `[2001:db8::1]:80`. */
+export function endpointText(e: FlowEndpoint): string {
+  return e.ip.includes(':') ? `[${e.ip}]:${e.port}` : `${e.ip}:${e.port}`;
+}
+
+export function compareTs(a: Timestamp, b: Timestamp): number {
+  return a.sec - b.sec || a.nsec - b.nsec;
+}
+
+/** Closed intervals [start, end] intersect: both flows were open at some common instant. */
+export function overlaps(a: { start: Timestamp; end: Timestamp }, b: { start: Timestamp; end: Timestamp }): boolean {
+  return compareTs(a.start, b.end) <= 0 && compareTs(b.start, a.end) <= 0;
+}
+
+/**
+ * Most intervals open at one instant: a sweep over starts and ends, a start sorted before an end
+ * at the same time (closed intervals, see `overlaps`).
+ */
+export function maxOverlap(items: readonly { start: Timestamp; end: Timestamp }[]): number {
+  const events: { t: Timestamp; d: number }[] = [];
+  for (const it of items) {
+    events.push({ t: it.start, d: 1 });
+    // An end earlier than its start (reordered capture) still closes after its own start.
+    events.push({ t: compareTs(it.end, it.start) < 0 ? it.start : it.end, d: -1 });
+  }
+  events.sort((x, y) => compareTs(x.t, y.t) || y.d - x.d);
+  let open = 0;
+  let max = 0;
+  for (const e of events) {
+    open += e.d;
+    if (open > max) max = open;
+  }
+  return max;
+}
+
+function member(f: Flow): GroupFlow {
+  return {
+    id: f.id,
+    generation: f.generation,
+    client: { ip: f.client.ip, port: f.client.port },
+    server: { ip: f.server.ip, port: f.server.port },
+    start: f.start,
+    end: f.end,
+    state: f.state,
+    rolesInferred: f.rolesInferred,
+  };
+}
+
+// A separator that cannot occur in address text, so joined keys cannot collide.
+const SEP = '|';
+
+function tupleKey(m: GroupFlow): string {
+  return m.server.ip + SEP + m.client.ip + SEP + m.client.port;
+}
+
+/** The group of one (protocol, server port), members in id order. */
+export function analyzeGroup(proto: PortProto, port: number, members: GroupFlow[]): DemuxGroup {
+  const byTuple = new Map<string, GroupFlow[]>();
+  const byServerIp = new Map<string, GroupFlow[]>();
+  const clientIps = new Set<string>();
+  const clientPorts = new Set<number>();
+  for (const m of members) {
+    const k = tupleKey(m);
+    const t = byTuple.get(k);
+    if (t) t.push(m);
+    else byTuple.set(k, [m]);
+    const s = byServerIp.get(m.server.ip);
+    if (s) s.push(m);
+    else byServerIp.set(m.server.ip, [m]);
+    clientIps.add(m.client.ip);
+    clientPorts.add(m.client.port);
+  }
+
+  let reusedTuples = 0;
+  for (const t of byTuple.values()) if (t.length > 1) reusedTuples++;
+  let keyNeeded: KeyNeeded;
+  if (members.length <= 1) keyNeeded = 'port';
+  else if (reusedTuples > 0) keyNeeded = '4-tuple+time';
+  else if ([...byServerIp.values()].some((l) => l.length > 1)) keyNeeded = '4-tuple';
+  else keyNeeded = 'address+port';
+
+  const differBy: GroupField[] = [];
+  if (clientIps.size > 1) differBy.push('client.ip');
+  if (clientPorts.size > 1) differBy.push('client.port');
+  if (byServerIp.size > 1) differBy.push('server.ip');
+
+  const sockets: KernelSocket[] = [];
+  const refused: number[] = [];
+  for (const [ip, list] of byServerIp) {
+    const local: FlowEndpoint = { ip, port };
+    if (proto === 'udp') {
+      const peers: FlowEndpoint[] = [];
+      const peerFlows: number[][] = [];
+      const index = new Map<string, number>();
+      for (const m of list) {
+        const k = m.client.ip + SEP + m.client.port;
+        let i = index.get(k);
+        if (i === undefined) {
+          i = peers.length;
+          index.set(k, i);
+          peers.push({ ip: m.client.ip, port: m.client.port });
+          peerFlows.push([]);
+        }
+        peerFlows[i]!.push(m.id);
+      }
+      sockets.push({ kind: 'unconnected', local, peers, peerFlows, flows: list.map((m) => m.id) });
+      continue;
+    }
+    const live = list.filter((m) => m.state !== 'REJ');
+    for (const m of list) if (m.state === 'REJ') refused.push(m.id);
+    if (live.length === 0) continue; // nobody listening on this address: every SYN got a RST
+    sockets.push({ kind: 'listen', local, flows: live.filter((m) => !m.rolesInferred).map((m) => m.id) });
+    const conns = new Map<string, ConnectionSocket>();
+    for (const m of live) {
+      const k = m.client.ip + SEP + m.client.port;
+      const c = conns.get(k);
+      if (c) {
+        c.flows.push(m.id);
+        c.generations++;
+      } else {
+        const s: ConnectionSocket = {
+          kind: 'connection', local, remote: { ip: m.client.ip, port: m.client.port }, flows: [m.id], generations: 1,
+        };
+        conns.set(k, s);
+        sockets.push(s);
+      }
+    }
+  }
+  refused.sort((a, b) => a - b);
+
+  const maxConcurrent = maxOverlap(members);
+  return {
+    proto,
+    port,
+    flows: members.map((m) => m.id),
+    concurrent: maxConcurrent > 1,
+    keyNeeded,
+    differBy,
+    sockets,
+    maxConcurrent,
+    kernelKey: proto === 'tcp' ? '4-tuple' : 'address+port',
+    serverIps: [...byServerIp.keys()],
+    reusedTuples,
+    refused,
+    rolesInferred: members.some((m) => m.rolesInferred),
+    members,
+  };
+}
+
+/** Port role clashes over TCP/UDP members, by protocol then port. */
+export function findRoleClashes(members: readonly GroupFlow[], protoOf: (m: GroupFlow) => PortProto): PortRoleClash[] {
+  interface Uses {
+    server: GroupFlow[];
+    client: GroupFlow[];
+  }
+  const uses = new Map<string, Uses>();
+  const get = (proto: PortProto, port: number): Uses => {
+    const k = proto + SEP + port;
+    let u = uses.get(k);
+    if (!u) {
+      u = { server: [], client: [] };
+      uses.set(k, u);
+    }
+    return u;
+  };
+  for (const m of members) {
+    const proto = protoOf(m);
+    get(proto, m.server.port).server.push(m);
+    get(proto, m.client.port).client.push(m);
+  }
+  const out: PortRoleClash[] = [];
+  for (const [k, u] of uses) {
+    if (u.server.length === 0 || u.client.length === 0) continue;
+    // A flow with the same number at both ends (mDNS 5353 to 5353) is not a clash by itself.
+    if (u.server.length === 1 && u.client.length === 1 && u.server[0] === u.client[0]) continue;
+    const [proto, portText] = k.split(SEP) as [PortProto, string];
+    const serverIps = new Set(u.server.map((m) => m.server.ip));
+    const sameHost: string[] = [];
+    for (const m of u.client) if (serverIps.has(m.client.ip) && !sameHost.includes(m.client.ip)) sameHost.push(m.client.ip);
+    out.push({
+      proto,
+      port: Number(portText),
+      asServer: u.server.map((m) => m.id),
+      asClient: u.client.map((m) => m.id),
+      sameHost,
+      inferred: u.server.some((m) => m.rolesInferred) || u.client.some((m) => m.rolesInferred),
+    });
+  }
+  return out.sort((a, b) => (a.proto === b.proto ? 0 : a.proto === 'tcp' ? -1 : 1) || a.port - b.port);
+}
+
+/**
+ * The whole picture from finished flow records (any order; e.g. `engine.flows()` after
+ * `engine.finish()`).
+ */
+export function buildDemux(flows: Iterable<Flow>): DemuxReport {
+  const sorted = [...flows].sort((a, b) => a.id - b.id);
+  const byPort = new Map<string, { proto: PortProto; port: number; members: GroupFlow[] }>();
+  const protoById = new Map<number, PortProto>();
+  const all: GroupFlow[] = [];
+  const unported: number[] = [];
+  for (const f of sorted) {
+    if (f.proto !== 'tcp' && f.proto !== 'udp') {
+      unported.push(f.id);
+      continue;
+    }
+    const m = member(f);
+    all.push(m);
+    protoById.set(f.id, f.proto);
+    const k = f.proto + SEP + f.server.port;
+    const g = byPort.get(k);
+    if (g) g.members.push(m);
+    else byPort.set(k, { proto: f.proto, port: f.server.port, members: [m] });
+  }
+  const analyzed = [...byPort.values()]
+    .sort((a, b) => (a.proto === b.proto ? 0 : a.proto === 'tcp' ? -1 : 1) || a.port - b.port)
+    .map((g) => analyzeGroup(g.proto, g.port, g.members));
+  return {
+    groups: analyzed.filter((g) => g.flows.length > 1),
+    singles: analyzed.filter((g) => g.flows.length === 1),
+    portRoleClashes: findRoleClashes(all, (m) => protoById.get(m.id)!),
+    unported,
+    flowCount: sorted.length,
+  };
+}

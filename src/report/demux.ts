@@ -1,0 +1,510 @@
+/**
+ * `flowdemux demux` output: the picture of src/demux/groups.ts as a didactic text table (the
+ * default), JSON (design.md's `groups` shape, additions after its keys), and two drawings:
+ * Graphviz DOT and a Mermaid flowchart. Pure functions from a DemuxReport to text.
+ *
+ * Both drawings use the same graph: each host (address) is a box holding its ports; a client
+ * port points to the server port its flows reached, labelled with the flows; the server port
+ * fans out to the sockets the kernel would hand those packets to (the TCP listener for SYNs, one
+ * socket per 4-tuple; one UDP socket whatever the peer). Node ids are made up (h1, p1, s1...), so
+ * addresses, which hold ':' in IPv6, only ever appear inside quoted, escaped labels.
+ */
+import type { CaptureInfo } from '../capture/frame.js';
+import {
+  endpointText, KEY_SCALE, type DemuxGroup, type DemuxReport, type KernelSocket, type PortProto, type PortRoleClash,
+} from '../demux/groups.js';
+import type { DemuxSummary, FlowEndpoint } from '../demux/types.js';
+import { captureToJson } from './flows.js';
+
+// -------------------------------------------------------------------------------------------------
+// JSON
+
+export function socketToJson(s: KernelSocket): Record<string, unknown> {
+  switch (s.kind) {
+    case 'listen':
+      return { kind: s.kind, local: endpointText(s.local), flows: s.flows.slice() };
+    case 'connection':
+      return { kind: s.kind, local: endpointText(s.local), remote: endpointText(s.remote), flows: s.flows.slice(), generations: s.generations };
+    case 'unconnected':
+      return {
+        kind: s.kind, local: endpointText(s.local), peers: s.peers.map(endpointText), flows: s.flows.slice(),
+        peerFlows: s.peerFlows.map((l) => l.slice()),
+      };
+  }
+}
+
+/** One group as design.md's object: its keys first, in its order, then the additions. */
+export function groupToJson(g: DemuxGroup): Record<string, unknown> {
+  return {
+    proto: g.proto,
+    port: g.port,
+    flows: g.flows.slice(),
+    concurrent: g.concurrent,
+    keyNeeded: g.keyNeeded,
+    differBy: g.differBy.slice(),
+    sockets: g.sockets.map(socketToJson),
+    maxConcurrent: g.maxConcurrent,
+    kernelKey: g.kernelKey,
+    serverIps: g.serverIps.slice(),
+    reusedTuples: g.reusedTuples,
+    refused: g.refused.slice(),
+    rolesInferred: g.rolesInferred,
+  };
+}
+
+export function clashToJson(c: PortRoleClash): Record<string, unknown> {
+  return { proto: c.proto, port: c.port, asServer: c.asServer.slice(), asClient: c.asClient.slice(), sameHost: c.sameHost.slice(), inferred: c.inferred };
+}
+
+export interface DemuxJsonOptions {
+  captures?: readonly CaptureInfo[];
+  warnings?: readonly string[];
+  summary?: DemuxSummary;
+}
+
+/** The whole document as a plain object: `{groups, singles, portRoleClashes, unported[, captures, warnings, summary]}`. */
+export function demuxToJson(report: DemuxReport, opts: DemuxJsonOptions = {}): Record<string, unknown> {
+  const doc: Record<string, unknown> = {
+    groups: report.groups.map(groupToJson),
+    singles: report.singles.map(groupToJson),
+    portRoleClashes: report.portRoleClashes.map(clashToJson),
+    unported: report.unported.slice(),
+  };
+  if (opts.captures) doc.captures = opts.captures.map(captureToJson);
+  if (opts.warnings) doc.warnings = opts.warnings.slice();
+  if (opts.summary) doc.summary = opts.summary;
+  return doc;
+}
+
+/** The `--format json` text: one group a line inside its array (greppable, like `flows`). */
+export function renderDemuxJson(report: DemuxReport, opts: DemuxJsonOptions = {}): string {
+  const doc = demuxToJson(report, opts);
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(doc)) {
+    if (Array.isArray(value) && value.length > 0 && typeof value[0] === 'object') {
+      parts.push(`${JSON.stringify(key)}:[\n${value.map((v) => JSON.stringify(v)).join(',\n')}\n]`);
+    } else parts.push(`${JSON.stringify(key)}:${JSON.stringify(value)}`);
+  }
+  return `{${parts.join(',\n')}}\n`;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Text
+
+export interface DemuxTableOptions {
+  /** Socket rows shown per group before "… N more" (default 20). */
+  maxSockets?: number;
+  /** Flow ids listed in one cell before "… N more" (default 10). */
+  maxIds?: number;
+}
+
+function plural(n: number, one: string, many = `${one}s`): string {
+  return `${n} ${n === 1 ? one : many}`;
+}
+
+/** "flow 1", "flows 1, 2", "flows 1, 2, … (+98 more)". */
+function flowList(ids: readonly number[], max: number): string {
+  if (ids.length === 1) return `flow ${ids[0]}`;
+  const shown = ids.slice(0, max).join(', ');
+  return `flows ${shown}${ids.length > max ? `, … (+${ids.length - max} more)` : ''}`;
+}
+
+function idList(ids: readonly number[], max: number): string {
+  return ids.slice(0, max).join(', ') + (ids.length > max ? `, … (+${ids.length - max} more)` : '');
+}
+
+function andList(items: readonly string[]): string {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} and ${items[items.length - 1]}`;
+}
+
+function groupTitle(g: DemuxGroup): string {
+  const n = g.flows.length;
+  let what: string;
+  if (g.proto === 'tcp') what = plural(n, 'connection');
+  else {
+    const peers = new Set(g.members.map((m) => endpointText(m.client))).size;
+    what = `${plural(n, 'flow')} from ${plural(peers, 'peer')}`;
+  }
+  const where = g.serverIps.length === 1 ? `on ${g.serverIps[0]}` : `on ${g.serverIps.length} addresses`;
+  let when = '';
+  if (n > 1) when = g.concurrent ? `, ${g.maxConcurrent} open at once` : ', one after another';
+  let roles = '';
+  if (g.proto === 'udp' && g.rolesInferred) roles = ' (no handshake: the lower port is taken as the server)';
+  else if (g.rolesInferred) {
+    const guessed = g.members.filter((m) => m.rolesInferred).map((m) => m.id);
+    roles = ` (${flowList(guessed, 10)}: no SYN seen, server guessed as the lower port)`;
+  }
+  return `${g.proto} port ${g.port} ${where}: ${what}${when}${roles}`;
+}
+
+/** The lines under a shared group's title that say which key is needed, and why. */
+function keyLines(g: DemuxGroup): string[] {
+  const lines: string[] = [];
+  const differ = g.differBy.length > 0 ? `the flows differ by ${andList(g.differBy)}` : '';
+  switch (g.keyNeeded) {
+    case 'address+port':
+      lines.push(`the port alone is ambiguous; key needed: address+port (${differ})`);
+      break;
+    case '4-tuple':
+      lines.push(`the port alone is ambiguous; key needed: 4-tuple (${differ})`);
+      break;
+    case '4-tuple+time': {
+      const reuse = g.reusedTuples === 1 ? 'one 4-tuple was used again' : `${g.reusedTuples} 4-tuples were used again`;
+      lines.push(`the port alone is ambiguous; key needed: 4-tuple+time (${differ ? `${differ}; ` : ''}${reuse}: only time tells those flows apart)`);
+      break;
+    }
+    case 'port':
+      lines.push('the port alone finds the socket');
+  }
+  if (g.proto === 'udp' && g.keyNeeded !== 'port' && g.keyNeeded !== 'address+port') {
+    lines.push('but an unconnected UDP socket is found by address+port only: the peers share ONE socket,');
+    lines.push('and the application tells them apart by the source address recvfrom() returns');
+  }
+  return lines;
+}
+
+interface Row {
+  kind: string;
+  socket: string;
+  info: string;
+}
+
+function socketRows(g: DemuxGroup, maxIds: number): Row[] {
+  const rows: Row[] = [];
+  const byId = new Map(g.members.map((m) => [m.id, m]));
+  for (const s of g.sockets) {
+    const local = endpointText(s.local);
+    switch (s.kind) {
+      case 'listen':
+        rows.push({
+          kind: 'listen',
+          socket: local,
+          info: s.flows.length > 0 ? `takes the SYN of ${flowList(s.flows, maxIds)}` : 'no SYN seen (connections older than the capture)',
+        });
+        break;
+      case 'connection':
+        rows.push({
+          kind: 'connection',
+          socket: `${local} ⇄ ${endpointText(s.remote)}`,
+          info: s.generations > 1
+            ? `${flowList(s.flows, maxIds)}: one after another, a new socket each time`
+            : flowList(s.flows, maxIds),
+        });
+        break;
+      case 'unconnected':
+        s.peers.forEach((p, i) => {
+          rows.push({
+            kind: i === 0 ? 'udp socket' : '',
+            socket: `${i === 0 ? local : ' '.repeat(local.length)} ◀ ${endpointText(p)}`,
+            info: flowList(s.peerFlows[i]!, maxIds),
+          });
+        });
+        break;
+    }
+  }
+  for (const id of g.refused) {
+    const m = byId.get(id)!;
+    rows.push({ kind: 'refused', socket: `${endpointText(m.server)} ✕ ${endpointText(m.client)}`, info: `flow ${id}: SYN answered by RST, nobody listening` });
+  }
+  return rows;
+}
+
+function clashLine(c: PortRoleClash, maxIds: number): string {
+  let s = `${c.proto} ${c.port}: server port in ${flowList(c.asServer, maxIds)}, client port in ${flowList(c.asClient, maxIds)}`;
+  if (c.sameHost.length > 0) s += ` (both roles on ${andList(c.sameHost)})`;
+  if (c.inferred) s += ' (roles partly guessed)';
+  return s;
+}
+
+/**
+ * The default output: one block per shared server port, reading like the teaching figure (which
+ * sockets the host holds, which key finds each), then the ports with one flow, the port numbers
+ * seen in both roles, and a one-line legend.
+ */
+export function renderDemuxTable(report: DemuxReport, opts: DemuxTableOptions = {}): string {
+  const maxSockets = opts.maxSockets ?? 20;
+  const maxIds = opts.maxIds ?? 10;
+  const out: string[] = [];
+  const ports = report.groups.length + report.singles.length;
+  out.push(`${plural(report.flowCount, 'flow')}, ${plural(ports, 'server port')}, `
+    + `${report.groups.length} shared by several flows`);
+  out.push('');
+  if (report.groups.length === 0 && ports > 0) {
+    out.push('No server port is shared by several flows: the port alone tells every flow apart.');
+    out.push('');
+  }
+  for (const g of report.groups) {
+    out.push(groupTitle(g));
+    for (const l of keyLines(g)) out.push(`  ${l}`);
+    let rows = socketRows(g, maxIds);
+    const hidden = rows.length - maxSockets;
+    if (hidden > 0) rows = rows.slice(0, maxSockets);
+    const kw = Math.max(...rows.map((r) => r.kind.length));
+    const sw = Math.max(...rows.map((r) => r.socket.length));
+    for (const r of rows) out.push(`    ${r.kind.padEnd(kw)}  ${r.socket.padEnd(sw)}  ${r.info}`.trimEnd());
+    if (hidden > 0) out.push(`    … ${plural(hidden, 'more socket')}`);
+    out.push('');
+  }
+  if (report.singles.length > 0) {
+    out.push('One flow each (the port alone finds the socket):');
+    const rows = report.singles.map((g) => {
+      const m = g.members[0]!;
+      const sock = g.proto === 'tcp' ? (g.refused.length > 0 ? 'refused: SYN answered by RST' : 'listen + 1 connection socket') : '1 udp socket';
+      return [`${g.proto} ${endpointText(m.server)}`, `flow ${m.id} from ${endpointText(m.client)}${m.rolesInferred && g.proto === 'tcp' ? ' (no SYN seen)' : ''}`, sock];
+    });
+    const w0 = Math.max(...rows.map((r) => r[0]!.length));
+    const w1 = Math.max(...rows.map((r) => r[1]!.length));
+    for (const r of rows) out.push(`  ${r[0]!.padEnd(w0)}  ${r[1]!.padEnd(w1)}  ${r[2]}`);
+    out.push('');
+  }
+  if (report.portRoleClashes.length > 0) {
+    out.push('Port numbers used in both roles (a port number names a socket, not a service):');
+    for (const c of report.portRoleClashes) out.push(`  ${clashLine(c, maxIds)}`);
+    out.push('');
+  }
+  if (report.unported.length > 0) {
+    out.push(`No ports, not sorted into sockets by port: ICMP ${flowList(report.unported, maxIds)} `
+      + '(echo is answered by the kernel itself; an error goes to the socket of the flow it quotes)');
+    out.push('');
+  }
+  if (ports === 0 && report.unported.length === 0) {
+    out.push('No TCP or UDP flows.');
+    out.push('');
+  }
+  if (ports > 0) {
+    out.push(`key needed: the smallest key that tells a port's flows apart, ${KEY_SCALE.join(' < ')}`);
+    if (report.groups.some((g) => g.proto === 'tcp') || report.singles.some((g) => g.proto === 'tcp')) {
+      out.push('listen: the address the clients used; the socket may be bound to the wildcard (0.0.0.0 or ::)');
+    }
+  }
+  return out.join('\n') + '\n';
+}
+
+// -------------------------------------------------------------------------------------------------
+// The graph both drawings share
+
+interface PortNode {
+  id: string;
+  proto: PortProto;
+  port: number;
+  /** Server port of a group: the key its flows need; null for a client-only port. */
+  key: string | null;
+  /** The kernel's own key differs from `key` (UDP: the application tells the peers apart). */
+  kernelKey: string | null;
+  shared: boolean;
+  clash: boolean;
+}
+
+interface SocketNode {
+  id: string;
+  kind: KernelSocket['kind'];
+  label: string;
+}
+
+interface HostNode {
+  id: string;
+  ip: string;
+  ports: PortNode[];
+  sockets: SocketNode[];
+}
+
+interface Edge {
+  from: string;
+  to: string;
+  label: string;
+  style: 'flow' | 'syn' | 'demux';
+}
+
+interface Graph {
+  hosts: HostNode[];
+  edges: Edge[];
+}
+
+function buildGraph(report: DemuxReport): Graph {
+  const hosts = new Map<string, HostNode>();
+  const ports = new Map<string, PortNode>();
+  const edges: Edge[] = [];
+  let nextPort = 1;
+  let nextSocket = 1;
+  const clashes = new Set(report.portRoleClashes.map((c) => `${c.proto}/${c.port}`));
+  const host = (ip: string): HostNode => {
+    let h = hosts.get(ip);
+    if (!h) {
+      h = { id: `h${hosts.size + 1}`, ip, ports: [], sockets: [] };
+      hosts.set(ip, h);
+    }
+    return h;
+  };
+  const portNode = (proto: PortProto, e: FlowEndpoint): PortNode => {
+    const k = `${proto}|${e.ip}|${e.port}`;
+    let p = ports.get(k);
+    if (!p) {
+      p = { id: `p${nextPort++}`, proto, port: e.port, key: null, kernelKey: null, shared: false, clash: clashes.has(`${proto}/${e.port}`) };
+      ports.set(k, p);
+      host(e.ip).ports.push(p);
+    }
+    return p;
+  };
+  const all = [...report.groups, ...report.singles].sort((a, b) =>
+    (a.proto === b.proto ? 0 : a.proto === 'tcp' ? -1 : 1) || a.port - b.port);
+  for (const g of all) {
+    // Server hosts first, so that they get the lower ids and come first in the drawing.
+    for (const ip of g.serverIps) {
+      const p = portNode(g.proto, { ip, port: g.port });
+      p.key = g.keyNeeded;
+      p.shared = g.flows.length > 1;
+      const beyond = KEY_SCALE.indexOf(g.keyNeeded) > KEY_SCALE.indexOf(g.kernelKey);
+      p.kernelKey = g.proto === 'udp' && beyond ? g.kernelKey : null;
+    }
+    for (const s of g.sockets) {
+      const h = host(s.local.ip);
+      const server = portNode(g.proto, s.local);
+      const id = `s${nextSocket++}`;
+      const local = endpointText(s.local);
+      switch (s.kind) {
+        case 'listen':
+          h.sockets.push({ id, kind: s.kind, label: `listen\n${local}` });
+          edges.push({ from: server.id, to: id, label: 'SYN', style: 'syn' });
+          break;
+        case 'connection': {
+          const remote = endpointText(s.remote);
+          const gens = s.generations > 1 ? `\n${s.generations} generations` : '';
+          h.sockets.push({ id, kind: s.kind, label: `tcp socket\n${local} ⇄ ${remote}${gens}` });
+          edges.push({ from: server.id, to: id, label: '4-tuple', style: 'demux' });
+          edges.push({ from: portNode(g.proto, s.remote).id, to: server.id, label: flowLabel(s.flows), style: 'flow' });
+          break;
+        }
+        case 'unconnected': {
+          h.sockets.push({ id, kind: s.kind, label: `udp socket\n${local}\n${plural(s.peers.length, 'peer')}` });
+          edges.push({ from: server.id, to: id, label: 'address+port', style: 'demux' });
+          s.peers.forEach((peer, i) => {
+            edges.push({ from: portNode(g.proto, peer).id, to: server.id, label: flowLabel(s.peerFlows[i]!), style: 'flow' });
+          });
+          break;
+        }
+      }
+    }
+    for (const id of g.refused) {
+      const m = g.members.find((x) => x.id === id)!;
+      edges.push({ from: portNode(g.proto, m.client).id, to: portNode(g.proto, m.server).id, label: `flow ${id} refused`, style: 'flow' });
+    }
+  }
+  return { hosts: [...hosts.values()], edges };
+}
+
+function flowLabel(ids: readonly number[]): string {
+  if (ids.length === 1) return `flow ${ids[0]}`;
+  if (ids.length <= 6) return `flows ${ids.join(', ')}`;
+  return `flows ${ids.slice(0, 5).join(', ')}, … (${ids.length})`;
+}
+
+function portLabel(p: PortNode): string {
+  let s = `${p.proto} ${p.port}`;
+  if (p.key !== null && p.shared) s += `\nkey: ${p.key}`;
+  if (p.kernelKey !== null && p.shared) s += `\n(kernel: ${p.kernelKey}, app: recvfrom)`;
+  if (p.clash) s += '\nport number in both roles';
+  return s;
+}
+
+// -------------------------------------------------------------------------------------------------
+// Graphviz DOT
+
+/** A DOT quoted string: backslash and double quote escaped, newlines as \n. */
+export function dotString(text: string): string {
+  return `"${text.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\r?\n/g, '\\n')}"`;
+}
+
+const DOT_SOCKET_STYLE: Record<KernelSocket['kind'], string> = {
+  listen: 'shape=box, style="dashed,rounded"',
+  connection: 'shape=box',
+  unconnected: 'shape=box, style=bold',
+};
+
+export interface DrawingOptions {
+  /** Graph title (default says what the drawing shows). */
+  title?: string;
+}
+
+const DEFAULT_TITLE = 'flowdemux: how the receiving host sorts packets into sockets';
+
+/** Graphviz DOT: `dot -Tsvg demux.dot > demux.svg`. */
+export function renderDemuxDot(report: DemuxReport, opts: DrawingOptions = {}): string {
+  const g = buildGraph(report);
+  const out: string[] = [];
+  out.push('digraph flowdemux {');
+  out.push(`  graph [rankdir=LR, fontname="Helvetica", fontsize=12, labelloc=t, label=${dotString(opts.title ?? DEFAULT_TITLE)}];`);
+  out.push('  node [fontname="Helvetica", fontsize=10];');
+  out.push('  edge [fontname="Helvetica", fontsize=9];');
+  for (const h of g.hosts) {
+    out.push(`  subgraph cluster_${h.id} {`);
+    out.push(`    label=${dotString(`host ${h.ip}`)};`);
+    out.push('    style=rounded; color=gray50;');
+    for (const p of h.ports) {
+      const fill = p.shared ? '#fde2c8' : p.key !== null ? '#e3eefc' : '#f2f2f2';
+      const border = p.clash ? ', color=red, penwidth=2' : '';
+      out.push(`    ${p.id} [label=${dotString(portLabel(p))}, shape=box, style="rounded,filled", fillcolor="${fill}"${border}];`);
+    }
+    for (const s of h.sockets) out.push(`    ${s.id} [label=${dotString(s.label)}, ${DOT_SOCKET_STYLE[s.kind]}];`);
+    out.push('  }');
+  }
+  for (const e of g.edges) {
+    const style = e.style === 'syn' ? ', style=dashed' : e.style === 'demux' ? ', color=gray40, fontcolor=gray40' : ', penwidth=1.5';
+    out.push(`  ${e.from} -> ${e.to} [label=${dotString(e.label)}${style}];`);
+  }
+  out.push('}');
+  return out.join('\n') + '\n';
+}
+
+// -------------------------------------------------------------------------------------------------
+// Mermaid
+
+/**
+ * Text for a Mermaid quoted label: `"` and the characters Mermaid reads as markup become entity
+ * codes (`#quot;`, `#35;`...), line breaks become `<br/>`.
+ */
+export function mermaidString(text: string): string {
+  const escaped = text.replace(/[#"<>&]/g, (c) => `#${c.charCodeAt(0)};`).replace(/\r?\n/g, '<br/>');
+  return `"${escaped}"`;
+}
+
+/** A Mermaid `flowchart LR`, one subgraph a host (renders on GitHub, in mermaid.live...). */
+export function renderDemuxMermaid(report: DemuxReport, opts: DrawingOptions = {}): string {
+  const g = buildGraph(report);
+  const out: string[] = [];
+  out.push('---');
+  // YAML front matter: a JSON string is a valid YAML double-quoted scalar.
+  out.push(`title: ${JSON.stringify(opts.title ?? DEFAULT_TITLE)}`);
+  out.push('---');
+  out.push('flowchart LR');
+  for (const h of g.hosts) {
+    out.push(`  subgraph ${h.id}[${mermaidString(`host ${h.ip}`)}]`);
+    for (const p of h.ports) out.push(`    ${p.id}([${mermaidString(portLabel(p))}])`);
+    for (const s of h.sockets) {
+      const label = mermaidString(s.label);
+      out.push(`    ${s.id}${s.kind === 'listen' ? `[/${label}/]` : `[${label}]`}`);
+    }
+    out.push('  end');
+  }
+  for (const e of g.edges) {
+    const arrow = e.style === 'syn' ? '-.->' : e.style === 'flow' ? '==>' : '-->';
+    out.push(`  ${e.from} ${arrow}|${mermaidString(e.label)}| ${e.to}`);
+  }
+  const shared: string[] = [];
+  const server: string[] = [];
+  const clash: string[] = [];
+  for (const h of g.hosts) {
+    for (const p of h.ports) {
+      if (p.shared) shared.push(p.id);
+      else if (p.key !== null) server.push(p.id);
+      if (p.clash) clash.push(p.id);
+    }
+  }
+  out.push('  classDef shared fill:#fde2c8,stroke:#c0601a');
+  out.push('  classDef server fill:#e3eefc,stroke:#4a6fa5');
+  out.push('  classDef clash stroke:#d00,stroke-width:2px');
+  if (shared.length > 0) out.push(`  class ${shared.join(',')} shared`);
+  if (server.length > 0) out.push(`  class ${server.join(',')} server`);
+  if (clash.length > 0) out.push(`  class ${clash.join(',')} clash`);
+  return out.join('\n') + '\n';
+}
