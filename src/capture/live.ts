@@ -17,7 +17,7 @@
  * - takes the original length from the IP header when a frame reached the snap length: libpcap
  *   under cap always uses a snap length of 65535, and on Linux `lo` a GSO frame is 65549 bytes
  *   (14 + a 65535-byte IPv4 datagram), reported as 65535 bytes with `truncated=false`. Only
- *   such frames are decoded here (with the project's decoder, `originalLengthFromIp`); the
+ *   such frames are decoded here (with the project's decoder, `ipLongerThanFrame`); the
  *   frame then says 65535 captured of 65549 on the wire, as tcpdump's own capture would.
  * - batches whatever arrived within one turn of the event loop: cap delivers everything that
  *   is readable in one poll callback, and the waiting consumer is woken by setImmediate, after
@@ -482,8 +482,8 @@ export class LiveSource implements FrameSource {
     if (truncated || nbytes >= this.snapLength) {
       // Possibly cut: the IP header knows the real size (see the file comment).
       const pkt = decodeBytes(this.linkType, bytes, nbytes, nbytes, this.scratch);
-      if (pkt.originalLengthFromIp) {
-        originalLength = pkt.originalLength;
+      if (pkt.ipLongerThanFrame) {
+        originalLength = pkt.ipEnd;
         this.stats.lengthFromIp++;
       }
     }

@@ -5,9 +5,11 @@
  * - nanosecond files: pcap-parser knows only the µs magics ("unknown magic number: 4d3cb2a1").
  *   The magic in our buffer is rewritten to the µs one of the same byte order before
  *   pcap-parser sees it, and we remember that its `timestampMicroseconds` holds nanoseconds.
- * - version: pcap-parser rejects only when `major != 2 && minor != 4`, so 3.4 passes. We
- *   check before it runs: 2.0 to 2.4 are read (what libpcap reads); anything else is refused
- *   at open as "unsupported pcap version X.Y". Before 2.3 the record header had caplen and
+ * - version: pcap-parser rejects only when `major != 2 && minor != 4`, so 3.4 passes and 9.9
+ *   fails. We check before it runs, as libpcap and tshark do: a major version below 2 is
+ *   refused at open ("unsupported pcap version 1.0: archaic"); 2.0 to 2.4 are read; a newer
+ *   version is read with the 2.4 layout and a warning (the version is rewritten to 2.4 in our
+ *   buffer so that pcap-parser takes it). Before 2.3 the record header had caplen and
  *   len the other way round, and some 2.3 writers kept the old order: as libpcap does, 2.0-2.2
  *   records are swapped always and 2.3 records when caplen > len. The swap is written into
  *   the record header in our buffer, so pcap-parser slices the right number of bytes.
@@ -89,8 +91,8 @@ export function parsePcapHeader(bytes: Uint8Array): PcapHeader | string {
   const nanoseconds = magic === PCAP_MAGIC.NS_BE || magic === PCAP_MAGIC.NS_LE;
   const versionMajor = dv.getUint16(4, littleEndian);
   const versionMinor = dv.getUint16(6, littleEndian);
-  if (versionMajor !== 2 || versionMinor > 4) {
-    return `unsupported pcap version ${versionMajor}.${versionMinor} (flowdemux reads 2.0 to 2.4)`;
+  if (versionMajor < 2) {
+    return `unsupported pcap version ${versionMajor}.${versionMinor} (archaic: flowdemux reads 2.0 and later)`;
   }
   const linkTypeField = dv.getUint32(20, littleEndian);
   return {
@@ -179,7 +181,11 @@ export class PcapSource implements FrameSource {
     this.capOverSnap = new DamageCounter(
       (n, off) => `${plural(n, 'record')} had a captured length greater than the snap length ${header.snapLength} (first at offset ${off})`,
     );
-    if (header.versionMinor < 4) {
+    if (header.versionMajor > 2 || header.versionMinor > 4) {
+      this.info.warnings.push(
+        `pcap version ${header.versionMajor}.${header.versionMinor} is newer than 2.4; read with the 2.4 layout, as libpcap and tshark do`,
+      );
+    } else if (header.versionMinor < 4) {
       this.info.warnings.push(
         `pcap version ${header.versionMajor}.${header.versionMinor} is older than 2.4; caplen/len order handled as libpcap does`,
       );
@@ -232,7 +238,7 @@ export class PcapSource implements FrameSource {
     const le = hdr.littleEndian;
     const warnings = this.info.warnings;
     const limit = pcapRecordLimit(hdr.snapLength);
-    const lengthOrder: LengthOrder = hdr.versionMinor < 3 ? 1 : hdr.versionMinor === 3 ? 2 : 0;
+    const lengthOrder: LengthOrder = hdr.versionMajor > 2 ? 0 : hdr.versionMinor < 3 ? 1 : hdr.versionMinor === 3 ? 2 : 0;
 
     // pcap-parser would refuse the ns magics: give it the µs magic of the same byte order.
     if (hdr.nanoseconds) {
@@ -243,6 +249,14 @@ export class PcapSource implements FrameSource {
       } else {
         b[s] = 0xa1; b[s + 1] = 0xb2; b[s + 2] = 0xc3; b[s + 3] = 0xd4;
       }
+    }
+
+    // pcap-parser refuses what is not 2.x or x.4: a newer version is read as 2.4.
+    if (hdr.versionMajor > 2 || hdr.versionMinor > 4) {
+      const b = win.buf;
+      const s = win.start;
+      b[s + 4] = le ? 2 : 0; b[s + 5] = le ? 0 : 2;
+      b[s + 6] = le ? 4 : 0; b[s + 7] = le ? 0 : 4;
     }
 
     const feed = new FeedStream();

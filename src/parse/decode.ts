@@ -51,7 +51,7 @@ export function resetPacket(pkt: Packet, linkType = 0, bytes: Uint8Array = pkt.b
   pkt.capturedLength = capturedLength;
   pkt.originalLength = originalLength;
   pkt.snapped = capturedLength < originalLength;
-  pkt.originalLengthFromIp = false;
+  pkt.ipLongerThanFrame = false;
   pkt.etherType = 0;
   pkt.vlanCount = 0;
   pkt.networkOffset = -1;

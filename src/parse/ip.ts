@@ -124,15 +124,12 @@ function cut(off: number, nh: number, need: number, have: number): number {
 
 /**
  * The datagram ends past the frame's original length: the frame claimed less than it carries.
- * With live capture through `cap` there is no original length (the source passes the captured
- * length), and on `lo` GSO frames are clipped at 65535, so the IP length is the better figure.
+ * Only flagged: a file's record length is what tshark counts, so it stays. Live capture through
+ * `cap` has no original length (on `lo` GSO frames are clipped at 65535 and look complete), so
+ * the live source takes `ipEnd` as the frame's length when this is set.
  */
-function raiseOriginalLength(pkt: Packet): void {
-  if (pkt.ipEnd > pkt.originalLength) {
-    pkt.originalLength = pkt.ipEnd;
-    pkt.originalLengthFromIp = true;
-    pkt.snapped = pkt.capturedLength < pkt.originalLength;
-  }
+function flagLongerThanFrame(pkt: Packet): void {
+  if (pkt.ipEnd > pkt.originalLength) pkt.ipLongerThanFrame = true;
 }
 
 /** The frame's length for a length-0 IP header: the original length, unless the file claims less than it holds. */
@@ -211,7 +208,7 @@ export function decodeIPv4(pkt: Packet, b: Uint8Array, off: number, end: number)
   }
   pkt.ipLength = total;
   pkt.ipEnd = off + total;
-  raiseOriginalLength(pkt);
+  flagLongerThanFrame(pkt);
   if (total < ihl) {
     malformed(pkt, 'ipv4', off + 2, 'IPv4 total length < header length');
     return false;
@@ -291,7 +288,7 @@ export function decodeIPv6(pkt: Packet, b: Uint8Array, off: number, end: number)
   pkt.ipLength = length;
   const ipEnd = off + length;
   pkt.ipEnd = ipEnd;
-  raiseOriginalLength(pkt);
+  flagLongerThanFrame(pkt);
 
   const status = walkExtensions(b, off + 40, nh, ipEnd < end ? ipEnd : end, true);
   pkt.protocol = ext.nextHeader;

@@ -42,12 +42,12 @@ export interface Packet {
   /** capturedLength < originalLength (snap length cut the frame). */
   snapped: boolean;
   /**
-   * The frame claimed to be shorter than the IP datagram it carries (live capture with `cap`
-   * reports no original length, so a GSO frame clipped at 65535 looks complete), so the decoder
-   * raised `originalLength` to the end of the IP datagram. In a file this means the record's
-   * original length (or the IP length field) lies; the CLI may want to warn.
+   * The frame claimed to be shorter than the IP datagram it carries (`ipEnd` > originalLength).
+   * Live capture with `cap` reports no original length, so a GSO frame clipped at 65535 looks
+   * complete: the live source then takes `ipEnd` as the frame's length. In a file it means the
+   * record's original length or the IP length field lies; `originalLength` is left as recorded.
    */
-  originalLengthFromIp: boolean;
+  ipLongerThanFrame: boolean;
 
   // ---- link ----
   /** EtherType (or equivalent) of the network layer found; 0 when none. */
@@ -144,7 +144,7 @@ export interface Packet {
 export function newPacket(): Packet {
   return {
     bytes: new Uint8Array(0), linkType: 0, capturedLength: 0, originalLength: 0, snapped: false,
-    originalLengthFromIp: false,
+    ipLongerThanFrame: false,
     etherType: 0, vlanIds: [], vlanCount: 0, networkOffset: -1,
     ipVersion: 0, srcAddrOffset: 0, dstAddrOffset: 0, addrLength: 0, ipLength: 0, ipLengthFromFrame: false,
     ipHeaderLength: 0,

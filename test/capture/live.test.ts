@@ -156,7 +156,7 @@ function decodeAll(frames: KeptFrame[]): Seen[] {
       ipLength: pkt.ipLength,
       wire: pkt.originalLength,
       captured: pkt.capturedLength,
-      fromIp: pkt.originalLengthFromIp,
+      fromIp: pkt.ipLongerThanFrame,
     };
   });
 }

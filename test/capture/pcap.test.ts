@@ -131,13 +131,27 @@ describe('classic pcap: timestamps', () => {
 });
 
 describe('classic pcap: versions', () => {
-  for (const [major, minor] of [[3, 4], [1, 0], [2, 5], [0, 4]] as const) {
-    it(`refuses version ${major}.${minor} at open`, async () => {
+  for (const [major, minor] of [[1, 0], [0, 4]] as const) {
+    it(`refuses the archaic version ${major}.${minor} at open`, async () => {
       const path = write(buildPcap({ versionMajor: major, versionMinor: minor }, [{ tsSec: 1, tsFrac: 0, data: payload(20) }]));
       const err = await openCapture(path, 0).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(CaptureError);
-      expect((err as CaptureError).reason).toBe(`unsupported pcap version ${major}.${minor} (flowdemux reads 2.0 to 2.4)`);
-      expect((err as CaptureError).message).toBe(`${path}: unsupported pcap version ${major}.${minor} (flowdemux reads 2.0 to 2.4)`);
+      const reason = `unsupported pcap version ${major}.${minor} (archaic: flowdemux reads 2.0 and later)`;
+      expect((err as CaptureError).reason).toBe(reason);
+      expect((err as CaptureError).message).toBe(`${path}: ${reason}`);
+    });
+  }
+
+  for (const [major, minor, order] of [[3, 4, 'LE'], [2, 5, 'BE'], [9, 9, 'LE']] as const) {
+    it(`reads the newer version ${major}.${minor} (${order}) with the 2.4 layout and a warning, as libpcap and tshark`, async () => {
+      const path = write(buildPcap({ versionMajor: major, versionMinor: minor, byteOrder: order }, [
+        { tsSec: 1, tsFrac: 5, data: payload(20), origLen: 60 },
+        { tsSec: 2, tsFrac: 6, data: payload(30) },
+      ]));
+      const src = await openCapture(path, 0);
+      const frames = await readAll(src);
+      expect(frames.map((f) => [f.tsSec, f.capturedLength, f.originalLength])).toEqual([[1, 20, 60], [2, 30, 30]]);
+      expect(src.info.warnings).toEqual([`pcap version ${major}.${minor} is newer than 2.4; read with the 2.4 layout, as libpcap and tshark do`]);
     });
   }
 

@@ -71,7 +71,8 @@ describe('IPv4', () => {
     decodeBytes(101, p, p.length, 10, pkt);
     expect(pkt.problems.map((x) => x.what)).toEqual(['IPv4 total length < header length']);
     expect(pkt.ipEnd).toBe(30);
-    expect(pkt.originalLength).toBeGreaterThanOrEqual(pkt.ipEnd);
+    // The recorded length stays (tshark counts it); the disagreement is flagged.
+    expect([pkt.originalLength, pkt.ipLongerThanFrame]).toEqual([10, true]);
   });
 
   it('total length 0 (TSO super-packet): the length comes from the frame, and says so', () => {
@@ -93,21 +94,21 @@ describe('IPv4', () => {
     expect(pkt.ipEnd).toBe(1040);
   });
 
-  it('a frame claiming less than its IP datagram (live capture) has its original length raised', () => {
+  it('a frame claiming less than its IP datagram (live capture) is flagged, its recorded length kept', () => {
     // As `cap` on lo: a GSO frame clipped to 65535 bytes, reported as captured = original.
     const p = buildTcp({ src: A, dst: B, sport: 1, dport: 2, payload: new Uint8Array(65495) });
     const f = ethernet(p);
     expect(f.length).toBe(65549);
     decodeBytes(1, f, 65535, 65535, pkt);
     expect(pkt.problems).toEqual([]);
-    expect(pkt.originalLength).toBe(65549);
-    expect(pkt.originalLengthFromIp).toBe(true);
-    expect(pkt.snapped).toBe(true);
+    expect(pkt.originalLength).toBe(65535);
+    expect(pkt.ipLongerThanFrame).toBe(true);
+    expect(pkt.ipEnd).toBe(65549);
     expect(pkt.ipLength).toBe(65535);
     expect(pkt.payloadLength).toBe(65495);
     // and an honest frame keeps its own length
     decodeBytes(1, f, 65535, 65549, pkt);
-    expect([pkt.originalLength, pkt.originalLengthFromIp]).toEqual([65549, false]);
+    expect([pkt.originalLength, pkt.ipLongerThanFrame]).toEqual([65549, false]);
   });
 
   describe('fragments', () => {
@@ -265,7 +266,7 @@ describe('IPv6', () => {
     expect(pkt.ipLengthFromFrame).toBe(false);
     expect(pkt.ipLength).toBe(40 + 8 + 20 + 70000);
     expect(pkt.payloadLength).toBe(70000);
-    expect(pkt.originalLengthFromIp).toBe(true);
+    expect(pkt.ipLongerThanFrame).toBe(true);
   });
 
   it('BIG TCP: payload length 0 without a jumbo option, length from the frame', () => {
