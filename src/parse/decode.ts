@@ -72,6 +72,7 @@ export function resetPacket(pkt: Packet, linkType = 0, bytes: Uint8Array = pkt.b
   pkt.transportOffset = 0;
   pkt.ipEnd = 0;
   pkt.hasPorts = false;
+  pkt.portsRead = false;
   pkt.srcPort = 0;
   pkt.dstPort = 0;
   pkt.tcpSeq = 0;

@@ -123,13 +123,20 @@ function cut(off: number, nh: number, need: number, have: number): number {
 }
 
 /**
- * The datagram ends past the frame's original length: the frame claimed less than it carries.
- * Only flagged: a file's record length is what tshark counts, so it stays. Live capture through
- * `cap` has no original length (on `lo` GSO frames are clipped at 65535 and look complete), so
- * the live source takes `ipEnd` as the frame's length when this is set.
+ * The datagram ends past the frame: the IP length field claims more than was on the wire.
+ * In a file the record's length is what tshark counts, so it stays; the transport is bounded by
+ * the frame (`ipEnd` is clamped, so a lying length adds no payload) and the header is reported
+ * malformed. `ipLength` keeps the claimed value, and `networkOffset + ipLength` is the claimed
+ * end: live capture through `cap` has no original length (on `lo` GSO frames are clipped at
+ * 65535 and look complete), so the live source takes that as the frame's length instead.
  */
-function flagLongerThanFrame(pkt: Packet): void {
-  if (pkt.ipEnd > pkt.originalLength) pkt.ipLongerThanFrame = true;
+function flagLongerThanFrame(pkt: Packet, layer: 'ipv4' | 'ipv6', off: number): void {
+  const frameEnd = pkt.originalLength > pkt.capturedLength ? pkt.originalLength : pkt.capturedLength;
+  if (pkt.ipEnd > frameEnd) {
+    pkt.ipLongerThanFrame = true;
+    pkt.ipEnd = frameEnd;
+    malformed(pkt, layer, off + (layer === 'ipv4' ? 2 : 4), layer === 'ipv4' ? 'IPv4 total length past the end of the frame' : 'IPv6 payload length past the end of the frame');
+  }
 }
 
 /** The frame's length for a length-0 IP header: the original length, unless the file claims less than it holds. */
@@ -208,7 +215,7 @@ export function decodeIPv4(pkt: Packet, b: Uint8Array, off: number, end: number)
   }
   pkt.ipLength = total;
   pkt.ipEnd = off + total;
-  flagLongerThanFrame(pkt);
+  flagLongerThanFrame(pkt, 'ipv4', off);
   if (total < ihl) {
     malformed(pkt, 'ipv4', off + 2, 'IPv4 total length < header length');
     return false;
@@ -286,9 +293,9 @@ export function decodeIPv6(pkt: Packet, b: Uint8Array, off: number, end: number)
     }
   }
   pkt.ipLength = length;
-  const ipEnd = off + length;
-  pkt.ipEnd = ipEnd;
-  flagLongerThanFrame(pkt);
+  pkt.ipEnd = off + length;
+  flagLongerThanFrame(pkt, 'ipv6', off);
+  const ipEnd = pkt.ipEnd;
 
   const status = walkExtensions(b, off + 40, nh, ipEnd < end ? ipEnd : end, true);
   pkt.protocol = ext.nextHeader;

@@ -94,6 +94,11 @@ export interface Packet {
   // ---- transport ----
   /** True when TCP or UDP ports were decoded (false for ICMP: see icmpType/icmpCode). */
   hasPorts: boolean;
+  /**
+   * srcPort/dstPort hold the header's ports: set with `hasPorts`, and also when the transport
+   * header was cut after its first 4 bytes (ports shown, packet not put in a flow).
+   */
+  portsRead: boolean;
   srcPort: number;
   dstPort: number;
   /** TCP */
@@ -150,7 +155,7 @@ export function newPacket(): Packet {
     ipHeaderLength: 0,
     ttl: 0, ipId: 0, dontFragment: false, moreFragments: false, fragmentOffset: 0, isFragment: false,
     protocol: -1, transportOffset: 0, ipEnd: 0,
-    hasPorts: false, srcPort: 0, dstPort: 0,
+    hasPorts: false, portsRead: false, srcPort: 0, dstPort: 0,
     tcpSeq: 0, tcpAck: 0, tcpFlags: 0, tcpWindow: 0, tcpHeaderLength: 0,
     mss: -1, windowScale: -1, sackPermitted: false, sackBlocks: [], sackCount: 0,
     tsVal: 0, tsEcr: 0, hasTimestamps: false,

@@ -31,6 +31,18 @@ export function decodeTransport(pkt: Packet, b: Uint8Array, end: number): void {
 }
 
 /**
+ * A transport header cut after its first 4 bytes still names its ports: shown (as tshark shows
+ * them), but `hasPorts` stays false, so the packet is counted as damaged rather than in a flow
+ * (tshark's conversations leave such frames out too).
+ */
+function readPortsOnly(pkt: Packet, b: Uint8Array, off: number, avail: number): void {
+  if (avail < 4) return;
+  pkt.portsRead = true;
+  pkt.srcPort = u16be(b, off);
+  pkt.dstPort = u16be(b, off + 2);
+}
+
+/**
  * TCP (RFC 9293). The fixed 20 bytes give ports, sequence numbers, flags and window; they count
  * even when the data offset is bad or the options are cut.
  */
@@ -41,9 +53,11 @@ export function decodeTcp(pkt: Packet, b: Uint8Array, off: number, end: number):
   const avail = limit - off;
   if (avail < 20) {
     truncated(pkt, 'tcp', off, 20, avail, byLength, 'TCP header cut');
+    readPortsOnly(pkt, b, off, avail);
     return;
   }
   pkt.hasPorts = true;
+  pkt.portsRead = true;
   pkt.srcPort = u16be(b, off);
   pkt.dstPort = u16be(b, off + 2);
   pkt.tcpSeq = u32be(b, off + 4);
@@ -154,9 +168,11 @@ export function decodeUdp(pkt: Packet, b: Uint8Array, off: number, end: number):
   const avail = (byLength ? ipEnd : end) - off;
   if (avail < 8) {
     truncated(pkt, 'udp', off, 8, avail, byLength, 'UDP header cut');
+    readPortsOnly(pkt, b, off, avail);
     return;
   }
   pkt.hasPorts = true;
+  pkt.portsRead = true;
   pkt.srcPort = u16be(b, off);
   pkt.dstPort = u16be(b, off + 2);
   const udpLength = u16be(b, off + 4);

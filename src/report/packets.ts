@@ -92,7 +92,7 @@ export interface PacketLineContext {
 
 function ends(pkt: Packet): [string, string] {
   if (pkt.ipVersion === 0) return ['', ''];
-  const ports = pkt.hasPorts && (pkt.protocol === IPPROTO.TCP || pkt.protocol === IPPROTO.UDP);
+  const ports = pkt.portsRead && (pkt.protocol === IPPROTO.TCP || pkt.protocol === IPPROTO.UDP);
   return [
     endpointText(pkt.bytes, pkt.srcAddrOffset, pkt.addrLength, ports ? pkt.srcPort : null),
     endpointText(pkt.bytes, pkt.dstAddrOffset, pkt.addrLength, ports ? pkt.dstPort : null),
@@ -132,10 +132,10 @@ export function packetJson(frame: Frame, pkt: Packet, flow: PacketFlow | null, d
   } else if (pkt.etherType) {
     o.etherType = pkt.etherType;
   }
-  if (pkt.hasPorts && (pkt.protocol === IPPROTO.TCP || pkt.protocol === IPPROTO.UDP)) {
+  if (pkt.portsRead && (pkt.protocol === IPPROTO.TCP || pkt.protocol === IPPROTO.UDP)) {
     o.srcPort = pkt.srcPort;
     o.dstPort = pkt.dstPort;
-    o.payloadLength = pkt.payloadLength;
+    if (pkt.hasPorts) o.payloadLength = pkt.payloadLength;
   }
   if (pkt.protocol === IPPROTO.TCP && pkt.hasPorts) {
     const tcp: Record<string, unknown> = { flags: tcpFlagNames(pkt.tcpFlags), seq: pkt.tcpSeq, ack: pkt.tcpAck, window: pkt.tcpWindow };

@@ -71,8 +71,8 @@ describe('IPv4', () => {
     decodeBytes(101, p, p.length, 10, pkt);
     expect(pkt.problems.map((x) => x.what)).toEqual(['IPv4 total length < header length']);
     expect(pkt.ipEnd).toBe(30);
-    // The recorded length stays (tshark counts it); the disagreement is flagged.
-    expect([pkt.originalLength, pkt.ipLongerThanFrame]).toEqual([10, true]);
+    // The frame holds more bytes than its recorded length says: the captured bytes bound it.
+    expect([pkt.originalLength, pkt.ipLongerThanFrame]).toEqual([10, false]);
   });
 
   it('total length 0 (TSO super-packet): the length comes from the frame, and says so', () => {
@@ -100,15 +100,17 @@ describe('IPv4', () => {
     const f = ethernet(p);
     expect(f.length).toBe(65549);
     decodeBytes(1, f, 65535, 65535, pkt);
-    expect(pkt.problems).toEqual([]);
+    expect(pkt.problems.map((x) => x.what)).toEqual(['IPv4 total length past the end of the frame']);
     expect(pkt.originalLength).toBe(65535);
     expect(pkt.ipLongerThanFrame).toBe(true);
-    expect(pkt.ipEnd).toBe(65549);
-    expect(pkt.ipLength).toBe(65535);
-    expect(pkt.payloadLength).toBe(65495);
-    // and an honest frame keeps its own length
+    // The claimed end (what the live source takes as the frame's length) ...
+    expect(pkt.networkOffset + pkt.ipLength).toBe(65549);
+    // ... while the transport is bounded by the frame: a lying length adds no payload.
+    expect(pkt.ipEnd).toBe(65535);
+    expect(pkt.payloadLength).toBe(65535 - 14 - 20 - 20);
+    // and an honest frame (as the live source hands it on) keeps its own length
     decodeBytes(1, f, 65535, 65549, pkt);
-    expect([pkt.originalLength, pkt.ipLongerThanFrame]).toEqual([65549, false]);
+    expect([pkt.originalLength, pkt.ipLongerThanFrame, pkt.payloadLength, pkt.problems]).toEqual([65549, false, 65495, []]);
   });
 
   describe('fragments', () => {
@@ -261,12 +263,17 @@ describe('IPv6', () => {
     const p = ipv6({ src: X, dst: Y, nextHeader: 0, payload: concat(hbh, tcp), payloadLength: 0 });
     p[6] = 0;
     // captured with a small snap length: the jumbo option gives the length, not the frame
-    decodeBytes(101, p, 200, 200, pkt);
+    decodeBytes(101, p, 200, p.length, pkt);
     expect(pkt.problems).toEqual([]);
     expect(pkt.ipLengthFromFrame).toBe(false);
     expect(pkt.ipLength).toBe(40 + 8 + 20 + 70000);
     expect(pkt.payloadLength).toBe(70000);
+    expect(pkt.ipLongerThanFrame).toBe(false);
+    // a frame that says it was 200 bytes on the wire cannot carry 70000: flagged, bounded
+    decodeBytes(101, p, 200, 200, pkt);
     expect(pkt.ipLongerThanFrame).toBe(true);
+    expect(pkt.networkOffset + pkt.ipLength).toBe(p.length);
+    expect(pkt.problems.map((x) => x.what)).toEqual(['IPv6 payload length past the end of the frame']);
   });
 
   it('BIG TCP: payload length 0 without a jumbo option, length from the frame', () => {

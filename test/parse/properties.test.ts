@@ -61,8 +61,11 @@ function checkInvariants(p: Packet): void {
   if (p.ipVersion !== 0) {
     expect(p.addrLength).toBe(p.ipVersion === 4 ? 4 : 16);
     expect(p.dstAddrOffset + p.addrLength).toBeLessThanOrEqual(cap);
-    // A datagram longer than the frame's recorded length is flagged, never silent.
-    expect(p.ipEnd <= p.originalLength || p.ipLongerThanFrame).toBe(true);
+    // The transport is bounded by the frame; a datagram claiming more is flagged, never silent.
+    expect(p.ipEnd).toBeLessThanOrEqual(Math.max(p.originalLength, p.capturedLength));
+    if (p.networkOffset + p.ipLength > Math.max(p.originalLength, p.capturedLength) && !p.ipLengthFromFrame) {
+      expect(p.ipLongerThanFrame).toBe(true);
+    }
   }
   if (p.hasPorts) expect(p.transportOffset + 8).toBeLessThanOrEqual(cap);
   if (p.icmpType >= 0) expect(p.transportOffset + 8).toBeLessThanOrEqual(cap);
