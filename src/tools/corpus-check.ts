@@ -13,32 +13,45 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Writable } from 'node:stream';
+import { existsSync, readFileSync } from 'node:fs';
 import { run } from '../cli/main.js';
+import { compareWithTshark, type Comparison, type TsharkFlows } from './tshark-compare.js';
 
 export interface FileResult {
   file: string;
   code: number;
   stderr: string;
   ms: number;
+  /** With the flows command: agreement with tshark's `FILE.flows.json`, when tshark read it cleanly. */
+  comparison?: Comparison;
 }
 
 const CAPTURE_NAME = /\.(pcap|pcapng|cap|pcap\.gz|pcapng\.gz|dmp|trace)$/i;
 
 class Sink extends Writable {
   text = '';
-  constructor(private readonly keep: boolean) {
+  constructor(private readonly limit: number) {
     super();
   }
   override _write(chunk: Buffer | string, _enc: BufferEncoding, cb: () => void): void {
-    if (this.keep && this.text.length < 4096) this.text += chunk.toString();
+    if (this.text.length < this.limit) this.text += chunk.toString();
     cb();
   }
 }
 
+/** tshark's answer beside a capture, when tshark read the whole file (exit 0). */
+function tsharkAnswer(file: string): TsharkFlows | null {
+  const path = `${file}.flows.json`;
+  if (!existsSync(path)) return null;
+  const t = JSON.parse(readFileSync(path, 'utf8')) as TsharkFlows;
+  return t.tshark_rc === 0 ? t : null;
+}
+
 async function workerMain(): Promise<void> {
   parentPort!.on('message', async (msg: { file: string; command: string }) => {
-    const stdout = new Sink(false);
-    const stderr = new Sink(true);
+    const compare = msg.command === 'flows';
+    const stdout = new Sink(compare ? Infinity : 0);
+    const stderr = new Sink(4096);
     const started = Date.now();
     let code: number;
     try {
@@ -50,6 +63,10 @@ async function workerMain(): Promise<void> {
       stderr.text += `uncaught: ${(err as Error).stack}\n`;
     }
     const result: FileResult = { file: msg.file, code, stderr: stderr.text, ms: Date.now() - started };
+    if (compare && code !== 1 && code !== 70) {
+      const tshark = tsharkAnswer(msg.file);
+      if (tshark) result.comparison = compareWithTshark(JSON.parse(stdout.text).flows, tshark);
+    }
     parentPort!.postMessage(result);
   });
 }
@@ -72,6 +89,8 @@ export interface CorpusReport {
   hangs: string[];
   unreadable: FileResult[];
   slowest: FileResult | null;
+  /** flows command: tshark's TCP/UDP conversations matched exactly / by rule / in all, and the files that differ. */
+  agreement: { total: number; exact: number; byRule: number; files: number; differing: FileResult[] };
 }
 
 /** Runs `command` over every capture in `folder`, one file at a time, each within `timeoutMs`. */
@@ -82,7 +101,8 @@ export async function checkCorpus(
   const timeoutMs = options.timeoutMs ?? 10_000;
   const command = options.command ?? 'packets';
   const files = listCaptures(folder);
-  const report: CorpusReport = { folder, command, files: files.length, seconds: 0, timeoutMs, crashes: [], hangs: [], unreadable: [], slowest: null };
+  const report: CorpusReport = { folder, command, files: files.length, seconds: 0, timeoutMs, crashes: [], hangs: [], unreadable: [], slowest: null,
+    agreement: { total: 0, exact: 0, byRule: 0, files: 0, differing: [] } };
   const started = Date.now();
   let worker: Worker | null = null;
   const newWorker = () =>
@@ -118,6 +138,14 @@ export async function checkCorpus(
     }
     options.onFile?.(outcome);
     if (!report.slowest || outcome.ms > report.slowest.ms) report.slowest = outcome;
+    if (outcome.comparison) {
+      const a = report.agreement;
+      a.files++;
+      a.total += outcome.comparison.total;
+      a.exact += outcome.comparison.exact;
+      a.byRule += outcome.comparison.byRule;
+      if (outcome.comparison.differences.length > 0) a.differing.push(outcome);
+    }
     if (outcome.code === 1) report.unreadable.push(outcome);
     else if (outcome.code !== 0 && outcome.code !== 3) report.crashes.push(outcome);
   }
@@ -134,6 +162,14 @@ export function formatReport(r: CorpusReport): string {
   if (r.slowest) lines.push(`  slowest: ${r.slowest.ms} ms ${r.slowest.file}`);
   for (const c of r.crashes) lines.push(`  CRASH ${c.file}: exit ${c.code}: ${c.stderr.trim().split('\n').slice(0, 3).join(' | ')}`);
   for (const h of r.hangs) lines.push(`  HANG ${h}`);
+  const a = r.agreement;
+  if (a.files > 0) {
+    const pct = (n: number) => (a.total === 0 ? '100.0' : ((100 * n) / a.total).toFixed(2));
+    lines.push(`  agreement with tshark on ${a.files} captures it read cleanly: ${a.exact + a.byRule} of ${a.total} TCP/UDP conversations (${pct(a.exact + a.byRule)}%): ${a.exact} exactly, ${a.byRule} as the sum of flowdemux's generations`);
+    for (const f of a.differing) {
+      for (const d of f.comparison!.differences) lines.push(`  DIFF ${f.file}: ${d.proto} ${d.ends}: ${d.detail}`);
+    }
+  }
   for (const u of r.unreadable) lines.push(`  unreadable ${u.stderr.trim().split('\n').filter((l) => !l.includes('warning:')).join(' | ')}`);
   return lines.join('\n') + '\n';
 }
