@@ -254,6 +254,10 @@ export class PcapSource implements FrameSource {
     }
 
     this.parseHeaderWithPcapParser(win.buf.subarray(win.start, win.start + PCAP_HEADER_LENGTH));
+    // Every frame of a window is yielded before the next fill: buffers can be recycled.
+    win.recycle = true;
+    // Frame objects are reused from one batch to the next, as batch validity allows.
+    const pool: Frame[] = [];
 
     let scanAt = win.start + PCAP_HEADER_LENGTH;
     const { linkType, snapLength } = hdr;
@@ -271,6 +275,7 @@ export class PcapSource implements FrameSource {
         let need = 0; // bytes needed from `p` to complete the next record
         let refused = false;
         const batch: Frame[] = [];
+        let n = 0;
         while (end - p >= RECORD_HEADER_LENGTH) {
           let caplen = dv.getUint32(p + 8, le);
           let origlen = dv.getUint32(p + 12, le);
@@ -308,18 +313,20 @@ export class PcapSource implements FrameSource {
             this.tsOverflow.add(offset);
           }
           const data = p + RECORD_HEADER_LENGTH;
-          batch.push({
-            linkType,
-            tsSec: sec,
-            tsNsec: frac * nsecPerUnit,
-            capturedLength: caplen,
-            originalLength: origlen,
-            bytes: buf.subarray(data, data + caplen),
-            interfaceId: 0,
-            sourceIndex,
-            number: ++this.number,
-            fileOffset: offset,
-          });
+          let f = pool[n];
+          if (f === undefined) {
+            f = { linkType, tsSec: 0, tsNsec: 0, capturedLength: 0, originalLength: 0, bytes: buf, interfaceId: 0, sourceIndex, number: 0, fileOffset: 0 };
+            pool.push(f);
+          }
+          n++;
+          f.tsSec = sec;
+          f.tsNsec = frac * nsecPerUnit;
+          f.capturedLength = caplen;
+          f.originalLength = origlen;
+          f.bytes = buf.subarray(data, data + caplen);
+          f.number = ++this.number;
+          f.fileOffset = offset;
+          batch.push(f);
           p = data + caplen;
         }
 

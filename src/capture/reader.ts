@@ -160,6 +160,10 @@ export class Window {
   base = 0;
   eof = false;
 
+  /** Reuse buffers (see `fill`): set by readers that yield every frame of a buffer before refilling. */
+  recycle = false;
+  private spare: Buffer | null = null;
+
   constructor(readonly input: ByteInput) {}
 
   get available(): number {
@@ -182,7 +186,12 @@ export class Window {
     if (this.eof) return false;
     const keep = this.available;
     const capacity = Math.max(need, keep + chunk);
-    const next = Buffer.allocUnsafeSlow(capacity);
+    // With `recycle`, the buffer before the current one is reused: frames in it were in a batch
+    // that came before the one just handed out, and a batch is valid only until the next is
+    // asked for. Two buffers then serve a whole file instead of one fresh 1 MiB buffer a read.
+    const spare = this.spare;
+    const next = spare !== null && spare.length >= capacity ? spare : Buffer.allocUnsafeSlow(capacity);
+    this.spare = this.recycle ? this.buf : null;
     this.buf.copy(next, 0, this.start, this.end);
     this.base += this.start;
     this.buf = next;
