@@ -4,6 +4,7 @@
  * disk (nothing is kept in memory but the open flows).
  *
  *   node scripts/bench/generate.mjs OUT.pcap [--packets 2000000] [--flows 100000] [--open 2000] [--seed 1]
+ *   node scripts/bench/generate.mjs - ...      (to stdout, e.g. piped into `flowdemux flows -`)
  *
  * Traffic: about `--open` flows open at once, interleaved at random; TCP flows do a handshake,
  * exchange requests and responses, and close with FINs (some with RST); UDP flows are DNS-like
@@ -73,9 +74,17 @@ function newFlow() {
 const CHUNK = 4 << 20;
 const buf = Buffer.alloc(CHUNK + 2048);
 let pos = 0;
-const fd = openSync(out, 'w');
+const fd = out === '-' ? 1 : openSync(out, 'w');
 const flush = () => {
-  writeSync(fd, buf, 0, pos);
+  // writeSync on a pipe can write part of the buffer (or EAGAIN): loop until all of it is out.
+  let off = 0;
+  while (off < pos) {
+    try {
+      off += writeSync(fd, buf, off, pos - off);
+    } catch (err) {
+      if (err.code !== 'EAGAIN') throw err;
+    }
+  }
   pos = 0;
 };
 
@@ -161,5 +170,5 @@ while (written < TOTAL) {
   }
 }
 flush();
-closeSync(fd);
+if (fd !== 1) closeSync(fd);
 process.stderr.write(`wrote ${out}: ${written} packets, ${flowsStarted} flows started (${OPEN} open at once)\n`);

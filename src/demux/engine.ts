@@ -53,7 +53,13 @@ export const DEFAULTS = {
   udpIdleTimeout: 60,
   icmpIdleTimeout: 60,
   tcpCloseLinger: 5,
-  maxFlows: 500_000,
+  // At ~550 bytes a live flow, 250,000 open at once is ~140 MB: memory stays bounded on a SYN
+  // flood while real captures (thousands open at once) never reach it.
+  maxFlows: 250_000,
+  // Released tuples remembered for generation numbers and reasons. Reuse of a tuple comes soon
+  // after it closed, so the most recent 65,536 are plenty, and memory does not grow with the
+  // number of flows in a capture.
+  maxRemembered: 65_536,
   fragmentTimeout: 60,
   maxFragmentDatagrams: 65_536,
 } as const;
@@ -115,7 +121,7 @@ export class DemuxEngine {
     this.icmpIdle = opts.icmpIdleTimeout ?? DEFAULTS.icmpIdleTimeout;
     this.closeLinger = opts.tcpCloseLinger ?? DEFAULTS.tcpCloseLinger;
     this.maxFlows = Math.max(1, opts.maxFlows ?? DEFAULTS.maxFlows);
-    this.maxRemembered = Math.max(0, opts.maxRemembered ?? this.maxFlows);
+    this.maxRemembered = Math.max(0, opts.maxRemembered ?? DEFAULTS.maxRemembered);
     this.icmpFlows = opts.icmpFlows ?? true;
     this.seed = opts.communityIdSeed ?? 0;
     this.onFlowEnd = opts.onFlowEnd;

@@ -168,13 +168,13 @@ export interface DemuxOptions {
    */
   tcpCloseLinger?: number;
   /**
-   * Cap on flows held open at once; the least recently active is evicted (default 500,000: live
-   * state is about 550 bytes a flow, so about 275 MB at the cap).
+   * Cap on flows held open at once; the least recently active is evicted (default 250,000: live
+   * state is about 550 bytes a flow, so about 140 MB at the cap).
    */
   maxFlows?: number;
   /**
    * Tuples remembered after their flow was released, so that later traffic gets generation
-   * n+1 and the right reason (default: maxFlows). Oldest forgotten first.
+   * n+1 and the right reason (default 65,536). Oldest forgotten first.
    */
   maxRemembered?: number;
   /** Seconds a fragment waits for the rest of its datagram's fragments (default 60, RFC 8200's reassembly time). */

@@ -1,0 +1,107 @@
+#!/usr/bin/env node
+/**
+ * `npm run bench`: packets/s and peak memory of flowdemux on a large generated capture, beside
+ * tshark's conversation statistics and `cat` when present, measured in the same run.
+ *
+ *   node scripts/bench/run.mjs [--packets 2000000] [--runs 3] [--tshark-runs 1] [--scale 10000000] [--no-tshark]
+ *
+ * 1. Generates (once, cached in bench/.cache, deterministic from a seed) an Ethernet/IPv4 pcap:
+ *    2,000,000 packets, about 100,000 TCP and UDP flows, 2,000 open at once (generate.mjs).
+ * 2. Times `flowdemux flows --format json > /dev/null` and `--format ndjson`, `--runs` times each,
+ *    and prints the median wall time, packets/s, MB/s and peak RSS (the largest of the runs).
+ * 3. The same for `tshark -q -z conv,tcp -z conv,udp -r FILE` and `cat FILE`, when installed.
+ * 4. Memory scale: `--scale` packets generated as a stream into `flowdemux flows - --format ndjson`
+ *    (nothing kept on disk); its peak RSS must not grow with the packet count.
+ * Peak RSS comes from GNU time (`/usr/bin/time -f %M`) or, without it, python3's getrusage.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const args = process.argv.slice(2);
+const opt = (name, dflt) => {
+  const i = args.indexOf(name);
+  return i >= 0 ? Number(args[i + 1]) : dflt;
+};
+const PACKETS = opt('--packets', 2_000_000);
+const RUNS = opt('--runs', 3);
+const TSHARK_RUNS = opt('--tshark-runs', 1);
+const SCALE = opt('--scale', 10_000_000);
+const FLOWS = Math.round(PACKETS / 20);
+const CACHE = join(ROOT, 'bench', '.cache');
+const FILE = join(CACHE, `bench-${PACKETS}.pcap`);
+const BIN = join(ROOT, 'bin', 'flowdemux.js');
+const GEN = join(ROOT, 'scripts', 'bench', 'generate.mjs');
+
+const has = (cmd) => spawnSync('sh', ['-c', `command -v ${cmd}`]).status === 0;
+const gnuTime = existsSync('/usr/bin/time') && spawnSync('/usr/bin/time', ['-f', '%M', 'true']).status === 0;
+
+/** Runs a shell command; returns wall seconds and peak RSS in MB of the measured process. */
+function measure(shellCommand) {
+  const started = process.hrtime.bigint();
+  let rssKb;
+  if (gnuTime) {
+    const r = spawnSync('/usr/bin/time', ['-f', '%M', 'sh', '-c', shellCommand], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (r.status !== 0) throw new Error(`failed: ${shellCommand}\n${r.stderr}`);
+    rssKb = Number(r.stderr.trim().split('\n').pop());
+  } else {
+    const py = 'import resource,subprocess,sys;subprocess.run(sys.argv[1],shell=True,check=True);print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)';
+    rssKb = Number(execFileSync('python3', ['-c', py, shellCommand], { encoding: 'utf8' }).trim());
+  }
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  return { seconds, rssMb: rssKb / 1024 };
+}
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)];
+}
+
+function bench(label, shellCommand, runs) {
+  const results = [];
+  for (let i = 0; i < runs; i++) results.push(measure(shellCommand));
+  const seconds = median(results.map((r) => r.seconds));
+  const rssMb = Math.max(...results.map((r) => r.rssMb));
+  return { label, seconds, rssMb, runs };
+}
+
+if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
+  console.error('bench: build first (npm install runs the build)');
+  process.exit(2);
+}
+mkdirSync(CACHE, { recursive: true });
+if (!existsSync(FILE)) {
+  console.error(`bench: generating ${FILE} (once)...`);
+  execFileSync(process.execPath, [GEN, FILE, '--packets', String(PACKETS), '--flows', String(FLOWS), '--seed', '1'], { stdio: 'inherit' });
+}
+const bytes = statSync(FILE).size;
+const q = (p) => `'${p.replace(/'/g, "'\\''")}'`;
+
+const rows = [];
+rows.push(bench('flowdemux flows --format json', `node ${q(BIN)} flows ${q(FILE)} --format json > /dev/null`, RUNS));
+rows.push(bench('flowdemux flows --format ndjson', `node ${q(BIN)} flows ${q(FILE)} --format ndjson > /dev/null`, RUNS));
+if (has('cat')) rows.push(bench('cat', `cat ${q(FILE)} > /dev/null`, RUNS));
+if (!args.includes('--no-tshark') && has('tshark')) {
+  rows.push(bench('tshark -q -z conv,tcp -z conv,udp', `tshark -q -z conv,tcp -z conv,udp -r ${q(FILE)} > /dev/null 2>&1`, TSHARK_RUNS));
+}
+
+const mb = bytes / 1e6;
+console.log(`\ncapture: ${FILE}\n  ${PACKETS.toLocaleString('en-US')} packets, ${mb.toFixed(0)} MB, ~${FLOWS.toLocaleString('en-US')} flows`);
+console.log(`  node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`);
+console.log('command                              median s   packets/s    MB/s   peak RSS MB  runs');
+for (const r of rows) {
+  console.log(`${r.label.padEnd(36)} ${r.seconds.toFixed(2).padStart(8)} ${Math.round(PACKETS / r.seconds).toLocaleString('en-US').padStart(11)} ${(mb / r.seconds).toFixed(0).padStart(7)} ${r.rssMb.toFixed(0).padStart(13)} ${String(r.runs).padStart(5)}`);
+}
+const json = rows[0];
+const tshark = rows.find((r) => r.label.startsWith('tshark'));
+const cat = rows.find((r) => r.label === 'cat');
+console.log('');
+if (tshark) console.log(`flowdemux json is ${(tshark.seconds / json.seconds).toFixed(1)}x faster than tshark's conversation statistics, with ${(tshark.rssMb / json.rssMb).toFixed(1)}x less memory`);
+if (cat) console.log(`flowdemux json takes ${(json.seconds / cat.seconds).toFixed(1)}x the time of reading the file with cat`);
+
+if (SCALE > 0) {
+  const scale = measure(`node ${q(GEN)} - --packets ${SCALE} --flows ${Math.round(SCALE / 20)} --seed 2 | node ${q(BIN)} flows - --format ndjson > /dev/null`);
+  console.log(`memory scale: ${SCALE.toLocaleString('en-US')} packets streamed through stdin, flows --format ndjson: peak RSS ${scale.rssMb.toFixed(0)} MB (generator included in the pipeline, measured per process: largest), ${scale.seconds.toFixed(1)} s`);
+}
