@@ -190,16 +190,30 @@ export function wallClockNow(out: WallTime): WallTime {
 // Errors
 
 /**
- * cap objects whose `open` threw. cap 0.2.1 leaves libpcap's handle set after a failed
- * activate or filter, and its destructor then calls uv_poll_stop on a poll handle that was
- * never initialised: the process aborts with an assertion as soon as the garbage collector
- * frees such an object (seen on Node 20). Calling `close()` does the same. So they are kept
- * here for the life of the process: a few bytes and one libpcap handle per failed open.
+ * Every cap object ever created, kept for the life of the process: none may be garbage
+ * collected, whatever its state (never opened, open failed, open, closed). cap 0.2.1's
+ * destructor is unsafe in two ways:
+ * - it ends in Nan::AsyncResource's destructor, which calls node::EmitAsyncDestroy with the
+ *   Environment of the isolate's *current* context. The destructor runs inside the garbage
+ *   collector (a first-pass weak callback), and a collection can start while the current
+ *   context is not one of Node's, e.g. while V8 builds a new context for `vm.createContext` /
+ *   `vm.runInNewContext` (test runners, sandboxes): the Environment is then null and the
+ *   process dies with SIGSEGV in AsyncWrap::EmitDestroy, with nothing on stderr. Closing the
+ *   handle does not help: `close()` unrefs the object, which is what makes it collectable.
+ * - after a failed activate or filter, libpcap's handle is left set, so the destructor (and
+ *   `close()`) calls uv_poll_stop on a poll handle that was never initialised: an assertion
+ *   aborts the process. Such handles must never be closed either.
+ * A closed handle cannot be reused for the next capture (cap never clears its `closing`
+ * flag, so a reopened handle closes itself at its first packet), hence one kept object per
+ * open: a few hundred bytes, plus one libpcap handle for each failed open.
  */
-const failedHandles: CapHandle[] = [];
+const keptHandles: CapHandle[] = [];
 
-function keepForever(c: CapHandle): void {
-  failedHandles.push(c);
+/** A new cap object, already kept forever (see keptHandles). */
+function newCapHandle(cap: CapModule): CapHandle {
+  const c = new cap.Cap();
+  keptHandles.push(c);
+  return c;
 }
 
 export const SETCAP_HINT = 'sudo setcap cap_net_raw,cap_net_admin=eip $(readlink -f $(which node))';
@@ -238,12 +252,11 @@ function deviceNames(cap: CapModule): string[] | null {
  * after activating the device, and libpcap's compile messages have no common prefix).
  */
 function opensWithoutFilter(cap: CapModule, device: string): boolean {
-  const probe = new cap.Cap();
+  const probe = newCapHandle(cap);
   try {
     probe.open(device, '', 1 << 16, Buffer.allocUnsafe(64));
   } catch {
-    keepForever(probe);
-    return false;
+    return false; // not closed: see keptHandles
   }
   probe.close();
   return true;
@@ -291,12 +304,12 @@ export function openLive(opts: LiveOptions): LiveSource {
     warnings.push(`snap length ${snapWanted} lowered to ${CAP_SNAP_LENGTH}, the most the cap package captures`);
   }
   const capBuffer = Buffer.alloc(snapLength);
-  const handle = new cap.Cap();
+  const handle = newCapHandle(cap);
   let capName: string;
   try {
     capName = handle.open(device, filter, bufferSize, capBuffer);
   } catch (err) {
-    keepForever(handle);
+    // Not closed: see keptHandles.
     const detail = oneLine(err instanceof Error ? err.message : String(err));
     if (PERMISSION_RE.test(detail)) throw permissionError(device, detail);
     if (NO_DEVICE_RE.test(detail)) throw noDeviceError(device, deviceNames(cap), detail);
@@ -483,7 +496,7 @@ export class LiveSource implements FrameSource {
       // Possibly cut: the IP header knows the real size (see the file comment).
       const pkt = decodeBytes(this.linkType, bytes, nbytes, nbytes, this.scratch);
       if (pkt.ipLongerThanFrame) {
-        originalLength = pkt.ipEnd;
+        originalLength = pkt.networkOffset + pkt.ipLength;
         this.stats.lengthFromIp++;
       }
     }
