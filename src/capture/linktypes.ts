@@ -23,6 +23,16 @@ const NAMES: Record<number, string> = {
   228: 'IPV4',
   229: 'IPV6',
   276: 'LINUX_SLL2',
+  // Decoded since the tunnel/encapsulation work (src/parse/link.ts); names as libpcap's.
+  9: 'PPP',
+  50: 'PPP_SERIAL',
+  104: 'C_HDLC',
+  105: 'IEEE802_11',
+  127: 'IEEE802_11_RADIO',
+  149: 'USER2',
+  178: 'JUNIPER_ETHER',
+  239: 'NFLOG',
+  258: 'PKTAP',
 };
 
 /** Short name as tcpdump prints it (`EN10MB`, `LINUX_SLL2`), or `LINKTYPE_<n>`. */

@@ -3,43 +3,129 @@
  * layer a pure function over (bytes, offset, end). Nothing is thrown: damage is pushed on
  * `pkt.problems`, and what was decoded before the damage stays (a frame cut by a snap length of
  * 80 still has its addresses, ports and flags).
+ *
+ * Tunnels (tunnel.ts): when the transport's payload is another packet, that packet is decoded
+ * in turn and replaces the IP and transport fields, so the Packet describes the innermost
+ * packet, the one the flow is keyed on (as tshark's conversations are). When what the tunnel
+ * carries cannot be keyed (no IP: ARP in VXLAN; IP without TCP, UDP or ICMP: a Teredo bubble),
+ * the frame is decoded again stopping before that tunnel, so the packet stays the outer one (a
+ * UDP packet of the tunnel's own flow).
  */
 import type { Frame } from '../capture/frame.js';
 import { malformed, unsupported } from './damage.js';
 import { decodeIPv4, decodeIPv6 } from './ip.js';
-import { ETHERTYPE, LINK_DECODERS } from './link.js';
+import { decodeEtherTypePayload, ETHERTYPE, LINK_DECODERS } from './link.js';
 import type { Packet } from './packet.js';
 import { decodeTransport } from './transport.js';
+import { findTunnel, inner, MAX_TUNNEL_DEPTH, mayBeTunnel } from './tunnel.js';
 
-export function decodeFrame(frame: Frame, pkt: Packet): Packet {
-  return decodeBytes(frame.linkType, frame.bytes, frame.capturedLength, frame.originalLength, pkt);
+export function decodeFrame(frame: Frame, pkt: Packet, maxTunnelDepth = MAX_TUNNEL_DEPTH): Packet {
+  return decodeUpTo(frame.linkType, frame.bytes, frame.capturedLength, frame.originalLength, pkt, maxTunnelDepth);
 }
 
 /**
  * Decode `capturedLength` bytes of `bytes` (clamped to its size) as a frame of LINKTYPE
  * `linkType` that was `originalLength` bytes on the wire. Returns `pkt`, filled.
+ * `maxTunnelDepth` (default and cap: MAX_TUNNEL_DEPTH) is how many tunnels to decode through;
+ * 0 describes the outermost IP packet (to show a tunnel's own headers).
  */
 export function decodeBytes(
   linkType: number, bytes: Uint8Array, capturedLength: number, originalLength: number, pkt: Packet,
+  maxTunnelDepth = MAX_TUNNEL_DEPTH,
+): Packet {
+  return decodeUpTo(linkType, bytes, capturedLength, originalLength, pkt, maxTunnelDepth);
+}
+
+function decodeUpTo(
+  linkType: number, bytes: Uint8Array, capturedLength: number, originalLength: number, pkt: Packet, maxDepth: number,
 ): Packet {
   const end = capturedLength >= 0 && capturedLength < bytes.length ? capturedLength | 0 : bytes.length;
   resetPacket(pkt, linkType, bytes, end, originalLength);
+  if (!(maxDepth <= MAX_TUNNEL_DEPTH)) maxDepth = MAX_TUNNEL_DEPTH;
   try {
     const link = LINK_DECODERS.get(linkType);
     if (link === undefined) {
       unsupported(pkt, 'link', 0, 'link type not supported');
       return pkt;
     }
-    link(pkt, bytes, end);
-    const off = pkt.networkOffset;
-    if (off < 0) return pkt;
-    const more =
-      pkt.etherType === ETHERTYPE.IPV4 ? decodeIPv4(pkt, bytes, off, end) : decodeIPv6(pkt, bytes, off, end);
-    if (more) decodeTransport(pkt, bytes, end);
+    link(pkt, bytes, 0, end);
+    // `limit`: where the bytes of the current layer end (captured bytes, and inside a tunnel the
+    // outer datagram too); `container`: where the outer datagram ends (-1 outside tunnels).
+    let limit = end;
+    let container = -1;
+    for (let depth = 0; ; depth++) {
+      const off = pkt.networkOffset;
+      let more = false;
+      if (off >= 0) {
+        more = pkt.etherType === ETHERTYPE.IPV4
+          ? decodeIPv4(pkt, bytes, off, limit, container)
+          : decodeIPv6(pkt, bytes, off, limit, container);
+        if (more) decodeTransport(pkt, bytes, limit);
+      }
+      if (limit < end && pkt.problems.length > 0) blameOuterLength(pkt, limit);
+      // Only tunnel protocols and ports lead further: the common case stops at `mayBeTunnel`.
+      // The outer datagram bounds the inner packet (an Ethernet trailer is not part of it).
+      const ipEnd = pkt.ipEnd;
+      const innerLimit = ipEnd < limit ? ipEnd : limit;
+      if (!more || !mayBeTunnel(pkt) || depth >= maxDepth || pkt.ipLongerThanFrame
+        || !findTunnel(pkt, bytes, innerLimit)) {
+        // The innermost packet: if the demux cannot key it, the tunnel's outer packet stands.
+        if (depth > 0 && !keyable(pkt)) return outerAgain(linkType, bytes, capturedLength, originalLength, pkt, depth - 1);
+        return pkt;
+      }
+      const outer = depth === 0 ? off : pkt.outerNetworkOffset;
+      const fragment = pkt.outerFragment || pkt.isFragment;
+      resetNetwork(pkt);
+      pkt.tunnelDepth = depth + 1;
+      pkt.tunnel = inner.kind;
+      pkt.outerNetworkOffset = outer;
+      pkt.outerFragment = fragment;
+      limit = innerLimit;
+      container = ipEnd;
+      decodeEtherTypePayload(pkt, bytes, inner.offset, limit, inner.type);
+      if (limit < end && pkt.problems.length > 0) blameOuterLength(pkt, limit);
+    }
   } catch {
     // Every read is bounds-checked, so this is a decoder bug; keep it from taking down a capture
     // and make it visible (the fuzz tests assert it never appears).
     malformed(pkt, 'frame', 0, 'internal decoder error');
+  }
+  return pkt;
+}
+
+/**
+ * Inside a tunnel the decoders are given the outer datagram's end as their end of bytes; a header
+ * cut there was cut by the outer length field, not by the capture: say so.
+ */
+function blameOuterLength(pkt: Packet, limit: number): void {
+  for (const p of pkt.problems) {
+    if (p.cause === 'capture' && p.offset + (p.have ?? 0) === limit) p.cause = 'length-field';
+  }
+}
+
+/**
+ * Can the demux key this (inner) packet? TCP, UDP, ICMP, or a fragment (tied to its first
+ * fragment's flow). An inner packet that is not IP, or IP without those (a Teredo bubble's
+ * no-next-header, OSPF in GRE), is left to the tunnel's outer packet instead.
+ */
+function keyable(pkt: Packet): boolean {
+  if (pkt.ipVersion === 0) return false;
+  const p = pkt.protocol;
+  return p === 6 || p === 17 || p === 1 || p === 58 || pkt.isFragment;
+}
+
+/**
+ * Decode the frame again, stopping before tunnel number `maxDepth + 1`, keeping the problems the
+ * deeper attempt found (a damaged inner header is still worth reporting). Rare path: tunnels
+ * carrying ARP, bubbles, damaged packets.
+ */
+function outerAgain(
+  linkType: number, bytes: Uint8Array, capturedLength: number, originalLength: number, pkt: Packet, maxDepth: number,
+): Packet {
+  const innerProblems = pkt.problems.length > 0 ? pkt.problems.slice() : null;
+  decodeUpTo(linkType, bytes, capturedLength, originalLength, pkt, maxDepth);
+  if (innerProblems !== null) {
+    for (const p of innerProblems) if (!pkt.problems.some((q) => q.offset === p.offset && q.what === p.what)) pkt.problems.push(p);
   }
   return pkt;
 }
@@ -54,6 +140,22 @@ export function resetPacket(pkt: Packet, linkType = 0, bytes: Uint8Array = pkt.b
   pkt.ipLongerThanFrame = false;
   pkt.etherType = 0;
   pkt.vlanCount = 0;
+  pkt.tunnelDepth = 0;
+  pkt.tunnel = null;
+  pkt.outerNetworkOffset = -1;
+  pkt.outerFragment = false;
+  resetNetwork(pkt);
+  // Setting an array's length is a runtime call even when it is already 0 (measured: about a
+  // tenth of the time of a clean frame), and most frames have no problems.
+  if (pkt.problems.length !== 0) pkt.problems.length = 0;
+}
+
+/**
+ * The IP and transport fields back to their `newPacket()` values: before an inner packet is
+ * decoded over the outer one, so that nothing of the outer packet shows through (an IPv6 inner
+ * packet sets no IP identification, for one). Frame, link, tunnel fields and problems stay.
+ */
+function resetNetwork(pkt: Packet): void {
   pkt.networkOffset = -1;
   pkt.ipVersion = 0;
   pkt.srcAddrOffset = 0;
@@ -99,5 +201,4 @@ export function resetPacket(pkt: Packet, linkType = 0, bytes: Uint8Array = pkt.b
   pkt.quotedAddrLength = 0;
   pkt.quotedSrcPort = 0;
   pkt.quotedDstPort = 0;
-  pkt.problems.length = 0;
 }

@@ -55,6 +55,13 @@ export const ext = {
   fragmentOffset: 0,
   moreFragments: false,
   fragmentId: 0,
+  /**
+   * Offset of the final destination named by a routing header with segments left (RFC 8200
+   * §8.1: the address the transport's pseudo-header uses), or -1.
+   */
+  finalDestination: -1,
+  /** Offset of the Home Address in a destination option (RFC 6275 §6.3: the transport's source), or -1. */
+  homeAddress: -1,
 };
 
 /**
@@ -70,6 +77,8 @@ export function walkExtensions(b: Uint8Array, off: number, nh: number, limit: nu
   ext.fragmentOffset = 0;
   ext.moreFragments = false;
   ext.fragmentId = 0;
+  ext.finalDestination = -1;
+  ext.homeAddress = -1;
   for (;;) {
     const generic =
       v6 && (nh === 0 || nh === 43 || nh === 60 || nh === 135 || nh === 139 || nh === 140);
@@ -103,6 +112,8 @@ export function walkExtensions(b: Uint8Array, off: number, nh: number, limit: nu
       len = (b[off + 1]! + 1) * 8;
     }
     if (limit - off < len) return cut(off, nh, len, limit - off);
+    if (nh === IP_PROTO.ROUTING) routingFinalDestination(b, off, len);
+    else if (nh === IP_PROTO.DSTOPTS) homeAddressOption(b, off, len);
     ext.count++;
     nh = b[off]!;
     off += len;
@@ -111,6 +122,42 @@ export function walkExtensions(b: Uint8Array, off: number, nh: number, limit: nu
   ext.nextHeader = nh;
   ext.offset = off;
   return EXT_OK;
+}
+
+/**
+ * A routing header (whole, `len` bytes at `off`) that still has segments to visit names the
+ * packet's final destination: type 0 (deprecated source route) and type 2 (Mobile IPv6) in their
+ * last address, type 4 (segment routing, RFC 8754) in segment list entry 0.
+ */
+function routingFinalDestination(b: Uint8Array, off: number, len: number): void {
+  if (b[off + 3] === 0) return; // segments left 0: the header's destination is the final one
+  const type = b[off + 2]!;
+  if (type === 0 || type === 2) {
+    const n = (len - 8) >> 4;
+    if (n >= 1) ext.finalDestination = off + 8 + 16 * (n - 1);
+  } else if (type === 4 && len >= 24) {
+    ext.finalDestination = off + 8;
+  }
+}
+
+/** Home Address option (type 0xC9, 16 bytes) in a destination options header. */
+function homeAddressOption(b: Uint8Array, off: number, len: number): void {
+  const end = off + len;
+  let p = off + 2;
+  while (p < end) {
+    const type = b[p]!;
+    if (type === 0) {
+      p++; // Pad1
+      continue;
+    }
+    if (end - p < 2) return;
+    const optLen = b[p + 1]!;
+    if (type === 0xc9 && optLen === 16 && end - p >= 18) {
+      ext.homeAddress = p + 2;
+      return;
+    }
+    p += 2 + optLen;
+  }
 }
 
 function cut(off: number, nh: number, need: number, have: number): number {
@@ -129,9 +176,22 @@ function cut(off: number, nh: number, need: number, have: number): number {
  * malformed. `ipLength` keeps the claimed value, and `networkOffset + ipLength` is the claimed
  * end: live capture through `cap` has no original length (on `lo` GSO frames are clipped at
  * 65535 and look complete), so the live source takes that as the frame's length instead.
+ *
+ * A packet inside a tunnel (`container` ≥ 0) is bounded by its outer datagram instead. When that
+ * datagram is a first fragment the inner packet simply continues in the next fragment (no
+ * reassembly here): not damage. Otherwise the inner length field lies, which is malformed.
  */
-function flagLongerThanFrame(pkt: Packet, layer: 'ipv4' | 'ipv6', off: number): void {
-  const frameEnd = pkt.originalLength > pkt.capturedLength ? pkt.originalLength : pkt.capturedLength;
+function flagLongerThanFrame(pkt: Packet, layer: 'ipv4' | 'ipv6', off: number, container: number): void {
+  if (container >= 0) {
+    if (pkt.ipEnd > container) {
+      pkt.ipEnd = container;
+      if (!pkt.outerFragment) {
+        malformed(pkt, layer, off + (layer === 'ipv4' ? 2 : 4), layer === 'ipv4' ? 'IPv4 total length past the end of the tunnel payload' : 'IPv6 payload length past the end of the tunnel payload');
+      }
+    }
+    return;
+  }
+  const frameEnd = frameLength(pkt);
   if (pkt.ipEnd > frameEnd) {
     pkt.ipLongerThanFrame = true;
     pkt.ipEnd = frameEnd;
@@ -139,8 +199,12 @@ function flagLongerThanFrame(pkt: Packet, layer: 'ipv4' | 'ipv6', off: number): 
   }
 }
 
-/** The frame's length for a length-0 IP header: the original length, unless the file claims less than it holds. */
-function frameLength(pkt: Packet): number {
+/**
+ * Where a length-0 IP header's datagram ends: the frame's original length (unless the file claims
+ * less than it holds), or the end of the outer datagram for a packet inside a tunnel.
+ */
+function frameLength(pkt: Packet, container = -1): number {
+  if (container >= 0) return container;
   return pkt.originalLength > pkt.capturedLength ? pkt.originalLength : pkt.capturedLength;
 }
 
@@ -172,8 +236,9 @@ function extensionProblem(pkt: Packet, status: number, ipEnd: number, end: numbe
 /**
  * IPv4 (RFC 791). Header length IHL*4 ≥ 20; options are bounds-checked and skipped (their TLVs
  * are walked only to report a bad length). Transport is decoded only in the first fragment.
+ * `container` ≥ 0: the packet is inside a tunnel and its outer datagram ends there.
  */
-export function decodeIPv4(pkt: Packet, b: Uint8Array, off: number, end: number): boolean {
+export function decodeIPv4(pkt: Packet, b: Uint8Array, off: number, end: number, container = -1): boolean {
   const avail = end - off;
   if (avail < 20) {
     truncated(pkt, 'ipv4', off, 20, avail, false, 'IPv4 header cut');
@@ -210,12 +275,12 @@ export function decodeIPv4(pkt: Packet, b: Uint8Array, off: number, end: number)
   if (total === 0) {
     // TCP segmentation offload: the capture sees the unsegmented super-packet, whose total
     // length the NIC fills in later, so it is 0. The frame's length is the real one.
-    total = frameLength(pkt) - off;
+    total = frameLength(pkt, container) - off;
     pkt.ipLengthFromFrame = true;
   }
   pkt.ipLength = total;
   pkt.ipEnd = off + total;
-  flagLongerThanFrame(pkt, 'ipv4', off);
+  flagLongerThanFrame(pkt, 'ipv4', off, container);
   if (total < ihl) {
     malformed(pkt, 'ipv4', off + 2, 'IPv4 total length < header length');
     return false;
@@ -260,8 +325,9 @@ function checkIPv4Options(pkt: Packet, b: Uint8Array, p: number, end: number): v
 /**
  * IPv6 (RFC 8200): 40-byte fixed header, then extension headers up to the upper layer. Stops
  * without a problem at ESP (encrypted, nothing more to read) and at no-next-header (59).
+ * `container` as for IPv4.
  */
-export function decodeIPv6(pkt: Packet, b: Uint8Array, off: number, end: number): boolean {
+export function decodeIPv6(pkt: Packet, b: Uint8Array, off: number, end: number, container = -1): boolean {
   const avail = end - off;
   if (avail < 40) {
     truncated(pkt, 'ipv6', off, 40, avail, false, 'IPv6 header cut');
@@ -287,20 +353,23 @@ export function decodeIPv6(pkt: Packet, b: Uint8Array, off: number, end: number)
     const jumbo = nh === IP_PROTO.HOPOPT ? jumboPayloadLength(b, off + 40, end) : -1;
     if (jumbo > 0) length = 40 + jumbo;
     else {
-      length = frameLength(pkt) - off;
+      length = frameLength(pkt, container) - off;
       if (length < 40) length = 40;
       pkt.ipLengthFromFrame = true;
     }
   }
   pkt.ipLength = length;
   pkt.ipEnd = off + length;
-  flagLongerThanFrame(pkt, 'ipv6', off);
+  flagLongerThanFrame(pkt, 'ipv6', off, container);
   const ipEnd = pkt.ipEnd;
 
   const status = walkExtensions(b, off + 40, nh, ipEnd < end ? ipEnd : end, true);
   pkt.protocol = ext.nextHeader;
   pkt.transportOffset = ext.offset;
   pkt.ipHeaderLength = ext.offset - off;
+  // The transport's end points, which the flow is keyed on (and tshark's conversations use).
+  if (ext.finalDestination >= 0) pkt.dstAddrOffset = ext.finalDestination;
+  if (ext.homeAddress >= 0) pkt.srcAddrOffset = ext.homeAddress;
   if (ext.fragment) {
     pkt.ipId = ext.fragmentId;
     pkt.fragmentOffset = ext.fragmentOffset;

@@ -9,6 +9,14 @@ export type Layer =
   | 'frame' | 'link' | 'vlan' | 'ipv4' | 'ipv6' | 'ipv6-ext' | 'tcp' | 'udp' | 'icmp' | 'icmpv6';
 
 /**
+ * An encapsulation the decoder went through to reach the packet the flow is keyed on: IP in IP
+ * (IPv4/IPv6 in IPv4/IPv6, protocols 4 and 41), GRE (including ERSPAN and WCCP), and the UDP
+ * tunnels VXLAN, Geneve, Teredo and GTP-U. Link-level encapsulations (VLAN, MPLS, PPPoE, PBB,
+ * ...) are not tunnels: they carry the packet, they do not wrap another IP packet.
+ */
+export type TunnelKind = 'ip-in-ip' | 'gre' | 'vxlan' | 'vxlan-gpe' | 'geneve' | 'teredo' | 'gtp-u';
+
+/**
  * Damage is data. `truncated`: a header needs more bytes than there are; `cause` says whether
  * the limit was the captured bytes (`capture`: snap length or a cut record) or a length field in
  * the packet itself (`length-field`, e.g. an IPv4 total length shorter than its header).
@@ -50,18 +58,43 @@ export interface Packet {
   ipLongerThanFrame: boolean;
 
   // ---- link ----
-  /** EtherType (or equivalent) of the network layer found; 0 when none. */
+  /** EtherType (or equivalent) of the (innermost) network layer found; 0 when none. */
   etherType: number;
-  /** VLAN ids outermost first; `vlanCount` of them are valid (array is reused). */
+  /**
+   * VLAN ids outermost first, including tags inside a tunnelled Ethernet frame (as tshark's
+   * `vlan.id` lists every occurrence); `vlanCount` of them are valid (array is reused).
+   */
   vlanIds: number[];
   vlanCount: number;
-  /** Offset where the network header starts; -1 when no IP layer was found. */
+  /** Offset where the (innermost) IP header starts; -1 when no IP layer was found. */
   networkOffset: number;
 
-  // ---- IP (outer-most IP header that carries the transport) ----
+  // ---- tunnels ----
+  /**
+   * Tunnel headers decoded through (0: none). When > 0, every IP and transport field below
+   * describes the innermost packet (the one the flow is keyed on), not the outer one.
+   */
+  tunnelDepth: number;
+  /** Kind of the innermost tunnel; null when `tunnelDepth` is 0. */
+  tunnel: TunnelKind | null;
+  /** Offset of the outermost IP header when the packet was tunnelled; -1 otherwise. */
+  outerNetworkOffset: number;
+  /**
+   * A datagram enclosing this packet is a first fragment (more-fragments set): the inner packet
+   * continues in later fragments, which are not reassembled, so `ipEnd` is where the fragment
+   * ends. Those later fragments carry the outer addresses and are not tied to the inner flow.
+   */
+  outerFragment: boolean;
+
+  // ---- IP (the innermost IP header: the one that carries the transport) ----
   /** 0 when no IP header was decoded. */
   ipVersion: 0 | 4 | 6;
-  /** Offsets of source / destination address in `bytes`; length 4 or 16. */
+  /**
+   * Offsets of source / destination address in `bytes`; length 4 or 16. These are the transport's
+   * end points: for IPv6, a routing header with segments left gives the final destination and a
+   * Home Address option the source (RFC 8200 §8.1, RFC 6275), as the pseudo-header uses them;
+   * otherwise the IP header's fields.
+   */
   srcAddrOffset: number;
   dstAddrOffset: number;
   addrLength: 0 | 4 | 16;
@@ -151,6 +184,7 @@ export function newPacket(): Packet {
     bytes: new Uint8Array(0), linkType: 0, capturedLength: 0, originalLength: 0, snapped: false,
     ipLongerThanFrame: false,
     etherType: 0, vlanIds: [], vlanCount: 0, networkOffset: -1,
+    tunnelDepth: 0, tunnel: null, outerNetworkOffset: -1, outerFragment: false,
     ipVersion: 0, srcAddrOffset: 0, dstAddrOffset: 0, addrLength: 0, ipLength: 0, ipLengthFromFrame: false,
     ipHeaderLength: 0,
     ttl: 0, ipId: 0, dontFragment: false, moreFragments: false, fragmentOffset: 0, isFragment: false,

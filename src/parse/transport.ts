@@ -263,6 +263,9 @@ function decodeQuoted(pkt: Packet, b: Uint8Array, q: number, limit: number, byLe
     pkt.quotedDstAddrOffset = q + 24;
     const status = walkExtensions(b, q + 40, b[q + 6]!, limit, true);
     pkt.quotedProtocol = ext.nextHeader;
+    // The quoted packet's flow was keyed on its transport's end points, as the packet's own.
+    if (ext.finalDestination >= 0) pkt.quotedDstAddrOffset = ext.finalDestination;
+    if (ext.homeAddress >= 0) pkt.quotedSrcAddrOffset = ext.homeAddress;
     if (status !== EXT_OK) {
       if (status === EXT_TRUNCATED) truncated(pkt, layer, ext.problemOffset, ext.need, ext.have, byLength, 'quoted IPv6 extension header cut');
       else malformed(pkt, layer, ext.offset, 'quoted IPv6 extension headers');

@@ -165,7 +165,7 @@ export function formatReport(r: CorpusReport): string {
   const a = r.agreement;
   if (a.files > 0) {
     const pct = (n: number) => (a.total === 0 ? '100.0' : ((100 * n) / a.total).toFixed(2));
-    lines.push(`  agreement with tshark on ${a.files} captures it read cleanly: ${a.exact + a.byRule} of ${a.total} TCP/UDP conversations (${pct(a.exact + a.byRule)}%): ${a.exact} exactly, ${a.byRule} as the sum of flowdemux's generations`);
+    lines.push(`  agreement with tshark on ${a.files} captures it read cleanly: ${a.exact + a.byRule} of ${a.total} TCP/UDP conversations (${pct(a.exact + a.byRule)}%): ${a.exact} exactly, ${a.byRule} by a rule of counting (flowdemux's generations, tshark's SNMP split: same sums)`);
     for (const f of a.differing) {
       for (const d of f.comparison!.differences) lines.push(`  DIFF ${f.file}: ${d.proto} ${d.ends}: ${d.detail}`);
     }

@@ -6,6 +6,11 @@
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { DemuxEngine } from '../../src/demux/engine.js';
+import type { Flow } from '../../src/demux/types.js';
+import { decodeBytes } from '../../src/parse/decode.js';
+import { newPacket } from '../../src/parse/packet.js';
+import { buildUdp, ethernet } from '../helpers/packet-builders.js';
 import { compareWithTshark, type Difference, type TsharkFlows } from '../../src/tools/tshark-compare.js';
 import { runCli } from '../helpers/run-cli.js';
 
@@ -58,7 +63,44 @@ const nullAf10: Rule = {
   },
 };
 
+/**
+ * A tunnelled frame with nothing to key a flow on (ARP in VXLAN, a Teredo bubble) is the tunnel's
+ * own UDP packet for flowdemux, counted in the tunnel's UDP flow. tshark counts it in the same UDP
+ * stream but names the conversation with the addresses of the innermost header it dissected (the
+ * inner MACs, the inner IPv6 addresses) and the outer ports. So each such tshark conversation is
+ * one of flowdemux's tunnel flows: same ports, same packets and bytes each way.
+ */
+const tunnelNotKeyable: Rule = {
+  why: "tunnel packets with no inner flow stay in the tunnel's UDP flow (tshark names it with the inner addresses)",
+  async check(diffs, capture) {
+    const tshark = JSON.parse(readFileSync(`${capture}.flows.json`, 'utf8')) as TsharkFlows;
+    const r = await runCli(['flows', capture, '--format', 'json']);
+    const flows = (JSON.parse(r.stdout) as { flows: Flow[] }).flows;
+    const ends = (x: string, y: string) => (x < y ? `${x} ${y}` : `${y} ${x}`);
+    const missing = diffs.filter((d) => d.detail.startsWith('flowdemux has 0 flow(s)'));
+    const extra = diffs.filter((d) => d.detail === 'flowdemux has 1 flow(s) that tshark does not list');
+    expect(missing.length).toBeGreaterThan(0);
+    expect(missing.length + extra.length).toBe(diffs.length);
+    const spare = flows.filter((f) => extra.some((d) => d.ends === ends(`${f.client.ip}|${f.client.port}`, `${f.server.ip}|${f.server.port}`)));
+    expect(spare).toHaveLength(extra.length);
+    for (const d of missing) {
+      const c = tshark.conversations.find((x) => ends(x.a, x.b) === d.ends)!;
+      const [aPort, bPort] = [c.a, c.b].map((e) => Number(e.slice(e.lastIndexOf('|') + 1)));
+      const i = spare.findIndex((f) => f.proto === c.proto && (
+        (f.client.port === aPort && f.server.port === bPort && f.toServer.packets === c.frames_ab && f.toServer.wireBytes === c.bytes_ab
+          && f.toClient.packets === c.frames_ba && f.toClient.wireBytes === c.bytes_ba)
+        || (f.server.port === aPort && f.client.port === bPort && f.toClient.packets === c.frames_ab && f.toClient.wireBytes === c.bytes_ab
+          && f.toServer.packets === c.frames_ba && f.toServer.wireBytes === c.bytes_ba)));
+      expect(i, `${d.ends}: one of flowdemux's tunnel flows counts it`).toBeGreaterThanOrEqual(0);
+      spare.splice(i, 1);
+    }
+    expect(spare).toEqual([]);
+  },
+};
+
 const RULES: Record<string, Rule> = {
+  'crafted/vxlan-eth-tcp-and-arp.pcap': tunnelNotKeyable,
+  'crafted/teredo-ipv6-udp-and-bubble.pcap': tunnelNotKeyable,
   'crafted/ipv4-udp-fragments-in-order.pcap': fragments,
   'crafted/ipv4-udp-fragments-last-first.pcap': fragments,
   'crafted/ipv6-udp-fragments.pcap': fragments,
@@ -100,4 +142,39 @@ describe('flows agree with tshark conversations', () => {
       }
     });
   }
+});
+
+describe('differences of rule counted as agreement (same sums)', () => {
+  it("tshark splits an SNMP exchange (UDP 161) after its first frame; flowdemux keys UDP on the 5-tuple: one flow", async () => {
+    const capture = join(FIXTURES, 'crafted/snmp-get-udp161.pcap');
+    const tshark = JSON.parse(readFileSync(`${capture}.flows.json`, 'utf8')) as TsharkFlows;
+    expect(tshark.conversations.map((c) => c.frames_ab + c.frames_ba)).toEqual([1, 3]);
+    const r = await runCli(['flows', capture, '--format', 'json']);
+    const flows = (JSON.parse(r.stdout) as { flows: Flow[] }).flows;
+    expect(flows.map((f) => [f.proto, f.client.port, f.server.port, f.toServer.packets, f.toClient.packets])).toEqual([['udp', 54500, 161, 2, 2]]);
+    const cmp = compareWithTshark(flows, tshark);
+    expect([cmp.total, cmp.exact, cmp.byRule, cmp.differences]).toEqual([2, 0, 2, []]);
+    // Not for any other port: the same split elsewhere is a difference.
+    const moved = { ...tshark, conversations: tshark.conversations.map((c) => ({ ...c, a: c.a.replace('|161', '|1161'), b: c.b.replace('|161', '|1161') })) };
+    const elsewhere = compareWithTshark(flows.map((f) => ({ ...f, server: { ...f.server, port: 1161 } })), moved);
+    expect([elsewhere.byRule, elsewhere.differences.length]).toEqual([0, 1]);
+  });
+
+  it("tshark's portmapper opens a conversation to a service for any client port (RPC); flowdemux keys UDP on the 5-tuple", () => {
+    // zeek__nfs__nfs_write.pcap in the public corpus: mountd (:20048) answering three client
+    // sockets is one tshark stream. Here: the same three sockets, three flows.
+    const engine = new DemuxEngine();
+    const p = newPacket();
+    let t = 1_700_000_000;
+    for (const port of [50172, 776, 741]) {
+      for (const [src, sport, dst, dport] of [['192.168.122.1', port, '192.168.122.219', 20048], ['192.168.122.219', 20048, '192.168.122.1', port]] as const) {
+        const f = ethernet(buildUdp({ src, dst, sport, dport, payload: 'rpc' }));
+        engine.ingest(decodeBytes(1, f, f.length, f.length, p), t++, 0);
+      }
+    }
+    engine.finish();
+    // (No SYN in UDP: the higher port is taken for the client, so 776 and 741 are "servers".)
+    expect(engine.flows().map((f) => [[f.client.port, f.server.port].sort((x, y) => x - y), f.toServer.packets + f.toClient.packets])).toEqual([
+      [[20048, 50172], 2], [[776, 20048], 2], [[741, 20048], 2]]);
+  });
 });
