@@ -9,7 +9,8 @@
  * for as long as anyone holds it: more than the FrameSource contract promises, which
  * consumers should still not rely on (a live source may reuse its buffer).
  * The unconsumed tail is at most one partial record or block, so the copy is small,
- * except for a record larger than a chunk, which is copied once into a buffer sized for it.
+ * except for a record larger than a chunk: its buffer grows (doubling) as its bytes arrive, so
+ * memory follows the bytes present, never the length a damaged header claims.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
@@ -185,12 +186,15 @@ export class Window {
     if (this.available >= need) return true;
     if (this.eof) return false;
     const keep = this.available;
-    const capacity = Math.max(need, keep + chunk);
+    // `need` comes from a length field in the capture: a damaged one can claim up to
+    // MAX_RECORD_BYTES. The buffer starts at what one read needs and grows (doubling) only as
+    // bytes really arrive, so a 200-byte file whose record claims 200 MB costs kilobytes.
+    let capacity = keep + chunk;
     // With `recycle`, the buffer before the current one is reused: frames in it were in a batch
     // that came before the one just handed out, and a batch is valid only until the next is
     // asked for. Two buffers then serve a whole file instead of one fresh 1 MiB buffer a read.
     const spare = this.spare;
-    const next = spare !== null && spare.length >= capacity ? spare : Buffer.allocUnsafeSlow(capacity);
+    let next = spare !== null && spare.length >= capacity ? spare : Buffer.allocUnsafeSlow(capacity);
     this.spare = this.recycle ? this.buf : null;
     this.buf.copy(next, 0, this.start, this.end);
     this.base += this.start;
@@ -198,6 +202,13 @@ export class Window {
     this.start = 0;
     this.end = keep;
     while (this.end < need) {
+      if (this.end === capacity) {
+        // A record larger than one read, and its bytes keep coming: grow towards it.
+        capacity = Math.min(need, 2 * capacity);
+        const grown = Buffer.allocUnsafeSlow(capacity);
+        next.copy(grown, 0, 0, this.end);
+        this.buf = next = grown;
+      }
       const n = await this.input.readInto(next, this.end, capacity - this.end);
       if (n === 0) {
         this.eof = true;

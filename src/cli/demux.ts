@@ -7,7 +7,7 @@ import { ladderPacket, renderLadder, type LadderPacket } from '../report/ladder.
 import { flowSelection, readFlows } from './flows.js';
 import type { CommandResult, Io } from './main.js';
 import { UsageError, type Options } from './options.js';
-import type { Output } from './output.js';
+import { safeText, type Output } from './output.js';
 
 export async function runDemux(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const selection = flowSelection(options);
@@ -27,7 +27,7 @@ export async function runDemux(options: Options, io: Io, out: Output): Promise<C
       out.write(renderDemuxMermaid(report));
       break;
     default:
-      if (read.packets === 0) io.stderr.write(`flowdemux: no packets in ${read.captures.map((c) => c.path).join(', ')}\n`);
+      if (read.packets === 0) io.stderr.write(`flowdemux: no packets in ${safeText(read.captures.map((c) => c.path).join(', '))}\n`);
       else out.write(renderDemuxTable(report));
   }
   return { errors: read.errors, warnings };

@@ -10,7 +10,7 @@ import {
 } from '../report/flows.js';
 import type { CommandResult, Io } from './main.js';
 import { UsageError, type Options } from './options.js';
-import type { Output } from './output.js';
+import { safeText, type Output } from './output.js';
 import { timeDigits } from './packets.js';
 import { readCaptures, type ReadResult } from './read.js';
 
@@ -122,7 +122,7 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
           await writeChunks(out, zeekConnLogChunks(flows));
           break;
         default:
-          if (flows.length === 0 && read.packets === 0) io.stderr.write(`flowdemux: no packets in ${read.captures.map((c) => c.path).join(', ')}\n`);
+          if (flows.length === 0 && read.packets === 0) io.stderr.write(`flowdemux: no packets in ${safeText(read.captures.map((c) => c.path).join(', '))}\n`);
           else out.write(renderFlowsTable(flows, { digits, summary }));
       }
     }

@@ -6,11 +6,14 @@
  * printed (or, with --format ndjson, one line per flow as it ends). Stops at --count,
  * --duration, Ctrl-C or SIGTERM, then closes the -w file and prints the final report.
  */
+import { LiveAttribution } from '../capture/attribution.js';
 import { linkTypeName } from '../capture/linktypes.js';
 import { listInterfaces } from '../capture/interfaces.js';
 import { LiveCaptureError, openLive, stopOnSignals, type LiveSource } from '../capture/live.js';
 import { PcapWriteError, PcapWriter } from '../capture/pcap-writer.js';
 import { DemuxEngine } from '../demux/engine.js';
+import { buildDemux } from '../demux/groups.js';
+import { renderDemuxDot, renderDemuxMermaid, renderDemuxTable } from '../report/demux.js';
 import type { Flow } from '../demux/types.js';
 import { decodeFrame } from '../parse/decode.js';
 import { newPacket } from '../parse/packet.js';
@@ -18,7 +21,7 @@ import { filterFlows, flowsJsonChunks, flowToNdjsonLine, renderFlowsTable, selec
 import { engineOptions, flowSelection } from './flows.js';
 import type { CommandResult, Io } from './main.js';
 import type { Options } from './options.js';
-import type { Output } from './output.js';
+import { safeText, type Output } from './output.js';
 
 const REDRAW_MS = 1000;
 /** Rows of the redrawn table: the flows with the most recent activity. */
@@ -54,6 +57,8 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
     throw err;
   }
   const unhook = stopOnSignals(source);
+  // Both ends of a loopback flow are sockets of this host: name their processes (issue 8).
+  const attribution = new LiveAttribution();
 
   const streaming = format === 'ndjson';
   let pending: Promise<void> | undefined;
@@ -61,6 +66,8 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
     engineOptions(options, streaming
       ? {
           onFlowEnd: (flow: Flow) => {
+            attribution.attribute(flow);
+            attribution.forget(flow.id);
             if (filterFlows([flow], selection).length === 0) return;
             const w = out.write(flowToNdjsonLine(flow, { digits: 9 }));
             if (w) pending = w;
@@ -71,8 +78,8 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   const pkt = newPacket();
   if (io.stderr.isTTY) {
     io.stderr.write(
-      `flowdemux: capturing on ${options.interface} (${linkTypeName(source.linkType)})` +
-        `${options.filter ? ` with filter '${options.filter}'` : ''}; Ctrl-C stops\n`,
+      `flowdemux: capturing on ${safeText(options.interface)} (${linkTypeName(source.linkType)})` +
+        `${options.filter ? ` with filter '${safeText(options.filter)}'` : ''}; Ctrl-C stops\n`,
     );
   }
 
@@ -83,8 +90,9 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
       for (const frame of batch) {
         if (writer) writer.write(frame);
         decodeFrame(frame, pkt);
-        engine.ingest(pkt, frame.tsSec, frame.tsNsec);
+        attribution.notePacket(engine.ingest(pkt, frame.tsSec, frame.tsNsec), pkt);
       }
+      attribution.poll();
       if (pending) {
         await pending;
         pending = undefined;
@@ -93,6 +101,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
       if (interactive && Date.now() - lastDraw >= REDRAW_MS) {
         lastDraw = Date.now();
         const recent = sortFlows(filterFlows(engine.flows(), selection), 'start').slice(-LIVE_ROWS);
+        for (const f of recent) attribution.attribute(f);
         out.write(`\x1b[H\x1b[2J${new Date().toISOString()}  ${source.stats.received} packets on ${options.interface}\n`);
         out.write(renderFlowsTable(recent, { digits: 6 }));
         await out.flush();
@@ -105,6 +114,8 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   } finally {
     unhook();
   }
+  // One last look at /proc before the open flows are finished (and streamed, for ndjson).
+  attribution.finish();
   try {
     writer?.close();
   } catch (err) {
@@ -114,23 +125,30 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
 
   engine.finish();
   const summary = engine.summary();
-  const warnings = [...source.info.warnings, ...summary.warnings];
   if (!streaming) {
     const flows = selectFlows(engine.flows(), selection);
+    for (const f of flows) attribution.attribute(f);
+    const warnings = [...source.info.warnings, ...summary.warnings, ...attribution.warnings];
     if (format === 'json') {
       for (const chunk of flowsJsonChunks(flows, [source.info], warnings, { digits: 9, summary })) out.write(chunk);
+    } else if (format === 'dot' || format === 'mermaid') {
+      const report = buildDemux(flows);
+      out.write(format === 'dot' ? renderDemuxDot(report) : renderDemuxMermaid(report));
     } else {
       if (interactive) out.write('\x1b[H\x1b[2J');
       out.write(renderFlowsTable(flows, { digits: 6, summary }));
+      // The demux picture of what was captured: which key tells each port's flows apart.
+      if (flows.length > 0) out.write('\n' + renderDemuxTable(buildDemux(flows)));
     }
   } else if (pending) {
     await pending;
   }
   if (io.stderr.isTTY) {
     io.stderr.write(`flowdemux: ${source.stats.received} packets captured (${source.stopReason ?? 'stop'})` +
-      `${options.write ? `, written to ${options.write}` : ''}\n`);
+      `${options.write ? `, written to ${safeText(options.write)}` : ''}\n`);
   }
-  return { errors, warnings };
+  attribution.close();
+  return { errors, warnings: [...source.info.warnings, ...summary.warnings, ...attribution.warnings] };
 }
 
 export async function runInterfaces(options: Options, _io: Io, out: Output): Promise<CommandResult> {

@@ -6,7 +6,7 @@
  */
 import type { Readable, Writable } from 'node:stream';
 import { parseArgs, UsageError, type Options } from './options.js';
-import { Output } from './output.js';
+import { Output, safeText } from './output.js';
 import { runDemux, runLadder } from './demux.js';
 import { runFlows } from './flows.js';
 import { runInterfaces, runLive } from './live.js';
@@ -20,10 +20,18 @@ export interface Io {
 
 export const EXIT = { OK: 0, UNREADABLE: 1, USAGE: 2, STRICT: 3 } as const;
 
-/** Replaces control characters so that text from file names or packets cannot drive a terminal. */
-export function safeText(text: string): string {
-  // eslint-disable-next-line no-control-regex
-  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+export { safeText };
+
+/** Why standard output could not be written, in words, with the system's code: "disk full (ENOSPC)". */
+export function outputErrorText(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = {
+    ENOSPC: 'disk full', EDQUOT: 'disk quota exceeded', EFBIG: 'file too large', EIO: 'i/o error',
+    EACCES: 'permission denied', EPERM: 'permission denied', EBADF: 'not open for writing', EROFS: 'read-only file system',
+  };
+  const text = code !== undefined ? words[code] : undefined;
+  if (text !== undefined) return `${text} (${code})`;
+  return err.message.split('\n')[0] ?? String(err);
 }
 
 /** What a command reports back to `run` for the exit code and the closing stderr lines. */
@@ -86,7 +94,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
     throw err;
   }
   if (out.error) {
-    io.stderr.write(`flowdemux: cannot write output: ${safeText(out.error.message)}\n`);
+    io.stderr.write(`flowdemux: cannot write output: ${safeText(outputErrorText(out.error))}\n`);
     return EXIT.UNREADABLE;
   }
   for (const w of result.warnings) io.stderr.write(`flowdemux: warning: ${safeText(w)}\n`);
@@ -100,6 +108,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
 export async function main(argv: string[]): Promise<number> {
   // A closed stdout (`| head`) must end quietly; Output handles writes, this covers stray ones.
   process.stdout.on('error', () => undefined);
+  // A broken stderr (2>/dev/full, a closed pipe) leaves nowhere to report anything: the exit
+  // code still tells, instead of an uncaught 'error' event ending the process.
+  process.stderr.on('error', () => undefined);
   try {
     return await run(argv, { stdout: process.stdout, stderr: process.stderr, stdin: process.stdin });
   } catch (err) {

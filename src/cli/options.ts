@@ -40,7 +40,7 @@ const FORMATS: Record<Command, readonly string[]> = {
   flows: ['table', 'json', 'ndjson', 'csv', 'zeek'],
   demux: ['table', 'json', 'dot', 'mermaid'],
   ladder: ['table'],
-  live: ['table', 'json', 'ndjson'],
+  live: ['table', 'json', 'ndjson', 'dot', 'mermaid'],
   interfaces: ['table', 'json'],
 };
 

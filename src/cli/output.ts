@@ -65,3 +65,12 @@ export class Output {
     await new Promise<void>((resolve) => this.stream.write('', () => resolve()));
   }
 }
+
+/**
+ * Replaces control characters so that text from file names or packets cannot drive a terminal.
+ * For every line written to stderr, and for file names in text output.
+ */
+export function safeText(text: string): string {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}

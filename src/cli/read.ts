@@ -10,6 +10,7 @@ import { openCapture } from '../capture/open.js';
 import { mergeSources } from '../capture/merge.js';
 import { linkTypeName } from '../capture/linktypes.js';
 import { decodeFrame } from '../parse/decode.js';
+import { isSupportedLinkType } from '../parse/link.js';
 import { newPacket, type Packet } from '../parse/packet.js';
 import { Progress } from './progress.js';
 
@@ -71,12 +72,11 @@ export async function readCaptures(
     for (let i = 0; i < batch.length; i++) {
       const frame = batch[i]!;
       decodeFrame(frame, pkt);
-      if (pkt.networkOffset < 0 && pkt.problems.length > 0) {
-        const p = pkt.problems[0]!;
-        if (p.kind === 'unsupported' && p.layer === 'link') {
-          const key = `${frame.sourceIndex}:${frame.linkType}`;
-          unknownLinks.set(key, (unknownLinks.get(key) ?? 0) + 1);
-        }
+      // Only a link type without a decoder: a decodable link carrying something else (a BSD
+      // loopback frame of another address family) is the packet's own business.
+      if (pkt.networkOffset < 0 && !isSupportedLinkType(frame.linkType)) {
+        const key = `${frame.sourceIndex}:${frame.linkType}`;
+        unknownLinks.set(key, (unknownLinks.get(key) ?? 0) + 1);
       }
       const wait = onPacket(frame, pkt);
       if (wait) await wait;

@@ -58,7 +58,7 @@
  *   lists the addresses that used the number in both roles; `inferred` is true when a flow in the
  *   clash had its roles guessed (no SYN seen), which can itself be the cause of the clash.
  */
-import type { Flow, FlowEndpoint, Timestamp } from './types.js';
+import type { EndpointProcess, Flow, FlowEndpoint, Timestamp } from './types.js';
 
 export type KeyNeeded = 'port' | 'address+port' | '4-tuple' | '4-tuple+time';
 
@@ -74,6 +74,10 @@ export interface ListenSocket {
   local: FlowEndpoint;
   /** Connections whose SYN this listener took (SYN seen, not refused). */
   flows: number[];
+  /** Live capture: the address it is really bound to (`0.0.0.0:80`), when /proc showed it. */
+  bound?: string;
+  /** Live capture: the process holding the listener, when /proc showed it. */
+  process?: EndpointProcess;
 }
 
 export interface ConnectionSocket {
@@ -84,6 +88,8 @@ export interface ConnectionSocket {
   flows: number[];
   /** How many connections used the 4-tuple, one after another (= flows.length). */
   generations: number;
+  /** Live capture: the process that held this socket (the last generation's that is known). */
+  process?: EndpointProcess;
 }
 
 export interface UnconnectedSocket {
@@ -94,6 +100,8 @@ export interface UnconnectedSocket {
   /** The flows of each peer, parallel to `peers`. */
   peerFlows: number[][];
   flows: number[];
+  /** Live capture: the process holding the socket, when known. */
+  process?: EndpointProcess;
 }
 
 export type KernelSocket = ListenSocket | ConnectionSocket | UnconnectedSocket;
@@ -196,12 +204,33 @@ export function maxOverlap(items: readonly { start: Timestamp; end: Timestamp }[
   return max;
 }
 
+/** A copy of an end, with its process when live capture attributed one. */
+function endpointOf(e: FlowEndpoint): FlowEndpoint {
+  return e.process === undefined ? { ip: e.ip, port: e.port } : { ip: e.ip, port: e.port, process: e.process };
+}
+
+/**
+ * The process holding the server-side socket of the last of these members that has one (its
+ * listener is not repeated here: it is the listen socket's).
+ */
+function serverProcess(members: readonly GroupFlow[]): EndpointProcess | undefined {
+  for (let i = members.length - 1; i >= 0; i--) {
+    const p = members[i]!.server.process;
+    if (p === undefined) continue;
+    if (p.state !== 'running') return p;
+    const held: EndpointProcess = { pid: p.pid, command: p.command, state: 'running' };
+    if (p.pids !== undefined) held.pids = p.pids;
+    return held;
+  }
+  return undefined;
+}
+
 function member(f: Flow): GroupFlow {
   return {
     id: f.id,
     generation: f.generation,
-    client: { ip: f.client.ip, port: f.client.port },
-    server: { ip: f.server.ip, port: f.server.port },
+    client: endpointOf(f.client),
+    server: endpointOf(f.server),
     start: f.start,
     end: f.end,
     state: f.state,
@@ -266,27 +295,47 @@ export function analyzeGroup(proto: PortProto, port: number, members: GroupFlow[
         }
         peerFlows[i]!.push(m.id);
       }
-      sockets.push({ kind: 'unconnected', local, peers, peerFlows, flows: list.map((m) => m.id) });
+      const u: UnconnectedSocket = { kind: 'unconnected', local, peers, peerFlows, flows: list.map((m) => m.id) };
+      const owner = serverProcess(list);
+      if (owner !== undefined) u.process = owner;
+      sockets.push(u);
       continue;
     }
     const live = list.filter((m) => m.state !== 'REJ');
     for (const m of list) if (m.state === 'REJ') refused.push(m.id);
     if (live.length === 0) continue; // nobody listening on this address: every SYN got a RST
-    sockets.push({ kind: 'listen', local, flows: live.filter((m) => !m.rolesInferred).map((m) => m.id) });
+    const listen: ListenSocket = { kind: 'listen', local, flows: live.filter((m) => !m.rolesInferred).map((m) => m.id) };
+    for (const m of live) {
+      const p = m.server.process;
+      if (p === undefined || p.state !== 'running' || p.listener === undefined) continue;
+      listen.bound = p.listener.socket;
+      if (p.listener.pid !== undefined && p.listener.command !== undefined) {
+        listen.process = { pid: p.listener.pid, command: p.listener.command, state: 'running' };
+      }
+      break;
+    }
+    sockets.push(listen);
     const conns = new Map<string, ConnectionSocket>();
+    const connMembers = new Map<ConnectionSocket, GroupFlow[]>();
     for (const m of live) {
       const k = m.client.ip + SEP + m.client.port;
       const c = conns.get(k);
       if (c) {
         c.flows.push(m.id);
         c.generations++;
+        connMembers.get(c)!.push(m);
       } else {
         const s: ConnectionSocket = {
           kind: 'connection', local, remote: { ip: m.client.ip, port: m.client.port }, flows: [m.id], generations: 1,
         };
         conns.set(k, s);
+        connMembers.set(s, [m]);
         sockets.push(s);
       }
+    }
+    for (const [c, ms] of connMembers) {
+      const owner = serverProcess(ms);
+      if (owner !== undefined) c.process = owner;
     }
   }
   refused.sort((a, b) => a - b);

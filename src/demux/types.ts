@@ -40,7 +40,34 @@ export interface FlowEndpoint {
   ip: string;
   /** TCP/UDP port; for ICMP the Community ID "port" (type, or counterpart type / code). */
   port: number;
+  /**
+   * The process that owned this end's socket. Live capture only (set by src/capture/attribution.ts
+   * from /proc); absent for files, for ends on another host and for sockets whose owner could not
+   * be seen (another user's process without root).
+   */
+  process?: EndpointProcess;
 }
+
+/** The listening socket a TCP connection was accepted from, and its owner when visible. */
+export interface ListenerProcess {
+  /** Its local address as bound: `0.0.0.0:80`, `[::]:80`, `127.0.0.1:80`. */
+  socket: string;
+  pid?: number;
+  command?: string;
+}
+
+/**
+ * Who owned an end's socket:
+ * - `running`: seen in /proc while the connection was open, held by `pid` (`command` is its
+ *   /proc/PID/comm). `pids` lists every process holding the socket when there are several (a
+ *   forked server); `pid` is the lowest of them. `listener` is set on the server end of a TCP flow.
+ *   The process may have exited since: the state says what was seen, when it was seen.
+ * - `exited`: the socket was already gone when /proc was read (a short-lived connection, or one
+ *   whose process closed it); nothing is guessed.
+ */
+export type EndpointProcess =
+  | { pid: number; command: string; state: 'running'; pids?: number[]; listener?: ListenerProcess }
+  | { state: 'exited' };
 
 /** What one end sent. See design.md "Counting". */
 export interface DirectionCounters {

@@ -13,24 +13,32 @@ import type { CaptureInfo } from '../capture/frame.js';
 import {
   endpointText, KEY_SCALE, type DemuxGroup, type DemuxReport, type KernelSocket, type PortProto, type PortRoleClash,
 } from '../demux/groups.js';
-import type { DemuxSummary, FlowEndpoint } from '../demux/types.js';
-import { captureToJson } from './flows.js';
+import type { DemuxSummary, EndpointProcess, FlowEndpoint } from '../demux/types.js';
+import { captureToJson, jsonText, processLabel, processToJson } from './flows.js';
 
 // -------------------------------------------------------------------------------------------------
 // JSON
 
 export function socketToJson(s: KernelSocket): Record<string, unknown> {
+  let out: Record<string, unknown>;
   switch (s.kind) {
     case 'listen':
-      return { kind: s.kind, local: endpointText(s.local), flows: s.flows.slice() };
+      out = { kind: s.kind, local: endpointText(s.local), flows: s.flows.slice() };
+      if (s.bound !== undefined) out.bound = s.bound;
+      break;
     case 'connection':
-      return { kind: s.kind, local: endpointText(s.local), remote: endpointText(s.remote), flows: s.flows.slice(), generations: s.generations };
+      out = { kind: s.kind, local: endpointText(s.local), remote: endpointText(s.remote), flows: s.flows.slice(), generations: s.generations };
+      break;
     case 'unconnected':
-      return {
+      out = {
         kind: s.kind, local: endpointText(s.local), peers: s.peers.map(endpointText), flows: s.flows.slice(),
         peerFlows: s.peerFlows.map((l) => l.slice()),
       };
+      break;
   }
+  // Live capture only: who holds the socket.
+  if (s.process !== undefined) out.process = processToJson(s.process);
+  return out;
 }
 
 /** One group as design.md's object: its keys first, in its order, then the additions. */
@@ -82,8 +90,8 @@ export function renderDemuxJson(report: DemuxReport, opts: DemuxJsonOptions = {}
   const parts: string[] = [];
   for (const [key, value] of Object.entries(doc)) {
     if (Array.isArray(value) && value.length > 0 && typeof value[0] === 'object') {
-      parts.push(`${JSON.stringify(key)}:[\n${value.map((v) => JSON.stringify(v)).join(',\n')}\n]`);
-    } else parts.push(`${JSON.stringify(key)}:${JSON.stringify(value)}`);
+      parts.push(`${JSON.stringify(key)}:[\n${value.map((v) => jsonText(v)).join(',\n')}\n]`);
+    } else parts.push(`${JSON.stringify(key)}:${jsonText(value)}`);
   }
   return `{${parts.join(',\n')}}\n`;
 }
@@ -170,9 +178,38 @@ interface Row {
   info: string;
 }
 
+/**
+ * Live capture: the process on a group's client end (the last flow from it that has one), for
+ * "P3 the client on A". Undefined for files.
+ */
+function peerProcesses(g: DemuxGroup): Map<string, EndpointProcess> | null {
+  // Built once per group (a lookup per socket row would make a 60,000-flow group quadratic);
+  // later flows overwrite earlier ones, so each client end keeps its last known process.
+  let map: Map<string, EndpointProcess> | null = null;
+  for (const m of g.members) {
+    const c = m.client;
+    if (c.process !== undefined) (map ??= new Map()).set(`${c.ip}|${c.port}`, c.process);
+  }
+  return map;
+}
+
+function peerProcess(peers: Map<string, EndpointProcess> | null, peer: FlowEndpoint): EndpointProcess | undefined {
+  return peers === null ? undefined : peers.get(`${peer.ip}|${peer.port}`);
+}
+
+/** `; held by node (pid 10)`, `; bound to 0.0.0.0:80`, `; peer curl (pid 11)`: only what is known. */
+function processNote(owner: EndpointProcess | undefined, peer?: EndpointProcess, bound?: string): string {
+  const parts: string[] = [];
+  if (owner !== undefined) parts.push(owner.state === 'running' ? `held by ${processLabel(owner)}` : 'its process exited');
+  if (bound !== undefined) parts.push(`bound to ${bound}`);
+  if (peer !== undefined) parts.push(`peer ${processLabel(peer)}`);
+  return parts.length > 0 ? `; ${parts.join(', ')}` : '';
+}
+
 function socketRows(g: DemuxGroup, maxIds: number): Row[] {
   const rows: Row[] = [];
   const byId = new Map(g.members.map((m) => [m.id, m]));
+  const peers = peerProcesses(g);
   for (const s of g.sockets) {
     const local = endpointText(s.local);
     switch (s.kind) {
@@ -180,16 +217,17 @@ function socketRows(g: DemuxGroup, maxIds: number): Row[] {
         rows.push({
           kind: 'listen',
           socket: local,
-          info: s.flows.length > 0 ? `takes the SYN of ${flowList(s.flows, maxIds)}` : 'no SYN seen (connections older than the capture)',
+          info: (s.flows.length > 0 ? `takes the SYN of ${flowList(s.flows, maxIds)}` : 'no SYN seen (connections older than the capture)')
+            + processNote(s.process, undefined, s.bound === local ? undefined : s.bound),
         });
         break;
       case 'connection':
         rows.push({
           kind: 'connection',
           socket: `${local} ⇄ ${endpointText(s.remote)}`,
-          info: s.generations > 1
+          info: (s.generations > 1
             ? `${flowList(s.flows, maxIds)}: one after another, a new socket each time`
-            : flowList(s.flows, maxIds),
+            : flowList(s.flows, maxIds)) + processNote(s.process, peerProcess(peers, s.remote)),
         });
         break;
       case 'unconnected':
@@ -197,7 +235,7 @@ function socketRows(g: DemuxGroup, maxIds: number): Row[] {
           rows.push({
             kind: i === 0 ? 'udp socket' : '',
             socket: `${i === 0 ? local : ' '.repeat(local.length)} ◀ ${endpointText(p)}`,
-            info: flowList(s.peerFlows[i]!, maxIds),
+            info: flowList(s.peerFlows[i]!, maxIds) + processNote(i === 0 ? s.process : undefined, peerProcess(peers, p)),
           });
         });
         break;
@@ -294,6 +332,8 @@ interface PortNode {
   kernelKey: string | null;
   shared: boolean;
   clash: boolean;
+  /** Live capture: the process on this (client) port. */
+  process?: string;
 }
 
 interface SocketNode {
@@ -346,6 +386,16 @@ function buildGraph(report: DemuxReport): Graph {
     }
     return p;
   };
+  /** A client's port node, named after its process when live capture knows it. */
+  const peersOf = new Map<DemuxGroup, Map<string, EndpointProcess> | null>();
+  const clientPort = (g: DemuxGroup, e: FlowEndpoint): PortNode => {
+    const p = portNode(g.proto, e);
+    let peers = peersOf.get(g);
+    if (peers === undefined) peersOf.set(g, (peers = peerProcesses(g)));
+    const proc = p.process === undefined ? peerProcess(peers, e) : undefined;
+    if (proc !== undefined) p.process = ownerLine(proc);
+    return p;
+  };
   const all = [...report.groups, ...report.singles].sort((a, b) =>
     (a.proto === b.proto ? 0 : a.proto === 'tcp' ? -1 : 1) || a.port - b.port);
   for (const g of all) {
@@ -364,22 +414,22 @@ function buildGraph(report: DemuxReport): Graph {
       const local = endpointText(s.local);
       switch (s.kind) {
         case 'listen':
-          h.sockets.push({ id, kind: s.kind, label: `listen\n${local}` });
+          h.sockets.push({ id, kind: s.kind, label: `listen\n${local}${socketProcessLines(s)}` });
           edges.push({ from: server.id, to: id, label: 'SYN', style: 'syn' });
           break;
         case 'connection': {
           const remote = endpointText(s.remote);
           const gens = s.generations > 1 ? `\n${s.generations} generations` : '';
-          h.sockets.push({ id, kind: s.kind, label: `tcp socket\n${local} ⇄ ${remote}${gens}` });
+          h.sockets.push({ id, kind: s.kind, label: `tcp socket\n${local} ⇄ ${remote}${gens}${socketProcessLines(s)}` });
           edges.push({ from: server.id, to: id, label: '4-tuple', style: 'demux' });
-          edges.push({ from: portNode(g.proto, s.remote).id, to: server.id, label: flowLabel(s.flows), style: 'flow' });
+          edges.push({ from: clientPort(g, s.remote).id, to: server.id, label: flowLabel(s.flows), style: 'flow' });
           break;
         }
         case 'unconnected': {
-          h.sockets.push({ id, kind: s.kind, label: `udp socket\n${local}\n${plural(s.peers.length, 'peer')}` });
+          h.sockets.push({ id, kind: s.kind, label: `udp socket\n${local}\n${plural(s.peers.length, 'peer')}${socketProcessLines(s)}` });
           edges.push({ from: server.id, to: id, label: 'address+port', style: 'demux' });
           s.peers.forEach((peer, i) => {
-            edges.push({ from: portNode(g.proto, peer).id, to: server.id, label: flowLabel(s.peerFlows[i]!), style: 'flow' });
+            edges.push({ from: clientPort(g, peer).id, to: server.id, label: flowLabel(s.peerFlows[i]!), style: 'flow' });
           });
           break;
         }
@@ -399,8 +449,21 @@ function flowLabel(ids: readonly number[]): string {
   return `flows ${ids.slice(0, 5).join(', ')}, … (${ids.length})`;
 }
 
+/** Live capture: the lines a socket's label gets for who holds it (none for files). */
+function socketProcessLines(s: KernelSocket): string {
+  let out = '';
+  if (s.kind === 'listen' && s.bound !== undefined && s.bound !== endpointText(s.local)) out += `\nbound to ${s.bound}`;
+  if (s.process !== undefined) out += `\n${ownerLine(s.process)}`;
+  return out;
+}
+
+function ownerLine(p: EndpointProcess): string {
+  return p.state === 'running' ? processLabel(p) : 'process exited';
+}
+
 function portLabel(p: PortNode): string {
   let s = `${p.proto} ${p.port}`;
+  if (p.process !== undefined) s += `\n${p.process}`;
   if (p.key !== null && p.shared) s += `\nkey: ${p.key}`;
   if (p.kernelKey !== null && p.shared) s += `\n(kernel: ${p.kernelKey}, app: recvfrom)`;
   if (p.clash) s += '\nport number in both roles';

@@ -7,7 +7,7 @@
 import Table from 'cli-table3';
 import type { CaptureInfo } from '../capture/frame.js';
 import { linkTypeName } from '../capture/linktypes.js';
-import type { DemuxSummary, Flow, PacketKind, Timestamp } from '../demux/types.js';
+import type { DemuxSummary, EndpointProcess, Flow, FlowEndpoint, PacketKind, Timestamp } from '../demux/types.js';
 import { formatAddress, tryParseAddress } from '../parse/format.js';
 import { epochText, isoTime } from './time.js';
 
@@ -107,6 +107,39 @@ export function selectFlows(flows: readonly Flow[], sel: FlowSelection): Flow[] 
 }
 
 // -------------------------------------------------------------------------------------------------
+// Process of an end (live capture only; absent for files)
+
+/** `{"pid", "command", "state"[, "pids"][, "listener"]}` or `{"state": "exited"}`, keys in that order. */
+export function processToJson(p: EndpointProcess): Record<string, unknown> {
+  if (p.state !== 'running') return { state: p.state };
+  const out: Record<string, unknown> = { pid: p.pid, command: p.command, state: p.state };
+  if (p.pids !== undefined) out.pids = p.pids.slice();
+  if (p.listener !== undefined) {
+    const l: Record<string, unknown> = { socket: p.listener.socket };
+    if (p.listener.pid !== undefined) l.pid = p.listener.pid;
+    if (p.listener.command !== undefined) l.command = p.listener.command;
+    out.listener = l;
+  }
+  return out;
+}
+
+/**
+ * `python3 (pid 4121)`, `nginx (pids 10, 11)`, `exited`. A process names itself (prctl, or
+ * node's process.title), so control characters in the name are shown as \xNN, not sent to the
+ * terminal.
+ */
+export function processLabel(p: EndpointProcess): string {
+  if (p.state !== 'running') return 'exited';
+  const command = p.command.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  if (p.pids !== undefined && p.pids.length > 1) return `${command} (pids ${p.pids.join(', ')})`;
+  return `${command} (pid ${p.pid})`;
+}
+
+function endpointToJson(e: FlowEndpoint): Record<string, unknown> {
+  return e.process === undefined ? { ip: e.ip, port: e.port } : { ip: e.ip, port: e.port, process: processToJson(e.process) };
+}
+
+// -------------------------------------------------------------------------------------------------
 // JSON / NDJSON
 
 /** One flow as design.md's JSON object (its keys first, in its order; additions after). */
@@ -116,8 +149,8 @@ export function flowToJson(flow: Flow, opts?: TimeOptions): Record<string, unkno
     id: flow.id,
     proto: flow.proto,
     generation: flow.generation,
-    client: { ip: flow.client.ip, port: flow.client.port },
-    server: { ip: flow.server.ip, port: flow.server.port },
+    client: endpointToJson(flow.client),
+    server: endpointToJson(flow.server),
     rolesInferred: flow.rolesInferred,
     start: isoTime(flow.start.sec, flow.start.nsec, digits),
     end: isoTime(flow.end.sec, flow.end.nsec, digits),
@@ -149,7 +182,8 @@ export function flowJsonText(flow: Flow, opts?: TimeOptions): string {
   const digits = digitsOf(opts);
   const q = (v: string | null) => (v === null ? 'null' : `"${v}"`);
   return `{"id":${flow.id},"proto":"${flow.proto}","generation":${flow.generation},`
-    + `"client":{"ip":"${flow.client.ip}","port":${flow.client.port}},"server":{"ip":"${flow.server.ip}","port":${flow.server.port}},`
+    + `"client":{"ip":"${flow.client.ip}","port":${flow.client.port}${processText(flow.client)}},`
+    + `"server":{"ip":"${flow.server.ip}","port":${flow.server.port}${processText(flow.server)}},`
     + `"rolesInferred":${flow.rolesInferred},"start":"${isoTime(flow.start.sec, flow.start.nsec, digits)}",`
     + `"end":"${isoTime(flow.end.sec, flow.end.nsec, digits)}","duration":${durationSeconds(flow, digits)},`
     + `"toServer":${countsText(flow.toServer)},"toClient":${countsText(flow.toClient)},`
@@ -158,9 +192,23 @@ export function flowJsonText(flow: Flow, opts?: TimeOptions): string {
     + `"icmpErrors":${flow.icmpErrors},"icmpError":${flow.icmpError === null ? 'null' : JSON.stringify(flow.icmpError)}}`;
 }
 
+/** `,"process":{...}` when the end has one (a command name is free text: JSON.stringify). */
+function processText(e: FlowEndpoint): string {
+  return e.process === undefined ? '' : `,"process":${jsonText(processToJson(e.process))}`;
+}
+
 /** One NDJSON line (with its newline). */
 export function flowToNdjsonLine(flow: Flow, opts?: TimeOptions): string {
   return flowJsonText(flow, opts) + '\n';
+}
+
+/**
+ * JSON.stringify, with DEL and the C1 controls (U+007F-U+009F) escaped as well: JSON.stringify
+ * escapes only U+0000-U+001F, and a file name can carry U+009B, which some terminals take as a
+ * one-character CSI. The text parses back to the same value.
+ */
+export function jsonText(value: unknown): string {
+  return JSON.stringify(value).replace(/[\u007f-\u009f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 /** A `captures` entry of the JSON document. */
@@ -190,13 +238,13 @@ export interface FlowsDocumentOptions extends TimeOptions {
 export function* flowsJsonChunks(
   flows: Iterable<Flow>, captures: readonly CaptureInfo[], warnings: readonly string[], opts?: FlowsDocumentOptions,
 ): Generator<string> {
-  yield `{"captures":${JSON.stringify(captures.map(captureToJson))},\n"flows":[`;
+  yield `{"captures":${jsonText(captures.map(captureToJson))},\n"flows":[`;
   let first = true;
   for (const f of flows) {
     yield (first ? '\n' : ',\n') + flowJsonText(f, opts);
     first = false;
   }
-  yield `${first ? '' : '\n'}],\n"warnings":${JSON.stringify(warnings)}`;
+  yield `${first ? '' : '\n'}],\n"warnings":${jsonText(warnings)}`;
   if (opts?.summary) yield `,\n"summary":${JSON.stringify(opts.summary)}`;
   yield '}\n';
 }
@@ -376,10 +424,14 @@ export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): s
   const starts = flows.map((f) => isoTime(f.start.sec, f.start.nsec, digits));
   const dates = new Set(starts.map((s) => s.slice(0, 10)));
   const oneDate = dates.size === 1 ? [...dates][0]! : null;
+  // Live capture with process attribution: each end's process after its address (files have none).
+  const procs = flows.some((f) => f.client.process !== undefined || f.server.process !== undefined);
+  const proc = (e: FlowEndpoint) => (e.process === undefined ? '' : processLabel(e.process));
   const table = new Table({
-    head: ['id', 'proto', 'client', 'server', 'pkts →', 'bytes →', 'pkts ←', 'bytes ←',
-      oneDate ? `start (${oneDate} UTC)` : 'start (UTC)', 'duration', 'state'],
-    colAligns: ['right', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'left', 'right', 'left'],
+    head: ['id', 'proto', 'client', ...(procs ? ['client process'] : []), 'server', ...(procs ? ['server process'] : []),
+      'pkts →', 'bytes →', 'pkts ←', 'bytes ←', oneDate ? `start (${oneDate} UTC)` : 'start (UTC)', 'duration', 'state'],
+    colAligns: ['right', 'left', 'left', ...(procs ? ['left' as const] : []), 'left', ...(procs ? ['left' as const] : []),
+      'right', 'right', 'right', 'right', 'left', 'right', 'left'],
     style: { head: [], border: [], compact: true },
   });
   flows.forEach((f, i) => {
@@ -388,7 +440,9 @@ export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): s
       f.generation > 1 ? `${f.id} #${f.generation}` : String(f.id),
       f.proto,
       endText(f.client.ip, f.client.port, f.proto) + (f.rolesInferred ? ' ?' : ''),
+      ...(procs ? [proc(f.client)] : []),
       endText(f.server.ip, f.server.port, f.proto),
+      ...(procs ? [proc(f.server)] : []),
       f.toServer.packets, f.toServer.wireBytes, f.toClient.packets, f.toClient.wireBytes,
       oneDate ? start.slice(11, -1) : start,
       durationText(f, digits),

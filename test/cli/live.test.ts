@@ -54,6 +54,8 @@ async function teachingTraffic(): Promise<void> {
     s.write('hello');
     await new Promise((r) => s.once('data', r));
   }
+  // Held open a moment, long enough for flowdemux to find the sockets' owner in /proc.
+  await delay(600);
   await Promise.all([a, c].map((s) => new Promise((r) => { s.on('close', r); s.end(); })));
   server.close();
 
@@ -106,12 +108,25 @@ describe.runIf(isRoot)('flowdemux live on lo (root)', () => {
       expect([f.toServer.packets, f.toClient.packets, f.state]).toEqual([1, 1, 'SF']);
     }
 
+    // Both ends of every flow are sockets of this very process (the test is server and clients).
+    for (const f of live.flows) {
+      for (const end of [f.client, f.server]) {
+        expect(['running', 'exited']).toContain(end.process.state);
+        if (end.process.state === 'running') expect(end.process.pid).toBe(process.pid);
+      }
+    }
+    expect(live.flows.some((f: any) => f.client.process.state === 'running')).toBe(true);
+
     // The -w file: flowdemux reads it back to the same flows.
     expect(existsSync(out)).toBe(true);
     const back = await runCli(['flows', out, '--format', 'json']);
     expect(back.code).toBe(0);
-    const strip = (f: any) => ({ client: f.client, server: f.server, toServer: f.toServer, toClient: f.toClient, state: f.state, start: f.start });
-    expect(JSON.parse(back.stdout).flows.map(strip)).toEqual(live.flows.map(strip));
+    // Files carry no process information: the fields are absent, not invented.
+    const ends = (f: any) => [f.client, f.server].map((e: any) => ({ ip: e.ip, port: e.port }));
+    const strip = (f: any) => ({ ends: ends(f), toServer: f.toServer, toClient: f.toClient, state: f.state, start: f.start });
+    const backFlows = JSON.parse(back.stdout).flows;
+    expect(backFlows.map(strip)).toEqual(live.flows.map(strip));
+    for (const f of backFlows) expect([f.client.process, f.server.process]).toEqual([undefined, undefined]);
   }, 20_000);
 
   it('stops at --count and exits 0', async () => {

@@ -1,0 +1,273 @@
+/**
+ * LiveAttribution's timing rules (a made-up /proc and a clock the test moves: no timers), and how
+ * the reports show process fields: only when present, so files render exactly as before.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LiveAttribution } from '../../src/capture/attribution.js';
+import { ProcessMap, TCP_STATES } from '../../src/capture/procfs.js';
+import { buildDemux } from '../../src/demux/groups.js';
+import type { EndpointProcess, Flow } from '../../src/demux/types.js';
+import { demuxToJson, renderDemuxDot, renderDemuxMermaid, renderDemuxTable } from '../../src/report/demux.js';
+import { flowJsonText, flowToJson, processLabel, renderFlowsJson, renderFlowsTable } from '../../src/report/flows.js';
+import { FakeProc } from './fake-proc.js';
+
+const L = TCP_STATES.LISTEN;
+const E = TCP_STATES.ESTABLISHED;
+
+let proc: FakeProc;
+let t: number;
+beforeEach(() => {
+  proc = new FakeProc();
+  t = 5000;
+});
+afterEach(() => proc.cleanup());
+
+function live(graceMs = 200): LiveAttribution {
+  const map = new ProcessMap({ procRoot: proc.root, clock: () => t, minRescanMs: 200, littleEndian: true });
+  return new LiveAttribution(map, { graceMs, timer: false });
+}
+
+function flow(id: number, client: [string, number], server: [string, number], more: Partial<Flow> = {}): Flow {
+  const c = { packets: 3, wireBytes: 200, ipBytes: 160, payloadBytes: 20 };
+  return {
+    id, proto: 'tcp', generation: 1, client: { ip: client[0], port: client[1] }, server: { ip: server[0], port: server[1] },
+    rolesInferred: false, start: { sec: 1_764_000_000, nsec: 0 }, end: { sec: 1_764_000_001, nsec: 500_000_000 }, duration: 1.5,
+    toServer: { ...c }, toClient: { ...c }, state: 'SF', history: 'ShADadFf', communityId: '1:x',
+    generationReason: 'first', endReason: 'fin', ipVersion: 4, icmpErrors: 0, icmpError: null, ...more,
+  };
+}
+
+function connection(serverInode: number, clientInode: number, clientPort = 9157, serverState: number = E): void {
+  proc.net({
+    tcp: [
+      { local: ['127.0.0.1', 80], remote: ['0.0.0.0', 0], state: L, inode: 1000 },
+      { local: ['127.0.0.1', 80], remote: ['127.0.0.2', clientPort], state: serverState, inode: serverInode },
+      { local: ['127.0.0.2', clientPort], remote: ['127.0.0.1', 80], state: E, inode: clientInode },
+    ],
+  });
+}
+
+describe('LiveAttribution', () => {
+  it('looks a new flow up at the next poll, once, and keeps the answer after the sockets are gone', () => {
+    connection(1001, 1002);
+    proc.process(10, 'server', { 3: 1000, 4: 1001 });
+    proc.process(20, 'client', { 3: 1002 });
+    const a = live();
+    a.noteFlow(1, 'tcp', '127.0.0.2', 9157, '127.0.0.1', 80);
+    expect(a.pending).toBe(1);
+    a.poll();
+    expect(a.pending).toBe(0);
+    expect(a.map.scans).toBe(1);
+    a.poll();
+    expect(a.map.scans).toBe(1);
+    // Gone from /proc by the time the report is made: what was seen is shown.
+    proc.net({});
+    proc.exit(10);
+    proc.exit(20);
+    t += 10_000;
+    a.finish();
+    const f = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
+    a.attribute(f);
+    expect(f.client.process).toEqual({ pid: 20, command: 'client', state: 'running' });
+    expect(f.server.process).toEqual({
+      pid: 10, command: 'server', state: 'running', listener: { socket: '127.0.0.1:80', pid: 10, command: 'server' },
+    });
+    expect(a.map.scans).toBe(1);
+  });
+
+  it('a server socket not yet accepted is looked for again; one never found after the grace is exited', () => {
+    // The handshake is done but the server has not called accept(): inode 0.
+    connection(0, 1002);
+    proc.process(10, 'server', { 3: 1000 });
+    proc.process(20, 'client', { 3: 1002 });
+    const a = live(200);
+    a.noteFlow(1, 'tcp', '127.0.0.2', 9157, '127.0.0.1', 80);
+    a.poll();
+    expect(a.pending).toBe(1); // the server end waits
+    t += 50;
+    a.poll(); // within the rate limit: no scan
+    expect(a.map.scans).toBe(1);
+    connection(1001, 1002);
+    proc.process(10, 'server', { 3: 1000, 4: 1001 });
+    t += 200;
+    a.poll();
+    expect(a.pending).toBe(0);
+    expect(a.map.scans).toBe(2);
+    const f = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
+    a.attribute(f);
+    expect(f.server.process).toMatchObject({ pid: 10, command: 'server' });
+
+    // A connection that was over before the first scan: not found right after its first packet,
+    // looked for once more after the grace, then exited.
+    expect(a.map.lastScan).toBe(5250);
+    t = 5260;
+    a.noteFlow(2, 'tcp', '127.0.0.2', 9999, '127.0.0.1', 80);
+    t = 5450; // the rate limit allows a scan again; the grace (200 ms) runs until 5460
+    a.poll();
+    expect(a.pending).toBe(1);
+    expect(a.map.scans).toBe(3);
+    t = 5500; // past the grace, but under the rate limit: no scan yet
+    a.poll();
+    expect(a.map.scans).toBe(3);
+    expect(a.pending).toBe(1);
+    t = 5650;
+    a.poll();
+    expect(a.pending).toBe(0);
+    expect(a.map.scans).toBe(4);
+    const g = flow(2, ['127.0.0.2', 9999], ['127.0.0.1', 80]);
+    a.attribute(g);
+    expect(g.client.process).toEqual({ state: 'exited' });
+    expect(g.server.process).toEqual({ state: 'exited' });
+  });
+
+  it('a connection nobody accepts is looked for every rate-limit interval until maxWaitMs, then left without a process', () => {
+    connection(0, 1002);
+    proc.process(10, 'server', { 3: 1000 });
+    proc.process(20, 'client', { 3: 1002 });
+    const map = new ProcessMap({ procRoot: proc.root, clock: () => t, minRescanMs: 200, littleEndian: true });
+    const a = new LiveAttribution(map, { graceMs: 200, maxWaitMs: 1000, timer: false });
+    a.noteFlow(1, 'tcp', '127.0.0.2', 9157, '127.0.0.1', 80);
+    for (let i = 0; i < 20; i++) {
+      a.poll();
+      t += 100;
+    }
+    expect(a.pending).toBe(0);
+    // Scans at 5000, 5200, ... 6000: one per interval, then none.
+    expect(map.scans).toBe(6);
+    const f = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
+    a.attribute(f);
+    expect(f.client.process).toEqual({ pid: 20, command: 'client', state: 'running' });
+    expect(f.server.process).toBeUndefined();
+  });
+
+  it('each generation of a reused 4-tuple gets the process that held it at the time', () => {
+    connection(1001, 1002);
+    proc.process(10, 'server', { 3: 1000, 4: 1001 });
+    proc.process(20, 'first', { 3: 1002 });
+    const a = live();
+    a.noteFlow(1, 'tcp', '127.0.0.2', 9157, '127.0.0.1', 80);
+    a.poll();
+    // The first connection ends; another process connects from the same port to the same server.
+    connection(1011, 1012);
+    proc.exit(20);
+    proc.process(10, 'server', { 3: 1000, 4: 1011 });
+    proc.process(30, 'second', { 3: 1012 });
+    t += 1000;
+    a.noteFlow(2, 'tcp', '127.0.0.2', 9157, '127.0.0.1', 80);
+    a.poll();
+    a.finish();
+    const f1 = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
+    const f2 = flow(2, ['127.0.0.2', 9157], ['127.0.0.1', 80], { generation: 2 });
+    a.attribute(f1);
+    a.attribute(f2);
+    expect(f1.client.process).toMatchObject({ pid: 20, command: 'first' });
+    expect(f2.client.process).toMatchObject({ pid: 30, command: 'second' });
+  });
+
+  it('finish answers what is still waiting; roles come from the flow, the server end of a refused connection has none', () => {
+    connection(0, 1002, 9157, TCP_STATES.SYN_RECV);
+    proc.process(20, 'client', { 3: 1002 });
+    const a = live();
+    // Noted from the server's side (the first packet seen was its SYN-ACK, say).
+    a.noteFlow(1, 'tcp', '127.0.0.1', 80, '127.0.0.2', 9157);
+    a.poll();
+    expect(a.pending).toBe(1);
+    // Another flow waiting out its grace when the capture ends: one last scan answers both.
+    a.noteFlow(2, 'tcp', '127.0.0.2', 9999, '127.0.0.1', 80);
+    t += 10;
+    a.poll();
+    expect(a.map.scans).toBe(1);
+    t += 10;
+    a.finish();
+    expect(a.pending).toBe(0);
+    expect(a.map.scans).toBe(2);
+    const f = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
+    a.attribute(f);
+    expect(f.client.process).toEqual({ pid: 20, command: 'client', state: 'running' });
+    expect(f.server.process).toBeUndefined(); // not accepted by anyone: nothing is invented
+    const refused = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80], { state: 'REJ' });
+    a.attribute(refused);
+    expect(refused.server).toEqual({ ip: '127.0.0.1', port: 80 });
+    // Forgotten (streaming output): asked again, the map answers from what it knows.
+    a.forget(1);
+    const again = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
+    a.attribute(again);
+    expect(again.client.process).toEqual({ pid: 20, command: 'client', state: 'running' });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+
+const SERVER: EndpointProcess = { pid: 4121, command: 'python3', state: 'running', listener: { socket: '0.0.0.0:80', pid: 4121, command: 'python3' } };
+
+/** The teaching picture with processes: P3 on A, P4 and P5 both on B:80 (one python3 here). */
+function teachingFlows(): Flow[] {
+  const a = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
+  a.client.process = { pid: 300, command: 'curl', state: 'running' };
+  a.server.process = SERVER;
+  const c = flow(2, ['127.0.0.3', 9157], ['127.0.0.1', 80], { start: { sec: 1_764_000_000, nsec: 100 } });
+  c.client.process = { state: 'exited' };
+  c.server.process = { pid: 4121, command: 'python3', state: 'running', pids: [4121, 4122], listener: { socket: '0.0.0.0:80', pid: 4121, command: 'python3' } };
+  return [a, c];
+}
+
+describe('reports with process fields', () => {
+  it('JSON: client.process / server.process, design.md key order, and the fast writer agrees with JSON.stringify', () => {
+    const [a, c] = teachingFlows() as [Flow, Flow];
+    expect(JSON.parse(flowJsonText(a)).client).toEqual({ ip: '127.0.0.2', port: 9157, process: { pid: 300, command: 'curl', state: 'running' } });
+    expect(flowJsonText(a)).toContain('"server":{"ip":"127.0.0.1","port":80,"process":{"pid":4121,"command":"python3","state":"running",'
+      + '"listener":{"socket":"0.0.0.0:80","pid":4121,"command":"python3"}}}');
+    expect(flowJsonText(c)).toContain('"client":{"ip":"127.0.0.3","port":9157,"process":{"state":"exited"}}');
+    // A process picks its own name: quotes, a newline, an escape character and a C1 control.
+    const odd = flow(3, ['127.0.0.2', 1], ['127.0.0.1', 2]);
+    odd.client.process = { pid: 1, command: 'a"b\n\x1b[31m\u009b', state: 'running' };
+    for (const f of [a, c]) expect(flowJsonText(f)).toBe(JSON.stringify(flowToJson(f)));
+    expect(JSON.parse(flowJsonText(odd))).toEqual(flowToJson(odd));
+    expect(JSON.parse(flowJsonText(odd)).client.process.command).toBe('a"b\n\x1b[31m\u009b');
+    expect(flowJsonText(odd)).not.toMatch(/[\x1b\u009b]/);
+    expect(processLabel(odd.client.process)).toBe('a"b\\x0a\\x1b[31m\\x9b (pid 1)');
+    // No process: the same text as a capture file gives.
+    const plain = flow(4, ['127.0.0.2', 1], ['127.0.0.1', 2]);
+    expect(renderFlowsJson([plain], [], [])).not.toContain('process');
+  });
+
+  it('table: the process columns appear only when some flow has a process', () => {
+    const flows = teachingFlows();
+    const table = renderFlowsTable(flows);
+    const head = table.split('\n')[1]!;
+    expect(head.indexOf('client process')).toBeGreaterThan(head.indexOf('client '));
+    expect(head.indexOf('server process')).toBeGreaterThan(head.indexOf('server '));
+    expect(table).toContain('curl (pid 300)');
+    expect(table).toContain('python3 (pid 4121)');
+    expect(table).toContain('python3 (pids 4121, 4122)');
+    expect(table).toMatch(/│ exited\s+│/);
+    const plain = renderFlowsTable([flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80])]);
+    expect(plain).not.toContain('process');
+  });
+
+  it('demux: sockets named after their processes, the listener\'s real binding, P3 on the client port', () => {
+    const report = buildDemux(teachingFlows());
+    const json = demuxToJson(report) as { groups: { sockets: Record<string, unknown>[] }[] };
+    expect(json.groups[0]!.sockets).toEqual([
+      { kind: 'listen', local: '127.0.0.1:80', flows: [1, 2], bound: '0.0.0.0:80', process: { pid: 4121, command: 'python3', state: 'running' } },
+      { kind: 'connection', local: '127.0.0.1:80', remote: '127.0.0.2:9157', flows: [1], generations: 1, process: { pid: 4121, command: 'python3', state: 'running' } },
+      { kind: 'connection', local: '127.0.0.1:80', remote: '127.0.0.3:9157', flows: [2], generations: 1, process: { pid: 4121, command: 'python3', state: 'running', pids: [4121, 4122] } },
+    ]);
+    const text = renderDemuxTable(report);
+    expect(text).toContain('takes the SYN of flows 1, 2; held by python3 (pid 4121), bound to 0.0.0.0:80');
+    expect(text).toContain('flow 1; held by python3 (pid 4121), peer curl (pid 300)');
+    expect(text).toContain('flow 2; held by python3 (pids 4121, 4122), peer exited');
+    const dot = renderDemuxDot(report);
+    expect(dot).toContain('s1 [label="listen\\n127.0.0.1:80\\nbound to 0.0.0.0:80\\npython3 (pid 4121)"');
+    expect(dot).toContain('[label="tcp 9157\\ncurl (pid 300)"');
+    expect(dot).toContain('[label="tcp 9157\\nprocess exited"');
+    const mermaid = renderDemuxMermaid(report);
+    expect(mermaid).toContain('python3 (pid 4121)');
+    expect(mermaid).toContain('curl (pid 300)');
+    // Without processes nothing of this appears.
+    const plain = buildDemux(teachingFlows().map((f) => ({ ...f, client: { ip: f.client.ip, port: f.client.port }, server: { ip: f.server.ip, port: f.server.port } })));
+    for (const out of [renderDemuxTable(plain), renderDemuxDot(plain), renderDemuxMermaid(plain), JSON.stringify(demuxToJson(plain))]) {
+      expect(out).not.toMatch(/pid|process|bound to [0-9]|"bound"/);
+    }
+  });
+});
