@@ -39,25 +39,70 @@ export class InputError extends Error {
   override name = 'InputError';
 }
 
-/** A regular file read sequentially. Fills as much as asked for (files have no short reads but at EOF). */
+/**
+ * A regular file read sequentially. Fills as much as asked for (files have no short reads but at
+ * EOF). Reads ahead: while the caller decodes one chunk, the next is already being read by
+ * libuv's thread pool, so the disk (or page cache) and the decoding overlap instead of taking
+ * turns (a sixth of the time of a 2M-packet run was spent waiting for reads).
+ */
 export class FileInput implements ByteInput {
+  private ahead: Promise<number> | null = null;
+  private aheadBuf: Buffer | null = null;
+  /** Unconsumed bytes of the last read-ahead: aheadBuf[aheadStart, aheadEnd). */
+  private aheadStart = 0;
+  private aheadEnd = 0;
+  private eof = false;
+
   constructor(private readonly fh: FileHandle) {}
+
+  private async readFull(target: Buffer, offset: number, length: number): Promise<number> {
+    let got = 0;
+    while (got < length) {
+      const { bytesRead } = await this.fh.read(target, offset + got, length - got, null);
+      if (bytesRead === 0) break;
+      got += bytesRead;
+    }
+    return got;
+  }
+
+  private startAhead(): void {
+    if (this.eof || this.ahead !== null) return;
+    this.aheadBuf ??= Buffer.allocUnsafeSlow(CHUNK_SIZE);
+    // A rejection is kept in the promise and thrown by the readInto that awaits it.
+    this.ahead = this.readFull(this.aheadBuf, 0, CHUNK_SIZE);
+    this.ahead.catch(() => undefined);
+  }
 
   async readInto(target: Buffer, offset: number, length: number): Promise<number> {
     let got = 0;
     try {
       while (got < length) {
-        const { bytesRead } = await this.fh.read(target, offset + got, length - got, null);
-        if (bytesRead === 0) break;
-        got += bytesRead;
+        if (this.aheadStart === this.aheadEnd) {
+          if (this.eof) break;
+          this.startAhead();
+          const n = await this.ahead!;
+          this.ahead = null;
+          this.aheadStart = 0;
+          this.aheadEnd = n;
+          if (n < CHUNK_SIZE) this.eof = true;
+          if (n === 0) break;
+        }
+        const n = Math.min(length - got, this.aheadEnd - this.aheadStart);
+        this.aheadBuf!.copy(target, offset + got, this.aheadStart, this.aheadStart + n);
+        this.aheadStart += n;
+        got += n;
       }
     } catch (err) {
       throw new InputError(`read error: ${errorText(err)}`);
     }
+    // The caller now decodes what it got: read the next chunk meanwhile.
+    if (this.aheadStart === this.aheadEnd) this.startAhead();
     return got;
   }
 
   async close(): Promise<void> {
+    // Let a read in flight finish before the handle goes (closing under it is an EBADF race).
+    await this.ahead?.catch(() => undefined);
     await this.fh.close().catch(() => undefined);
   }
 }
