@@ -21,4 +21,15 @@ describe('corpus check', () => {
     expect(report.crashes).toEqual([]);
     expect(report.hangs).toEqual([]);
   }, 600_000);
+
+  it.runIf(existsSync(CORPUS))('flows over ../shared/corpus: no crash, no hang, >= 99% of tshark\'s TCP/UDP conversations agree', async () => {
+    const report = await checkCorpus(CORPUS, { timeoutMs: 15_000, command: 'flows' });
+    console.log(formatReport(report).split('\n').slice(0, 4).join('\n'));
+    expect(report.crashes).toEqual([]);
+    expect(report.hangs).toEqual([]);
+    const a = report.agreement;
+    expect(a.files).toBeGreaterThan(1000);
+    // Every remaining difference is a documented rule (README, "Differences from tshark").
+    expect((a.exact + a.byRule) / a.total).toBeGreaterThanOrEqual(0.99);
+  }, 600_000);
 });
