@@ -64,6 +64,18 @@ export const DEFAULTS = {
   maxFragmentDatagrams: 65_536,
 } as const;
 
+/**
+ * The canonical order of a flow's ends: the source is end A when its raw network-order address
+ * bytes, then its port, are not greater than the destination's (Community ID's order too).
+ */
+function sourceIsA(b: Uint8Array, so: number, dO: number, len: number, sp: number, dp: number): boolean {
+  for (let i = 0; i < len; i++) {
+    const c = b[so + i]! - b[dO + i]!;
+    if (c !== 0) return c < 0;
+  }
+  return sp <= dp;
+}
+
 function protoName(proto: number): FlowProto {
   switch (proto) {
     case TCP: return 'tcp';
@@ -222,14 +234,7 @@ export class DemuxEngine {
     const sp = pkt.srcPort;
     const dp = pkt.dstPort;
     const proto = pkt.protocol;
-    // Canonical order on raw network-order bytes, then port (Community ID's order too).
-    let c = 0;
-    for (let i = 0; i < len; i++) {
-      c = b[so + i]! - b[dO + i]!;
-      if (c !== 0) break;
-    }
-    if (c === 0) c = sp - dp;
-    const fromA = c <= 0;
+    const fromA = sourceIsA(b, so, dO, len, sp, dp);
     const aOff = fromA ? so : dO;
     const bOff = fromA ? dO : so;
     const aPort = fromA ? sp : dp;
@@ -369,13 +374,7 @@ export class DemuxEngine {
     if (counterpart >= 0) {
       // Request/reply pair: ports are (type, counterpart), ordered like TCP/UDP ends.
       dp = counterpart;
-      let c = 0;
-      for (let i = 0; i < len; i++) {
-        c = b[so + i]! - b[dO + i]!;
-        if (c !== 0) break;
-      }
-      if (c === 0) c = sp - dp;
-      fromA = c <= 0;
+      fromA = sourceIsA(b, so, dO, len, sp, dp);
     } // else one-way (errors, adverts...): (type, code), sender first, as Community ID does.
     const aOff = fromA ? so : dO;
     const bOff = fromA ? dO : so;
@@ -414,13 +413,7 @@ export class DemuxEngine {
     const dO = pkt.quotedDstAddrOffset;
     const sp = pkt.quotedSrcPort;
     const dp = pkt.quotedDstPort;
-    let c = 0;
-    for (let i = 0; i < len; i++) {
-      c = b[so + i]! - b[dO + i]!;
-      if (c !== 0) break;
-    }
-    if (c === 0) c = sp - dp;
-    const fromA = c <= 0;
+    const fromA = sourceIsA(b, so, dO, len, sp, dp);
     const aOff = fromA ? so : dO;
     const bOff = fromA ? dO : so;
     const aPort = fromA ? sp : dp;
