@@ -6,8 +6,9 @@ import { filterFlows } from '../report/flows.js';
 import { ladderPacket, renderLadder, type LadderPacket } from '../report/ladder.js';
 import { flowSelection, readFlows } from './flows.js';
 import type { CommandResult, Io } from './main.js';
+import { noPacketsLine } from './read.js';
 import { UsageError, type Options } from './options.js';
-import { safeText, type Output } from './output.js';
+import type { Output } from './output.js';
 
 export async function runDemux(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const selection = flowSelection(options);
@@ -27,7 +28,7 @@ export async function runDemux(options: Options, io: Io, out: Output): Promise<C
       out.write(renderDemuxMermaid(report));
       break;
     default:
-      if (read.packets === 0) io.stderr.write(`flowdemux: no packets in ${safeText(read.captures.map((c) => c.path).join(', '))}\n`);
+      if (read.packets === 0) io.stderr.write(noPacketsLine(read));
       else out.write(renderDemuxTable(report));
   }
   return { errors: read.errors, warnings };

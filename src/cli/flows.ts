@@ -10,9 +10,9 @@ import {
 } from '../report/flows.js';
 import type { CommandResult, Io } from './main.js';
 import { UsageError, type Options } from './options.js';
-import { safeText, type Output } from './output.js';
+import type { Output } from './output.js';
 import { timeDigits } from './packets.js';
-import { readCaptures, type ReadResult } from './read.js';
+import { noPacketsLine, readCaptures, type ReadResult } from './read.js';
 
 /** Engine options from the command line: one --idle-timeout for every protocol. */
 export function engineOptions(options: Options, extra: DemuxOptions = {}): DemuxOptions {
@@ -122,7 +122,7 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
           await writeChunks(out, zeekConnLogChunks(flows));
           break;
         default:
-          if (flows.length === 0 && read.packets === 0) io.stderr.write(`flowdemux: no packets in ${safeText(read.captures.map((c) => c.path).join(', '))}\n`);
+          if (flows.length === 0 && read.packets === 0) io.stderr.write(noPacketsLine(read));
           else out.write(renderFlowsTable(flows, { digits, summary }));
       }
     }

@@ -4,8 +4,9 @@ import { explainPacket } from '../demux/explain.js';
 import { PACKET_TABLE_HEADER, packetJson, packetTableLine, type PacketLineContext } from '../report/packets.js';
 import { readFlows } from './flows.js';
 import type { CommandResult, Io } from './main.js';
+import { noPacketsLine } from './read.js';
 import type { Options } from './options.js';
-import { safeText, type Output } from './output.js';
+import type { Output } from './output.js';
 
 /** Fraction digits for times: nanoseconds when any capture has them. */
 export function timeDigits(captures: CaptureInfo[]): number {
@@ -31,7 +32,7 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
     },
   });
   if (read.packets === 0 && read.captures.length > 0) {
-    io.stderr.write(`flowdemux: no packets in ${safeText(read.captures.map((c) => c.path).join(', '))}\n`);
+    io.stderr.write(noPacketsLine(read));
   }
   return { errors: read.errors, warnings: [...read.warnings, ...engine.summary().warnings] };
 }

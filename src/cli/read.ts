@@ -12,6 +12,7 @@ import { linkTypeName } from '../capture/linktypes.js';
 import { decodeFrame } from '../parse/decode.js';
 import { isSupportedLinkType } from '../parse/link.js';
 import { newPacket, type Packet } from '../parse/packet.js';
+import { safeText } from './output.js';
 import { Progress } from './progress.js';
 
 export interface ReadResult {
@@ -24,6 +25,11 @@ export interface ReadResult {
   /** True when the consumer asked to stop early (closed pipe). */
   stopped: boolean;
   packets: number;
+}
+
+/** The stderr line for captures that were read fine but held no packets (not an error). */
+export function noPacketsLine(result: ReadResult): string {
+  return `flowdemux: no packets in ${safeText(result.captures.map((c) => c.path).join(', '))}\n`;
 }
 
 export interface ReadOptions {
