@@ -508,6 +508,7 @@ export class LiveSource implements FrameSource {
       capturedLength: nbytes,
       originalLength,
       bytes,
+      offset: 0,
       interfaceId: 0,
       sourceIndex: this.sourceIndex,
       number: ++this.stats.accepted,

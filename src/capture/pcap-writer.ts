@@ -155,8 +155,11 @@ export class PcapWriter {
     if (!(frame.tsSec >= 0 && frame.tsSec <= MAX_TS_SEC)) {
       throw new PcapWriteError('timestamp', this.path, `frame ${frame.number} has a timestamp (${frame.tsSec} s) outside the 32-bit seconds of classic pcap`);
     }
+    // The frame is bytes[offset, offset + capturedLength): `bytes` may be a whole read buffer.
     const bytes = frame.bytes;
-    let caplen = frame.capturedLength < bytes.length ? frame.capturedLength : bytes.length;
+    const start = frame.offset;
+    const have = bytes.length > start ? bytes.length - start : 0;
+    let caplen = frame.capturedLength < have ? frame.capturedLength : have;
     if (caplen > PCAP_WRITE_SNAPLEN) caplen = PCAP_WRITE_SNAPLEN;
     const origlen = frame.originalLength > caplen ? frame.originalLength : caplen;
 
@@ -169,14 +172,14 @@ export class PcapWriter {
     b.writeUInt32LE(origlen >>> 0, o + 12);
     o += RECORD_HEADER_LENGTH;
     if (b.length - o >= caplen) {
-      b.set(caplen === bytes.length ? bytes : bytes.subarray(0, caplen), o);
+      b.set(start === 0 && caplen === bytes.length ? bytes : bytes.subarray(start, start + caplen), o);
       this.used = o + caplen;
     } else {
       // A record larger than the buffer: its header from the buffer, its bytes straight from
       // the frame (no copy).
       this.used = o;
       this.flush();
-      this.writeOut(bytes.subarray(0, caplen));
+      this.writeOut(bytes.subarray(start, start + caplen));
     }
     this.frames++;
   }

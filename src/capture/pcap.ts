@@ -256,8 +256,10 @@ export class PcapSource implements FrameSource {
     this.parseHeaderWithPcapParser(win.buf.subarray(win.start, win.start + PCAP_HEADER_LENGTH));
     // Every frame of a window is yielded before the next fill: buffers can be recycled.
     win.recycle = true;
-    // Frame objects are reused from one batch to the next, as batch validity allows.
+    // Frame objects, and the batch array itself, are reused from one batch to the next, as
+    // batch validity allows: a fresh array grown by push cost ~50 KB of garbage a window.
     const pool: Frame[] = [];
+    const batch: Frame[] = [];
 
     let scanAt = win.start + PCAP_HEADER_LENGTH;
     const { linkType, snapLength } = hdr;
@@ -270,11 +272,14 @@ export class PcapSource implements FrameSource {
         // Walk the complete records in the window: header checks, and the pre-2.3 swap.
         const buf = win.buf;
         const dv = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+        // Frames point into the window's buffer with an offset: no view per frame (frame.ts).
+        // One plain Uint8Array per window, so that decoders index one kind of array.
+        const bytes = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
         const end = win.end;
         let p = scanAt;
         let need = 0; // bytes needed from `p` to complete the next record
         let refused = false;
-        const batch: Frame[] = [];
+        batch.length = 0;
         let n = 0;
         while (end - p >= RECORD_HEADER_LENGTH) {
           let caplen = dv.getUint32(p + 8, le);
@@ -315,7 +320,7 @@ export class PcapSource implements FrameSource {
           const data = p + RECORD_HEADER_LENGTH;
           let f = pool[n];
           if (f === undefined) {
-            f = { linkType, tsSec: 0, tsNsec: 0, capturedLength: 0, originalLength: 0, bytes: buf, interfaceId: 0, sourceIndex, number: 0, fileOffset: 0 };
+            f = { linkType, tsSec: 0, tsNsec: 0, capturedLength: 0, originalLength: 0, bytes, offset: 0, interfaceId: 0, sourceIndex, number: 0, fileOffset: 0 };
             pool.push(f);
           }
           n++;
@@ -323,7 +328,8 @@ export class PcapSource implements FrameSource {
           f.tsNsec = frac * nsecPerUnit;
           f.capturedLength = caplen;
           f.originalLength = origlen;
-          f.bytes = buf.subarray(data, data + caplen);
+          f.bytes = bytes;
+          f.offset = data;
           f.number = ++this.number;
           f.fileOffset = offset;
           batch.push(f);

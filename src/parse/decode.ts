@@ -19,8 +19,12 @@ import type { Packet } from './packet.js';
 import { decodeTransport } from './transport.js';
 import { findTunnel, inner, MAX_TUNNEL_DEPTH, mayBeTunnel } from './tunnel.js';
 
+/**
+ * Decodes the frame where it lies in `frame.bytes` (from `frame.offset`, no copy and no view): the
+ * packet's offsets are positions in those bytes, its problems' offsets count from the frame start.
+ */
 export function decodeFrame(frame: Frame, pkt: Packet, maxTunnelDepth = MAX_TUNNEL_DEPTH): Packet {
-  return decodeUpTo(frame.linkType, frame.bytes, frame.capturedLength, frame.originalLength, pkt, maxTunnelDepth);
+  return decodeUpTo(frame.linkType, frame.bytes, frame.offset, frame.capturedLength, frame.originalLength, pkt, maxTunnelDepth);
 }
 
 /**
@@ -33,22 +37,26 @@ export function decodeBytes(
   linkType: number, bytes: Uint8Array, capturedLength: number, originalLength: number, pkt: Packet,
   maxTunnelDepth = MAX_TUNNEL_DEPTH,
 ): Packet {
-  return decodeUpTo(linkType, bytes, capturedLength, originalLength, pkt, maxTunnelDepth);
+  return decodeUpTo(linkType, bytes, 0, capturedLength, originalLength, pkt, maxTunnelDepth);
 }
 
+/** The frame is `bytes[start, start + capturedLength)`; `start` is assumed within `bytes`. */
 function decodeUpTo(
-  linkType: number, bytes: Uint8Array, capturedLength: number, originalLength: number, pkt: Packet, maxDepth: number,
+  linkType: number, bytes: Uint8Array, start: number, capturedLength: number, originalLength: number, pkt: Packet,
+  maxDepth: number,
 ): Packet {
-  const end = capturedLength >= 0 && capturedLength < bytes.length ? capturedLength | 0 : bytes.length;
-  resetPacket(pkt, linkType, bytes, end, originalLength);
+  const room = bytes.length - start;
+  const length = capturedLength >= 0 && capturedLength < room ? capturedLength | 0 : room;
+  const end = start + length;
+  resetPacket(pkt, linkType, bytes, length, originalLength, start);
   if (!(maxDepth <= MAX_TUNNEL_DEPTH)) maxDepth = MAX_TUNNEL_DEPTH;
   try {
     const link = LINK_DECODERS.get(linkType);
     if (link === undefined) {
-      unsupported(pkt, 'link', 0, 'link type not supported');
+      unsupported(pkt, 'link', start, 'link type not supported');
       return pkt;
     }
-    link(pkt, bytes, 0, end);
+    link(pkt, bytes, start, end);
     // `limit`: where the bytes of the current layer end (captured bytes, and inside a tunnel the
     // outer datagram too); `container`: where the outer datagram ends (-1 outside tunnels).
     let limit = end;
@@ -70,7 +78,7 @@ function decodeUpTo(
       if (!more || !mayBeTunnel(pkt) || depth >= maxDepth || pkt.ipLongerThanFrame
         || !findTunnel(pkt, bytes, innerLimit)) {
         // The innermost packet: if the demux cannot key it, the tunnel's outer packet stands.
-        if (depth > 0 && !keyable(pkt)) return outerAgain(linkType, bytes, capturedLength, originalLength, pkt, depth - 1);
+        if (depth > 0 && !keyable(pkt)) return outerAgain(linkType, bytes, start, capturedLength, originalLength, pkt, depth - 1);
         return pkt;
       }
       const outer = depth === 0 ? off : pkt.outerNetworkOffset;
@@ -88,7 +96,7 @@ function decodeUpTo(
   } catch {
     // Every read is bounds-checked, so this is a decoder bug; keep it from taking down a capture
     // and make it visible (the fuzz tests assert it never appears).
-    malformed(pkt, 'frame', 0, 'internal decoder error');
+    malformed(pkt, 'frame', start, 'internal decoder error');
   }
   return pkt;
 }
@@ -98,8 +106,9 @@ function decodeUpTo(
  * cut there was cut by the outer length field, not by the capture: say so.
  */
 function blameOuterLength(pkt: Packet, limit: number): void {
+  const frameLimit = limit - pkt.frameOffset; // problem offsets count from the frame start
   for (const p of pkt.problems) {
-    if (p.cause === 'capture' && p.offset + (p.have ?? 0) === limit) p.cause = 'length-field';
+    if (p.cause === 'capture' && p.offset + (p.have ?? 0) === frameLimit) p.cause = 'length-field';
   }
 }
 
@@ -120,10 +129,11 @@ function keyable(pkt: Packet): boolean {
  * carrying ARP, bubbles, damaged packets.
  */
 function outerAgain(
-  linkType: number, bytes: Uint8Array, capturedLength: number, originalLength: number, pkt: Packet, maxDepth: number,
+  linkType: number, bytes: Uint8Array, start: number, capturedLength: number, originalLength: number, pkt: Packet,
+  maxDepth: number,
 ): Packet {
   const innerProblems = pkt.problems.length > 0 ? pkt.problems.slice() : null;
-  decodeUpTo(linkType, bytes, capturedLength, originalLength, pkt, maxDepth);
+  decodeUpTo(linkType, bytes, start, capturedLength, originalLength, pkt, maxDepth);
   if (innerProblems !== null) {
     for (const p of innerProblems) if (!pkt.problems.some((q) => q.offset === p.offset && q.what === p.what)) pkt.problems.push(p);
   }
@@ -131,8 +141,11 @@ function outerAgain(
 }
 
 /** Put every field back to its `newPacket()` value, keeping the arrays (no allocation). */
-export function resetPacket(pkt: Packet, linkType = 0, bytes: Uint8Array = pkt.bytes, capturedLength = 0, originalLength = 0): void {
+export function resetPacket(
+  pkt: Packet, linkType = 0, bytes: Uint8Array = pkt.bytes, capturedLength = 0, originalLength = 0, frameOffset = 0,
+): void {
   pkt.bytes = bytes;
+  pkt.frameOffset = frameOffset;
   pkt.linkType = linkType;
   pkt.capturedLength = capturedLength;
   pkt.originalLength = originalLength;

@@ -205,7 +205,8 @@ function flagLongerThanFrame(pkt: Packet, layer: 'ipv4' | 'ipv6', off: number, c
  */
 function frameLength(pkt: Packet, container = -1): number {
   if (container >= 0) return container;
-  return pkt.originalLength > pkt.capturedLength ? pkt.originalLength : pkt.capturedLength;
+  // A position in `bytes`, like `container`: the lengths count from the frame's start.
+  return pkt.frameOffset + (pkt.originalLength > pkt.capturedLength ? pkt.originalLength : pkt.capturedLength);
 }
 
 /** The payload after the IP headers when no transport header is decoded (later fragment, ESP, ...). */

@@ -43,7 +43,13 @@ export const TCP_FLAG = { FIN: 0x01, SYN: 0x02, RST: 0x04, PSH: 0x08, ACK: 0x10,
 
 export interface Packet {
   // ---- frame ----
+  /**
+   * The bytes the frame is in; every `*Offset` and `ipEnd` below is a position in `bytes`. The
+   * frame starts at `frameOffset` (not 0 when `bytes` is a capture's read buffer, see
+   * Frame.offset); Problem offsets are relative to the frame's start, as users count them.
+   */
   bytes: Uint8Array;
+  frameOffset: number;
   linkType: number;
   capturedLength: number;
   originalLength: number;
@@ -181,7 +187,7 @@ export interface Packet {
 
 export function newPacket(): Packet {
   return {
-    bytes: new Uint8Array(0), linkType: 0, capturedLength: 0, originalLength: 0, snapped: false,
+    bytes: new Uint8Array(0), frameOffset: 0, linkType: 0, capturedLength: 0, originalLength: 0, snapped: false,
     ipLongerThanFrame: false,
     etherType: 0, vlanIds: [], vlanCount: 0, networkOffset: -1,
     tunnelDepth: 0, tunnel: null, outerNetworkOffset: -1, outerFragment: false,

@@ -93,7 +93,7 @@ class MemorySource implements FrameSource {
 function frame(sourceIndex: number, number: number, tsSec: number, tsNsec: number): Frame {
   return {
     linkType: 1, tsSec, tsNsec, capturedLength: 0, originalLength: 0, bytes: new Uint8Array(0),
-    interfaceId: 0, sourceIndex, number, fileOffset: 0,
+    offset: 0, interfaceId: 0, sourceIndex, number, fileOffset: 0,
   };
 }
 

@@ -105,6 +105,29 @@ describe('PcapWriter: classic pcap, nanosecond, little-endian', () => {
     });
   });
 
+  it('frames as the pcap reader yields them (at an offset in its read buffer) are written byte for byte', async () => {
+    const original = tmp.path('original.pcap');
+    const w0 = PcapWriter.open(original);
+    for (const f of sampleFrames()) w0.write(f);
+    w0.close();
+    // Default buffer, and one so small that the 3054-byte record goes straight from the frame.
+    for (const bufferSize of [1 << 20, 256]) {
+      const copy = tmp.path(`copy-${bufferSize}.pcap`);
+      const src = await openCapture(original, 0);
+      const w = PcapWriter.open(copy, { bufferSize });
+      let atOffset = 0;
+      for await (const batch of src.batches()) {
+        for (const f of batch) {
+          if (f.offset > 0) atOffset++;
+          w.write(f);
+        }
+      }
+      w.close();
+      expect(atOffset).toBe(4);
+      expect(readFileSync(copy).equals(readFileSync(original))).toBe(true);
+    }
+  });
+
   it('a capture with no frames is a valid empty pcap with the link type given at open', async () => {
     const path = tmp.path('empty.pcap');
     const w = PcapWriter.open(path, { linkType: LINKTYPE.LINUX_SLL });

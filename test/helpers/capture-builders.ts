@@ -235,7 +235,8 @@ export function tempDir(prefix = 'flowdemux-'): { dir: string; path(name: string
 export type KeptFrame = Omit<Frame, 'bytes'> & { bytes: Uint8Array };
 
 export function keepFrame(f: Frame): KeptFrame {
-  return { ...f, bytes: Uint8Array.from(f.bytes) };
+  // Only the frame's own bytes: `bytes` may be a source's whole read buffer (frame.ts).
+  return { ...f, bytes: f.offset === 0 ? Uint8Array.from(f.bytes) : f.bytes.slice(f.offset, f.offset + f.capturedLength), offset: 0 };
 }
 
 /** Reads a source to the end, copying every frame. */

@@ -572,6 +572,7 @@ export function toFrame(
     capturedLength,
     originalLength: o.originalLength ?? bytes.length,
     bytes: bytes.subarray(0, capturedLength),
+    offset: 0,
     interfaceId: o.interfaceId ?? 0,
     sourceIndex: o.sourceIndex ?? 0,
     number: o.number ?? 1,

@@ -5,12 +5,15 @@
  *      fresh one (the reset forgets everything);
  *   2. every strict prefix of the headers of a valid frame gives exactly one 'truncated' problem,
  *      cause 'capture', on the layer the cut falls in, with the layers before it intact;
- *   3. values round-trip builders → decoder.
+ *   3. values round-trip builders → decoder;
+ *   4. a frame decoded where it lies inside a larger buffer (Frame.offset, as the pcap reader
+ *      yields it) decodes exactly as the frame alone: positions shifted, problems unchanged.
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { LINKTYPE } from '../../src/capture/linktypes.js';
-import { decodeBytes } from '../../src/parse/decode.js';
+import type { Frame } from '../../src/capture/frame.js';
+import { decodeBytes, decodeFrame } from '../../src/parse/decode.js';
 import { formatAddress } from '../../src/parse/format.js';
 import { newPacket, type Layer, type Packet } from '../../src/parse/packet.js';
 import {
@@ -383,6 +386,55 @@ describe('properties', () => {
           expect(formatAddress(err, p.quotedDstAddrOffset, p.quotedAddrLength)).toBe(dst);
         }),
       { numRuns: 500 },
+    );
+  });
+  it('4. a frame inside a larger buffer (Frame.offset) decodes as the frame alone, positions shifted', () => {
+    // Fields that are positions in `bytes`, with their reset values (left as they are when unset).
+    const positions: [keyof Packet, number][] = [
+      ['networkOffset', -1], ['outerNetworkOffset', -1], ['srcAddrOffset', 0], ['dstAddrOffset', 0],
+      ['transportOffset', 0], ['ipEnd', 0], ['payloadOffset', 0], ['quotedSrcAddrOffset', 0], ['quotedDstAddrOffset', 0],
+    ];
+    const validFrame = spec.map((s) => build(s).bytes);
+    const bytes = fc.oneof(
+      fc.uint8Array({ maxLength: 128 }),
+      fc
+        .tuple(validFrame, fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 0, maxLength: 4 }))
+        .map(([f, edits]) => {
+          const g = f.slice();
+          for (const [i, v] of edits) if (g.length > 0) g[i % g.length] = v;
+          return g;
+        }),
+    );
+    const linkType = fc.oneof(fc.constantFrom(...LINK_TYPES), fc.integer({ min: 0, max: 300 }));
+    const alone = newPacket();
+    const inside = newPacket();
+    fc.assert(
+      fc.property(linkType, bytes, fc.nat(), fc.nat({ max: 70000 }), fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 64 }),
+        (lt, b, cut, orig, before, after) => {
+          const cap = b.length === 0 ? 0 : cut % (b.length + 1);
+          // The frame's captured bytes between unrelated ones, which must never be read.
+          const buf = new Uint8Array(before.length + cap + after.length);
+          buf.set(before, 0);
+          buf.set(b.subarray(0, cap), before.length);
+          buf.set(after, before.length + cap);
+          const frame: Frame = {
+            linkType: lt, tsSec: 0, tsNsec: 0, capturedLength: cap, originalLength: orig, bytes: buf, offset: before.length,
+            interfaceId: 0, sourceIndex: 0, number: 1, fileOffset: 0,
+          };
+          decodeBytes(lt, b.subarray(0, cap), cap, orig, alone);
+          decodeFrame(frame, inside);
+          // (checkInvariants counts positions from 0: it holds for `alone`, which `inside` must equal.)
+          checkInvariants(alone);
+          const k = before.length;
+          const expected = snapshot(alone);
+          expected.frameOffset = k;
+          for (const [field, unset] of positions) {
+            const v = alone[field] as number;
+            if (!(v === unset && inside[field] === unset)) expected[field] = v + k;
+          }
+          expect(snapshot(inside)).toEqual(expected);
+        }),
+      { numRuns: 3000 },
     );
   });
 });
