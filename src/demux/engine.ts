@@ -48,6 +48,9 @@ const N_EVICTED = 4;
 /** Zeek's once-per-direction 'D' bit, reused for UDP history. */
 const H_DATA = 8;
 
+/** Ended flows' objects kept for reuse: about the number of flows that start within a second. */
+const SPARE_FLOW_STATES = 4096;
+
 export const DEFAULTS = {
   tcpIdleTimeout: 300,
   udpIdleTimeout: 60,
@@ -115,6 +118,8 @@ export class DemuxEngine {
   private live: (FlowState | null)[] = [];
   private liveCount = 0;
   private readonly finished: Flow[] = [];
+  /** Objects of ended flows, reused by startFlow. */
+  private readonly spare: FlowState[] = [];
   private nextId = 1;
   private readonly frags: FragmentTable;
   private readonly ref: FlowRef = { id: 0, generation: 0, toServer: true, via: 'ports' };
@@ -457,6 +462,7 @@ export class DemuxEngine {
       entry.pendingPackets = 0;
     }
     entry.flow = f;
+    entry.flowId = f.id;
     entry.fromA = fromA;
   }
 
@@ -465,7 +471,8 @@ export class DemuxEngine {
     const entry = this.frags.find(b, pkt.srcAddrOffset, pkt.dstAddrOffset, pkt.addrLength, pkt.protocol, pkt.ipId);
     const f = entry?.flow ?? null;
     if (f !== null) {
-      if (f.finished) {
+      // Ended, or its object already serves a later flow.
+      if (f.finished || f.id !== entry!.flowId) {
         this.kinds['fragment-unmatched']++;
         return null;
       }
@@ -536,7 +543,7 @@ export class DemuxEngine {
     if (this.liveCount >= this.maxFlows) this.evictOne();
     const gen = ++table.gen[slot]!;
     table.note[slot] = 0;
-    const f = new FlowState(this.nextId++, gen, reason, slot, proto, tsSec, tsNsec, t);
+    const f = (this.spare.pop() ?? new FlowState()).init(this.nextId++, gen, reason, slot, proto, tsSec, tsNsec, t);
     this.live[slot] = f;
     this.liveCount++;
     return f;
@@ -547,7 +554,14 @@ export class DemuxEngine {
     this.emit(old, endReason);
     this.live[old.slot] = null;
     this.liveCount--;
-    return this.startFlow(old.slot, old.proto, reason, tsSec, tsNsec, t);
+    const { slot, proto } = old;
+    this.recycle(old);
+    return this.startFlow(slot, proto, reason, tsSec, tsNsec, t);
+  }
+
+  /** An ended flow's object waits to be reused (a bounded number of them). */
+  private recycle(f: FlowState): void {
+    if (this.spare.length < SPARE_FLOW_STATES) this.spare.push(f);
   }
 
   private reasonAfterRelease(slot: number, synOnly: boolean): GenerationReason {
@@ -616,6 +630,7 @@ export class DemuxEngine {
     this.liveCount--;
     table.note[f.slot] = note;
     table.touch(f.slot, L_REMEMBERED);
+    this.recycle(f);
     while (table.counts[L_REMEMBERED]! > this.maxRemembered) table.release(table.heads[L_REMEMBERED]!);
   }
 

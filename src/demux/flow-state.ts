@@ -32,21 +32,37 @@ export class FlowState {
   icmpErrors = 0;
   icmpError: IcmpErrorNote | null = null;
 
-  constructor(
-    readonly id: number,
-    readonly generation: number,
-    readonly reason: GenerationReason,
-    readonly slot: number,
-    readonly proto: number,
-    tsSec: number,
-    tsNsec: number,
-    t: number,
-  ) {
-    this.startSec = tsSec;
-    this.startNsec = tsNsec;
-    this.endSec = tsSec;
-    this.endNsec = tsNsec;
+  id = 0;
+  generation = 0;
+  reason: GenerationReason = 'first';
+  slot = 0;
+  proto = 0;
+
+  /**
+   * (Re)starts this object as a new flow. The engine reuses the objects of ended flows: a flow
+   * lives for seconds, long enough for the garbage collector to move it to the old generation,
+   * and a fresh object per flow made the heap grow with the number of flows in a capture.
+   */
+  init(id: number, generation: number, reason: GenerationReason, slot: number, proto: number,
+    tsSec: number, tsNsec: number, t: number): this {
+    this.id = id;
+    this.generation = generation;
+    this.reason = reason;
+    this.slot = slot;
+    this.proto = proto;
+    this.a.reset();
+    this.b.reset();
+    this.hist = '';
+    this.clientIsA = true;
+    this.rolesInferred = true;
+    this.startSec = this.endSec = tsSec;
+    this.startNsec = this.endNsec = tsNsec;
     this.lastT = t;
+    this.ended = ENDED_NONE;
+    this.finished = false;
+    this.icmpErrors = 0;
+    this.icmpError = null;
+    return this;
   }
 
   /** Widen [start, end] to include this time (captures are not always in time order). */

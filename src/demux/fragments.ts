@@ -14,8 +14,10 @@ export class FragmentEntry {
   readonly addrs: Uint8Array;
   /** Chain of entries sharing a hash bucket. */
   next: FragmentEntry | null = null;
-  /** The flow of the first fragment, once seen. */
+  /** The flow of the first fragment, once seen, and its id: FlowState objects are reused for
+   *  later flows once theirs ended, so the id tells whether `flow` is still that flow. */
   flow: FlowState | null = null;
+  flowId = 0;
   /** The datagram went from the flow's end A to end B. */
   fromA = false;
   /** Later fragments seen before the first one. */

@@ -65,6 +65,21 @@ export class Side {
   rexmitNext = 1;
   zeroWin = 0;
   zeroWinNext = 1;
+
+  /** Back to a new Side's values (the object is reused for a later flow). */
+  reset(): void {
+    this.packets = this.wireBytes = this.ipBytes = this.payloadBytes = 0;
+    this.state = this.prevState = EP.INACTIVE;
+    this.histSeen = 0;
+    this.lastSyn = this.lastFin = this.lastRst = -1;
+    this.hasIsn = false;
+    this.isn = 0;
+    this.synAckAck = -1;
+    this.hasSeq = false;
+    this.seqEnd = 0;
+    this.rexmit = this.zeroWin = 0;
+    this.rexmitNext = this.zeroWinNext = 1;
+  }
 }
 
 /**

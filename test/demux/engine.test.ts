@@ -142,6 +142,20 @@ describe('fragments', () => {
     expect(s.inFlows).toBe(2);
   });
 
+  it('a later fragment whose flow ended is unmatched, even when a new flow reuses that flow\'s object', () => {
+    // Flow 1 (the first fragment) idles out; flow 2 starts on another tuple and takes over the
+    // engine's object of flow 1; the straggler of flow 1 must not be counted in flow 2.
+    const engine = new DemuxEngine({ udpIdleTimeout: 5, fragmentTimeout: 120 });
+    feed(engine, first, T0);
+    const other = { proto: 17, src: '10.0.0.3', sport: 40000, dst: '10.0.0.2', dport: 53, len: 20 };
+    expect(feed(engine, other, T0 + 30)).toMatchObject({ id: 2 });
+    expect(feed(engine, later, T0 + 31)).toBeNull();
+    engine.finish();
+    const flows = engine.flows();
+    expect(flows.map((f) => [f.id, f.toServer.packets])).toEqual([[1, 1], [2, 1]]);
+    expect(engine.summary().byKind).toMatchObject({ udp: 2, fragment: 0, 'fragment-unmatched': 1 });
+  });
+
   it('IPv6 fragments (32-bit id) and a reply in the other direction', () => {
     const engine = new DemuxEngine();
     const v6first = { ...first, src: 'fe80::1', dst: 'fe80::2', ipId: 0xdeadbeef };
