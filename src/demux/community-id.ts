@@ -55,7 +55,11 @@ function hasPortFields(proto: number): boolean {
   return proto === 1 || proto === 6 || proto === 17 || proto === 58 || proto === 132;
 }
 
-function compareEnds(src: Uint8Array, sOff: number, dst: Uint8Array, dOff: number, len: number, sport: number, dport: number): number {
+/**
+ * Order of two ends on raw network-order address bytes, then port (negative: src first). The
+ * spec's order, and the engine's canonical key order too.
+ */
+export function compareEnds(src: Uint8Array, sOff: number, dst: Uint8Array, dOff: number, len: number, sport: number, dport: number): number {
   for (let i = 0; i < len; i++) {
     const d = src[sOff + i]! - dst[dOff + i]!;
     if (d !== 0) return d;

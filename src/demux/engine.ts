@@ -14,7 +14,7 @@
  */
 import { formatAddress } from '../parse/format.js';
 import type { Packet } from '../parse/packet.js';
-import { hashOrdered, icmpCounterpart, isIcmpRequest } from './community-id.js';
+import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './community-id.js';
 import { FlowTable, tupleHash } from './flow-table.js';
 import { ENDED_FIN, ENDED_NONE, ENDED_RST, FlowState } from './flow-state.js';
 import { FragmentTable, type FragmentEntry } from './fragments.js';
@@ -66,18 +66,6 @@ export const DEFAULTS = {
   fragmentTimeout: 60,
   maxFragmentDatagrams: 65_536,
 } as const;
-
-/**
- * The canonical order of a flow's ends: the source is end A when its raw network-order address
- * bytes, then its port, are not greater than the destination's (Community ID's order too).
- */
-function sourceIsA(b: Uint8Array, so: number, dO: number, len: number, sp: number, dp: number): boolean {
-  for (let i = 0; i < len; i++) {
-    const c = b[so + i]! - b[dO + i]!;
-    if (c !== 0) return c < 0;
-  }
-  return sp <= dp;
-}
 
 function protoName(proto: number): FlowProto {
   switch (proto) {
@@ -239,7 +227,7 @@ export class DemuxEngine {
     const sp = pkt.srcPort;
     const dp = pkt.dstPort;
     const proto = pkt.protocol;
-    const fromA = sourceIsA(b, so, dO, len, sp, dp);
+    const fromA = compareEnds(b, so, b, dO, len, sp, dp) <= 0;
     const aOff = fromA ? so : dO;
     const bOff = fromA ? dO : so;
     const aPort = fromA ? sp : dp;
@@ -379,7 +367,7 @@ export class DemuxEngine {
     if (counterpart >= 0) {
       // Request/reply pair: ports are (type, counterpart), ordered like TCP/UDP ends.
       dp = counterpart;
-      fromA = sourceIsA(b, so, dO, len, sp, dp);
+      fromA = compareEnds(b, so, b, dO, len, sp, dp) <= 0;
     } // else one-way (errors, adverts...): (type, code), sender first, as Community ID does.
     const aOff = fromA ? so : dO;
     const bOff = fromA ? dO : so;
@@ -418,7 +406,7 @@ export class DemuxEngine {
     const dO = pkt.quotedDstAddrOffset;
     const sp = pkt.quotedSrcPort;
     const dp = pkt.quotedDstPort;
-    const fromA = sourceIsA(b, so, dO, len, sp, dp);
+    const fromA = compareEnds(b, so, b, dO, len, sp, dp) <= 0;
     const aOff = fromA ? so : dO;
     const bOff = fromA ? dO : so;
     const aPort = fromA ? sp : dp;
