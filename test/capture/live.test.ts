@@ -33,6 +33,16 @@ const ANY_PORT = 38476;
 const SPARE_PORT = 38479; // nothing listens: the probe and the error tests
 
 const tmp = tempDir('flowdemux-live-');
+
+/** One TCP connection to 127.0.0.1:port that sends `data`, then waits until it is closed. */
+function sendAndClose(port: number, data: Buffer): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
+    const c = connect({ host: '127.0.0.1', port }, () => c.end(data));
+    c.resume();
+    c.on('error', reject);
+    c.on('close', () => resolve());
+  });
+}
 afterAll(() => tmp.cleanup());
 
 function liveError(fn: () => unknown): LiveCaptureError {
@@ -463,12 +473,7 @@ describe.skipIf(skipLive)(liveTitle, () => {
     let transfers = 0;
     while (transfers < 5 && src.stats.lengthFromIp === 0) {
       transfers++;
-      await new Promise<void>((resolve, reject) => {
-        const c = connect({ host: '127.0.0.1', port: BULK_PORT }, () => c.end(Buffer.alloc(size, 0x5a)));
-        c.resume();
-        c.on('error', reject);
-        c.on('close', () => resolve());
-      });
+      await sendAndClose(BULK_PORT, Buffer.alloc(size, 0x5a));
       await sleep(150);
     }
     src.stop();
@@ -513,12 +518,7 @@ describe.skipIf(skipLive)(liveTitle, () => {
     const src = open({ device: 'lo', filter: `tcp port ${SNAP_PORT}`, snapLength: 96 });
     expect(src.info.snapLength).toBe(96);
     const collected = drain(src);
-    await new Promise<void>((resolve, reject) => {
-      const c = connect({ host: '127.0.0.1', port: SNAP_PORT }, () => c.end(Buffer.alloc(10_000, 1)));
-      c.resume();
-      c.on('error', reject);
-      c.on('close', () => resolve());
-    });
+    await sendAndClose(SNAP_PORT, Buffer.alloc(10_000, 1));
     await sleep(150);
     src.stop();
     const frames = await collected;
