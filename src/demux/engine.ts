@@ -11,14 +11,21 @@
  *   reason it started;
  * - closed, idle and evicted flows are finished (handed to `onFlowEnd` or kept for `flows()`)
  *   and their live state released; only the tuple's generation count is remembered, bounded.
+ *
+ * Live flows are numbered records in a typed array (flow-state.ts) and tuples are 64-byte
+ * records of the flow table: a packet touches a handful of cache lines and allocates nothing.
  */
 import { formatAddress } from '../parse/format.js';
 import type { Packet } from '../parse/packet.js';
 import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './community-id.js';
 import { FlowTable, tupleHash } from './flow-table.js';
-import { ENDED_FIN, ENDED_NONE, ENDED_RST, FlowState } from './flow-state.js';
+import {
+  CLIENT_IS_A, END_NSEC, END_SEC, ENDED, ENDED_FIN, ENDED_NONE, ENDED_RST, FlowStore, GENERATION, HAS_ISN, HIST_SEEN,
+  ICMP_ERRORS, ID, IP_BYTES, ISN, LAST_T, PACKETS, PAYLOAD_BYTES, PROTO, ROLES_INFERRED, SIDE_A, SIDE_B, SLOT,
+  START_NSEC, START_SEC, STATE, SYN_ACK_ACK, WIRE_BYTES,
+} from './flow-state.js';
 import { FragmentTable, type FragmentEntry } from './fragments.js';
-import { EP, renderHistory, type Side, tcpConnState, udpConnState, updateHistory, updateState } from './tcp.js';
+import { EP, renderHistory, tcpConnState, udpConnState, updateHistory, updateState } from './tcp.js';
 import type {
   DemuxOptions, DemuxSummary, EndReason, Flow, FlowProto, FlowRef, GenerationReason, PacketKind,
 } from './types.js';
@@ -48,15 +55,12 @@ const N_EVICTED = 4;
 /** Zeek's once-per-direction 'D' bit, reused for UDP history. */
 const H_DATA = 8;
 
-/** Ended flows' objects kept for reuse: about the number of flows that start within a second. */
-const SPARE_FLOW_STATES = 4096;
-
 export const DEFAULTS = {
   tcpIdleTimeout: 300,
   udpIdleTimeout: 60,
   icmpIdleTimeout: 60,
   tcpCloseLinger: 5,
-  // At ~550 bytes a live flow, 250,000 open at once is ~140 MB: memory stays bounded on a SYN
+  // At ~500 bytes a live flow (record and tuple), 250,000 open at once is ~125 MB: memory stays bounded on a SYN
   // flood while real captures (thousands open at once) never reach it.
   maxFlows: 250_000,
   // Released tuples remembered for generation numbers and reasons. Reuse of a tuple comes soon
@@ -102,12 +106,9 @@ export class DemuxEngine {
   private readonly onFlowEnd: ((flow: Flow) => void) | undefined;
 
   private readonly table = new FlowTable(LIST_COUNT);
-  /** Live flow by slot; null for a remembered (released) tuple or a free slot. */
-  private live: (FlowState | null)[] = [];
-  private liveCount = 0;
+  /** The live flows (a slot of the table names its live flow's record, if any). */
+  private readonly store = new FlowStore();
   private readonly finished: Flow[] = [];
-  /** Objects of ended flows, reused by startFlow. */
-  private readonly spare: FlowState[] = [];
   private nextId = 1;
   private readonly frags: FragmentTable;
   private readonly ref: FlowRef = { id: 0, generation: 0, toServer: true, via: 'ports' };
@@ -173,13 +174,11 @@ export class DemuxEngine {
   /** End of input: every open flow is finished (in id order), waiting fragments become unmatched. */
   finish(): void {
     this.frags.drain((e) => this.dropFragment(e));
-    const open: FlowState[] = [];
-    for (const f of this.live) if (f) open.push(f);
-    open.sort((x, y) => x.id - y.id);
-    for (const f of open) {
-      const closed = f.ended !== ENDED_NONE;
-      this.finishLive(f, closed ? (f.ended === ENDED_FIN ? 'fin' : 'rst') : 'capture-end',
-        closed ? (f.ended === ENDED_FIN ? N_FIN : N_RST) : N_IDLE);
+    for (const f of this.liveById()) {
+      const ended = this.store.v[FlowStore.base(f) + ENDED];
+      const closed = ended !== ENDED_NONE;
+      this.finishLive(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'capture-end',
+        closed ? (ended === ENDED_FIN ? N_FIN : N_RST) : N_IDLE);
     }
   }
 
@@ -189,8 +188,14 @@ export class DemuxEngine {
    */
   flows(): Flow[] {
     const out = this.finished.slice();
-    for (const f of this.live) if (f) out.push(this.toFlow(f, null));
+    for (const f of this.liveById()) out.push(this.toFlow(f, null));
     return out.sort((x, y) => x.id - y.id);
+  }
+
+  /** Records of the open flows, in id order. */
+  private liveById(): number[] {
+    const v = this.store.v;
+    return this.store.inUse().sort((x, y) => v[FlowStore.base(x) + ID]! - v[FlowStore.base(y) + ID]!);
   }
 
   summary(): DemuxSummary {
@@ -210,7 +215,7 @@ export class DemuxEngine {
       inFlows: this.inFlows,
       icmpErrorsAttached: this.icmpErrorsAttached,
       flows: this.nextId - 1,
-      openFlows: this.liveCount,
+      openFlows: this.store.count,
       evicted: this.evicted,
       warnings,
     };
@@ -238,93 +243,108 @@ export class DemuxEngine {
     const flags = tcp ? pkt.tcpFlags : 0;
     const synOnly = (flags & (F_SYN | F_ACK)) === F_SYN;
     const seq = pkt.tcpSeq;
+    const store = this.store;
 
-    let f = this.live[slot] ?? null;
+    let f = this.table.flow(slot);
     let roleDone = false;
-    if (f === null) {
+    if (f < 0) {
       f = this.startFlow(slot, proto, this.reasonAfterRelease(slot, synOnly), tsSec, tsNsec, t);
-    } else if (t - f.lastT > this.timeoutOf(f)) {
-      const closed = f.ended !== ENDED_NONE;
-      const reason: GenerationReason = !closed ? 'idle-timeout'
-        : !synOnly ? 'after-close' : f.ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
-      f = this.replace(f, closed ? (f.ended === ENDED_FIN ? 'fin' : 'rst') : 'idle-timeout', reason, tsSec, tsNsec, t);
-    } else if (synOnly) {
-      // A SYN on a live connection: retransmission, late SYN, or a new connection on the tuple?
-      const e = fromA ? f.a : f.b;
-      const p = fromA ? f.b : f.a;
-      let reason: GenerationReason | null = null;
-      if (f.ended !== ENDED_NONE) reason = f.ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
-      else if (e.hasIsn) {
-        if (seq !== e.isn) reason = 'new-isn'; // same ISN: a retransmitted SYN
-      } else if (p.hasIsn) {
-        // The other end sent the SYN: this is simultaneous open only while nothing else happened.
-        if (!(e.state === EP.INACTIVE && p.state === EP.SYN_SENT)) reason = 'new-isn';
-      } else if (p.synAckAck === ((seq + 1) >>> 0)) {
-        this.lateSyn(f, e, p, fromA);
-        roleDone = true;
-      } else reason = 'syn-after-midstream';
-      if (reason !== null) {
-        const closed = f.ended !== ENDED_NONE;
-        f = this.replace(f, closed ? (f.ended === ENDED_FIN ? 'fin' : 'rst') : 'superseded', reason, tsSec, tsNsec, t);
+    } else {
+      const v = store.v;
+      const r = FlowStore.base(f);
+      const ended = v[r + ENDED]!;
+      if (t - v[r + LAST_T]! > this.timeoutOf(proto, ended)) {
+        const closed = ended !== ENDED_NONE;
+        const reason: GenerationReason = !closed ? 'idle-timeout'
+          : !synOnly ? 'after-close' : ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
+        f = this.replace(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'idle-timeout', reason, tsSec, tsNsec, t);
+      } else if (synOnly) {
+        // A SYN on a live connection: retransmission, late SYN, or a new connection on the tuple?
+        const e = FlowStore.side(f, fromA);
+        const p = FlowStore.side(f, !fromA);
+        let reason: GenerationReason | null = null;
+        if (ended !== ENDED_NONE) reason = ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
+        else if (v[e + HAS_ISN] === 1) {
+          if (seq !== v[e + ISN]) reason = 'new-isn'; // same ISN: a retransmitted SYN
+        } else if (v[p + HAS_ISN] === 1) {
+          // The other end sent the SYN: this is simultaneous open only while nothing else happened.
+          if (!(v[e + STATE] === EP.INACTIVE && v[p + STATE] === EP.SYN_SENT)) reason = 'new-isn';
+        } else if (v[p + SYN_ACK_ACK] === ((seq + 1) >>> 0)) {
+          this.lateSyn(f, e, p, fromA);
+          roleDone = true;
+        } else reason = 'syn-after-midstream';
+        if (reason !== null) {
+          const closed = ended !== ENDED_NONE;
+          f = this.replace(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'superseded', reason, tsSec, tsNsec, t);
+        }
       }
     }
-    if (f.a.packets === 0 && f.b.packets === 0) {
+    // Read after startFlow/replace: the store's array may have grown.
+    const v = store.v;
+    const r = FlowStore.base(f);
+    const e = r + (fromA ? SIDE_A : SIDE_B);
+    const p = r + (fromA ? SIDE_B : SIDE_A);
+    if (v[r + SIDE_A + PACKETS] === 0 && v[r + SIDE_B + PACKETS] === 0) {
       // First packet of this flow: decide the roles.
       if (synOnly) {
-        f.clientIsA = fromA;
-        f.rolesInferred = false;
+        v[r + CLIENT_IS_A] = fromA ? 1 : 0;
+        v[r + ROLES_INFERRED] = 0;
       } else this.inferRoles(f, fromA, aPort, bPort);
     }
 
-    const e = fromA ? f.a : f.b;
-    const p = fromA ? f.b : f.a;
-    e.packets++;
-    e.wireBytes += pkt.originalLength;
-    e.ipBytes += pkt.ipLength;
-    e.payloadBytes += pkt.payloadLength;
-    f.stamp(tsSec, tsNsec, t);
-    this.kinds[tcp ? 'tcp' : 'udp']++;
+    v[e + PACKETS]!++;
+    v[e + WIRE_BYTES]! += pkt.originalLength;
+    v[e + IP_BYTES]! += pkt.ipLength;
+    v[e + PAYLOAD_BYTES]! += pkt.payloadLength;
+    store.stamp(f, tsSec, tsNsec, t);
+    if (tcp) this.kinds.tcp++;
+    else this.kinds.udp++;
     this.inFlows++;
 
     let list = L_UDP;
     if (tcp) {
       if ((flags & F_SYN) !== 0) {
         if ((flags & F_ACK) === 0) {
-          if (!e.hasIsn) {
-            e.hasIsn = true;
-            e.isn = seq;
+          if (v[e + HAS_ISN] === 0) {
+            v[e + HAS_ISN] = 1;
+            v[e + ISN] = seq;
           }
-        } else if (e.synAckAck < 0) e.synAckAck = pkt.tcpAck;
+        } else if (v[e + SYN_ACK_ACK]! < 0) v[e + SYN_ACK_ACK] = pkt.tcpAck;
       }
-      updateHistory(f, e, p, fromA, flags, seq, pkt.tcpAck, pkt.payloadLength, pkt.tcpWindow);
-      if (!roleDone) updateState(e, p, f.clientIsA ? f.a : f.b, fromA === f.clientIsA, flags, pkt.payloadLength);
+      updateHistory(store, f, e, p, fromA, flags, seq, pkt.tcpAck, pkt.payloadLength, pkt.tcpWindow);
+      const clientIsA = v[r + CLIENT_IS_A] === 1;
+      if (!roleDone) updateState(v, e, p, r + (clientIsA ? SIDE_A : SIDE_B), fromA === clientIsA, flags, pkt.payloadLength);
       // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close).
-      if (e.state === EP.RESET || p.state === EP.RESET) f.ended = ENDED_RST;
-      else if (e.state === EP.CLOSED && p.state === EP.CLOSED) f.ended = ENDED_FIN;
-      list = f.ended !== ENDED_NONE ? L_CLOSED : L_TCP;
-    } else if ((e.histSeen & H_DATA) === 0) {
+      if (v[e + STATE] === EP.RESET || v[p + STATE] === EP.RESET) v[r + ENDED] = ENDED_RST;
+      else if (v[e + STATE] === EP.CLOSED && v[p + STATE] === EP.CLOSED) v[r + ENDED] = ENDED_FIN;
+      list = v[r + ENDED] !== ENDED_NONE ? L_CLOSED : L_TCP;
+    } else if ((v[e + HIST_SEEN]! & H_DATA) === 0) {
       // Zeek's UDP history: 'D' / 'd' once for each direction heard.
-      e.histSeen |= H_DATA;
-      f.hist += fromA ? 'D' : 'd';
+      v[e + HIST_SEEN] = v[e + HIST_SEEN]! | H_DATA;
+      store.hist[f] += fromA ? 'D' : 'd';
     }
     this.table.touch(slot, list);
 
     if (pkt.isFragment) this.firstFragment(pkt, f, fromA, t);
-    return this.setRef(f, fromA === f.clientIsA, 'ports');
+    return this.setRef(f, fromA === (v[r + CLIENT_IS_A] === 1), 'ports');
   }
 
   /**
    * A SYN that arrives after the SYN-ACK answering it (capture reordering, e.g. two interfaces):
-   * same connection. The SYN's sender is the client after all; both ends are established.
+   * same connection. The SYN's sender (end `e`) is the client after all; both ends are established.
    */
-  private lateSyn(f: FlowState, e: Side, p: Side, fromA: boolean): void {
-    f.rolesInferred = false;
-    if (f.clientIsA !== fromA) {
-      f.clientIsA = fromA;
-      f.hist += '^';
+  private lateSyn(f: number, e: number, p: number, fromA: boolean): void {
+    const v = this.store.v;
+    const r = FlowStore.base(f);
+    v[r + ROLES_INFERRED] = 0;
+    if ((v[r + CLIENT_IS_A] === 1) !== fromA) {
+      v[r + CLIENT_IS_A] = fromA ? 1 : 0;
+      this.store.hist[f] += '^';
     }
-    if (e.state === EP.INACTIVE || e.state === EP.PARTIAL || e.state === EP.SYN_SENT) e.state = EP.ESTABLISHED;
-    if (p.state === EP.INACTIVE || p.state === EP.PARTIAL || p.state === EP.SYN_ACK_SENT) p.state = EP.ESTABLISHED;
+    const es = v[e + STATE];
+    if (es === EP.INACTIVE || es === EP.PARTIAL || es === EP.SYN_SENT) v[e + STATE] = EP.ESTABLISHED;
+    const ps = v[p + STATE];
+    if (ps === EP.INACTIVE || ps === EP.PARTIAL || ps === EP.SYN_ACK_SENT) v[p + STATE] = EP.ESTABLISHED;
   }
 
   /**
@@ -332,10 +352,13 @@ export class DemuxEngine {
    * first sender. When that makes the first packet's sender the server, the history starts with
    * '^' as Zeek marks a connection whose direction a heuristic flipped.
    */
-  private inferRoles(f: FlowState, fromA: boolean, aPort: number, bPort: number): void {
-    f.clientIsA = aPort > bPort ? true : aPort < bPort ? false : fromA;
-    f.rolesInferred = true;
-    if (f.clientIsA !== fromA) f.hist = '^';
+  private inferRoles(f: number, fromA: boolean, aPort: number, bPort: number): void {
+    const v = this.store.v;
+    const r = FlowStore.base(f);
+    const clientIsA = aPort > bPort ? true : aPort < bPort ? false : fromA;
+    v[r + CLIENT_IS_A] = clientIsA ? 1 : 0;
+    v[r + ROLES_INFERRED] = 1;
+    if (clientIsA !== fromA) this.store.hist[f] = '^';
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -374,28 +397,28 @@ export class DemuxEngine {
     const aPort = fromA ? sp : dp;
     const bPort = fromA ? dp : sp;
     const slot = this.lookup(b, aOff, bOff, len, aPort, bPort, pkt.protocol);
-    let f = this.live[slot] ?? null;
-    if (f === null) f = this.startFlow(slot, pkt.protocol, this.reasonAfterRelease(slot, false), tsSec, tsNsec, t);
-    else if (t - f.lastT > this.icmpIdle) f = this.replace(f, 'idle-timeout', 'idle-timeout', tsSec, tsNsec, t);
-    if (f.a.packets === 0 && f.b.packets === 0) {
+    let f = this.table.flow(slot);
+    if (f < 0) f = this.startFlow(slot, pkt.protocol, this.reasonAfterRelease(slot, false), tsSec, tsNsec, t);
+    else if (t - this.store.v[FlowStore.base(f) + LAST_T]! > this.icmpIdle) {
+      f = this.replace(f, 'idle-timeout', 'idle-timeout', tsSec, tsNsec, t);
+    }
+    const v = this.store.v;
+    const r = FlowStore.base(f);
+    if (v[r + SIDE_A + PACKETS] === 0 && v[r + SIDE_B + PACKETS] === 0) {
       if (counterpart >= 0) {
         // The asking end is the client, whichever half of the pair was seen first.
-        f.clientIsA = isIcmpRequest(type, v6) ? fromA : !fromA;
-        f.rolesInferred = false;
+        v[r + CLIENT_IS_A] = (isIcmpRequest(type, v6) ? fromA : !fromA) ? 1 : 0;
+        v[r + ROLES_INFERRED] = 0;
       } else {
-        f.clientIsA = true;
-        f.rolesInferred = true;
+        v[r + CLIENT_IS_A] = 1;
+        v[r + ROLES_INFERRED] = 1;
       }
     }
-    const e = fromA ? f.a : f.b;
-    e.packets++;
-    e.wireBytes += pkt.originalLength;
-    e.ipBytes += pkt.ipLength;
-    e.payloadBytes += pkt.payloadLength;
-    f.stamp(tsSec, tsNsec, t);
+    this.count(f, fromA, pkt);
+    this.store.stamp(f, tsSec, tsNsec, t);
     this.inFlows++;
     this.table.touch(slot, L_ICMP);
-    return this.setRef(f, fromA === f.clientIsA, 'ports');
+    return this.setRef(f, fromA === (v[r + CLIENT_IS_A] === 1), 'ports');
   }
 
   /** An ICMP error quoting a packet of a live TCP/UDP flow is noted on that flow. */
@@ -413,68 +436,69 @@ export class DemuxEngine {
     const bPort = fromA ? dp : sp;
     const proto = pkt.quotedProtocol;
     const slot = this.table.find(b, aOff, bOff, len, aPort, bPort, proto, tupleHash(b, aOff, bOff, len, aPort, bPort, proto));
-    const f = slot >= 0 ? (this.live[slot] ?? null) : null;
-    if (f === null) return null;
-    f.icmpErrors++;
-    if (f.icmpError === null) {
-      f.icmpError = { type: pkt.icmpType, code: pkt.icmpCode, reporter: formatAddress(b, pkt.srcAddrOffset, pkt.addrLength) };
+    const f = slot >= 0 ? this.table.flow(slot) : -1;
+    if (f < 0) return null;
+    const v = this.store.v;
+    const r = FlowStore.base(f);
+    v[r + ICMP_ERRORS]!++;
+    if (this.store.icmpError[f] === null) {
+      this.store.icmpError[f] = { type: pkt.icmpType, code: pkt.icmpCode, reporter: formatAddress(b, pkt.srcAddrOffset, pkt.addrLength) };
     }
     this.icmpErrorsAttached++;
     // The error goes back to the sender of the quoted packet.
-    return this.setRef(f, fromA !== f.clientIsA, 'icmp-error');
+    return this.setRef(f, fromA !== (v[r + CLIENT_IS_A] === 1), 'icmp-error');
   }
 
   // ---------------------------------------------------------------------------------------------
   // Fragments
 
   /** The first fragment went to `f`: tie the rest of its datagram to it. */
-  private firstFragment(pkt: Packet, f: FlowState, fromA: boolean, t: number): void {
+  private firstFragment(pkt: Packet, f: number, fromA: boolean, t: number): void {
     const b = pkt.bytes;
     let entry = this.frags.find(b, pkt.srcAddrOffset, pkt.dstAddrOffset, pkt.addrLength, pkt.protocol, pkt.ipId);
     if (entry === null) {
       entry = this.frags.add(b, pkt.srcAddrOffset, pkt.dstAddrOffset, pkt.addrLength, pkt.protocol, pkt.ipId, t);
       if (this.frags.size > this.frags.maxEntries) this.frags.expire(t, (e, overflow) => this.dropFragment(e, overflow));
-    } else if (entry.flow === null && entry.pendingPackets > 0) {
+    } else if (entry.flow < 0 && entry.pendingPackets > 0) {
       // Later fragments that came first now have their flow.
-      const e = fromA ? f.a : f.b;
+      const v = this.store.v;
+      const e = FlowStore.side(f, fromA);
       const n = entry.pendingPackets;
-      e.packets += n;
-      e.wireBytes += entry.pendingWire;
-      e.ipBytes += entry.pendingIp;
-      e.payloadBytes += entry.pendingPayload;
-      f.stamp(entry.firstSec, entry.firstNsec, entry.lastT);
-      f.stamp(entry.lastSec, entry.lastNsec, entry.lastT);
+      v[e + PACKETS]! += n;
+      v[e + WIRE_BYTES]! += entry.pendingWire;
+      v[e + IP_BYTES]! += entry.pendingIp;
+      v[e + PAYLOAD_BYTES]! += entry.pendingPayload;
+      this.store.stamp(f, entry.firstSec, entry.firstNsec, entry.lastT);
+      this.store.stamp(f, entry.lastSec, entry.lastNsec, entry.lastT);
       this.kinds['fragment-pending'] -= n;
       this.kinds.fragment += n;
       this.inFlows += n;
       entry.pendingPackets = 0;
     }
     entry.flow = f;
-    entry.flowId = f.id;
+    entry.flowId = this.store.v[FlowStore.base(f) + ID]!;
     entry.fromA = fromA;
   }
 
   private laterFragment(pkt: Packet, tsSec: number, tsNsec: number, t: number): FlowRef | null {
     const b = pkt.bytes;
     const entry = this.frags.find(b, pkt.srcAddrOffset, pkt.dstAddrOffset, pkt.addrLength, pkt.protocol, pkt.ipId);
-    const f = entry?.flow ?? null;
-    if (f !== null) {
-      // Ended, or its object already serves a later flow.
-      if (f.finished || f.id !== entry!.flowId) {
+    const f = entry === null ? -1 : entry.flow;
+    if (f >= 0) {
+      const v = this.store.v;
+      const r = FlowStore.base(f);
+      // Ended (its record freed, perhaps already serving a later flow).
+      if (v[r + ID] !== entry!.flowId) {
         this.kinds['fragment-unmatched']++;
         return null;
       }
       const fromA = entry!.fromA;
-      const e = fromA ? f.a : f.b;
-      e.packets++;
-      e.wireBytes += pkt.originalLength;
-      e.ipBytes += pkt.ipLength;
-      e.payloadBytes += pkt.payloadLength;
-      f.stamp(tsSec, tsNsec, t);
+      this.count(f, fromA, pkt);
+      this.store.stamp(f, tsSec, tsNsec, t);
       this.kinds.fragment++;
       this.inFlows++;
-      this.table.touch(f.slot, this.listOf(f));
-      return this.setRef(f, fromA === f.clientIsA, 'fragment');
+      this.table.touch(v[r + SLOT]!, this.listOf(f));
+      return this.setRef(f, fromA === (v[r + CLIENT_IS_A] === 1), 'fragment');
     }
     let w = entry;
     if (w === null) {
@@ -501,7 +525,7 @@ export class DemuxEngine {
 
   private dropFragment(e: FragmentEntry, overflow = false): void {
     if (overflow) this.fragmentOverflow++;
-    if (e.flow === null && e.pendingPackets > 0) {
+    if (e.flow < 0 && e.pendingPackets > 0) {
       this.kinds['fragment-pending'] -= e.pendingPackets;
       this.kinds['fragment-unmatched'] += e.pendingPackets;
       e.pendingPackets = 0;
@@ -514,47 +538,46 @@ export class DemuxEngine {
   private lookup(b: Uint8Array, aOff: number, bOff: number, len: number, aPort: number, bPort: number, proto: number): number {
     const table = this.table;
     const hash = tupleHash(b, aOff, bOff, len, aPort, bPort, proto);
-    let slot = table.find(b, aOff, bOff, len, aPort, bPort, proto, hash);
-    if (slot < 0) {
-      slot = table.insert(b, aOff, bOff, len, aPort, bPort, proto, hash);
-      const live = this.live;
-      while (live.length <= slot) live.push(null);
-      live[slot] = null;
-    }
-    return slot;
+    const slot = table.find(b, aOff, bOff, len, aPort, bPort, proto, hash);
+    return slot >= 0 ? slot : table.insert(b, aOff, bOff, len, aPort, bPort, proto, hash);
+  }
+
+  /** Count a packet for end A (`fromA`) or B of flow `f`. */
+  private count(f: number, fromA: boolean, pkt: Packet): void {
+    const v = this.store.v;
+    const e = FlowStore.side(f, fromA);
+    v[e + PACKETS]!++;
+    v[e + WIRE_BYTES]! += pkt.originalLength;
+    v[e + IP_BYTES]! += pkt.ipLength;
+    v[e + PAYLOAD_BYTES]! += pkt.payloadLength;
   }
 
   /** A new generation on `slot` (a new tuple or a remembered one), evicting if at the cap. */
-  private startFlow(slot: number, proto: number, reason: GenerationReason, tsSec: number, tsNsec: number, t: number): FlowState {
+  private startFlow(slot: number, proto: number, reason: GenerationReason, tsSec: number, tsNsec: number, t: number): number {
     const table = this.table;
     table.unlink(slot); // off the remembered list before anything below can trim that list
-    if (this.liveCount >= this.maxFlows) this.evictOne();
-    const gen = ++table.gen[slot]!;
-    table.note[slot] = 0;
-    const f = (this.spare.pop() ?? new FlowState()).init(this.nextId++, gen, reason, slot, proto, tsSec, tsNsec, t);
-    this.live[slot] = f;
-    this.liveCount++;
+    if (this.store.count >= this.maxFlows) this.evictOne();
+    const gen = table.nextGeneration(slot);
+    table.setNote(slot, 0);
+    const f = this.store.alloc(this.nextId++, gen, reason, slot, proto, tsSec, tsNsec, t);
+    table.setFlow(slot, f);
     return f;
   }
 
   /** Finish `old` and start the next generation on its tuple. */
-  private replace(old: FlowState, endReason: EndReason, reason: GenerationReason, tsSec: number, tsNsec: number, t: number): FlowState {
+  private replace(old: number, endReason: EndReason, reason: GenerationReason, tsSec: number, tsNsec: number, t: number): number {
+    const v = this.store.v;
+    const slot = v[FlowStore.base(old) + SLOT]!;
+    const proto = v[FlowStore.base(old) + PROTO]!;
     this.emit(old, endReason);
-    this.live[old.slot] = null;
-    this.liveCount--;
-    const { slot, proto } = old;
-    this.recycle(old);
+    this.table.setFlow(slot, -1);
+    this.store.release(old);
     return this.startFlow(slot, proto, reason, tsSec, tsNsec, t);
   }
 
-  /** An ended flow's object waits to be reused (a bounded number of them). */
-  private recycle(f: FlowState): void {
-    if (this.spare.length < SPARE_FLOW_STATES) this.spare.push(f);
-  }
-
   private reasonAfterRelease(slot: number, synOnly: boolean): GenerationReason {
-    if (this.table.gen[slot] === 0) return 'first';
-    switch (this.table.note[slot]) {
+    if (this.table.generations(slot) === 0) return 'first';
+    switch (this.table.note(slot)) {
       case N_FIN: return synOnly ? 'syn-after-fin' : 'after-close';
       case N_RST: return synOnly ? 'syn-after-rst' : 'after-close';
       case N_EVICTED: return 'after-eviction';
@@ -562,14 +585,21 @@ export class DemuxEngine {
     }
   }
 
-  private listOf(f: FlowState): number {
-    if (f.proto === TCP) return f.ended !== ENDED_NONE ? L_CLOSED : L_TCP;
-    return f.proto === UDP ? L_UDP : L_ICMP;
+  private listOf(f: number): number {
+    const v = this.store.v;
+    const proto = v[FlowStore.base(f) + PROTO];
+    if (proto === TCP) return v[FlowStore.base(f) + ENDED] !== ENDED_NONE ? L_CLOSED : L_TCP;
+    return proto === UDP ? L_UDP : L_ICMP;
   }
 
-  private timeoutOf(f: FlowState): number {
-    if (f.proto === TCP) return f.ended !== ENDED_NONE ? this.closeLinger : this.tcpIdle;
-    return f.proto === UDP ? this.udpIdle : this.icmpIdle;
+  private timeoutOf(proto: number, ended: number): number {
+    if (proto === TCP) return ended !== ENDED_NONE ? this.closeLinger : this.tcpIdle;
+    return proto === UDP ? this.udpIdle : this.icmpIdle;
+  }
+
+  /** The end reason and remembered note of a closed TCP flow. */
+  private closedEnd(f: number): [EndReason, number] {
+    return this.store.v[FlowStore.base(f) + ENDED] === ENDED_FIN ? ['fin', N_FIN] : ['rst', N_RST];
   }
 
   private expireAt(t: number): void {
@@ -577,9 +607,9 @@ export class DemuxEngine {
     for (let list = 0; list < L_REMEMBERED; list++) {
       const timeout = list === L_TCP ? this.tcpIdle : list === L_UDP ? this.udpIdle : list === L_ICMP ? this.icmpIdle : this.closeLinger;
       for (let s = table.heads[list]!; s >= 0; s = table.heads[list]!) {
-        const f = this.live[s]!;
-        if (t - f.lastT <= timeout) break;
-        if (list === L_CLOSED) this.finishLive(f, f.ended === ENDED_FIN ? 'fin' : 'rst', f.ended === ENDED_FIN ? N_FIN : N_RST);
+        const f = table.flow(s);
+        if (t - this.store.v[FlowStore.base(f) + LAST_T]! <= timeout) break;
+        if (list === L_CLOSED) this.finishLive(f, ...this.closedEnd(f));
         else this.finishLive(f, 'idle-timeout', N_IDLE);
       }
     }
@@ -594,90 +624,98 @@ export class DemuxEngine {
     const table = this.table;
     const closed = table.heads[L_CLOSED]!;
     if (closed >= 0) {
-      const f = this.live[closed]!;
-      this.finishLive(f, f.ended === ENDED_FIN ? 'fin' : 'rst', f.ended === ENDED_FIN ? N_FIN : N_RST);
+      const f = table.flow(closed);
+      this.finishLive(f, ...this.closedEnd(f));
       return;
     }
-    let victim: FlowState | null = null;
+    const v = this.store.v;
+    let victim = -1;
     for (const list of [L_TCP, L_UDP, L_ICMP]) {
       const s = table.heads[list]!;
       if (s < 0) continue;
-      const f = this.live[s]!;
-      if (victim === null || f.lastT < victim.lastT) victim = f;
+      const f = table.flow(s);
+      if (victim < 0 || v[FlowStore.base(f) + LAST_T]! < v[FlowStore.base(victim) + LAST_T]!) victim = f;
     }
-    if (victim === null) return;
+    if (victim < 0) return;
     this.evicted++;
     this.finishLive(victim, 'evicted', N_EVICTED);
   }
 
   /** Finish a live flow and keep only its tuple's generation count (bounded, oldest forgotten). */
-  private finishLive(f: FlowState, endReason: EndReason, note: number): void {
+  private finishLive(f: number, endReason: EndReason, note: number): void {
     const table = this.table;
+    const slot = this.store.v[FlowStore.base(f) + SLOT]!;
     this.emit(f, endReason);
-    this.live[f.slot] = null;
-    this.liveCount--;
-    table.note[f.slot] = note;
-    table.touch(f.slot, L_REMEMBERED);
-    this.recycle(f);
+    table.setFlow(slot, -1);
+    this.store.release(f);
+    table.setNote(slot, note);
+    table.touch(slot, L_REMEMBERED);
     while (table.counts[L_REMEMBERED]! > this.maxRemembered) table.release(table.heads[L_REMEMBERED]!);
   }
 
-  private emit(f: FlowState, endReason: EndReason): void {
+  private emit(f: number, endReason: EndReason): void {
     const flow = this.toFlow(f, endReason);
-    f.finished = true;
     if (this.onFlowEnd) this.onFlowEnd(flow);
     else this.finished.push(flow);
   }
 
-  private setRef(f: FlowState, toServer: boolean, via: FlowRef['via']): FlowRef {
+  private setRef(f: number, toServer: boolean, via: FlowRef['via']): FlowRef {
+    const v = this.store.v;
     const ref = this.ref;
-    ref.id = f.id;
-    ref.generation = f.generation;
+    ref.id = v[FlowStore.base(f) + ID]!;
+    ref.generation = v[FlowStore.base(f) + GENERATION]!;
     ref.toServer = toServer;
     ref.via = via;
     return ref;
   }
 
   /** The record of a flow: addresses become text here, once per flow. */
-  private toFlow(f: FlowState, endReason: EndReason | null): Flow {
+  private toFlow(f: number, endReason: EndReason | null): Flow {
     const table = this.table;
-    const s = f.slot;
+    const v = this.store.v;
+    const r = FlowStore.base(f);
+    const s = v[r + SLOT]!;
+    const proto = v[r + PROTO]!;
     const base = FlowTable.addrOffset(s);
-    const len = table.keyLen[s]!;
-    const ports = table.keyPorts[s]!;
+    const len = table.addrLength(s);
+    const ports = table.ports(s);
     const aPort = ports >>> 16;
     const bPort = ports & 0xffff;
     const key = table.keyAddr;
     const aIp = formatAddress(key, base, len);
     const bIp = formatAddress(key, base + 16, len);
-    const ca = f.clientIsA;
-    const cs = ca ? f.a : f.b;
-    const ss = ca ? f.b : f.a;
-    const history = renderHistory(f.hist, ca);
+    const ca = v[r + CLIENT_IS_A] === 1;
+    const cs = r + (ca ? SIDE_A : SIDE_B);
+    const ss = r + (ca ? SIDE_B : SIDE_A);
+    const history = renderHistory(this.store.hist[f]!, ca);
     let state: string;
-    if (f.proto === TCP) state = tcpConnState(cs.state, ss.state, cs.payloadBytes, ss.payloadBytes, history);
-    else if (f.proto === UDP) state = udpConnState(cs.packets, ss.packets);
+    if (proto === TCP) state = tcpConnState(v[cs + STATE]!, v[ss + STATE]!, v[cs + PAYLOAD_BYTES]!, v[ss + PAYLOAD_BYTES]!, history);
+    else if (proto === UDP) state = udpConnState(v[cs + PACKETS]!, v[ss + PACKETS]!);
     else state = 'OTH'; // Zeek's conn_state for ICMP
+    const startSec = v[r + START_SEC]!;
+    const startNsec = v[r + START_NSEC]!;
+    const endSec = v[r + END_SEC]!;
+    const endNsec = v[r + END_NSEC]!;
     return {
-      id: f.id,
-      proto: protoName(f.proto),
-      generation: f.generation,
+      id: v[r + ID]!,
+      proto: protoName(proto),
+      generation: v[r + GENERATION]!,
       client: { ip: ca ? aIp : bIp, port: ca ? aPort : bPort },
       server: { ip: ca ? bIp : aIp, port: ca ? bPort : aPort },
-      rolesInferred: f.rolesInferred,
-      start: { sec: f.startSec, nsec: f.startNsec },
-      end: { sec: f.endSec, nsec: f.endNsec },
-      duration: f.endSec - f.startSec + (f.endNsec - f.startNsec) / 1e9,
-      toServer: { packets: cs.packets, wireBytes: cs.wireBytes, ipBytes: cs.ipBytes, payloadBytes: cs.payloadBytes },
-      toClient: { packets: ss.packets, wireBytes: ss.wireBytes, ipBytes: ss.ipBytes, payloadBytes: ss.payloadBytes },
+      rolesInferred: v[r + ROLES_INFERRED] === 1,
+      start: { sec: startSec, nsec: startNsec },
+      end: { sec: endSec, nsec: endNsec },
+      duration: endSec - startSec + (endNsec - startNsec) / 1e9,
+      toServer: { packets: v[cs + PACKETS]!, wireBytes: v[cs + WIRE_BYTES]!, ipBytes: v[cs + IP_BYTES]!, payloadBytes: v[cs + PAYLOAD_BYTES]! },
+      toClient: { packets: v[ss + PACKETS]!, wireBytes: v[ss + WIRE_BYTES]!, ipBytes: v[ss + IP_BYTES]!, payloadBytes: v[ss + PAYLOAD_BYTES]! },
       state,
       history,
-      communityId: hashOrdered(f.proto, key, base, key, base + 16, len, aPort, bPort, this.seed),
-      generationReason: f.reason,
+      communityId: hashOrdered(proto, key, base, key, base + 16, len, aPort, bPort, this.seed),
+      generationReason: this.store.reason[f]!,
       endReason,
       ipVersion: len === 16 ? 6 : 4,
-      icmpErrors: f.icmpErrors,
-      icmpError: f.icmpError,
+      icmpErrors: v[r + ICMP_ERRORS]!,
+      icmpError: this.store.icmpError[f]!,
     };
   }
 }

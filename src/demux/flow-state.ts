@@ -1,79 +1,184 @@
 /**
- * The live state of one flow while packets arrive. Counters and TCP state are kept per canonical
- * end (A = the smaller address:port, B = the other), not per role, because roles can still change
- * (a SYN captured after its SYN-ACK); they are mapped to client/server once, when the flow
- * becomes a `Flow` record.
+ * The live state of the open flows, as numbered records in one Float64Array.
+ *
+ * Counters and TCP state are kept per canonical end (A = the smaller address:port, B = the
+ * other), not per role, because roles can still change (a SYN captured after its SYN-ACK); they
+ * are mapped to client/server once, when the flow becomes a `Flow` record.
+ *
+ * Why records in a typed array and not an object per flow: the engine is bound by memory latency
+ * (the capture's bytes streaming through the cache evict the flow state between two packets of
+ * a flow), and an object per flow plus one per end plus a box per floating-point field put a
+ * packet's state on six or more cache lines. Here a packet touches its record's header and its
+ * end's hot fields, a few adjacent lines, and nothing is left for the garbage collector. Freed
+ * records are reused last-in first-out, so the records in use stay few and warm.
+ *
+ * Strings and rare objects (history letters, generation reason, ICMP error note) live in plain
+ * arrays beside, indexed by record number.
  */
 import type { GenerationReason, IcmpErrorNote } from './types.js';
-import { Side } from './tcp.js';
 
 export const ENDED_NONE = 0;
 export const ENDED_FIN = 1;
 export const ENDED_RST = 2;
 
-export class FlowState {
-  /** What A sent / what B sent. */
-  readonly a = new Side();
-  readonly b = new Side();
+// Fields of a flow, at the start of its record.
+/** Latest packet time as float seconds, for idle checks only (exact times are below). */
+export const LAST_T = 0;
+export const START_SEC = 1;
+export const START_NSEC = 2;
+export const END_SEC = 3;
+export const END_NSEC = 4;
+/** ENDED_*: the TCP connection closed (RST, or FIN both ways); it lingers for stray packets. */
+export const ENDED = 5;
+/** 1 when end A is the client. */
+export const CLIENT_IS_A = 6;
+/** 1 when the roles were guessed (no SYN, no request/reply pair). */
+export const ROLES_INFERRED = 7;
+/** The flow's id; 0 once the record is free (fragment entries compare it). */
+export const ID = 8;
+export const GENERATION = 9;
+/** The flow table slot of the tuple. */
+export const SLOT = 10;
+export const PROTO = 11;
+export const ICMP_ERRORS = 12;
+const HEADER = 13;
+
+// Fields of one end (what it sent, and its TCP endpoint state), relative to the end's base.
+// The ones every packet touches come first, on one cache line.
+export const PACKETS = 0;
+export const WIRE_BYTES = 1;
+export const IP_BYTES = 2;
+export const PAYLOAD_BYTES = 3;
+/** EP.* (tcp.ts) */
+export const STATE = 4;
+/** Once-per-direction history letters already recorded (H_* bits, tcp.ts). */
+export const HIST_SEEN = 5;
+/** 1 once the highest sequence number sent (`SEQ_END`) is known. */
+export const HAS_SEQ = 6;
+/** Highest sequence number sent so far, one past the segment (Zeek's LastSeq), for retransmissions. */
+export const SEQ_END = 7;
+/** The state before the last change (a FIN answering a FIN-then-RST turns the RST back into a close). */
+export const PREV_STATE = 8;
+/** Sequence number of the last SYN / FIN (seq + data) / RST recorded; -1 when none. */
+export const LAST_SYN = 9;
+export const LAST_FIN = 10;
+export const LAST_RST = 11;
+/** 1 when this end sent a SYN without ACK; `ISN` is its sequence number. */
+export const HAS_ISN = 12;
+export const ISN = 13;
+/** Ack number of this end's SYN-ACK, -1 when it sent none (to recognise a late SYN). */
+export const SYN_ACK_ACK = 14;
+/** Logarithmic letters: count so far and the count at which the next letter is written. */
+export const REXMIT = 15;
+export const REXMIT_NEXT = 16;
+export const ZERO_WIN = 17;
+export const ZERO_WIN_NEXT = 18;
+const SIDE = 19;
+
+/** Offsets of end A's and end B's fields in a record. */
+export const SIDE_A = HEADER;
+export const SIDE_B = HEADER + SIDE;
+const STRIDE = HEADER + 2 * SIDE;
+
+/** A new end's values. */
+const SIDE_INIT = new Float64Array(SIDE);
+SIDE_INIT[LAST_SYN] = SIDE_INIT[LAST_FIN] = SIDE_INIT[LAST_RST] = -1;
+SIDE_INIT[SYN_ACK_ACK] = -1;
+SIDE_INIT[REXMIT_NEXT] = SIDE_INIT[ZERO_WIN_NEXT] = 1;
+
+export class FlowStore {
+  /** The records: flow `f`'s fields are at `v[FlowStore.base(f) + FIELD]`. Replaced when it grows. */
+  v: Float64Array;
   /** Zeek history letters, upper case for A, lower case for B (see tcp.ts renderHistory). */
-  hist = '';
-  clientIsA = true;
-  rolesInferred = true;
-  startSec = 0;
-  startNsec = 0;
-  endSec = 0;
-  endNsec = 0;
-  /** Latest packet time as float seconds, for idle checks only (exact times are above). */
-  lastT = 0;
-  /** ENDED_*: the TCP connection closed (RST, or FIN both ways); it lingers for stray packets. */
-  ended = ENDED_NONE;
-  /** Became a Flow record; kept so that fragment entries pointing here can tell. */
-  finished = false;
-  icmpErrors = 0;
-  icmpError: IcmpErrorNote | null = null;
+  readonly hist: string[] = [];
+  readonly reason: GenerationReason[] = [];
+  readonly icmpError: (IcmpErrorNote | null)[] = [];
+  /** Records in use. */
+  count = 0;
+  private capacity: number;
+  private free: number[] = [];
 
-  id = 0;
-  generation = 0;
-  reason: GenerationReason = 'first';
-  slot = 0;
-  proto = 0;
-
-  /**
-   * (Re)starts this object as a new flow. The engine reuses the objects of ended flows: a flow
-   * lives for seconds, long enough for the garbage collector to move it to the old generation,
-   * and a fresh object per flow made the heap grow with the number of flows in a capture.
-   */
-  init(id: number, generation: number, reason: GenerationReason, slot: number, proto: number,
-    tsSec: number, tsNsec: number, t: number): this {
-    this.id = id;
-    this.generation = generation;
-    this.reason = reason;
-    this.slot = slot;
-    this.proto = proto;
-    this.a.reset();
-    this.b.reset();
-    this.hist = '';
-    this.clientIsA = true;
-    this.rolesInferred = true;
-    this.startSec = this.endSec = tsSec;
-    this.startNsec = this.endNsec = tsNsec;
-    this.lastT = t;
-    this.ended = ENDED_NONE;
-    this.finished = false;
-    this.icmpErrors = 0;
-    this.icmpError = null;
-    return this;
+  constructor(initialCapacity = 1024) {
+    this.capacity = initialCapacity;
+    this.v = new Float64Array(initialCapacity * STRIDE);
+    for (let f = initialCapacity - 1; f >= 0; f--) this.free.push(f);
   }
 
-  /** Widen [start, end] to include this time (captures are not always in time order). */
-  stamp(tsSec: number, tsNsec: number, t: number): void {
-    if (tsSec > this.endSec || (tsSec === this.endSec && tsNsec > this.endNsec)) {
-      this.endSec = tsSec;
-      this.endNsec = tsNsec;
-    } else if (tsSec < this.startSec || (tsSec === this.startSec && tsNsec < this.startNsec)) {
-      this.startSec = tsSec;
-      this.startNsec = tsNsec;
+  static base(f: number): number {
+    return f * STRIDE;
+  }
+
+  /** Offset of the fields of end A (`fromA`) or end B of flow `f`. */
+  static side(f: number, fromA: boolean): number {
+    return f * STRIDE + (fromA ? SIDE_A : SIDE_B);
+  }
+
+  /** A record for a new flow, its fields set; `v` may be a new array afterwards. */
+  alloc(id: number, generation: number, reason: GenerationReason, slot: number, proto: number,
+    tsSec: number, tsNsec: number, t: number): number {
+    if (this.free.length === 0) this.grow();
+    const f = this.free.pop()!;
+    this.count++;
+    const v = this.v;
+    const r = f * STRIDE;
+    v[r + LAST_T] = t;
+    v[r + START_SEC] = v[r + END_SEC] = tsSec;
+    v[r + START_NSEC] = v[r + END_NSEC] = tsNsec;
+    v[r + ENDED] = ENDED_NONE;
+    v[r + CLIENT_IS_A] = 1;
+    v[r + ROLES_INFERRED] = 1;
+    v[r + ID] = id;
+    v[r + GENERATION] = generation;
+    v[r + SLOT] = slot;
+    v[r + PROTO] = proto;
+    v[r + ICMP_ERRORS] = 0;
+    v.set(SIDE_INIT, r + SIDE_A);
+    v.set(SIDE_INIT, r + SIDE_B);
+    this.hist[f] = '';
+    this.reason[f] = reason;
+    this.icmpError[f] = null;
+    return f;
+  }
+
+  release(f: number): void {
+    this.v[f * STRIDE + ID] = 0;
+    this.icmpError[f] = null;
+    this.free.push(f);
+    this.count--;
+  }
+
+  /** Records in use, in no particular order. */
+  inUse(): number[] {
+    const out: number[] = [];
+    for (let f = 0; f < this.capacity; f++) if (this.v[f * STRIDE + ID] !== 0) out.push(f);
+    return out;
+  }
+
+  /** Widen [start, end] of flow `f` to include this time (captures are not always in time order). */
+  stamp(f: number, tsSec: number, tsNsec: number, t: number): void {
+    const v = this.v;
+    const r = f * STRIDE;
+    const endSec = v[r + END_SEC]!;
+    if (tsSec > endSec || (tsSec === endSec && tsNsec > v[r + END_NSEC]!)) {
+      v[r + END_SEC] = tsSec;
+      v[r + END_NSEC] = tsNsec;
+    } else {
+      const startSec = v[r + START_SEC]!;
+      if (tsSec < startSec || (tsSec === startSec && tsNsec < v[r + START_NSEC]!)) {
+        v[r + START_SEC] = tsSec;
+        v[r + START_NSEC] = tsNsec;
+      }
     }
-    if (t > this.lastT) this.lastT = t;
+    if (t > v[r + LAST_T]!) v[r + LAST_T] = t;
+  }
+
+  private grow(): void {
+    const old = this.capacity;
+    const cap = old * 2;
+    const v = new Float64Array(cap * STRIDE);
+    v.set(this.v);
+    this.v = v;
+    for (let f = cap - 1; f >= old; f--) this.free.push(f);
+    this.capacity = cap;
   }
 }

@@ -7,16 +7,14 @@
  * Fragments are rare next to whole packets, so an entry is an object with its own copy of the
  * two addresses (one small allocation per fragmented datagram, none per fragment).
  */
-import type { FlowState } from './flow-state.js';
-
 export class FragmentEntry {
   /** Source then destination address (2 × 4 or 2 × 16 bytes). */
   readonly addrs: Uint8Array;
   /** Chain of entries sharing a hash bucket. */
   next: FragmentEntry | null = null;
-  /** The flow of the first fragment, once seen, and its id: FlowState objects are reused for
-   *  later flows once theirs ended, so the id tells whether `flow` is still that flow. */
-  flow: FlowState | null = null;
+  /** The flow record of the first fragment, once seen (-1 before), and its id: records are
+   *  reused for later flows once theirs ended, so the id tells whether `flow` is still that flow. */
+  flow = -1;
   flowId = 0;
   /** The datagram went from the flow's end A to end B. */
   fromA = false;

@@ -62,7 +62,7 @@ describe('FlowTable', () => {
     t.touch(s[2]!, 1); // list 0: 0 3 1; list 1: 2
     const order = (list: number) => {
       const out: number[] = [];
-      for (let x = t.heads[list]!; x >= 0; x = t.next[x]!) out.push(s.indexOf(x));
+      for (let x = t.heads[list]!; x >= 0; x = t.next(x)) out.push(s.indexOf(x));
       return out;
     };
     expect(order(0)).toEqual([0, 3, 1]);
