@@ -81,10 +81,12 @@ export const SIDE_B = HEADER + SIDE;
 const STRIDE = HEADER + 2 * SIDE;
 
 /** A new end's values. */
-const SIDE_INIT = new Float64Array(SIDE);
-SIDE_INIT[LAST_SYN] = SIDE_INIT[LAST_FIN] = SIDE_INIT[LAST_RST] = -1;
-SIDE_INIT[SYN_ACK_ACK] = -1;
-SIDE_INIT[REXMIT_NEXT] = SIDE_INIT[ZERO_WIN_NEXT] = 1;
+function initSide(v: Float64Array, e: number): void {
+  v.fill(0, e, e + SIDE);
+  v[e + LAST_SYN] = v[e + LAST_FIN] = v[e + LAST_RST] = -1;
+  v[e + SYN_ACK_ACK] = -1;
+  v[e + REXMIT_NEXT] = v[e + ZERO_WIN_NEXT] = 1;
+}
 
 export class FlowStore {
   /** The records: flow `f`'s fields are at `v[FlowStore.base(f) + FIELD]`. Replaced when it grows. */
@@ -98,7 +100,7 @@ export class FlowStore {
   private capacity: number;
   private free: number[] = [];
 
-  constructor(initialCapacity = 1024) {
+  constructor(initialCapacity = 4096) {
     this.capacity = initialCapacity;
     this.v = new Float64Array(initialCapacity * STRIDE);
     for (let f = initialCapacity - 1; f >= 0; f--) this.free.push(f);
@@ -132,8 +134,8 @@ export class FlowStore {
     v[r + SLOT] = slot;
     v[r + PROTO] = proto;
     v[r + ICMP_ERRORS] = 0;
-    v.set(SIDE_INIT, r + SIDE_A);
-    v.set(SIDE_INIT, r + SIDE_B);
+    initSide(v, r + SIDE_A);
+    initSide(v, r + SIDE_B);
     this.hist[f] = '';
     this.reason[f] = reason;
     this.icmpError[f] = null;
