@@ -1,12 +1,12 @@
 /** `flowdemux flows`: packets into flows by tuple, reported as table, JSON, NDJSON, CSV or Zeek. */
-import type { Frame } from '../capture/frame.js';
+import type { CaptureInfo, Frame } from '../capture/frame.js';
 import { DemuxEngine } from '../demux/engine.js';
 import type { DemuxOptions, Flow, FlowRef } from '../demux/types.js';
 import type { Packet } from '../parse/packet.js';
 import { tryParseAddress } from '../parse/format.js';
 import {
-  filterFlows, flowsCsvChunks, flowsJsonChunks, flowToNdjsonLine, renderFlowsTable, selectFlows, zeekConnLogChunks,
-  type FlowSelection,
+  FlowJsonStore, flowJsonBound, flowMatcher, flowsCsvChunks, flowsJsonChunks, flowsJsonHead, flowsJsonTail,
+  renderFlowsTable, selectFlows, writeFlowJson, zeekConnLogChunks, type FlowSelection, type FlowsDocumentOptions,
 } from '../report/flows.js';
 import type { CommandResult, Io } from './main.js';
 import { UsageError, type Options } from './options.js';
@@ -81,20 +81,63 @@ async function writeChunks(out: Output, chunks: Iterable<string>): Promise<void>
   }
 }
 
+/** One flow's JSON and a newline, rendered straight into the output's pending bytes. */
+function writeFlowLine(out: Output, flow: Flow, digits: number): Promise<void> | undefined {
+  const buf = out.reserve(flowJsonBound(flow) + 1);
+  const end = writeFlowJson(buf, out.end, flow, digits);
+  buf[end] = 0x0a; // \n
+  return out.commit(end + 1);
+}
+
+/**
+ * The JSON document with the flows kept in `store`, in id order: the same bytes as
+ * flowsJsonChunks. Stops when the reader went away.
+ */
+async function writeStoredDocument(
+  out: Output, store: FlowJsonStore, captures: readonly CaptureInfo[], warnings: readonly string[], opts: FlowsDocumentOptions,
+): Promise<void> {
+  let wait = out.write(flowsJsonHead(captures));
+  if (wait) await wait;
+  let any = false;
+  for (let id = 1, top = store.maxId; id <= top && !out.closed; id++) {
+    const n = store.size(id);
+    if (n === 0) continue;
+    const buf = out.reserve(n + 2);
+    let p = out.end;
+    if (any) buf[p++] = 0x2c; // ,
+    buf[p++] = 0x0a; // \n
+    any = true;
+    wait = out.commit(store.copyTo(id, buf, p));
+    if (wait) await wait;
+  }
+  if (!out.closed) out.write(flowsJsonTail(any, warnings, opts));
+}
+
 export async function runFlows(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const selection = flowSelection(options);
+  const unordered = selection.sort === undefined && selection.limit === undefined;
   // NDJSON without sorting streams: each flow is written when it ends, and not kept.
-  const streaming = options.format === 'ndjson' && selection.sort === undefined && selection.limit === undefined;
+  const streaming = options.format === 'ndjson' && unordered;
+  // JSON without sorting keeps each flow's bytes, not the flow, until the document is written.
+  const store = options.format === 'json' && unordered ? new FlowJsonStore() : null;
+  const matches = flowMatcher(selection);
   let pending: Promise<void> | undefined;
   let streamDigits = 6;
-  const onFlowEnd = (flow: Flow) => {
-    if (filterFlows([flow], selection).length === 0) return;
-    const w = out.write(flowToNdjsonLine(flow, { digits: streamDigits }));
-    if (w) pending = w;
-  };
+  const onFlowEnd = store
+    ? (flow: Flow) => {
+      if (matches(flow)) store.add(flow);
+    }
+    : (flow: Flow) => {
+      if (!matches(flow)) return;
+      const w = writeFlowLine(out, flow, streamDigits);
+      if (w) pending = w;
+    };
   const { engine, read, digits } = await readFlows(options, io, out, {
-    engine: streaming ? { onFlowEnd } : {},
-    onDigits: (d) => (streamDigits = d),
+    engine: streaming || store ? { onFlowEnd } : {},
+    onDigits: (d) => {
+      streamDigits = d;
+      if (store) store.digits = d;
+    },
     after: () => {
       const p = pending;
       pending = undefined;
@@ -106,6 +149,8 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
   if (read.captures.length > 0) {
     if (streaming) {
       if (pending) await pending;
+    } else if (store) {
+      await writeStoredDocument(out, store, read.captures, warnings, { digits, summary });
     } else {
       const flows = selectFlows(engine.flows(), selection);
       switch (options.format) {
@@ -113,7 +158,11 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
           await writeChunks(out, flowsJsonChunks(flows, read.captures, warnings, { digits, summary }));
           break;
         case 'ndjson':
-          await writeChunks(out, (function* () { for (const f of flows) yield flowToNdjsonLine(f, { digits }); })());
+          for (const f of flows) {
+            const wait = writeFlowLine(out, f, digits);
+            if (wait) await wait;
+            if (out.closed) break;
+          }
           break;
         case 'csv':
           await writeChunks(out, flowsCsvChunks(flows, { digits }));

@@ -4,12 +4,15 @@
  * quoting) and Zeek's conn.log TSV. The large formats come as chunk generators too, so the CLI
  * can stream 100,000 flows without building one giant string.
  */
-import Table from 'cli-table3';
+import type CliTable from 'cli-table3';
+import { createRequire } from 'node:module';
 import type { CaptureInfo } from '../capture/frame.js';
 import { linkTypeName } from '../capture/linktypes.js';
-import type { DemuxSummary, EndpointProcess, Flow, FlowEndpoint, PacketKind, Timestamp } from '../demux/types.js';
+import type {
+  DemuxSummary, DirectionCounters, EndpointProcess, Flow, FlowEndpoint, PacketKind, Timestamp,
+} from '../demux/types.js';
 import { formatAddress, tryParseAddress } from '../parse/format.js';
-import { epochText, isoTime } from './time.js';
+import { DIGIT_PAIRS, epochText, isoTime, writeIsoTime } from './time.js';
 
 /** Fraction digits of printed times: 6 (µs captures) or 9 (ns captures). */
 export interface TimeOptions {
@@ -17,7 +20,10 @@ export interface TimeOptions {
 }
 
 function digitsOf(opts: TimeOptions | undefined): number {
-  const d = opts?.digits ?? 6;
+  return clampDigits(opts?.digits ?? 6);
+}
+
+function clampDigits(d: number): number {
   return d >= 9 ? 9 : d <= 0 ? 0 : Math.floor(d);
 }
 
@@ -26,9 +32,12 @@ function digitsOf(opts: TimeOptions | undefined): number {
  * like the printed start and end, so the three always agree.
  */
 function durationUnits(start: Timestamp, end: Timestamp, digits: number): number {
-  const q = 10 ** (9 - digits);
-  return (end.sec - start.sec) * 10 ** digits + (Math.floor(end.nsec / q) - Math.floor(start.nsec / q));
+  const q = POW10[9 - digits] ?? 10 ** (9 - digits);
+  return (end.sec - start.sec) * (POW10[digits] ?? 10 ** digits) + (Math.floor(end.nsec / q) - Math.floor(start.nsec / q));
 }
+
+/** Powers of ten up to 10^15 (a table: `10 ** k` is a call to pow). */
+const POW10 = Array.from({ length: 16 }, (_, i) => 10 ** i);
 
 /** Duration in seconds, rounded to the printed precision (a JSON number). */
 export function durationSeconds(flow: Flow, digits = 6): number {
@@ -64,22 +73,28 @@ export interface FlowSelection extends FlowFilter {
 }
 
 export function filterFlows(flows: readonly Flow[], filter: FlowFilter): Flow[] {
+  return flows.filter(flowMatcher(filter));
+}
+
+/** The --proto/--port/--host test as one function, for flows checked one at a time as they end. */
+export function flowMatcher(filter: FlowFilter): (f: Flow) => boolean {
   const proto = filter.proto?.toLowerCase();
+  const port = filter.port;
   let host = filter.host;
   if (host !== undefined) {
     // Compare canonical text: '2001:DB8:0::1' and '2001:db8::1' are one address.
     const bytes = tryParseAddress(host);
     if (bytes !== null) host = formatAddress(bytes, 0, bytes.length);
   }
-  return flows.filter((f) => {
+  return (f) => {
     if (proto !== undefined && f.proto !== proto && !(proto === 'icmp' && f.proto === 'icmpv6')) return false;
-    if (filter.port !== undefined) {
+    if (port !== undefined) {
       if (f.proto !== 'tcp' && f.proto !== 'udp') return false;
-      if (f.client.port !== filter.port && f.server.port !== filter.port) return false;
+      if (f.client.port !== port && f.server.port !== port) return false;
     }
     if (host !== undefined && f.client.ip !== host && f.server.ip !== host) return false;
     return true;
-  });
+  };
 }
 
 const totalBytes = (f: Flow) => f.toServer.wireBytes + f.toClient.wireBytes;
@@ -168,33 +183,305 @@ export function flowToJson(flow: Flow, opts?: TimeOptions): Record<string, unkno
   };
 }
 
-const countsText = (c: Flow['toServer']) =>
-  `{"packets":${c.packets},"wireBytes":${c.wireBytes},"ipBytes":${c.ipBytes},"payloadBytes":${c.payloadBytes}}`;
-
 /**
- * `JSON.stringify(flowToJson(flow))`, written directly: the JSON report writes one per flow and
- * building the object tree first took a tenth of a 2M-packet run. Every string field is made by
- * flowdemux from numbers and fixed words (addresses, Zeek codes, base64), so none needs escaping;
- * the ICMP note, the one nested record with free text, goes through JSON.stringify. A test
- * keeps the two identical.
+ * `JSON.stringify(flowToJson(flow))`: the text of `writeFlowJson`'s bytes, for the callers
+ * that want a string (sorted reports, live capture).
  */
 export function flowJsonText(flow: Flow, opts?: TimeOptions): string {
-  const digits = digitsOf(opts);
-  const q = (v: string | null) => (v === null ? 'null' : `"${v}"`);
-  return `{"id":${flow.id},"proto":"${flow.proto}","generation":${flow.generation},`
-    + `"client":{"ip":"${flow.client.ip}","port":${flow.client.port}${processText(flow.client)}},`
-    + `"server":{"ip":"${flow.server.ip}","port":${flow.server.port}${processText(flow.server)}},`
-    + `"rolesInferred":${flow.rolesInferred},"start":"${isoTime(flow.start.sec, flow.start.nsec, digits)}",`
-    + `"end":"${isoTime(flow.end.sec, flow.end.nsec, digits)}","duration":${durationSeconds(flow, digits)},`
-    + `"toServer":${countsText(flow.toServer)},"toClient":${countsText(flow.toClient)},`
-    + `"state":"${flow.state}","history":"${flow.history}","communityId":"${flow.communityId}",`
-    + `"generationReason":${q(flow.generationReason)},"endReason":${q(flow.endReason)},"ipVersion":${flow.ipVersion},`
-    + `"icmpErrors":${flow.icmpErrors},"icmpError":${flow.icmpError === null ? 'null' : JSON.stringify(flow.icmpError)}}`;
+  const need = flowJsonBound(flow);
+  if (scratch.length < need) scratch = Buffer.allocUnsafe(need * 2);
+  return scratch.toString('utf8', 0, writeFlowJson(scratch, 0, flow, digitsOf(opts)));
 }
 
-/** `,"process":{...}` when the end has one (a command name is free text: JSON.stringify). */
-function processText(e: FlowEndpoint): string {
-  return e.process === undefined ? '' : `,"process":${jsonText(processToJson(e.process))}`;
+let scratch = Buffer.allocUnsafe(4096);
+
+/**
+ * What a flow's JSON takes at most apart from its strings: the keys (about 400 bytes), 15
+ * numbers, 3 times and a duration at their longest (String of a double is at most 25
+ * characters, a time 40).
+ */
+const FLOW_JSON_FIXED = 1200;
+
+/** Room `writeFlowJson` needs for this flow (an upper bound, about twice the usual size). */
+export function flowJsonBound(flow: Flow): number {
+  let n = FLOW_JSON_FIXED + 3 * (flow.proto.length + flow.client.ip.length + flow.server.ip.length + flow.state.length
+    + flow.history.length + flow.communityId.length + (flow.generationReason ?? '').length + (flow.endReason ?? '').length);
+  if (flow.client.process !== undefined) n += 3 * processJsonText(flow.client.process).length;
+  if (flow.server.process !== undefined) n += 3 * processJsonText(flow.server.process).length;
+  if (flow.icmpError !== null) n += 3 * JSON.stringify(flow.icmpError).length;
+  return n;
+}
+
+/**
+ * One flow as JSON, `JSON.stringify(flowToJson(flow, {digits}))` exactly, written as UTF-8 bytes
+ * into `buf` at `pos`, which must have `flowJsonBound(flow)` bytes of room (else RangeError);
+ * returns the end. The JSON reports write a hundred thousand of these: built as text (then
+ * joined, then encoded) they cost several microseconds a flow. Here the keys go four bytes per
+ * store, numbers two digits per store, strings byte by byte, and no string is made on the way.
+ * Every string field is made by flowdemux from numbers and fixed words (addresses, Zeek codes,
+ * base64), so none needs escaping; the two nested records with free text (a process, the ICMP
+ * note) are rare and go through JSON.stringify. A test keeps this identical to JSON.stringify.
+ */
+export function writeFlowJson(buf: Uint8Array, pos: number, flow: Flow, digits: number): number {
+  const d = clampDigits(digits);
+  const v = viewOf(buf);
+  let p = putLiteral(v, pos, J_ID);
+  p = writeJsonNumber(v, buf, p, flow.id);
+  p = putLiteral(v, p, J_PROTO);
+  p = writeText(buf, p, flow.proto);
+  p = putLiteral(v, p, J_GENERATION);
+  p = writeJsonNumber(v, buf, p, flow.generation);
+  p = putLiteral(v, p, J_CLIENT_IP);
+  p = writeEndpoint(v, buf, p, flow.client);
+  p = putLiteral(v, p, J_SERVER_IP);
+  p = writeEndpoint(v, buf, p, flow.server);
+  p = putLiteral(v, p, flow.rolesInferred ? J_ROLES_TRUE_START : J_ROLES_FALSE_START);
+  p = writeIsoTime(v, p, flow.start.sec, flow.start.nsec, d);
+  p = putLiteral(v, p, J_END);
+  p = writeIsoTime(v, p, flow.end.sec, flow.end.nsec, d);
+  p = putLiteral(v, p, J_DURATION);
+  p = writeDuration(v, buf, p, durationUnits(flow.start, flow.end, d), d);
+  p = putLiteral(v, p, J_TO_SERVER);
+  p = writeCounts(v, buf, p, flow.toServer);
+  p = putLiteral(v, p, J_TO_CLIENT);
+  p = writeCounts(v, buf, p, flow.toClient);
+  p = putLiteral(v, p, J_STATE);
+  p = writeText(buf, p, flow.state);
+  p = putLiteral(v, p, J_HISTORY);
+  p = writeText(buf, p, flow.history);
+  p = putLiteral(v, p, J_COMMUNITY_ID);
+  p = writeText(buf, p, flow.communityId);
+  p = putLiteral(v, p, J_GENERATION_REASON);
+  p = writeQuoted(v, buf, p, flow.generationReason);
+  p = putLiteral(v, p, J_END_REASON);
+  p = writeQuoted(v, buf, p, flow.endReason);
+  p = putLiteral(v, p, J_IP_VERSION);
+  p = writeJsonNumber(v, buf, p, flow.ipVersion);
+  p = putLiteral(v, p, J_ICMP_ERRORS);
+  p = writeJsonNumber(v, buf, p, flow.icmpErrors);
+  if (flow.icmpError === null) return putLiteral(v, p, J_ICMP_ERROR_NULL);
+  p = putLiteral(v, p, J_ICMP_ERROR);
+  p = writeText(buf, p, JSON.stringify(flow.icmpError));
+  v.setUint8(p, 0x7d); // }
+  return p + 1;
+}
+
+/** An endpoint's IP (its opening `{"ip":"` written by the caller) up to the `}` left open. */
+function writeEndpoint(v: DataView, buf: Uint8Array, pos: number, e: FlowEndpoint): number {
+  let p = writeText(buf, pos, e.ip);
+  p = putLiteral(v, p, J_PORT);
+  p = writeJsonNumber(v, buf, p, e.port);
+  if (e.process === undefined) return p;
+  p = putLiteral(v, p, J_PROCESS);
+  return writeText(buf, p, processJsonText(e.process));
+}
+
+/** A process record's JSON (a command name is free text: escaped as jsonText does). */
+function processJsonText(p: EndpointProcess): string {
+  return jsonText(processToJson(p));
+}
+
+function writeCounts(v: DataView, buf: Uint8Array, pos: number, c: DirectionCounters): number {
+  let p = writeJsonNumber(v, buf, pos, c.packets);
+  p = putLiteral(v, p, J_WIRE_BYTES);
+  p = writeJsonNumber(v, buf, p, c.wireBytes);
+  p = putLiteral(v, p, J_IP_BYTES);
+  p = writeJsonNumber(v, buf, p, c.ipBytes);
+  p = putLiteral(v, p, J_PAYLOAD_BYTES);
+  return writeJsonNumber(v, buf, p, c.payloadBytes);
+}
+
+/** `"text"` or `null`, then the `,` before the next key. */
+function writeQuoted(v: DataView, buf: Uint8Array, pos: number, s: string | null): number {
+  if (s === null) return putLiteral(v, pos, J_NULL_COMMA);
+  v.setUint8(pos, 0x22); // "
+  const p = writeText(buf, pos + 1, s);
+  v.setUint16(p, 0x2c22, true); // ",
+  return p + 2;
+}
+
+/**
+ * The fixed pieces, as [length, words...]: little-endian 32-bit words of bytes 0-3, 4-7, ...,
+ * the last word ending with the last byte (it may overlap the one before). All are 4 bytes or
+ * longer.
+ */
+function literal(text: string): Uint32Array {
+  const n = text.length;
+  if (n < 4) throw new Error(`literal '${text}' is shorter than a word`);
+  const word = (at: number) => (text.charCodeAt(at) | (text.charCodeAt(at + 1) << 8) | (text.charCodeAt(at + 2) << 16) | (text.charCodeAt(at + 3) << 24)) >>> 0;
+  const words = [n];
+  for (let at = 0; at + 4 < n; at += 4) words.push(word(at));
+  words.push(word(n - 4));
+  return Uint32Array.from(words);
+}
+
+function putLiteral(v: DataView, pos: number, lit: Uint32Array): number {
+  const n = lit[0]!;
+  const last = lit.length - 1;
+  for (let i = 1; i < last; i++) v.setUint32(pos + 4 * (i - 1), lit[i]!, true);
+  v.setUint32(pos + n - 4, lit[last]!, true);
+  return pos + n;
+}
+
+const J_ID = literal('{"id":');
+const J_PROTO = literal(',"proto":"');
+const J_GENERATION = literal('","generation":');
+const J_CLIENT_IP = literal(',"client":{"ip":"');
+const J_PORT = literal('","port":');
+const J_PROCESS = literal(',"process":');
+const J_SERVER_IP = literal('},"server":{"ip":"');
+const J_ROLES_TRUE_START = literal('},"rolesInferred":true,"start":"');
+const J_ROLES_FALSE_START = literal('},"rolesInferred":false,"start":"');
+const J_END = literal('","end":"');
+const J_DURATION = literal('","duration":');
+const J_TO_SERVER = literal(',"toServer":{"packets":');
+const J_WIRE_BYTES = literal(',"wireBytes":');
+const J_IP_BYTES = literal(',"ipBytes":');
+const J_PAYLOAD_BYTES = literal(',"payloadBytes":');
+const J_TO_CLIENT = literal('},"toClient":{"packets":');
+const J_STATE = literal('},"state":"');
+const J_HISTORY = literal('","history":"');
+const J_COMMUNITY_ID = literal('","communityId":"');
+const J_GENERATION_REASON = literal('","generationReason":');
+const J_END_REASON = literal('"endReason":');
+const J_NULL_COMMA = literal('null,');
+const J_IP_VERSION = literal('"ipVersion":');
+const J_ICMP_ERRORS = literal(',"icmpErrors":');
+const J_ICMP_ERROR_NULL = literal(',"icmpError":null}');
+const J_ICMP_ERROR = literal(',"icmpError":');
+
+// The DataView of the buffer written last: made once per buffer (an output piece, a page).
+let lastBuffer: Uint8Array | null = null;
+let lastView: DataView = new DataView(new ArrayBuffer(0));
+
+function viewOf(buf: Uint8Array): DataView {
+  if (buf !== lastBuffer) {
+    lastView = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    lastBuffer = buf;
+  }
+  return lastView;
+}
+
+/**
+ * `String(n)` as bytes. Integers from 0 to 2^53 (counters can pass 2^32) are written two digits
+ * at a time; anything else (never made by the engine) takes String's text.
+ */
+function writeJsonNumber(v: DataView, buf: Uint8Array, pos: number, n: number): number {
+  if (!(n >= 0 && n <= Number.MAX_SAFE_INTEGER && Math.floor(n) === n)) return writeAscii(v, pos, String(n));
+  if (n < 100) {
+    if (n < 10) {
+      v.setUint8(pos, 0x30 + n);
+      return pos + 1;
+    }
+    v.setUint16(pos, DIGIT_PAIRS[n]!, true);
+    return pos + 2;
+  }
+  let len = 3;
+  while (len < 16 && n >= POW10[len]!) len++;
+  const end = pos + len;
+  v.setUint8(end - 1, 0); // the room check for the whole number, before any digit is written
+  let p = end;
+  let m = n;
+  while (m >= 0x80000000) {
+    const q = Math.floor(m / 100);
+    p -= 2;
+    v.setUint16(p, DIGIT_PAIRS[m - q * 100]!, true);
+    m = q;
+  }
+  let k = m | 0;
+  while (k >= 100) {
+    const q = (k / 100) | 0;
+    p -= 2;
+    v.setUint16(p, DIGIT_PAIRS[k - q * 100]!, true);
+    k = q;
+  }
+  if (k >= 10) v.setUint16(p - 2, DIGIT_PAIRS[k]!, true);
+  else v.setUint8(p - 1, 0x30 + k);
+  return end;
+}
+
+/**
+ * `String(units / 10^digits)` (durationSeconds as JSON prints it) as bytes, from the integer.
+ * A decimal of at most 15 significant digits is what JavaScript prints back for the double
+ * nearest to it (doubles hold 15 decimal digits exactly), so below 10^15 units the text is the
+ * integer with a decimal point put in and trailing zeros dropped. Values below 10^-6 print in
+ * exponent form (`1.2e-7`), and larger unit counts can round: those take String's text.
+ */
+function writeDuration(v: DataView, buf: Uint8Array, pos: number, units: number, digits: number): number {
+  if (!(units >= 0 && units < 1e15 && Math.floor(units) === units && (units === 0 || digits <= 6 || units >= POW10[digits - 6]!))) {
+    return writeAscii(v, pos, String(units / POW10[digits]!));
+  }
+  const scale = POW10[digits]!;
+  const whole = Math.floor(units / scale);
+  let frac = units - whole * scale; // below 10^9: small integer arithmetic from here
+  let p = writeJsonNumber(v, buf, pos, whole);
+  if (frac === 0) return p;
+  let width = digits;
+  while (frac % 10 === 0) {
+    frac = (frac / 10) | 0;
+    width--;
+  }
+  v.setUint8(p + width, 0); // the room check
+  buf[p++] = 0x2e; // .
+  for (let i = p + width - 1; i >= p; i--) {
+    const q = (frac / 10) | 0;
+    buf[i] = 0x30 + frac - q * 10;
+    frac = q;
+  }
+  return p + width;
+}
+
+/** Text known to be ASCII (String of a number), at most as long as FLOW_JSON_FIXED allows for. */
+function writeAscii(v: DataView, pos: number, s: string): number {
+  for (let i = 0; i < s.length; i++) v.setUint8(pos + i, s.charCodeAt(i));
+  return pos + s.length;
+}
+
+/**
+ * A string's UTF-8 bytes, unescaped (the caller knows it needs no JSON escaping). ASCII, the
+ * case of every string the engine makes, goes a byte at a time; anything else is encoded by
+ * hand. The room is checked once, for three bytes a UTF-16 unit.
+ */
+function writeText(buf: Uint8Array, pos: number, s: string): number {
+  const n = s.length;
+  if (pos + n * 3 > buf.length) throw new RangeError('writeFlowJson: buffer too small (see flowJsonBound)');
+  for (let i = 0; i < n; i++) {
+    const c = s.charCodeAt(i);
+    if (c >= 0x80) return writeUtf8From(buf, pos + i, s, i);
+    buf[pos + i] = c;
+  }
+  return pos + n;
+}
+
+function writeUtf8From(buf: Uint8Array, pos: number, s: string, from: number): number {
+  let p = pos;
+  for (let i = from; i < s.length; i++) {
+    let c = s.charCodeAt(i);
+    if (c < 0x80) {
+      buf[p++] = c;
+    } else if (c < 0x800) {
+      buf[p++] = 0xc0 | (c >> 6);
+      buf[p++] = 0x80 | (c & 0x3f);
+    } else {
+      if (c >= 0xd800 && c <= 0xdfff) {
+        const next = i + 1 < s.length ? s.charCodeAt(i + 1) : 0;
+        if (c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) {
+          c = 0x10000 + ((c - 0xd800) << 10) + (next - 0xdc00);
+          i++;
+          buf[p++] = 0xf0 | (c >> 18);
+          buf[p++] = 0x80 | ((c >> 12) & 0x3f);
+          buf[p++] = 0x80 | ((c >> 6) & 0x3f);
+          buf[p++] = 0x80 | (c & 0x3f);
+          continue;
+        }
+        c = 0xfffd; // a lone surrogate: what Buffer and TextEncoder write for it
+      }
+      buf[p++] = 0xe0 | (c >> 12);
+      buf[p++] = 0x80 | ((c >> 6) & 0x3f);
+      buf[p++] = 0x80 | (c & 0x3f);
+    }
+  }
+  return p;
 }
 
 /** One NDJSON line (with its newline). */
@@ -238,15 +525,100 @@ export interface FlowsDocumentOptions extends TimeOptions {
 export function* flowsJsonChunks(
   flows: Iterable<Flow>, captures: readonly CaptureInfo[], warnings: readonly string[], opts?: FlowsDocumentOptions,
 ): Generator<string> {
-  yield `{"captures":${jsonText(captures.map(captureToJson))},\n"flows":[`;
+  yield flowsJsonHead(captures);
   let first = true;
   for (const f of flows) {
     yield (first ? '\n' : ',\n') + flowJsonText(f, opts);
     first = false;
   }
-  yield `${first ? '' : '\n'}],\n"warnings":${jsonText(warnings)}`;
-  if (opts?.summary) yield `,\n"summary":${JSON.stringify(opts.summary)}`;
-  yield '}\n';
+  yield flowsJsonTail(!first, warnings, opts);
+}
+
+/** The JSON document up to its first flow: each flow then follows as `\n{...}` (the first) or `,\n{...}`. */
+export function flowsJsonHead(captures: readonly CaptureInfo[]): string {
+  return `{"captures":${jsonText(captures.map(captureToJson))},\n"flows":[`;
+}
+
+/** The JSON document after its last flow (`anyFlows`: whether the array has any). */
+export function flowsJsonTail(anyFlows: boolean, warnings: readonly string[], opts?: FlowsDocumentOptions): string {
+  let tail = `${anyFlows ? '\n' : ''}],\n"warnings":${jsonText(warnings)}`;
+  if (opts?.summary) tail += `,\n"summary":${JSON.stringify(opts.summary)}`;
+  return tail + '}\n';
+}
+
+/** Size of a FlowJsonStore page: large enough that few flows are left over at a page's end. */
+const STORE_PAGE = 1 << 20;
+
+/**
+ * Flows' JSON (writeFlowJson's bytes) kept by flow id until the document can be written: the
+ * JSON report holds every flow until the end of the input (the document's head carries counts
+ * known only then), and keeping a hundred thousand Flow records (a million small objects) cost
+ * more in garbage collection than writing them. Bytes go into 1 MiB pages, appended; a flow
+ * never spans two pages. Ids are expected to be the engine's 1, 2, 3... (a gap is a flow not
+ * kept, e.g. filtered out), each added once.
+ */
+export class FlowJsonStore {
+  private readonly pages: Uint8Array[] = [];
+  private page = new Uint8Array(0);
+  private used = 0;
+  private pageOf = new Int32Array(1024);
+  private startOf = new Int32Array(1024);
+  /** 0: no flow with this id. */
+  private lengthOf = new Int32Array(1024);
+  private top = 0;
+
+  /** `digits`: fraction digits of times, as for flowJsonText (may be set before the first add). */
+  constructor(public digits = 6) {}
+
+  /** Highest id stored (0 when none). */
+  get maxId(): number {
+    return this.top;
+  }
+
+  add(flow: Flow): void {
+    const id = flow.id;
+    if (!(id >= 1 && Math.floor(id) === id && id < 0x7fffffff)) throw new RangeError(`flow id ${id} cannot be stored`);
+    if (id >= this.lengthOf.length) this.growIndex(id);
+    const need = flowJsonBound(flow);
+    if (this.page.length - this.used < need) {
+      // Not enough left in this page: a new one (the rest of this one stays unused).
+      this.page = Buffer.allocUnsafe(Math.max(STORE_PAGE, need));
+      this.pages.push(this.page);
+      this.used = 0;
+    }
+    const start = this.used;
+    this.used = writeFlowJson(this.page, start, flow, this.digits);
+    this.pageOf[id] = this.pages.length - 1;
+    this.startOf[id] = start;
+    this.lengthOf[id] = this.used - start;
+    if (id > this.top) this.top = id;
+  }
+
+  /** Byte length of flow `id`'s JSON; 0 when it was not added. */
+  size(id: number): number {
+    return id >= 1 && id <= this.top ? this.lengthOf[id]! : 0;
+  }
+
+  /** Copies flow `id`'s JSON into `dst` at `pos` (room for `size(id)` bytes needed); returns the end. */
+  copyTo(id: number, dst: Uint8Array, pos: number): number {
+    const n = this.size(id);
+    if (n === 0) return pos;
+    const start = this.startOf[id]!;
+    dst.set(this.pages[this.pageOf[id]!]!.subarray(start, start + n), pos);
+    return pos + n;
+  }
+
+  private growIndex(id: number): void {
+    const size = Math.max(id + 1, this.lengthOf.length * 2);
+    const grow = (a: Int32Array) => {
+      const b = new Int32Array(size);
+      b.set(a);
+      return b;
+    };
+    this.pageOf = grow(this.pageOf);
+    this.startOf = grow(this.startOf);
+    this.lengthOf = grow(this.lengthOf);
+  }
 }
 
 export function renderFlowsJson(
@@ -409,6 +781,14 @@ const KIND_ORDER: PacketKind[] = [
   'icmp', 'icmpv6', 'fragment-pending', 'fragment-unmatched', 'non-ip', 'damaged', 'other-ip-protocol',
 ];
 
+// cli-table3 (and the string-width tables it loads) takes about 10 ms to load: only the table
+// format needs it, so the JSON and NDJSON runs skip it.
+let tableClass: typeof CliTable | undefined;
+function loadTable(): typeof CliTable {
+  tableClass ??= createRequire(import.meta.url)('cli-table3') as typeof CliTable;
+  return tableClass;
+}
+
 export interface TableOptions extends TimeOptions {
   /** Adds a line counting the packets that are in no flow. */
   summary?: DemuxSummary;
@@ -427,6 +807,7 @@ export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): s
   // Live capture with process attribution: each end's process after its address (files have none).
   const procs = flows.some((f) => f.client.process !== undefined || f.server.process !== undefined);
   const proc = (e: FlowEndpoint) => (e.process === undefined ? '' : processLabel(e.process));
+  const Table = loadTable();
   const table = new Table({
     head: ['id', 'proto', 'client', ...(procs ? ['client process'] : []), 'server', ...(procs ? ['server process'] : []),
       'pkts →', 'bytes →', 'pkts ←', 'bytes ←', oneDate ? `start (${oneDate} UTC)` : 'start (UTC)', 'duration', 'state'],
