@@ -3,11 +3,14 @@
  * to the command. Owns what every file-reading command shares: opening (with one-line errors),
  * merging, decoding into one reused Packet, the progress line, and warnings that are reported
  * once per capture rather than once per packet (an undecodable link type).
+ *
+ * Large regular files are read on a worker thread (capture/worker-reader.ts), which the
+ * environment variable FLOWDEMUX_READ_THREAD=0/1 turns off or on whatever the size.
  */
 import type { CaptureInfo, Frame, FrameSource } from '../capture/frame.js';
-import { CaptureError } from '../capture/frame.js';
 import { openCapture } from '../capture/open.js';
 import { mergeSources } from '../capture/merge.js';
+import { ThreadedCaptures, openErrorText, useReadThread } from '../capture/worker-reader.js';
 import { linkTypeName } from '../capture/linktypes.js';
 import { decodeFrame } from '../parse/decode.js';
 import { isSupportedLinkType } from '../parse/link.js';
@@ -50,57 +53,94 @@ export async function readCaptures(
   onPacket: (frame: Frame, pkt: Packet) => void | Promise<void>,
   options: ReadOptions,
 ): Promise<ReadResult> {
+  const input = useReadThread(paths) ? await openOnThread(paths) : await openInThread(paths, options.stdin);
+  const result: ReadResult = { captures: input.captures, errors: input.errors, warnings: [], stopped: false, packets: 0 };
+  try {
+    if (input.captures.length === 0) return result;
+    options.onStart?.(result.captures);
+
+    // Undecodable link types, counted per capture and reported once each.
+    const unknownLinks = new Map<string, number>();
+    const pkt = newPacket();
+    const progress = new Progress(options.progress);
+    const stop = options.shouldStop ?? (() => false);
+
+    outer: for await (const batch of input.batches()) {
+      for (let i = 0; i < batch.length; i++) {
+        const frame = batch[i]!;
+        decodeFrame(frame, pkt);
+        // Only a link type without a decoder: a decodable link carrying something else (a BSD
+        // loopback frame of another address family) is the packet's own business.
+        if (pkt.networkOffset < 0 && !isSupportedLinkType(frame.linkType)) {
+          const key = `${frame.sourceIndex}:${frame.linkType}`;
+          unknownLinks.set(key, (unknownLinks.get(key) ?? 0) + 1);
+        }
+        const wait = onPacket(frame, pkt);
+        if (wait) await wait;
+        result.packets++;
+      }
+      progress.update(result.packets);
+      if (stop()) {
+        result.stopped = true;
+        break outer;
+      }
+    }
+    progress.done();
+
+    for (const [key, count] of unknownLinks) {
+      const [src, link] = key.split(':').map(Number) as [number, number];
+      // Frames come only from captures that opened, and a capture's info.path is its argument.
+      const path = paths[src] ?? String(src);
+      result.warnings.push(`${path}: link type ${link} (${linkTypeName(link)}) is not decoded: ${count} frame${count === 1 ? '' : 's'} counted without headers`);
+    }
+    for (const c of input.captures) for (const w of c.warnings) result.warnings.push(`${c.path}: ${w}`);
+    return result;
+  } finally {
+    // The reader thread, when the loop above never ran or threw: stop it (no-op once it ended).
+    await input.close();
+  }
+}
+
+/** The opened captures, wherever they are read. */
+interface OpenedInput {
+  /** One per capture that could be opened, in command-line order. */
+  captures: CaptureInfo[];
+  errors: string[];
+  /** The merged frames (once); the infos in `captures` are final when it ends. */
+  batches(): AsyncIterable<Frame[]>;
+  close(): Promise<void>;
+}
+
+async function openInThread(paths: string[], stdin: NodeJS.ReadableStream | undefined): Promise<OpenedInput> {
   const sources: FrameSource[] = [];
-  /** Command-line index → opened source (a capture that failed to open has none). */
-  const byIndex = new Map<number, FrameSource>();
   const errors: string[] = [];
   for (let i = 0; i < paths.length; i++) {
     const path = paths[i]!;
     try {
-      const source = await openCapture(path, i, { stdin: options.stdin });
-      sources.push(source);
-      byIndex.set(i, source);
+      sources.push(await openCapture(path, i, { stdin }));
     } catch (err) {
-      errors.push(err instanceof CaptureError ? err.message : `${path}: ${(err as Error).message}`);
+      errors.push(openErrorText(path, err));
     }
   }
-  const result: ReadResult = { captures: sources.map((s) => s.info), errors, warnings: [], stopped: false, packets: 0 };
-  if (sources.length === 0) return result;
-  options.onStart?.(result.captures);
+  return {
+    captures: sources.map((s) => s.info),
+    errors,
+    batches: () => mergeSources(sources),
+    close: async () => undefined,
+  };
+}
 
-  // Undecodable link types, counted per capture and reported once each.
-  const unknownLinks = new Map<string, number>();
-  const pkt = newPacket();
-  const progress = new Progress(options.progress);
-  const stop = options.shouldStop ?? (() => false);
-
-  outer: for await (const batch of mergeSources(sources)) {
-    for (let i = 0; i < batch.length; i++) {
-      const frame = batch[i]!;
-      decodeFrame(frame, pkt);
-      // Only a link type without a decoder: a decodable link carrying something else (a BSD
-      // loopback frame of another address family) is the packet's own business.
-      if (pkt.networkOffset < 0 && !isSupportedLinkType(frame.linkType)) {
-        const key = `${frame.sourceIndex}:${frame.linkType}`;
-        unknownLinks.set(key, (unknownLinks.get(key) ?? 0) + 1);
-      }
-      const wait = onPacket(frame, pkt);
-      if (wait) await wait;
-      result.packets++;
-    }
-    progress.update(result.packets);
-    if (stop()) {
-      result.stopped = true;
-      break outer;
-    }
-  }
-  progress.done();
-
-  for (const [key, count] of unknownLinks) {
-    const [src, link] = key.split(':').map(Number) as [number, number];
-    const path = byIndex.get(src)?.info.path ?? String(src);
-    result.warnings.push(`${path}: link type ${link} (${linkTypeName(link)}) is not decoded: ${count} frame${count === 1 ? '' : 's'} counted without headers`);
-  }
-  for (const s of sources) for (const w of s.info.warnings) result.warnings.push(`${s.info.path}: ${w}`);
-  return result;
+/**
+ * Large regular files: opened, read and merged on a worker thread (capture/worker-reader.ts),
+ * so that reading overlaps with decoding and the engine here. Same captures, errors, frames
+ * and warnings as in-thread.
+ */
+async function openOnThread(paths: string[]): Promise<OpenedInput> {
+  const t = await ThreadedCaptures.start(paths);
+  return {
+    captures: t.captures,
+    errors: t.errors,
+    batches: () => t.batches(),
+    close: () => t.close(),
+  };
 }
