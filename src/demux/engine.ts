@@ -245,7 +245,7 @@ export class DemuxEngine {
     const seq = pkt.tcpSeq;
     const store = this.store;
 
-    let f = this.table.flow(slot);
+    let f = this.table.foundFlow; // this.table.flow(slot), without waiting for the slot's record
     let roleDone = false;
     if (f < 0) {
       f = this.startFlow(slot, proto, this.reasonAfterRelease(slot, synOnly), tsSec, tsNsec, t);

@@ -9,8 +9,11 @@
  *   touches one index cell and one record. Measured on the 2M-packet benchmark, the engine was
  *   bound by memory latency, not by instructions: the read buffers streaming through the cache
  *   evict the flow table, and a key spread over eight parallel arrays cost eight misses.
- * - The index is an open-addressing table (linear probing, load ≤ 1/2) of (hash, slot + 1) pairs;
- *   a probe compares hashes in the index itself and a hit is confirmed against the record.
+ * - The index is an open-addressing table (linear probing, load ≤ 1/2) of 16-byte cells
+ *   (hash, slot + 1, engine's flow + 1); a probe compares hashes in the index itself and a hit is
+ *   confirmed against the record. The flow's number sits in the cell as well as in the record so
+ *   that the engine's load of the flow state does not wait for the record: the two cache misses
+ *   of a lookup overlap instead of following one another (`foundFlow`).
  *   Removal shifts later entries back (no tombstones), so the table never degrades.
  * - Every occupied slot sits on one of a few doubly linked lists in order of last use (a list per
  *   timeout class), so idle expiry and eviction look only at list heads.
@@ -32,6 +35,10 @@ const W_META = 4;
 const W_FLOW = 5;
 const W_PREV = 6;
 const W_NEXT = 7;
+/** Words of an index cell: the key's hash, slot + 1, and the slot's W_FLOW (a copy). */
+const CELL = 4;
+const C_SLOT = 1;
+const C_FLOW = 2;
 /** Byte offset of end A's address in a record (end B's is 16 further). */
 const ADDR_BYTE = 32;
 const RECORD_BYTES = STRIDE * 4;
@@ -73,8 +80,10 @@ export class FlowTable {
   readonly tails: Int32Array;
   readonly counts: Int32Array;
 
-  /** (hash, slot + 1) pairs; slot + 1 = 0 is an empty cell. */
+  /** Cells of CELL words: hash, slot + 1 (0 = empty cell), flow + 1 (0 = none). */
   private index: Int32Array;
+  /** The engine's flow of the slot the last `find` or `insert` returned (-1 = none). */
+  foundFlow = -1;
   /** Cells - 1 (a power of two minus one). */
   private mask: number;
   private free: Int32Array;
@@ -88,7 +97,7 @@ export class FlowTable {
     this.heads = new Int32Array(lists).fill(-1);
     this.tails = new Int32Array(lists).fill(-1);
     this.counts = new Int32Array(lists);
-    this.index = new Int32Array(cap * 2 * 2);
+    this.index = new Int32Array(cap * 2 * CELL);
     this.mask = cap * 2 - 1;
     this.free = new Int32Array(cap);
     // Hand out low slot numbers first.
@@ -108,12 +117,16 @@ export class FlowTable {
     const ports = (aPort << 16) | bPort;
     const protoLen = proto | (len << 8);
     for (let i = hash & mask; ; i = (i + 1) & mask) {
-      const e = index[2 * i + 1]!;
+      const c = i * CELL;
+      const e = index[c + C_SLOT]!;
       if (e === 0) return -1;
-      if (index[2 * i] !== hash) continue;
+      if (index[c] !== hash) continue;
       const s = e - 1;
       const r = s * STRIDE;
-      if (this.rec[r + W_PORTS] === ports && this.rec[r + W_PROTO_LEN] === protoLen && this.sameAddr(s, b, aOff, bOff, len)) return s;
+      if (this.rec[r + W_PORTS] === ports && this.rec[r + W_PROTO_LEN] === protoLen && this.sameAddr(s, b, aOff, bOff, len)) {
+        this.foundFlow = index[c + C_FLOW]! - 1;
+        return s;
+      }
     }
   }
 
@@ -132,7 +145,7 @@ export class FlowTable {
     const s = this.free[--this.freeTop]!;
     const rec = this.rec;
     const r = s * STRIDE;
-    rec.fill(0, r, r + STRIDE);
+    rec[r + W_GEN] = rec[r + W_META] = rec[r + W_FLOW] = rec[r + W_PREV] = rec[r + W_NEXT] = 0;
     const k = this.keyAddr;
     const base = s * RECORD_BYTES + ADDR_BYTE;
     for (let i = 0; i < len; i++) k[base + i] = b[aOff + i]!;
@@ -142,6 +155,7 @@ export class FlowTable {
     rec[r + W_PROTO_LEN] = proto | (len << 8);
     this.place(s, hash);
     this.size++;
+    this.foundFlow = -1;
     return s;
   }
 
@@ -149,9 +163,19 @@ export class FlowTable {
     const index = this.index;
     const mask = this.mask;
     let i = hash & mask;
-    while (index[2 * i + 1] !== 0) i = (i + 1) & mask;
-    index[2 * i] = hash;
-    index[2 * i + 1] = s + 1;
+    while (index[i * CELL + C_SLOT] !== 0) i = (i + 1) & mask;
+    index[i * CELL] = hash;
+    index[i * CELL + C_SLOT] = s + 1;
+    index[i * CELL + C_FLOW] = this.rec[s * STRIDE + W_FLOW]!;
+  }
+
+  /** The index cell of slot `s`. */
+  private cellOf(s: number): number {
+    const index = this.index;
+    const mask = this.mask;
+    let i = this.rec[s * STRIDE + W_HASH]! & mask;
+    while (index[i * CELL + C_SLOT] !== s + 1) i = (i + 1) & mask;
+    return i;
   }
 
   /** Forget a slot: off its list, out of the index, back to the free stack. */
@@ -159,23 +183,19 @@ export class FlowTable {
     this.unlink(s);
     const index = this.index;
     const mask = this.mask;
-    let i = this.rec[s * STRIDE + W_HASH]! & mask;
-    while (index[2 * i + 1] !== s + 1) i = (i + 1) & mask;
+    let i = this.cellOf(s);
     // Backward-shift deletion: move later entries of the probe run into the hole when their
     // home position is not between the hole and where they sit.
     for (let j = (i + 1) & mask; ; j = (j + 1) & mask) {
-      const e = index[2 * j + 1]!;
-      if (e === 0) break;
-      const home = index[2 * j]! & mask;
+      if (index[j * CELL + C_SLOT] === 0) break;
+      const home = index[j * CELL]! & mask;
       const stays = i <= j ? home > i && home <= j : home > i || home <= j;
       if (!stays) {
-        index[2 * i] = index[2 * j]!;
-        index[2 * i + 1] = e;
+        index.copyWithin(i * CELL, j * CELL, j * CELL + CELL);
         i = j;
       }
     }
-    index[2 * i] = 0;
-    index[2 * i + 1] = 0;
+    index.fill(0, i * CELL, i * CELL + CELL);
     this.free[this.freeTop++] = s;
     this.size--;
   }
@@ -193,7 +213,7 @@ export class FlowTable {
     this.freeTop = old;
     this.capacity = cap;
     // Re-index at the new size: load stays ≤ 1/2.
-    this.index = new Int32Array(cap * 2 * 2);
+    this.index = new Int32Array(cap * 2 * CELL);
     this.mask = cap * 2 - 1;
     for (let s = 0; s < old; s++) this.place(s, rec[s * STRIDE + W_HASH]!);
   }
@@ -248,6 +268,7 @@ export class FlowTable {
 
   setFlow(s: number, flow: number): void {
     this.rec[s * STRIDE + W_FLOW] = flow + 1;
+    this.index[this.cellOf(s) * CELL + C_FLOW] = flow + 1;
   }
 
   /** The slot after `s` on its list, -1 at the end. */
