@@ -261,13 +261,24 @@ describe('the worker thread (compiled dist/)', () => {
 });
 
 describe('when the worker is used', () => {
-  it('regular files of 16 MiB and more; never stdin; FLOWDEMUX_READ_THREAD forces', () => {
+  it('regular files of 16 MiB and more, not one plain pcap; never stdin; FLOWDEMUX_READ_THREAD forces', () => {
     const small = join(FIXTURES, 'demux-lo.pcap');
-    const large = tmp.path('large.pcap');
-    writeFileSync(large, '');
-    truncateSync(large, 16 << 20); // sparse: only the size matters here
+    const sized = (name: string, head: Uint8Array) => {
+      const p = tmp.path(name);
+      writeFileSync(p, head);
+      truncateSync(p, 16 << 20); // sparse: only the size and the first bytes matter here
+      return p;
+    };
+    const large = sized('large.pcap.gz', Uint8Array.of(0x1f, 0x8b, 8, 0));
+    const plain = sized('plain.pcap', pcapHeader({}));
+    const plainBe = sized('plain-be.pcap', Uint8Array.of(0xa1, 0xb2, 0x3c, 0x4d));
     expect(useReadThread([small], {})).toBe(false);
     expect(useReadThread([large], {})).toBe(true);
+    // One classic pcap is walked faster than a worker can hand it over; several are merged.
+    expect(useReadThread([plain], {})).toBe(false);
+    expect(useReadThread([plainBe], {})).toBe(false);
+    expect(useReadThread([plain, plainBe], {})).toBe(true);
+    expect(useReadThread([plain], { FLOWDEMUX_READ_THREAD: '1' })).toBe(true);
     expect(useReadThread([large, join(FIXTURES, 'no-such.pcap')], {})).toBe(false);
     expect(useReadThread([large, FIXTURES], {})).toBe(false);
     expect(useReadThread([large], { FLOWDEMUX_READ_THREAD: '0' })).toBe(false);
