@@ -14,7 +14,7 @@
 import type { Frame } from '../capture/frame.js';
 import { malformed, unsupported } from './damage.js';
 import { decodeIPv4, decodeIPv6 } from './ip.js';
-import { decodeEtherTypePayload, ETHERTYPE, LINK_DECODERS } from './link.js';
+import { decodeEtherTypePayload, ETHERTYPE, LINK_DECODERS, type LinkDecoder } from './link.js';
 import type { Packet } from './packet.js';
 import { decodeTransport } from './transport.js';
 import { findTunnel, inner, MAX_TUNNEL_DEPTH, mayBeTunnel } from './tunnel.js';
@@ -40,6 +40,18 @@ export function decodeBytes(
   return decodeUpTo(linkType, bytes, 0, capturedLength, originalLength, pkt, maxTunnelDepth);
 }
 
+/** The last link type looked up, and its decoder: a capture has one or a few (a Map lookup a packet was 1% of a run). */
+let lastLinkType = -1;
+let lastLink: LinkDecoder | undefined;
+
+function linkDecoder(linkType: number): LinkDecoder | undefined {
+  if (linkType !== lastLinkType) {
+    lastLink = LINK_DECODERS.get(linkType);
+    lastLinkType = linkType;
+  }
+  return lastLink;
+}
+
 /** The frame is `bytes[start, start + capturedLength)`; `start` is assumed within `bytes`. */
 function decodeUpTo(
   linkType: number, bytes: Uint8Array, start: number, capturedLength: number, originalLength: number, pkt: Packet,
@@ -51,7 +63,7 @@ function decodeUpTo(
   resetPacket(pkt, linkType, bytes, length, originalLength, start);
   if (!(maxDepth <= MAX_TUNNEL_DEPTH)) maxDepth = MAX_TUNNEL_DEPTH;
   try {
-    const link = LINK_DECODERS.get(linkType);
+    const link = linkDecoder(linkType);
     if (link === undefined) {
       unsupported(pkt, 'link', start, 'link type not supported');
       return pkt;
