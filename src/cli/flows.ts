@@ -109,6 +109,7 @@ async function writeStoredDocument(
     any = true;
     wait = out.commit(store.copyTo(id, buf, p));
     if (wait) await wait;
+    else if ((id & 4095) === 0) await out.settle();
   }
   if (!out.closed) out.write(flowsJsonTail(any, warnings, opts));
 }
