@@ -8,11 +8,12 @@
  * compiled dist/ (built by `npm test`'s pretest), through ThreadedCaptures.start and through
  * the CLI binary with FLOWDEMUX_READ_THREAD=0 and 1.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
+import { firstLineThenHangUp } from '../helpers/hang-up.js';
 import type { CaptureInfo, Frame } from '../../src/capture/frame.js';
 import { mergeSources } from '../../src/capture/merge.js';
 import { openCapture } from '../../src/capture/open.js';
@@ -313,27 +314,11 @@ describe('the CLI with and without the reader thread', () => {
 
   it('ends quietly and promptly when the reader of its output goes away (| head -1)', async () => {
     const file = bigPcap('head.pcap', 40);
-    const started = Date.now();
-    const child = spawn(process.execPath, [BIN, 'packets', '--format', 'ndjson', file], {
-      stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, FLOWDEMUX_READ_THREAD: '1' },
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const firstLine = await new Promise<string>((resolve) => {
-      let buf = '';
-      child.stdout.on('data', (d: Buffer) => {
-        buf += d.toString();
-        if (buf.includes('\n')) {
-          child.stdout.destroy();
-          resolve(buf.split('\n')[0]!);
-        }
-      });
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
-    expect(JSON.parse(firstLine)).toMatchObject({ frame: 1 });
-    expect(code).toBe(0);
-    expect(stderr).toBe('');
+    const r = await firstLineThenHangUp(['packets', '--format', 'ndjson', file], { ...process.env, FLOWDEMUX_READ_THREAD: '1' });
+    expect(JSON.parse(r.firstLine)).toMatchObject({ frame: 1 });
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
     // Reading all 40 MB (~39,000 lines of NDJSON) takes far longer than stopping after one batch.
-    expect(Date.now() - started).toBeLessThan(5000);
+    expect(r.ms).toBeLessThan(5000);
   });
 });

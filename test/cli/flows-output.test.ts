@@ -5,28 +5,18 @@
  * streamed NDJSON holds the same lines; a slow reader gets the same bytes in 64 KiB pieces;
  * a reader that goes away ends the run quietly.
  */
-import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { captureFiles, FIXTURES } from '../helpers/fixture-files.js';
 import { run } from '../../src/cli/main.js';
 import { writeSynFlood } from '../fuzz/flood.js';
 import { tempDir } from '../helpers/capture-builders.js';
 import { runCli } from '../helpers/run-cli.js';
 
-const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname;
 /** Larger than any capture here has flows: takes the chunk path without dropping any. */
 const NO_LIMIT = ['--limit', '1000000000'];
 
-function captureFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...captureFiles(p));
-    else if (/\.(pcap|pcapng)(\.gz)?$/.test(name)) out.push(p);
-  }
-  return out;
-}
 
 /** The flow lines of a JSON document (one flow a line, `,` after all but the last). */
 function docFlowLines(doc: string): string[] {

@@ -2,9 +2,10 @@
  * `flowdemux packets` end to end: the compiled CLI (built by `npm test`'s pretest) run as a
  * process on captures written by the test, checking output, stderr lines and exit codes.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { chmodSync, writeFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
+import { firstLineThenHangUp } from '../helpers/hang-up.js';
 import { buildPcap, tempDir } from '../helpers/capture-builders.js';
 import { buildTcp, buildUdp, ethernet } from '../helpers/packet-builders.js';
 
@@ -130,22 +131,9 @@ describe('flowdemux packets', () => {
     const records = [];
     for (let i = 0; i < 60_000; i++) records.push({ tsSec: 1000 + i, tsFrac: 0, data: i % 2 ? syn : dns });
     const file = tmp.write('many.pcap', buildPcap({}, records));
-    const child = spawn(process.execPath, [BIN, 'packets', file], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => (stderr += d));
-    const firstLine = await new Promise<string>((resolve) => {
-      let buf = '';
-      child.stdout.on('data', (d: Buffer) => {
-        buf += d.toString();
-        if (buf.includes('\n')) {
-          child.stdout.destroy();
-          resolve(buf.split('\n')[0]!);
-        }
-      });
-    });
-    const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
-    expect(firstLine).toMatch(/^No\./);
-    expect(code).toBe(0);
-    expect(stderr).toBe('');
+    const r = await firstLineThenHangUp(['packets', file]);
+    expect(r.firstLine).toMatch(/^No\./);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
   });
 });

@@ -8,6 +8,7 @@
 import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { firstLineThenHangUp } from '../helpers/hang-up.js';
 import { buildPcap, tempDir } from '../helpers/capture-builders.js';
 import { buildUdp, ethernet } from '../helpers/packet-builders.js';
 import { stderrProblems } from './checks.js';
@@ -119,25 +120,10 @@ describe('fuzz: output faults', () => {
     ];
     for (const [name, args] of commands) {
       it(`${name}: ends quietly with exit 0`, async () => {
-        const t0 = Date.now();
-        const child = spawn(process.execPath, [BIN, ...args.map((a) => (a === '%flood' ? flood : a))], { stdio: ['ignore', 'pipe', 'pipe'] });
-        const timer = setTimeout(() => child.kill('SIGKILL'), HANG_MS);
-        let stderr = '';
-        child.stderr.on('data', (d) => (stderr += d));
-        let buf = '';
-        const onData = (d: Buffer) => {
-          buf += d.toString();
-          if (buf.includes('\n')) {
-            child.stdout.off('data', onData);
-            child.stdout.destroy();
-          }
-        };
-        child.stdout.on('data', onData);
-        const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
-        clearTimeout(timer);
-        const firstLine = buf.split('\n')[0]!;
+        const r = await firstLineThenHangUp(args.map((a) => (a === '%flood' ? flood : a)), process.env, HANG_MS);
+        const { firstLine, code, signal, stderr } = r;
         expect(firstLine.length).toBeGreaterThan(0);
-        expect(signal, `ended by itself (${Date.now() - t0} ms; stderr: ${stderr})`).toBe(null);
+        expect(signal, `ended by itself (${r.ms} ms; stderr: ${stderr})`).toBe(null);
         expect(code).toBe(0);
         expect(stderrProblems(stderr)).toEqual([]);
         expect(stderr).not.toMatch(/cannot write|EPIPE/);

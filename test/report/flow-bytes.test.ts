@@ -5,10 +5,9 @@
  * numbers, odd times, any text), byte for byte. Also the byte times (writeIsoTime) against
  * isoTime, and the page store of the JSON report.
  */
-import { readdirSync, statSync } from 'node:fs';
-import { join } from 'node:path';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { captureFiles, FIXTURES } from '../helpers/fixture-files.js';
 import type { EndpointProcess, Flow, FlowEndpoint } from '../../src/demux/types.js';
 import {
   durationSeconds, FlowJsonStore, flowJsonBound, flowJsonText, flowToJson, jsonText, processToJson, writeFlowJson,
@@ -16,18 +15,7 @@ import {
 import { isoTime, writeIsoTime } from '../../src/report/time.js';
 import { runPipeline } from './pipeline.js';
 
-const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname;
 
-/** Every capture file under fixtures/ (not the golden .json/.tsv files beside them). */
-function captureFiles(dir: string): string[] {
-  const out: string[] = [];
-  for (const name of readdirSync(dir).sort()) {
-    const p = join(dir, name);
-    if (statSync(p).isDirectory()) out.push(...captureFiles(p));
-    else if (/\.(pcap|pcapng)(\.gz)?$/.test(name)) out.push(p);
-  }
-  return out;
-}
 
 /**
  * flowJsonText as it was written before the byte renderer (a template string): the oracle for
