@@ -106,18 +106,17 @@ export class Output {
     if (this.end === 0 || this.closed) return undefined;
     const chunk = this.buf.subarray(0, this.end);
     const slab = this.slab;
+    // Counted before the slab can be retired below: a retired slab with nothing pending is
+    // reused at once, and this piece is not written yet.
+    slab.pending++;
     // The stream may hold the piece until it is written: the next bytes go after it.
     this.slabStart += this.end;
     this.end = 0;
     if (slab.buf.length - this.slabStart < MIN_ROOM) this.newSlab(SLAB);
     else this.buf = slab.buf.subarray(this.slabStart);
-    let ok: boolean;
-    if (this.reuse) {
-      slab.pending++;
-      ok = this.stream.write(chunk, () => {
-        if (--slab.pending === 0 && slab.retired) this.recycle(slab);
-      });
-    } else ok = this.stream.write(chunk);
+    const ok = this.stream.write(chunk, () => {
+      if (--slab.pending === 0 && slab.retired) this.recycle(slab);
+    });
     if (ok) return undefined;
     this.waiting ??= new Promise<void>((resolve) => {
       const done = () => {

@@ -148,6 +148,46 @@ describe('Output', () => {
     },
   );
 
+  it('never reuses a slab whose last piece the descriptor has not taken yet (a full pipe)', async () => {
+    // The kernel takes a piece when the descriptor can write (a full pipe: later); the write
+    // callback says it did. Here bytes are taken at callback time, one loop turn after.
+    const taken: Buffer[] = [];
+    const pipe = new (class extends Writable {
+      readonly fd = 98;
+      constructor() {
+        super({ highWaterMark: 1 << 30 });
+      }
+      override _write(chunk: Buffer, _enc: BufferEncoding, cb: () => void): void {
+        setImmediate(() => {
+          taken.push(Buffer.from(chunk));
+          cb();
+        });
+      }
+    })();
+    const out = new Output(pipe);
+    const expected: Buffer[] = [];
+    const line = (i: number) => Buffer.from(`${String(i).padStart(8, '0')} ${'p'.repeat(90 + (i % 50))}\n`, 'latin1');
+    let i = 0;
+    const put = () => {
+      const b = line(i++);
+      const buf = out.reserve(b.length);
+      b.copy(buf, out.end);
+      out.commit(out.end + b.length);
+      expected.push(b);
+    };
+    // Fill most of the first slab, and let every piece so far be taken...
+    while (i < 9_000) {
+      put();
+      if (i % 200 === 0) await out.settle();
+    }
+    for (let k = 0; k < 5; k++) await out.settle();
+    // ...then several slabs in one go, without a turn of the loop: pieces pile up untaken.
+    for (let k = 0; k < 40_000; k++) put();
+    await out.flush();
+    for (let k = 0; k < 5; k++) await out.settle();
+    expect(Buffer.concat(taken).equals(Buffer.concat(expected))).toBe(true);
+  });
+
   it('never reuses memory handed to a stream without a descriptor', async () => {
     const sink = new Keep('now');
     const out = new Output(sink);
