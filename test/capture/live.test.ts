@@ -489,8 +489,14 @@ describe.skipIf(skipLive)(liveTitle, () => {
     const cut = frames.filter((f) => f.capturedLength < f.originalLength);
     expect(cut.length).toBe(src.stats.lengthFromIp);
     expect(cut.length).toBeGreaterThan(0);
-    // With GSO on lo the large segments are 65549-byte frames: cut by cap's 65535 snap length.
-    for (const f of cut) expect([f.capturedLength, f.originalLength]).toEqual([65535, 65549]);
+    // With GSO on lo the large segments are frames of up to 65549 bytes (a 65483-byte segment;
+    // the kernel sometimes cuts one a byte or a few shorter): cut by cap's 65535 snap length,
+    // their wire length from the IP header (checked for every frame above).
+    for (const f of cut) {
+      expect(f.capturedLength).toBe(65535);
+      expect(f.originalLength).toBeGreaterThan(65535);
+      expect(f.originalLength).toBeLessThanOrEqual(14 + 65535);
+    }
 
     const path = tmp.path('bulk.pcap');
     const w = PcapWriter.open(path);
