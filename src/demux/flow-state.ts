@@ -5,12 +5,13 @@
  * other), not per role, because roles can still change (a SYN captured after its SYN-ACK); they
  * are mapped to client/server once, when the flow becomes a `Flow` record.
  *
- * Why records in a typed array and not an object per flow: the engine is bound by memory latency
- * (the capture's bytes streaming through the cache evict the flow state between two packets of
- * a flow), and an object per flow plus one per end plus a box per floating-point field put a
- * packet's state on six or more cache lines. Here a packet touches its record's header and its
- * end's hot fields, a few adjacent lines, and nothing is left for the garbage collector. Freed
- * records are reused last-in first-out, so the records in use stay few and warm.
+ * Why records in a typed array and not an object per flow: much of the engine's time is waiting
+ * for memory (the capture's bytes streaming through the cache evict the flow state between two
+ * packets of a flow), and an object per flow plus one per end plus a box per floating-point
+ * field put a packet's state on six or more cache lines. Here a packet touches its record's
+ * header and its end's hot fields, a few adjacent lines, and nothing is left for the garbage
+ * collector. Freed records are reused last-in first-out. Measured: the engine alone, on the
+ * benchmark's packets decoded beforehand, went from ~500 to ~320 ns a packet.
  *
  * Strings and rare objects (history letters, generation reason, ICMP error note) live in plain
  * arrays beside, indexed by record number.

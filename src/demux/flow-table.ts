@@ -6,9 +6,10 @@
  *   with A the smaller end by raw network-order bytes, then port), its 32-bit hash, the
  *   generation count of that tuple, its place on a list, and two words for the engine.
  * - Everything of one slot sits in one 64-byte record (one cache line): a packet's lookup
- *   touches one index cell and one record. Measured on the 2M-packet benchmark, the engine was
- *   bound by memory latency, not by instructions: the read buffers streaming through the cache
- *   evict the flow table, and a key spread over eight parallel arrays cost eight misses.
+ *   touches one index cell and one record. On the 2M-packet benchmark (~100,000 tuples, the
+ *   capture streaming through the cache between two packets of a flow) about half of a lookup's
+ *   time is spent waiting for the index cell (perf annotate), so a key spread over eight
+ *   parallel arrays, as it was, paid up to eight such waits.
  * - The index is an open-addressing table (linear probing, load ≤ 1/2) of 16-byte cells
  *   (hash, slot + 1, engine's flow + 1); a probe compares hashes in the index itself and a hit is
  *   confirmed against the record. The flow's number sits in the cell as well as in the record so
