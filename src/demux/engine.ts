@@ -112,6 +112,8 @@ export class DemuxEngine {
   private nextId = 1;
   private readonly frags: FragmentTable;
   private readonly ref: FlowRef = { id: 0, generation: 0, toServer: true, via: 'ports' };
+  /** Set by `slotOf`: the packet's sender is the tuple's end A. */
+  private fromA = true;
 
   private packets = 0;
   private inFlows = 0;
@@ -232,20 +234,15 @@ export class DemuxEngine {
     const sp = pkt.srcPort;
     const dp = pkt.dstPort;
     const proto = pkt.protocol;
-    const fromA = compareEnds(b, so, b, dO, len, sp, dp) <= 0;
-    const aOff = fromA ? so : dO;
-    const bOff = fromA ? dO : so;
-    const aPort = fromA ? sp : dp;
-    const bPort = fromA ? dp : sp;
-
-    const slot = this.lookup(b, aOff, bOff, len, aPort, bPort, proto);
+    const slot = this.slotOf(b, so, dO, len, sp, dp, proto, false, true);
+    const fromA = this.fromA;
     const tcp = proto === TCP;
     const flags = tcp ? pkt.tcpFlags : 0;
     const synOnly = (flags & (F_SYN | F_ACK)) === F_SYN;
     const seq = pkt.tcpSeq;
     const store = this.store;
 
-    let f = this.table.foundFlow; // this.table.flow(slot), without waiting for the slot's record
+    let f = this.table.foundFlow; // table.flow(slot), without waiting for the slot's record
     let roleDone = false;
     if (f < 0) {
       f = this.startFlow(slot, proto, this.reasonAfterRelease(slot, synOnly), tsSec, tsNsec, t);
@@ -289,7 +286,7 @@ export class DemuxEngine {
       if (synOnly) {
         v[r + CLIENT_IS_A] = fromA ? 1 : 0;
         v[r + ROLES_INFERRED] = 0;
-      } else this.inferRoles(f, fromA, aPort, bPort);
+      } else this.inferRoles(f, fromA, fromA ? sp : dp, fromA ? dp : sp);
     }
 
     v[e + PACKETS]!++;
@@ -384,20 +381,12 @@ export class DemuxEngine {
     const dO = pkt.dstAddrOffset;
     const type = pkt.icmpType;
     const counterpart = icmpCounterpart(type, v6);
-    let fromA = true;
-    let sp = type;
-    let dp = pkt.icmpCode;
-    if (counterpart >= 0) {
-      // Request/reply pair: ports are (type, counterpart), ordered like TCP/UDP ends.
-      dp = counterpart;
-      fromA = compareEnds(b, so, b, dO, len, sp, dp) <= 0;
-    } // else one-way (errors, adverts...): (type, code), sender first, as Community ID does.
-    const aOff = fromA ? so : dO;
-    const bOff = fromA ? dO : so;
-    const aPort = fromA ? sp : dp;
-    const bPort = fromA ? dp : sp;
-    const slot = this.lookup(b, aOff, bOff, len, aPort, bPort, pkt.protocol);
-    let f = this.table.flow(slot);
+    // Request/reply pair: ports are (type, counterpart), ordered like TCP/UDP ends. One-way
+    // (errors, adverts...): (type, code), sender first, as Community ID does.
+    const oneWay = counterpart < 0;
+    const slot = this.slotOf(b, so, dO, len, type, oneWay ? pkt.icmpCode : counterpart, pkt.protocol, oneWay, true);
+    const fromA = this.fromA;
+    let f = this.table.foundFlow;
     if (f < 0) f = this.startFlow(slot, pkt.protocol, this.reasonAfterRelease(slot, false), tsSec, tsNsec, t);
     else if (t - this.store.v[FlowStore.base(f) + LAST_T]! > this.icmpIdle) {
       f = this.replace(f, 'idle-timeout', 'idle-timeout', tsSec, tsNsec, t);
@@ -427,16 +416,9 @@ export class DemuxEngine {
     const len = pkt.quotedAddrLength;
     const so = pkt.quotedSrcAddrOffset;
     const dO = pkt.quotedDstAddrOffset;
-    const sp = pkt.quotedSrcPort;
-    const dp = pkt.quotedDstPort;
-    const fromA = compareEnds(b, so, b, dO, len, sp, dp) <= 0;
-    const aOff = fromA ? so : dO;
-    const bOff = fromA ? dO : so;
-    const aPort = fromA ? sp : dp;
-    const bPort = fromA ? dp : sp;
-    const proto = pkt.quotedProtocol;
-    const slot = this.table.find(b, aOff, bOff, len, aPort, bPort, proto, tupleHash(b, aOff, bOff, len, aPort, bPort, proto));
-    const f = slot >= 0 ? this.table.flow(slot) : -1;
+    const slot = this.slotOf(b, so, dO, len, pkt.quotedSrcPort, pkt.quotedDstPort, pkt.quotedProtocol, false, false);
+    const fromA = this.fromA;
+    const f = slot >= 0 ? this.table.foundFlow : -1;
     if (f < 0) return null;
     const v = this.store.v;
     const r = FlowStore.base(f);
@@ -535,11 +517,25 @@ export class DemuxEngine {
   // ---------------------------------------------------------------------------------------------
   // Flow life cycle
 
-  private lookup(b: Uint8Array, aOff: number, bOff: number, len: number, aPort: number, bPort: number, proto: number): number {
+  /**
+   * The slot of the tuple of a packet from `so`:`sp` to `dO`:`dp` (address offsets in `b`), its
+   * ends put in canonical order (A = the smaller address, then port; with `oneWay` the sender is
+   * A). Sets `this.fromA` (the sender is end A) and `table.foundFlow` (the slot's live flow, -1
+   * when none). A tuple not seen before gets a slot with `insert`, else the result is -1.
+   */
+  private slotOf(
+    b: Uint8Array, so: number, dO: number, len: number, sp: number, dp: number, proto: number, oneWay: boolean, insert: boolean,
+  ): number {
+    const fromA = oneWay || compareEnds(b, so, b, dO, len, sp, dp) <= 0;
+    this.fromA = fromA;
+    const aOff = fromA ? so : dO;
+    const bOff = fromA ? dO : so;
+    const aPort = fromA ? sp : dp;
+    const bPort = fromA ? dp : sp;
     const table = this.table;
     const hash = tupleHash(b, aOff, bOff, len, aPort, bPort, proto);
     const slot = table.find(b, aOff, bOff, len, aPort, bPort, proto, hash);
-    return slot >= 0 ? slot : table.insert(b, aOff, bOff, len, aPort, bPort, proto, hash);
+    return slot >= 0 || !insert ? slot : table.insert(b, aOff, bOff, len, aPort, bPort, proto, hash);
   }
 
   /** Count a packet for end A (`fromA`) or B of flow `f`. */
