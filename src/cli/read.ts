@@ -4,8 +4,9 @@
  * merging, decoding into one reused Packet, the progress line, and warnings that are reported
  * once per capture rather than once per packet (an undecodable link type).
  *
- * Large regular files are read on a worker thread (capture/worker-reader.ts), which the
- * environment variable FLOWDEMUX_READ_THREAD=0/1 turns off or on whatever the size.
+ * Large gzip or pcapng files, and several files together, are read on a worker thread
+ * (capture/worker-reader.ts, `useReadThread` says when); the environment variable
+ * FLOWDEMUX_READ_THREAD=0/1 turns it off or on whatever the input.
  */
 import type { CaptureInfo, Frame, FrameSource } from '../capture/frame.js';
 import { openCapture } from '../capture/open.js';
