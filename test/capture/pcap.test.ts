@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { openCapture } from '../../src/capture/open.js';
 import { CaptureError } from '../../src/capture/frame.js';
 import { pcapRecordLimit } from '../../src/capture/pcap.js';
+import { CHUNK_SIZE, FileInput } from '../../src/capture/reader.js';
 import {
   buildPcap, concatBytes, payload, pcapHeader, pcapRecord, readAll, tempDir,
   type ByteOrder, type PcapRecordSpec,
@@ -264,6 +265,37 @@ describe('classic pcap: records across reads', () => {
       off += 16 + r.data.length;
     }
     expect(wrong).toEqual([]);
+  });
+
+  it('whole read-ahead chunks become the window (no second copy), around records of any size', async () => {
+    // Records from 40 bytes to 300 KiB (more than the headroom kept in front of a chunk), so
+    // that some chunk boundaries fall inside records longer than HEADROOM: those windows are
+    // copied, and the reading falls back in step with the chunks afterwards.
+    const recs: PcapRecordSpec[] = [];
+    let x = 3;
+    for (let i = 0; i < 1200; i++) {
+      x = (x * 1103515245 + 12345) >>> 0;
+      const len = i % 100 === 7 ? 300 * 1024 + (x % 4096) : 40 + (x % 3000);
+      recs.push({ tsSec: 1 + i, tsFrac: 0, data: payload(len, i) });
+    }
+    const bytes = buildPcap({ snapLength: 1 << 20 }, recs);
+    expect(bytes.length).toBeGreaterThan(4 * CHUNK_SIZE);
+    const taken = vi.spyOn(FileInput.prototype, 'takeChunk');
+    const copied = vi.spyOn(FileInput.prototype, 'readInto');
+    try {
+      const { frames, info } = await warningsOf(write(bytes));
+      expect(info.warnings).toEqual([]);
+      const wrong = recs.map((r, i) => i).filter((i) => !Buffer.from(frames[i]!.bytes).equals(Buffer.from(recs[i]!.data)));
+      expect(frames).toHaveLength(recs.length);
+      expect(wrong).toEqual([]);
+      // Most chunks go over whole; the copies are the probe, the long records and the catch-ups.
+      const chunks = Math.ceil(bytes.length / CHUNK_SIZE);
+      expect(taken.mock.calls.length).toBeGreaterThan(chunks / 2);
+      expect(copied.mock.calls.length).toBeLessThan(chunks);
+    } finally {
+      taken.mockRestore();
+      copied.mockRestore();
+    }
   });
 
   it('a record larger than a read (3 MiB) arrives whole', async () => {
