@@ -192,11 +192,12 @@ export class FlowTable {
       const home = index[j * CELL]! & mask;
       const stays = i <= j ? home > i && home <= j : home > i || home <= j;
       if (!stays) {
-        index.copyWithin(i * CELL, j * CELL, j * CELL + CELL);
+        // Word by word: copyWithin and fill cost a builtin call each (~200 ns), for 4 words.
+        for (let w = 0; w < CELL; w++) index[i * CELL + w] = index[j * CELL + w]!;
         i = j;
       }
     }
-    index.fill(0, i * CELL, i * CELL + CELL);
+    for (let w = 0; w < CELL; w++) index[i * CELL + w] = 0;
     this.free[this.freeTop++] = s;
     this.size--;
   }
