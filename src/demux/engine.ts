@@ -122,6 +122,11 @@ export class DemuxEngine {
   private evicted = 0;
   private fragmentOverflow = 0;
   private lastExpireSec = -Infinity;
+  /**
+   * The packet's time as float seconds, for the handlers below: a field, not an argument, as a
+   * double passed to a function that is not inlined is boxed, 16 bytes of garbage a packet.
+   */
+  private now = 0;
 
   constructor(opts: DemuxOptions = {}) {
     this.tcpIdle = opts.tcpIdleTimeout ?? DEFAULTS.tcpIdleTimeout;
@@ -145,6 +150,7 @@ export class DemuxEngine {
   ingest(pkt: Packet, tsSec: number, tsNsec: number): FlowRef | null {
     this.packets++;
     const t = tsSec + tsNsec / 1e9;
+    this.now = t;
     // Idle expiry at most once per capture-second: list heads only, so it costs next to nothing.
     if (tsSec > this.lastExpireSec) {
       this.lastExpireSec = tsSec;
@@ -155,9 +161,9 @@ export class DemuxEngine {
       return null;
     }
     const proto = pkt.protocol;
-    if (pkt.isFragment && pkt.fragmentOffset !== 0) return this.laterFragment(pkt, tsSec, tsNsec, t);
-    if (pkt.hasPorts && (proto === TCP || proto === UDP)) return this.ported(pkt, tsSec, tsNsec, t);
-    if (proto === ICMP || proto === ICMPV6) return this.icmp(pkt, tsSec, tsNsec, t);
+    if (pkt.isFragment && pkt.fragmentOffset !== 0) return this.laterFragment(pkt, tsSec, tsNsec);
+    if (pkt.hasPorts && (proto === TCP || proto === UDP)) return this.ported(pkt, tsSec, tsNsec);
+    if (proto === ICMP || proto === ICMPV6) return this.icmp(pkt, tsSec, tsNsec);
     if (proto === TCP || proto === UDP) {
       // Ports unreadable: a first fragment whose transport header continues in the next fragment
       // (no reassembly here), or a cut/damaged header.
@@ -226,7 +232,8 @@ export class DemuxEngine {
   // ---------------------------------------------------------------------------------------------
   // TCP and UDP
 
-  private ported(pkt: Packet, tsSec: number, tsNsec: number, t: number): FlowRef {
+  private ported(pkt: Packet, tsSec: number, tsNsec: number): FlowRef {
+    const t = this.now;
     const b = pkt.bytes;
     const len = pkt.addrLength;
     const so = pkt.srcAddrOffset;
@@ -308,7 +315,7 @@ export class DemuxEngine {
           }
         } else if (v[e + SYN_ACK_ACK]! < 0) v[e + SYN_ACK_ACK] = pkt.tcpAck;
       }
-      updateHistory(store, f, e, p, fromA, flags, seq, pkt.tcpAck, pkt.payloadLength, pkt.tcpWindow);
+      updateHistory(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.payloadLength, pkt.tcpWindow);
       const clientIsA = v[r + CLIENT_IS_A] === 1;
       if (!roleDone) updateState(v, e, p, r + (clientIsA ? SIDE_A : SIDE_B), fromA === clientIsA, flags, pkt.payloadLength);
       // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close).
@@ -361,7 +368,8 @@ export class DemuxEngine {
   // ---------------------------------------------------------------------------------------------
   // ICMP
 
-  private icmp(pkt: Packet, tsSec: number, tsNsec: number, t: number): FlowRef | null {
+  private icmp(pkt: Packet, tsSec: number, tsNsec: number): FlowRef | null {
+    const t = this.now;
     const v6 = pkt.protocol === ICMPV6;
     if (pkt.icmpType < 0) {
       this.kinds.damaged++;
@@ -462,7 +470,8 @@ export class DemuxEngine {
     entry.fromA = fromA;
   }
 
-  private laterFragment(pkt: Packet, tsSec: number, tsNsec: number, t: number): FlowRef | null {
+  private laterFragment(pkt: Packet, tsSec: number, tsNsec: number): FlowRef | null {
+    const t = this.now;
     const b = pkt.bytes;
     const entry = this.frags.find(b, pkt.srcAddrOffset, pkt.dstAddrOffset, pkt.addrLength, pkt.protocol, pkt.ipId);
     const f = entry === null ? -1 : entry.flow;

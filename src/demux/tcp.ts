@@ -76,12 +76,16 @@ function scaled(st: FlowStore, f: number, e: number, fromA: boolean, count: numb
  * - otherwise `D` for data or `A` for a pure ACK, once each;
  * then `W` for a zero window and `T` for payload that repeats sequence space already sent, both
  * logarithmic (1st, 10th, 100th...). Call it before `updateState` (it looks at the states the
- * ends were in before this segment).
+ * ends were in before this segment). `seq32` and `ack32` are the sequence and acknowledgement
+ * numbers as int32 (`x | 0`): an unsigned 32-bit number of 2^31 or more is not a small integer,
+ * and passed as one to a function that is not inlined it is boxed, 16 bytes of garbage each.
  */
 export function updateHistory(
   st: FlowStore, f: number, e: number, p: number, fromA: boolean,
-  flags: number, seq: number, ack: number, len: number, window: number,
+  flags: number, seq32: number, ack32: number, len: number, window: number,
 ): void {
+  const seq = seq32 >>> 0;
+  const ack = ack32 >>> 0;
   const v = st.v;
   const syn = (flags & SYN) !== 0;
   const fin = (flags & FIN) !== 0;
