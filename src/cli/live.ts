@@ -6,7 +6,7 @@
  * printed (or, with --format ndjson, one line per flow as it ends). Stops at --count,
  * --duration, Ctrl-C or SIGTERM, then closes the -w file and prints the final report.
  */
-import { LiveAttribution } from '../capture/attribution.js';
+import { LiveAttribution } from '../host/attribution.js';
 import { linkTypeName } from '../capture/linktypes.js';
 import { listInterfaces } from '../capture/interfaces.js';
 import { LiveCaptureError, openLive, stopOnSignals, type LiveSource } from '../capture/live.js';
@@ -59,6 +59,8 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   const unhook = stopOnSignals(source);
   // Both ends of a loopback flow are sockets of this host: name their processes (issue 8).
   const attribution = new LiveAttribution();
+  // Listeners and bound sockets with their owners, before the first packet.
+  attribution.start();
 
   const streaming = format === 'ndjson';
   let pending: Promise<void> | undefined;

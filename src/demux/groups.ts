@@ -58,7 +58,7 @@
  *   lists the addresses that used the number in both roles; `inferred` is true when a flow in the
  *   clash had its roles guessed (no SYN seen), which can itself be the cause of the clash.
  */
-import type { EndpointProcess, Flow, FlowEndpoint, Timestamp } from './types.js';
+import type { EndpointProcess, Flow, FlowEndpoint, ProcessRef, Timestamp } from './types.js';
 
 export type KeyNeeded = 'port' | 'address+port' | '4-tuple' | '4-tuple+time';
 
@@ -78,6 +78,11 @@ export interface ListenSocket {
   bound?: string;
   /** Live capture: the process holding the listener, when /proc showed it. */
   process?: EndpointProcess;
+  /**
+   * Live capture: SO_REUSEPORT, several listening sockets on this binding; the kernel gives each
+   * connection to one of them by a hash of its 4-tuple.
+   */
+  reuseport?: { listeners: number; owners: ProcessRef[] };
 }
 
 export interface ConnectionSocket {
@@ -102,6 +107,15 @@ export interface UnconnectedSocket {
   flows: number[];
   /** Live capture: the process holding the socket, when known. */
   process?: EndpointProcess;
+  /** Live capture: the address it is really bound to (`0.0.0.0:5353`), from the kernel's table. */
+  bound?: string;
+  /** Live capture: an IPv6 socket that took these IPv4 datagrams (v4-mapped). */
+  dualStack?: boolean;
+  /**
+   * Live capture: flows whose datagrams the kernel gave to a *connected* socket instead (found by
+   * the full 4-tuple, preferred over the unconnected one).
+   */
+  connectedFlows?: number[];
 }
 
 export type KernelSocket = ListenSocket | ConnectionSocket | UnconnectedSocket;
@@ -204,9 +218,13 @@ export function maxOverlap(items: readonly { start: Timestamp; end: Timestamp }[
   return max;
 }
 
-/** A copy of an end, with its process when live capture attributed one. */
+/** A copy of an end, with what live capture said of its sockets. */
 function endpointOf(e: FlowEndpoint): FlowEndpoint {
-  return e.process === undefined ? { ip: e.ip, port: e.port } : { ip: e.ip, port: e.port, process: e.process };
+  const out: FlowEndpoint = { ip: e.ip, port: e.port };
+  if (e.process !== undefined) out.process = e.process;
+  if (e.listener !== undefined) out.listener = e.listener;
+  if (e.socket !== undefined) out.socket = e.socket;
+  return out;
 }
 
 /**
@@ -298,6 +316,14 @@ export function analyzeGroup(proto: PortProto, port: number, members: GroupFlow[
       const u: UnconnectedSocket = { kind: 'unconnected', local, peers, peerFlows, flows: list.map((m) => m.id) };
       const owner = serverProcess(list);
       if (owner !== undefined) u.process = owner;
+      // Live capture: what the kernel's table said of the socket the datagrams reached.
+      const unconnected = list.find((m) => m.server.socket?.kind === 'unconnected')?.server.socket;
+      if (unconnected !== undefined) {
+        u.bound = unconnected.bound;
+        if (unconnected.dualStack) u.dualStack = true;
+      }
+      const connected = list.filter((m) => m.server.socket?.kind === 'connected').map((m) => m.id);
+      if (connected.length > 0) u.connectedFlows = connected;
       sockets.push(u);
       continue;
     }
@@ -306,12 +332,14 @@ export function analyzeGroup(proto: PortProto, port: number, members: GroupFlow[
     if (live.length === 0) continue; // nobody listening on this address: every SYN got a RST
     const listen: ListenSocket = { kind: 'listen', local, flows: live.filter((m) => !m.rolesInferred).map((m) => m.id) };
     for (const m of live) {
-      const p = m.server.process;
-      if (p === undefined || p.state !== 'running' || p.listener === undefined) continue;
-      listen.bound = p.listener.socket;
-      if (p.listener.pid !== undefined && p.listener.command !== undefined) {
-        listen.process = { pid: p.listener.pid, command: p.listener.command, state: 'running' };
+      const l = m.server.listener;
+      if (l === undefined) continue;
+      listen.bound = l.socket;
+      if (l.pid !== undefined && l.command !== undefined) {
+        listen.process = { pid: l.pid, command: l.command, state: 'running' };
+        if (l.pids !== undefined) listen.process.pids = l.pids;
       }
+      if (l.reuseport !== undefined) listen.reuseport = l.reuseport;
       break;
     }
     sockets.push(listen);

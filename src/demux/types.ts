@@ -41,11 +41,24 @@ export interface FlowEndpoint {
   /** TCP/UDP port; for ICMP the Community ID "port" (type, or counterpart type / code). */
   port: number;
   /**
-   * The process that owned this end's socket. Live capture only (set by src/capture/attribution.ts
-   * from /proc); absent for files, for ends on another host and for sockets whose owner could not
-   * be seen (another user's process without root).
+   * Who held this end's own socket. Live capture only (set by src/host/attribution.ts from
+   * /proc); absent for files, for ends on another host and for sockets whose owner could not
+   * be seen (another user's process without root, a connection never accepted).
    */
   process?: EndpointProcess;
+  /**
+   * Live capture, the server end of a TCP connection: the listening socket it was accepted
+   * from, and who held that. Apart from `process`: a listener outlives its connections.
+   */
+  listener?: ListenerProcess;
+  /** Live capture, a UDP end: which kind of socket the kernel delivered its datagrams to. */
+  socket?: UdpSocketInfo;
+}
+
+/** A process seen holding a socket. */
+export interface ProcessRef {
+  pid: number;
+  command: string;
 }
 
 /** The listening socket a TCP connection was accepted from, and its owner when visible. */
@@ -54,20 +67,43 @@ export interface ListenerProcess {
   socket: string;
   pid?: number;
   command?: string;
+  /** Every process holding this listening socket, when there are several (a pre-forked server). */
+  pids?: number[];
+  /**
+   * SO_REUSEPORT: the listening sockets bound to this same address and port (more than one),
+   * with their owners. The kernel gives each new connection to one of them, by a hash of its
+   * 4-tuple; `pid` is then the owner of the one that took this connection, when known.
+   */
+  reuseport?: { listeners: number; owners: ProcessRef[] };
+}
+
+/**
+ * The UDP socket an end's datagrams reached, as the kernel's table shows it:
+ * - `connected`: connect() gave it a peer; the kernel finds it by the full 4-tuple, and prefers it
+ *   over an unconnected socket on the same port.
+ * - `unconnected`: found by local address and port alone (remote 0.0.0.0:0); `bound` says whether
+ *   to one address or the wildcard, `dualStack` when it is an IPv6 socket taking IPv4 (v4-mapped).
+ */
+export interface UdpSocketInfo {
+  kind: 'connected' | 'unconnected';
+  /** Its local address as bound: `0.0.0.0:5353`, `127.0.0.1:5353`, `[::]:5353`. */
+  bound: string;
+  dualStack?: boolean;
 }
 
 /**
  * Who owned an end's socket:
- * - `running`: seen in /proc while the connection was open, held by `pid` (`command` is its
- *   /proc/PID/comm). `pids` lists every process holding the socket when there are several (a
- *   forked server); `pid` is the lowest of them. `listener` is set on the server end of a TCP flow.
+ * - `running`: seen in /proc while the flow was live, held by `pid` (`command` is its
+ *   /proc/PID/comm). `pids` lists every process holding the socket when there are several; `pid`
+ *   is the one that is not also the listener's owner (a forking server's child), else the lowest.
  *   The process may have exited since: the state says what was seen, when it was seen.
- * - `exited`: the socket was already gone when /proc was read (a short-lived connection, or one
- *   whose process closed it); nothing is guessed.
+ * - `gone`: the socket was closed before its owner could be seen (a connection of a few
+ *   milliseconds, whose process closed it before /proc was read); nothing is guessed. `uid` is
+ *   the socket's owner uid when the kernel's table still showed the socket.
  */
 export type EndpointProcess =
-  | { pid: number; command: string; state: 'running'; pids?: number[]; listener?: ListenerProcess }
-  | { state: 'exited' };
+  | { pid: number; command: string; state: 'running'; pids?: number[] }
+  | { state: 'gone'; uid?: number };
 
 /** What one end sent. See design.md "Counting". */
 export interface DirectionCounters {

@@ -11,7 +11,7 @@
  */
 import type { CaptureInfo } from '../capture/frame.js';
 import {
-  endpointText, KEY_SCALE, type DemuxGroup, type DemuxReport, type KernelSocket, type PortProto, type PortRoleClash,
+  endpointText, KEY_SCALE, type DemuxGroup, type DemuxReport, type KernelSocket, type PortProto, type PortRoleClash, type ListenSocket, type UnconnectedSocket,
 } from '../demux/groups.js';
 import type { DemuxSummary, EndpointProcess, FlowEndpoint } from '../demux/types.js';
 import { captureToJson, jsonText, processLabel, processToJson } from './flows.js';
@@ -25,6 +25,9 @@ export function socketToJson(s: KernelSocket): Record<string, unknown> {
     case 'listen':
       out = { kind: s.kind, local: endpointText(s.local), flows: s.flows.slice() };
       if (s.bound !== undefined) out.bound = s.bound;
+      if (s.reuseport !== undefined) {
+        out.reuseport = { listeners: s.reuseport.listeners, owners: s.reuseport.owners.map((o) => ({ pid: o.pid, command: o.command })) };
+      }
       break;
     case 'connection':
       out = { kind: s.kind, local: endpointText(s.local), remote: endpointText(s.remote), flows: s.flows.slice(), generations: s.generations };
@@ -34,6 +37,9 @@ export function socketToJson(s: KernelSocket): Record<string, unknown> {
         kind: s.kind, local: endpointText(s.local), peers: s.peers.map(endpointText), flows: s.flows.slice(),
         peerFlows: s.peerFlows.map((l) => l.slice()),
       };
+      if (s.bound !== undefined) out.bound = s.bound;
+      if (s.dualStack) out.dualStack = true;
+      if (s.connectedFlows !== undefined) out.connectedFlows = s.connectedFlows.slice();
       break;
   }
   // Live capture only: who holds the socket.
@@ -200,10 +206,31 @@ function peerProcess(peers: Map<string, EndpointProcess> | null, peer: FlowEndpo
 /** `; held by node (pid 10)`, `; bound to 0.0.0.0:80`, `; peer curl (pid 11)`: only what is known. */
 function processNote(owner: EndpointProcess | undefined, peer?: EndpointProcess, bound?: string): string {
   const parts: string[] = [];
-  if (owner !== undefined) parts.push(owner.state === 'running' ? `held by ${processLabel(owner)}` : 'its process exited');
+  if (owner !== undefined) parts.push(owner.state === 'running' ? `held by ${processLabel(owner)}` : 'closed before its owner was seen');
   if (bound !== undefined) parts.push(`bound to ${bound}`);
   if (peer !== undefined) parts.push(`peer ${processLabel(peer)}`);
   return parts.length > 0 ? `; ${parts.join(', ')}` : '';
+}
+
+/**
+ * `; SO_REUSEPORT group of 2 listeners (python3 (pid 10), python3 (pid 11)): the kernel gives
+ * each connection to one of them by a hash of its 4-tuple`.
+ */
+function reuseportNote(s: ListenSocket): string {
+  if (s.reuseport === undefined) return '';
+  const owners = s.reuseport.owners.map((o) => processLabel({ ...o, state: 'running' })).join(', ');
+  return `; SO_REUSEPORT group of ${s.reuseport.listeners} listeners${owners ? ` (${owners})` : ''}: `
+    + 'the kernel gives each connection to one of them by a hash of its 4-tuple';
+}
+
+/** Live capture: what the kernel's table said of a UDP socket (dual stack, connected sockets). */
+function udpKernelNote(s: UnconnectedSocket, maxIds: number): string {
+  let out = '';
+  if (s.dualStack) out += '; an IPv6 socket taking IPv4 (v4-mapped)';
+  if (s.connectedFlows !== undefined) {
+    out += `; ${flowList(s.connectedFlows, maxIds)} reached a connected socket instead (found by the 4-tuple, preferred by the kernel)`;
+  }
+  return out;
 }
 
 function socketRows(g: DemuxGroup, maxIds: number): Row[] {
@@ -218,7 +245,8 @@ function socketRows(g: DemuxGroup, maxIds: number): Row[] {
           kind: 'listen',
           socket: local,
           info: (s.flows.length > 0 ? `takes the SYN of ${flowList(s.flows, maxIds)}` : 'no SYN seen (connections older than the capture)')
-            + processNote(s.process, undefined, s.bound === local ? undefined : s.bound),
+            + processNote(s.process, undefined, s.bound === local ? undefined : s.bound)
+            + reuseportNote(s),
         });
         break;
       case 'connection':
@@ -235,7 +263,9 @@ function socketRows(g: DemuxGroup, maxIds: number): Row[] {
           rows.push({
             kind: i === 0 ? 'udp socket' : '',
             socket: `${i === 0 ? local : ' '.repeat(local.length)} ◀ ${endpointText(p)}`,
-            info: flowList(s.peerFlows[i]!, maxIds) + processNote(i === 0 ? s.process : undefined, peerProcess(peers, p)),
+            info: flowList(s.peerFlows[i]!, maxIds) + processNote(i === 0 ? s.process : undefined, peerProcess(peers, p),
+              i === 0 && s.bound !== undefined && s.bound !== local ? s.bound : undefined)
+              + (i === 0 ? udpKernelNote(s, maxIds) : ''),
           });
         });
         break;
@@ -452,13 +482,14 @@ function flowLabel(ids: readonly number[]): string {
 /** Live capture: the lines a socket's label gets for who holds it (none for files). */
 function socketProcessLines(s: KernelSocket): string {
   let out = '';
-  if (s.kind === 'listen' && s.bound !== undefined && s.bound !== endpointText(s.local)) out += `\nbound to ${s.bound}`;
+  if ((s.kind === 'listen' || s.kind === 'unconnected') && s.bound !== undefined && s.bound !== endpointText(s.local)) out += `\nbound to ${s.bound}`;
+  if (s.kind === 'listen' && s.reuseport !== undefined) out += `\nSO_REUSEPORT group of ${s.reuseport.listeners}`;
   if (s.process !== undefined) out += `\n${ownerLine(s.process)}`;
   return out;
 }
 
 function ownerLine(p: EndpointProcess): string {
-  return p.state === 'running' ? processLabel(p) : 'process exited';
+  return p.state === 'running' ? processLabel(p) : 'closed before its owner was seen';
 }
 
 function portLabel(p: PortNode): string {

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import type { CaptureInfo } from '../capture/frame.js';
 import { linkTypeName } from '../capture/linktypes.js';
 import type {
-  DemuxSummary, DirectionCounters, EndpointProcess, Flow, FlowEndpoint, PacketKind, Timestamp,
+  DemuxSummary, DirectionCounters, EndpointProcess, Flow, FlowEndpoint, ListenerProcess, PacketKind, Timestamp,
 } from '../demux/types.js';
 import { formatAddress, tryParseAddress } from '../parse/format.js';
 import { DIGIT_PAIRS, epochText, isoTime, writeIsoTime } from './time.js';
@@ -124,34 +124,76 @@ export function selectFlows(flows: readonly Flow[], sel: FlowSelection): Flow[] 
 // -------------------------------------------------------------------------------------------------
 // Process of an end (live capture only; absent for files)
 
-/** `{"pid", "command", "state"[, "pids"][, "listener"]}` or `{"state": "exited"}`, keys in that order. */
+/** `{"pid", "command", "state"[, "pids"]}` or `{"state": "gone"[, "uid"]}`, keys in that order. */
 export function processToJson(p: EndpointProcess): Record<string, unknown> {
-  if (p.state !== 'running') return { state: p.state };
+  if (p.state !== 'running') return p.uid === undefined ? { state: p.state } : { state: p.state, uid: p.uid };
   const out: Record<string, unknown> = { pid: p.pid, command: p.command, state: p.state };
   if (p.pids !== undefined) out.pids = p.pids.slice();
-  if (p.listener !== undefined) {
-    const l: Record<string, unknown> = { socket: p.listener.socket };
-    if (p.listener.pid !== undefined) l.pid = p.listener.pid;
-    if (p.listener.command !== undefined) l.command = p.listener.command;
-    out.listener = l;
+  return out;
+}
+
+/** `{"socket"[, "pid", "command"][, "pids"][, "reuseport": {"listeners", "owners"}]}`. */
+export function listenerToJson(l: ListenerProcess): Record<string, unknown> {
+  const out: Record<string, unknown> = { socket: l.socket };
+  if (l.pid !== undefined) out.pid = l.pid;
+  if (l.command !== undefined) out.command = l.command;
+  if (l.pids !== undefined) out.pids = l.pids.slice();
+  if (l.reuseport !== undefined) {
+    out.reuseport = { listeners: l.reuseport.listeners, owners: l.reuseport.owners.map((o) => ({ pid: o.pid, command: o.command })) };
   }
   return out;
 }
 
-/**
- * `python3 (pid 4121)`, `nginx (pids 10, 11)`, `exited`. A process names itself (prctl, or
- * node's process.title), so control characters in the name are shown as \xNN, not sent to the
- * terminal.
- */
+/** A process names itself (prctl, or node's process.title): control characters become \xNN. */
+function commandText(command: string): string {
+  return command.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+/** `python3 (pid 4121)`, `nginx (pids 10, 11)`, `gone before lookup`. */
 export function processLabel(p: EndpointProcess): string {
-  if (p.state !== 'running') return 'exited';
-  const command = p.command.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+  if (p.state !== 'running') return 'gone before lookup';
+  const command = commandText(p.command);
   if (p.pids !== undefined && p.pids.length > 1) return `${command} (pids ${p.pids.join(', ')})`;
   return `${command} (pid ${p.pid})`;
 }
 
+/** `python3 (pid 4121)`, `one of 2 SO_REUSEPORT listeners`: the listener's owner as a label. */
+export function listenerLabel(l: ListenerProcess): string {
+  if (l.pid !== undefined && l.command !== undefined) {
+    const who = l.pids !== undefined && l.pids.length > 1
+      ? `${commandText(l.command)} (pids ${l.pids.join(', ')})`
+      : `${commandText(l.command)} (pid ${l.pid})`;
+    return l.reuseport ? `${who}, 1 of ${l.reuseport.listeners} SO_REUSEPORT listeners` : who;
+  }
+  if (l.reuseport) {
+    const owners = l.reuseport.owners.map((o) => `${commandText(o.command)} (pid ${o.pid})`).join(', ');
+    return `one of ${l.reuseport.listeners} SO_REUSEPORT listeners${owners ? `: ${owners}` : ''}`;
+  }
+  return 'owner not visible';
+}
+
+/**
+ * An end's owner in a table cell: its own socket's process, and for a server end the listener's
+ * owner when that is another process or the own socket was not seen:
+ * `python3 (pid 10)`, `python3 (pid 11) via listener python3 (pid 10)`,
+ * `gone before lookup; listener python3 (pid 10)`.
+ */
+export function endOwnerLabel(e: FlowEndpoint): string {
+  const own = e.process === undefined ? '' : processLabel(e.process);
+  const l = e.listener;
+  if (l === undefined) return own;
+  const same = e.process?.state === 'running' && l.pid === e.process.pid && l.reuseport === undefined;
+  if (same) return own;
+  if (e.process?.state === 'running') return `${own} via listener ${listenerLabel(l)}`;
+  return `${own ? `${own}; ` : ''}listener ${listenerLabel(l)}`;
+}
+
 function endpointToJson(e: FlowEndpoint): Record<string, unknown> {
-  return e.process === undefined ? { ip: e.ip, port: e.port } : { ip: e.ip, port: e.port, process: processToJson(e.process) };
+  const out: Record<string, unknown> = { ip: e.ip, port: e.port };
+  if (e.process !== undefined) out.process = processToJson(e.process);
+  if (e.listener !== undefined) out.listener = listenerToJson(e.listener);
+  if (e.socket !== undefined) out.socket = e.socket.dualStack ? { ...e.socket } : { kind: e.socket.kind, bound: e.socket.bound };
+  return out;
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -206,8 +248,7 @@ const FLOW_JSON_FIXED = 1200;
 export function flowJsonBound(flow: Flow): number {
   let n = FLOW_JSON_FIXED + 3 * (flow.proto.length + flow.client.ip.length + flow.server.ip.length + flow.state.length
     + flow.history.length + flow.communityId.length + (flow.generationReason ?? '').length + (flow.endReason ?? '').length);
-  if (flow.client.process !== undefined) n += 3 * processJsonText(flow.client.process).length;
-  if (flow.server.process !== undefined) n += 3 * processJsonText(flow.server.process).length;
+  n += 3 * (hostJsonText(flow.client).length + hostJsonText(flow.server).length);
   if (flow.icmpError !== null) n += 3 * JSON.stringify(flow.icmpError).length;
   return n;
 }
@@ -271,14 +312,20 @@ function writeEndpoint(v: DataView, buf: Uint8Array, pos: number, e: FlowEndpoin
   let p = writeText(buf, pos, e.ip);
   p = putLiteral(v, p, J_PORT);
   p = writeJsonNumber(v, buf, p, e.port);
-  if (e.process === undefined) return p;
-  p = putLiteral(v, p, J_PROCESS);
-  return writeText(buf, p, processJsonText(e.process));
+  if (e.process === undefined && e.listener === undefined && e.socket === undefined) return p;
+  return writeText(buf, p, hostJsonText(e));
 }
 
-/** A process record's JSON (a command name is free text: escaped as jsonText does). */
-function processJsonText(p: EndpointProcess): string {
-  return jsonText(processToJson(p));
+/**
+ * The live-capture keys of an end (`,"process":{...},"listener":{...},"socket":{...}`), as
+ * jsonText writes them (a command name is free text); '' for files.
+ */
+function hostJsonText(e: FlowEndpoint): string {
+  if (e.process === undefined && e.listener === undefined && e.socket === undefined) return '';
+  const all = jsonText(endpointToJson(e));
+  // endpointToJson's ip and port come first: the rest is the host part, without the closing brace.
+  const head = jsonText({ ip: e.ip, port: e.port });
+  return all.slice(head.length - 1, -1);
 }
 
 function writeCounts(v: DataView, buf: Uint8Array, pos: number, c: DirectionCounters): number {
@@ -328,7 +375,6 @@ const J_PROTO = literal(',"proto":"');
 const J_GENERATION = literal('","generation":');
 const J_CLIENT_IP = literal(',"client":{"ip":"');
 const J_PORT = literal('","port":');
-const J_PROCESS = literal(',"process":');
 const J_SERVER_IP = literal('},"server":{"ip":"');
 const J_ROLES_TRUE_START = literal('},"rolesInferred":true,"start":"');
 const J_ROLES_FALSE_START = literal('},"rolesInferred":false,"start":"');
@@ -805,8 +851,8 @@ export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): s
   const dates = new Set(starts.map((s) => s.slice(0, 10)));
   const oneDate = dates.size === 1 ? [...dates][0]! : null;
   // Live capture with process attribution: each end's process after its address (files have none).
-  const procs = flows.some((f) => f.client.process !== undefined || f.server.process !== undefined);
-  const proc = (e: FlowEndpoint) => (e.process === undefined ? '' : processLabel(e.process));
+  const procs = flows.some((f) => f.client.process !== undefined || f.server.process !== undefined || f.server.listener !== undefined);
+  const proc = endOwnerLabel;
   const Table = loadTable();
   const table = new Table({
     head: ['id', 'proto', 'client', ...(procs ? ['client process'] : []), 'server', ...(procs ? ['server process'] : []),

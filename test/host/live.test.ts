@@ -17,9 +17,9 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { attributeFlows, LiveAttribution } from '../../src/capture/attribution.js';
+import { attributeFlows, LiveAttribution } from '../../src/host/attribution.js';
 import { LiveCaptureError, openLive, type LiveSource } from '../../src/capture/live.js';
-import { ProcessMap } from '../../src/capture/procfs.js';
+import { ProcessMap } from '../../src/host/procfs.js';
 import { DemuxEngine } from '../../src/demux/engine.js';
 import { buildDemux, type ConnectionSocket, type ListenSocket, type UnconnectedSocket } from '../../src/demux/groups.js';
 import type { Flow } from '../../src/demux/types.js';
@@ -120,6 +120,7 @@ const attribution = new LiveAttribution(new ProcessMap());
 let packets = 0;
 
 beforeAll(async () => {
+  attribution.start();
   if (!skipCapture) {
     if (unavailable !== null) throw new Error(`live capture must run here (CI as root): ${unavailable}`);
     source = openLive({ device: 'lo', filter: `tcp port ${SERVER_PORT} or udp port ${UDP_PORT}` });
@@ -148,7 +149,7 @@ afterAll(async () => {
   for (const c of [clientA, clientC, server]) if (c && c.proc.exitCode === null) await stop(c);
 });
 
-const serverProcess = () => ({ pid: server.pid, command: 'fd-server', state: 'running' });
+const serverProcess = () => ({ pid: server.pid, command: 'fd-server', state: 'running' as const });
 const listener = () => ({ socket: `127.0.0.1:${SERVER_PORT}`, pid: server.pid, command: 'fd-server' });
 
 describe('process attribution on this host', () => {
@@ -160,26 +161,38 @@ describe('process attribution on this host', () => {
 
   it('ProcessMap names both ends of both connections; the two server sockets of the shared port are the server\'s', () => {
     const map = new ProcessMap();
+    map.start();
+    const owner = (...a: Parameters<ProcessMap['resolve']>) => {
+      const r = map.resolve(...a);
+      return r.kind === 'process' ? r.process : r;
+    };
     for (const [ip, child, title] of [['127.0.0.2', clientA, 'fd-client-a'], ['127.0.0.3', clientC, 'fd-client-c']] as const) {
-      expect(map.lookup('tcp', ip, CLIENT_PORT, '127.0.0.1', SERVER_PORT)).toEqual({ pid: child.pid, command: title, state: 'running' });
-      expect(map.query('tcp', '127.0.0.1', SERVER_PORT, ip, CLIENT_PORT)).toMatchObject({
+      expect(owner('tcp', ip, CLIENT_PORT, '127.0.0.1', SERVER_PORT)).toEqual({ pid: child.pid, command: title, state: 'running' });
+      expect(map.resolve('tcp', '127.0.0.1', SERVER_PORT, ip, CLIENT_PORT)).toMatchObject({
         kind: 'process', process: serverProcess(), listener: listener(),
       });
-      expect(map.lookup('udp', ip, UDP_CLIENT_PORT, '127.0.0.1', UDP_PORT)).toEqual({ pid: child.pid, command: title, state: 'running' });
+      expect(map.resolve('udp', ip, UDP_CLIENT_PORT, '127.0.0.1', UDP_PORT)).toMatchObject({
+        process: { pid: child.pid, command: title, state: 'running' }, socket: { kind: 'unconnected', bound: `${ip}:${UDP_CLIENT_PORT}` },
+      });
       // One unconnected UDP socket on the server takes both peers' datagrams.
-      expect(map.lookup('udp', '127.0.0.1', UDP_PORT, ip, UDP_CLIENT_PORT)).toEqual(serverProcess());
+      expect(map.resolve('udp', '127.0.0.1', UDP_PORT, ip, UDP_CLIENT_PORT)).toMatchObject({
+        process: serverProcess(), socket: { kind: 'unconnected', bound: `127.0.0.1:${UDP_PORT}` },
+      });
     }
-    // One scan answered all of them, and asking again never scans again.
-    expect(map.scans).toBe(1);
-    for (let i = 0; i < 200; i++) map.lookup('tcp', '127.0.0.3', CLIENT_PORT, '127.0.0.1', SERVER_PORT);
-    expect(map.scans).toBe(1);
-    expect(map.walks).toBe(1);
+    // The walk of every process at the start answered all of them; asking again reads no more.
+    expect(map.owners.counts.fullWalks).toBe(1);
+    const links = map.owners.counts.links;
+    for (let i = 0; i < 200; i++) map.resolve('tcp', '127.0.0.3', CLIENT_PORT, '127.0.0.1', SERVER_PORT);
+    expect(map.owners.counts.fullWalks).toBe(1);
+    // One readlink an answer: the holder is checked, nobody else is read.
+    expect(map.owners.counts.links - links).toBeLessThanOrEqual(200);
     expect(map.warnings).toEqual([]);
   });
 
   it.skipIf(skipCapture)('live capture: each flow names the right pids on both ends', async () => {
-    // Wait until every flow's ends are looked up (LiveAttribution's own timer polls too).
-    for (let i = 0; i < 100 && (engine.summary().flows < 4 || attribution.pending > 0); i++) await delay(50);
+    // Wait until the four flows were seen and their ends looked up (LiveAttribution's own
+    // timer polls too): an event to wait for, checked every 10 ms, however long it takes.
+    while (engine.summary().flows < 4 || attribution.pending > 0) await delay(10);
     source!.stop();
     await consumed;
     attribution.finish();
@@ -187,11 +200,9 @@ describe('process attribution on this host', () => {
     const flows = engine.flows();
     for (const f of flows) attribution.attribute(f);
     expect(packets).toBeGreaterThan(10);
-    // Scans come from new flows only (one, and one more after the grace if a socket was not
-    // there yet), never from packets.
-    expect(attribution.map.scans).toBeGreaterThan(0);
-    expect(attribution.map.scans).toBeLessThanOrEqual(2 * flows.length);
-    expect(attribution.map.scans).toBeLessThan(packets);
+    // Full walks of every process: the one at the start, no more (the new flows' owners were
+    // found among the new or hinted processes).
+    expect(attribution.map.owners.counts.fullWalks).toBe(1);
 
     const tcp = flows.filter((f) => f.proto === 'tcp');
     const udp = flows.filter((f) => f.proto === 'udp');
@@ -201,16 +212,21 @@ describe('process attribution on this host', () => {
     for (const [ip, child, title] of [['127.0.0.2', clientA, 'fd-client-a'], ['127.0.0.3', clientC, 'fd-client-c']] as const) {
       const t = byClient(tcp, ip);
       expect(t.client).toEqual({ ip, port: CLIENT_PORT, process: { pid: child.pid, command: title, state: 'running' } });
-      expect(t.server).toEqual({ ip: '127.0.0.1', port: SERVER_PORT, process: { ...serverProcess(), listener: listener() } });
+      expect(t.server).toEqual({ ip: '127.0.0.1', port: SERVER_PORT, process: serverProcess(), listener: listener() });
       const u = byClient(udp, ip);
-      expect(u.client).toEqual({ ip, port: UDP_CLIENT_PORT, process: { pid: child.pid, command: title, state: 'running' } });
-      expect(u.server).toEqual({ ip: '127.0.0.1', port: UDP_PORT, process: serverProcess() });
+      expect(u.client).toEqual({
+        ip, port: UDP_CLIENT_PORT, process: { pid: child.pid, command: title, state: 'running' },
+        socket: { kind: 'unconnected', bound: `${ip}:${UDP_CLIENT_PORT}` },
+      });
+      expect(u.server).toEqual({
+        ip: '127.0.0.1', port: UDP_PORT, process: serverProcess(), socket: { kind: 'unconnected', bound: `127.0.0.1:${UDP_PORT}` },
+      });
     }
 
     // The JSON shape of design.md plus client.process / server.process.
     const json = JSON.parse(flowJsonText(byClient(tcp, '127.0.0.2'))) as Record<string, unknown>;
     expect(json.client).toEqual({ ip: '127.0.0.2', port: CLIENT_PORT, process: { pid: clientA.pid, command: 'fd-client-a', state: 'running' } });
-    expect(Object.keys((json.server as { process: object }).process)).toEqual(['pid', 'command', 'state', 'listener']);
+    expect(Object.keys(json.server as object)).toEqual(['ip', 'port', 'process', 'listener']);
 
     // The table gets the process columns.
     const table = renderFlowsTable(flows);
@@ -249,7 +265,7 @@ describe('process attribution on this host', () => {
       expect(result.mine).toEqual({ pid: result.pid, command: 'fd-nobody', state: 'running' });
       expect(result.rootServer).toEqual({ kind: 'unknown', reason: 'not-visible' });
       expect(result.rootClient).toEqual({ kind: 'unknown', reason: 'not-visible' });
-      expect(result.scans).toBe(2);
+      expect(result.scans).toBe(1);
       expect(result.warnings).toHaveLength(1);
       expect(result.warnings[0]).toMatch(/^process names: \d+ process(es)? of other users cannot be looked at without root/);
     } finally {
@@ -257,7 +273,7 @@ describe('process attribution on this host', () => {
     }
   });
 
-  it('after the processes exit, a fresh look says exited', async () => {
+  it('after the processes exit, a fresh look says gone', async () => {
     const flows: Flow[] = [];
     const end = (ip: string, port: number) => ({ ip, port });
     const counters = { packets: 1, wireBytes: 1, ipBytes: 1, payloadBytes: 0 };
@@ -272,6 +288,7 @@ describe('process attribution on this host', () => {
       }
     }
     const map = new ProcessMap();
+    map.start();
     attributeFlows(flows, map);
     for (const f of flows) {
       expect(f.client.process?.state).toBe('running');
@@ -280,12 +297,11 @@ describe('process attribution on this host', () => {
     await Promise.all([stop(clientA), stop(clientC)]);
     await stop(server);
     attributeFlows(flows, map);
-    expect(map.scans).toBe(2);
     for (const f of flows) {
-      expect(f.client.process).toEqual({ state: 'exited' });
-      expect(f.server.process).toEqual({ state: 'exited' });
+      expect(f.client.process?.state).toBe('gone');
+      expect(f.server.process?.state).toBe('gone');
+      expect(f.server.listener).toBeUndefined(); // the server process, and its listener, are gone too
     }
-    expect(map.lookup('tcp', '127.0.0.2', CLIENT_PORT, '127.0.0.1', SERVER_PORT, { notBefore: map.now(), final: true })).toEqual({ state: 'exited' });
   });
 });
 
@@ -296,7 +312,7 @@ describe('process attribution on this host', () => {
 function transpileForChild(): string {
   const dir = mkdtempSync(join(tmpdir(), 'flowdemux-procs-'));
   const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-  const todo = [join(repo, 'src/capture/procfs.ts')];
+  const todo = [join(repo, 'src/host/procfs.ts')];
   const done = new Set<string>();
   while (todo.length > 0) {
     const file = todo.pop()!;
@@ -313,16 +329,17 @@ function transpileForChild(): string {
   writeFileSync(join(dir, 'package.json'), '{"type":"module"}');
   writeFileSync(join(dir, 'child.js'), `
 import net from 'node:net';
-import { ProcessMap } from './src/capture/procfs.js';
+import { ProcessMap } from './src/host/procfs.js';
 process.title = 'fd-nobody';
 const own = net.createServer(() => {});
 await new Promise((r) => own.listen(${NOBODY_PORT}, '127.0.0.1', r));
 const c = net.connect({ host: '127.0.0.1', port: ${NOBODY_PORT} });
 await new Promise((r) => c.on('connect', r));
 const map = new ProcessMap();
-const mine = map.lookup('tcp', '127.0.0.1', c.localPort, '127.0.0.1', ${NOBODY_PORT});
-const rootServer = map.query('tcp', '127.0.0.1', ${SERVER_PORT}, '127.0.0.2', ${CLIENT_PORT});
-const rootClient = map.query('tcp', '127.0.0.2', ${CLIENT_PORT}, '127.0.0.1', ${SERVER_PORT}, { notBefore: map.now(), final: true });
+map.start();
+const mine = map.resolve('tcp', '127.0.0.1', c.localPort, '127.0.0.1', ${NOBODY_PORT}).process;
+const rootServer = map.resolve('tcp', '127.0.0.1', ${SERVER_PORT}, '127.0.0.2', ${CLIENT_PORT});
+const rootClient = map.resolve('tcp', '127.0.0.2', ${CLIENT_PORT}, '127.0.0.1', ${SERVER_PORT});
 process.stdout.write(JSON.stringify({ pid: process.pid, mine, rootServer, rootClient, scans: map.scans, warnings: map.warnings }));
 process.exit(0);
 `);
@@ -330,7 +347,7 @@ process.exit(0);
     chmodSync(p, 0o755);
   };
   open(dir);
-  for (const sub of ['src', 'src/capture', 'src/parse']) open(join(dir, sub));
+  for (const sub of ['src', 'src/host', 'src/parse']) open(join(dir, sub));
   return dir;
 }
 

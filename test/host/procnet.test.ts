@@ -7,7 +7,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseProcNet, parseProcNetAddress, socketIp, TCP_STATES } from '../../src/capture/procfs.js';
+import { parseProcNet, parseProcNetAddress, socketIp, TCP_STATES } from '../../src/host/procfs.js';
 
 const TCP = `  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode                                                     
    0: 0100007F:96CD 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 427607 1 0000000052384d76 100 0 0 10 0                    

@@ -1,12 +1,13 @@
 /**
- * LiveAttribution's timing rules (a made-up /proc and a clock the test moves: no timers), and how
- * the reports show process fields: only when present, so files render exactly as before.
+ * LiveAttribution's rules (a made-up /proc and a clock the test moves: no timers): when an end is
+ * looked up and looked at again, and what is kept; and how the reports show the host fields
+ * (process, listener, UDP socket kind): only when present, so files render exactly as before.
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LiveAttribution } from '../../src/capture/attribution.js';
-import { ProcessMap, TCP_STATES } from '../../src/capture/procfs.js';
+import { LiveAttribution } from '../../src/host/attribution.js';
+import { ProcessMap, TCP_STATES } from '../../src/host/procfs.js';
 import { buildDemux } from '../../src/demux/groups.js';
-import type { EndpointProcess, Flow } from '../../src/demux/types.js';
+import type { Flow, ListenerProcess } from '../../src/demux/types.js';
 import { demuxToJson, renderDemuxDot, renderDemuxMermaid, renderDemuxTable } from '../../src/report/demux.js';
 import { flowJsonText, flowToJson, processLabel, renderFlowsJson, renderFlowsTable } from '../../src/report/flows.js';
 import { FakeProc } from './fake-proc.js';
@@ -22,9 +23,11 @@ beforeEach(() => {
 });
 afterEach(() => proc.cleanup());
 
-function live(graceMs = 200): LiveAttribution {
-  const map = new ProcessMap({ procRoot: proc.root, clock: () => t, minRescanMs: 200, littleEndian: true });
-  return new LiveAttribution(map, { graceMs, timer: false });
+function live(settleMs = 2000): LiveAttribution {
+  const map = new ProcessMap({ procRoot: proc.root, clock: () => t, littleEndian: true });
+  const a = new LiveAttribution(map, { settleMs, timer: false });
+  a.start();
+  return a;
 }
 
 function flow(id: number, client: [string, number], server: [string, number], more: Partial<Flow> = {}): Flow {
@@ -53,13 +56,22 @@ describe('LiveAttribution', () => {
     proc.process(10, 'server', { 3: 1000, 4: 1001 });
     proc.process(20, 'client', { 3: 1002 });
     const a = live();
+    const before = a.map.scans;
     a.noteFlow(1, 'tcp', '127.0.0.2', 9157, '127.0.0.1', 80);
     expect(a.pending).toBe(1);
     a.poll();
+    expect(a.map.scans).toBe(before + 1);
+    a.poll(); // not due again yet
+    expect(a.map.scans).toBe(before + 1);
+    // The server end is held by the listener's own process: looked at again through the fork
+    // window (at 1, 2, 4, ... 64 ms), then settled.
+    for (let i = 0; i < 100; i++) {
+      t += 1;
+      a.poll();
+    }
     expect(a.pending).toBe(0);
-    expect(a.map.scans).toBe(1);
-    a.poll();
-    expect(a.map.scans).toBe(1);
+    expect(a.map.scans).toBe(before + 8);
+    const scans = a.map.scans;
     // Gone from /proc by the time the report is made: what was seen is shown.
     proc.net({});
     proc.exit(10);
@@ -69,75 +81,78 @@ describe('LiveAttribution', () => {
     const f = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
     a.attribute(f);
     expect(f.client.process).toEqual({ pid: 20, command: 'client', state: 'running' });
-    expect(f.server.process).toEqual({
-      pid: 10, command: 'server', state: 'running', listener: { socket: '127.0.0.1:80', pid: 10, command: 'server' },
-    });
-    expect(a.map.scans).toBe(1);
+    expect(f.server.process).toEqual({ pid: 10, command: 'server', state: 'running' });
+    expect(f.server.listener).toEqual({ socket: '127.0.0.1:80', pid: 10, command: 'server' });
+    expect(a.map.scans).toBe(scans);
   });
 
-  it('a server socket not yet accepted is looked for again; one never found after the grace is exited', () => {
+  it('a server socket not yet accepted is looked at again after 1, 2, 4 ms...; its listener is known from the start', () => {
     // The handshake is done but the server has not called accept(): inode 0.
     connection(0, 1002);
     proc.process(10, 'server', { 3: 1000 });
     proc.process(20, 'client', { 3: 1002 });
-    const a = live(200);
+    const a = live();
     a.noteFlow(1, 'tcp', '127.0.0.2', 9157, '127.0.0.1', 80);
     a.poll();
     expect(a.pending).toBe(1); // the server end waits
-    t += 50;
-    a.poll(); // within the rate limit: no scan
-    expect(a.map.scans).toBe(1);
+    const scans = a.map.scans;
+    t += 0.5;
+    a.poll(); // not due yet: no scan
+    expect(a.map.scans).toBe(scans);
+    t += 0.5;
+    a.poll(); // 1 ms after the first packet: looked at again, still in the queue
+    expect(a.map.scans).toBe(scans + 1);
+    expect(a.pending).toBe(1);
     connection(1001, 1002);
     proc.process(10, 'server', { 3: 1000, 4: 1001 });
-    t += 200;
-    a.poll();
-    expect(a.pending).toBe(0);
-    expect(a.map.scans).toBe(2);
+    t += 1;
+    a.poll(); // 2 ms: accepted by a process that is not the listener's only owner? It is: one more look is due
     const f = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
     a.attribute(f);
-    expect(f.server.process).toMatchObject({ pid: 10, command: 'server' });
-
-    // A connection that was over before the first scan: not found right after its first packet,
-    // looked for once more after the grace, then exited.
-    expect(a.map.lastScan).toBe(5250);
-    t = 5260;
-    a.noteFlow(2, 'tcp', '127.0.0.2', 9999, '127.0.0.1', 80);
-    t = 5450; // the rate limit allows a scan again; the grace (200 ms) runs until 5460
-    a.poll();
-    expect(a.pending).toBe(1);
-    expect(a.map.scans).toBe(3);
-    t = 5500; // past the grace, but under the rate limit: no scan yet
-    a.poll();
-    expect(a.map.scans).toBe(3);
-    expect(a.pending).toBe(1);
-    t = 5650;
-    a.poll();
-    expect(a.pending).toBe(0);
-    expect(a.map.scans).toBe(4);
-    const g = flow(2, ['127.0.0.2', 9999], ['127.0.0.1', 80]);
-    a.attribute(g);
-    expect(g.client.process).toEqual({ state: 'exited' });
-    expect(g.server.process).toEqual({ state: 'exited' });
+    expect(f.server.process).toEqual({ pid: 10, command: 'server', state: 'running' });
+    expect(f.server.listener).toEqual({ socket: '127.0.0.1:80', pid: 10, command: 'server' });
+    expect(f.client.process).toEqual({ pid: 20, command: 'client', state: 'running' });
   });
 
-  it('a connection nobody accepts is looked for every rate-limit interval until maxWaitMs, then left without a process', () => {
+  it('a connection nobody accepts is looked at with a doubling gap until settleMs, then keeps its listener and no process', () => {
     connection(0, 1002);
     proc.process(10, 'server', { 3: 1000 });
     proc.process(20, 'client', { 3: 1002 });
-    const map = new ProcessMap({ procRoot: proc.root, clock: () => t, minRescanMs: 200, littleEndian: true });
-    const a = new LiveAttribution(map, { graceMs: 200, maxWaitMs: 1000, timer: false });
+    const a = live(1000);
+    const scans = a.map.scans;
     a.noteFlow(1, 'tcp', '127.0.0.2', 9157, '127.0.0.1', 80);
-    for (let i = 0; i < 20; i++) {
+    for (let i = 0; i < 2000; i++) {
       a.poll();
-      t += 100;
+      t += 1;
     }
     expect(a.pending).toBe(0);
-    // Scans at 5000, 5200, ... 6000: one per interval, then none.
-    expect(map.scans).toBe(6);
+    // Looks at 0, 1, 2, 4, ... 512 ms, then the one past 1000 ms settles it: 12 in all.
+    expect(a.map.scans - scans).toBe(12);
     const f = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
     a.attribute(f);
     expect(f.client.process).toEqual({ pid: 20, command: 'client', state: 'running' });
     expect(f.server.process).toBeUndefined();
+    expect(f.server.listener).toEqual({ socket: '127.0.0.1:80', pid: 10, command: 'server' });
+  });
+
+  it('a forking server: the parent holds the new connection first, then its child does; the child is named', () => {
+    connection(1001, 1002);
+    proc.process(10, 'server', { 3: 1000, 4: 1001 }, 100);
+    proc.process(20, 'client', { 3: 1002 });
+    const a = live();
+    a.noteFlow(1, 'tcp', '127.0.0.2', 9157, '127.0.0.1', 80);
+    a.poll();
+    // Held by the listener's owner: not settled, it may yet hand the connection to a child.
+    expect(a.pending).toBe(1);
+    proc.process(11, 'server', { 3: 1000, 4: 1001 }, 200); // fork()
+    proc.process(10, 'server', { 3: 1000 }, 100); // the parent closes its copy
+    t += 1;
+    a.poll();
+    expect(a.pending).toBe(0);
+    const f = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
+    a.attribute(f);
+    expect(f.server.process).toEqual({ pid: 11, command: 'server', state: 'running' });
+    expect(f.server.listener).toEqual({ socket: '127.0.0.1:80', pid: 10, command: 'server', pids: [10, 11] });
   });
 
   it('each generation of a reused 4-tuple gets the process that held it at the time', () => {
@@ -172,15 +187,8 @@ describe('LiveAttribution', () => {
     a.noteFlow(1, 'tcp', '127.0.0.1', 80, '127.0.0.2', 9157);
     a.poll();
     expect(a.pending).toBe(1);
-    // Another flow waiting out its grace when the capture ends: one last scan answers both.
-    a.noteFlow(2, 'tcp', '127.0.0.2', 9999, '127.0.0.1', 80);
-    t += 10;
-    a.poll();
-    expect(a.map.scans).toBe(1);
-    t += 10;
     a.finish();
     expect(a.pending).toBe(0);
-    expect(a.map.scans).toBe(2);
     const f = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
     a.attribute(f);
     expect(f.client.process).toEqual({ pid: 20, command: 'client', state: 'running' });
@@ -194,34 +202,54 @@ describe('LiveAttribution', () => {
     a.attribute(again);
     expect(again.client.process).toEqual({ pid: 20, command: 'client', state: 'running' });
   });
+
+  it('a flow that ended before its first look is looked up when it is reported', () => {
+    connection(1001, 1002);
+    proc.process(10, 'server', { 3: 1000, 4: 1001 });
+    proc.process(20, 'client', { 3: 1002 });
+    const a = live();
+    a.noteFlow(1, 'tcp', '127.0.0.2', 9157, '127.0.0.1', 80);
+    const f = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
+    a.attribute(f);
+    expect(f.client.process).toEqual({ pid: 20, command: 'client', state: 'running' });
+  });
 });
 
 // ---------------------------------------------------------------------------------------------
 
-const SERVER: EndpointProcess = { pid: 4121, command: 'python3', state: 'running', listener: { socket: '0.0.0.0:80', pid: 4121, command: 'python3' } };
+const LISTENER: ListenerProcess = { socket: '0.0.0.0:80', pid: 4121, command: 'python3' };
 
-/** The teaching picture with processes: P3 on A, P4 and P5 both on B:80 (one python3 here). */
+/** The teaching picture with processes: P3 on A, P4 and P5 both on B:80 (a forking python3 here). */
 function teachingFlows(): Flow[] {
   const a = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
   a.client.process = { pid: 300, command: 'curl', state: 'running' };
-  a.server.process = SERVER;
+  a.server.process = { pid: 4121, command: 'python3', state: 'running' };
+  a.server.listener = LISTENER;
   const c = flow(2, ['127.0.0.3', 9157], ['127.0.0.1', 80], { start: { sec: 1_764_000_000, nsec: 100 } });
-  c.client.process = { state: 'exited' };
-  c.server.process = { pid: 4121, command: 'python3', state: 'running', pids: [4121, 4122], listener: { socket: '0.0.0.0:80', pid: 4121, command: 'python3' } };
+  c.client.process = { state: 'gone' };
+  c.server.process = { pid: 4122, command: 'python3', state: 'running', pids: [4121, 4122] };
+  c.server.listener = LISTENER;
   return [a, c];
 }
 
 describe('reports with process fields', () => {
-  it('JSON: client.process / server.process, design.md key order, and the fast writer agrees with JSON.stringify', () => {
+  it('JSON: process and listener apart on each end, design.md key order, and the fast writer agrees with JSON.stringify', () => {
     const [a, c] = teachingFlows() as [Flow, Flow];
     expect(JSON.parse(flowJsonText(a)).client).toEqual({ ip: '127.0.0.2', port: 9157, process: { pid: 300, command: 'curl', state: 'running' } });
-    expect(flowJsonText(a)).toContain('"server":{"ip":"127.0.0.1","port":80,"process":{"pid":4121,"command":"python3","state":"running",'
-      + '"listener":{"socket":"0.0.0.0:80","pid":4121,"command":"python3"}}}');
-    expect(flowJsonText(c)).toContain('"client":{"ip":"127.0.0.3","port":9157,"process":{"state":"exited"}}');
+    expect(flowJsonText(a)).toContain('"server":{"ip":"127.0.0.1","port":80,"process":{"pid":4121,"command":"python3","state":"running"},'
+      + '"listener":{"socket":"0.0.0.0:80","pid":4121,"command":"python3"}}');
+    expect(flowJsonText(c)).toContain('"client":{"ip":"127.0.0.3","port":9157,"process":{"state":"gone"}}');
+    // A UDP end with its socket kind, an SO_REUSEPORT listener group.
+    const u = { ...flow(5, ['127.0.0.2', 9157], ['127.0.0.1', 5353]), proto: 'udp' as const };
+    u.server.socket = { kind: 'unconnected', bound: '[::]:5353', dualStack: true };
+    const r = flow(6, ['127.0.0.2', 9158], ['127.0.0.1', 8443]);
+    r.server.listener = { socket: '127.0.0.1:8443', pid: 801, command: 'worker', reuseport: { listeners: 2, owners: [{ pid: 800, command: 'worker' }, { pid: 801, command: 'worker' }] } };
+    expect(flowJsonText(u)).toContain('"server":{"ip":"127.0.0.1","port":5353,"socket":{"kind":"unconnected","bound":"[::]:5353","dualStack":true}}');
+    expect(JSON.parse(flowJsonText(r)).server.listener.reuseport).toEqual({ listeners: 2, owners: [{ pid: 800, command: 'worker' }, { pid: 801, command: 'worker' }] });
     // A process picks its own name: quotes, a newline, an escape character and a C1 control.
     const odd = flow(3, ['127.0.0.2', 1], ['127.0.0.1', 2]);
     odd.client.process = { pid: 1, command: 'a"b\n\x1b[31m\u009b', state: 'running' };
-    for (const f of [a, c]) expect(flowJsonText(f)).toBe(JSON.stringify(flowToJson(f)));
+    for (const f of [a, c, u, r]) expect(flowJsonText(f)).toBe(JSON.stringify(flowToJson(f)));
     expect(JSON.parse(flowJsonText(odd))).toEqual(flowToJson(odd));
     expect(JSON.parse(flowJsonText(odd)).client.process.command).toBe('a"b\n\x1b[31m\u009b');
     expect(flowJsonText(odd)).not.toMatch(/[\x1b\u009b]/);
@@ -231,43 +259,54 @@ describe('reports with process fields', () => {
     expect(renderFlowsJson([plain], [], [])).not.toContain('process');
   });
 
-  it('table: the process columns appear only when some flow has a process', () => {
+  it('table: the process columns appear only when some end has a process or a listener; a gone socket says so', () => {
     const flows = teachingFlows();
-    const table = renderFlowsTable(flows);
+    const gone = flow(3, ['127.0.0.4', 9157], ['127.0.0.1', 80]);
+    gone.client.process = { state: 'gone' };
+    gone.server.process = { state: 'gone' };
+    gone.server.listener = LISTENER;
+    const table = renderFlowsTable([...flows, gone]);
     const head = table.split('\n')[1]!;
     expect(head.indexOf('client process')).toBeGreaterThan(head.indexOf('client '));
     expect(head.indexOf('server process')).toBeGreaterThan(head.indexOf('server '));
     expect(table).toContain('curl (pid 300)');
-    expect(table).toContain('python3 (pid 4121)');
-    expect(table).toContain('python3 (pids 4121, 4122)');
-    expect(table).toMatch(/│ exited\s+│/);
+    expect(table).toMatch(/│ python3 \(pid 4121\)\s+│/);
+    expect(table).toContain('python3 (pids 4121, 4122) via listener python3 (pid 4121)');
+    expect(table).toContain('gone before lookup; listener python3 (pid 4121)');
+    expect(table).not.toContain('exited');
     const plain = renderFlowsTable([flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80])]);
     expect(plain).not.toContain('process');
   });
 
-  it('demux: sockets named after their processes, the listener\'s real binding, P3 on the client port', () => {
+  it('demux: sockets named after their processes, the listener\'s real binding and owner, P3 on the client port', () => {
     const report = buildDemux(teachingFlows());
     const json = demuxToJson(report) as { groups: { sockets: Record<string, unknown>[] }[] };
     expect(json.groups[0]!.sockets).toEqual([
       { kind: 'listen', local: '127.0.0.1:80', flows: [1, 2], bound: '0.0.0.0:80', process: { pid: 4121, command: 'python3', state: 'running' } },
       { kind: 'connection', local: '127.0.0.1:80', remote: '127.0.0.2:9157', flows: [1], generations: 1, process: { pid: 4121, command: 'python3', state: 'running' } },
-      { kind: 'connection', local: '127.0.0.1:80', remote: '127.0.0.3:9157', flows: [2], generations: 1, process: { pid: 4121, command: 'python3', state: 'running', pids: [4121, 4122] } },
+      { kind: 'connection', local: '127.0.0.1:80', remote: '127.0.0.3:9157', flows: [2], generations: 1, process: { pid: 4122, command: 'python3', state: 'running', pids: [4121, 4122] } },
     ]);
     const text = renderDemuxTable(report);
     expect(text).toContain('takes the SYN of flows 1, 2; held by python3 (pid 4121), bound to 0.0.0.0:80');
     expect(text).toContain('flow 1; held by python3 (pid 4121), peer curl (pid 300)');
-    expect(text).toContain('flow 2; held by python3 (pids 4121, 4122), peer exited');
+    expect(text).toContain('flow 2; held by python3 (pids 4121, 4122), peer gone before lookup');
     const dot = renderDemuxDot(report);
     expect(dot).toContain('s1 [label="listen\\n127.0.0.1:80\\nbound to 0.0.0.0:80\\npython3 (pid 4121)"');
     expect(dot).toContain('[label="tcp 9157\\ncurl (pid 300)"');
-    expect(dot).toContain('[label="tcp 9157\\nprocess exited"');
+    expect(dot).toContain('[label="tcp 9157\\nclosed before its owner was seen"');
     const mermaid = renderDemuxMermaid(report);
     expect(mermaid).toContain('python3 (pid 4121)');
     expect(mermaid).toContain('curl (pid 300)');
+    // An SO_REUSEPORT group: the listen row says how the kernel picks.
+    const r = teachingFlows();
+    for (const f of r) f.server.listener = { ...LISTENER, reuseport: { listeners: 2, owners: [{ pid: 4121, command: 'python3' }, { pid: 4200, command: 'python3' }] } };
+    const rText = renderDemuxTable(buildDemux(r));
+    expect(rText).toContain('SO_REUSEPORT group of 2 listeners (python3 (pid 4121), python3 (pid 4200)): the kernel gives each connection to one of them by a hash of its 4-tuple');
+    expect(JSON.stringify(demuxToJson(buildDemux(r)))).toContain('"reuseport":{"listeners":2,"owners":[{"pid":4121,"command":"python3"},{"pid":4200,"command":"python3"}]}');
     // Without processes nothing of this appears.
     const plain = buildDemux(teachingFlows().map((f) => ({ ...f, client: { ip: f.client.ip, port: f.client.port }, server: { ip: f.server.ip, port: f.server.port } })));
     for (const out of [renderDemuxTable(plain), renderDemuxDot(plain), renderDemuxMermaid(plain), JSON.stringify(demuxToJson(plain))]) {
-      expect(out).not.toMatch(/pid|process|bound to [0-9]|"bound"/);
+      expect(out).not.toMatch(/pid|process|bound to [0-9]|"bound"|REUSEPORT/);
     }
   });
 });

@@ -57,11 +57,14 @@ export class FakeProc {
     for (const f of ['tcp', 'tcp6', 'udp', 'udp6'] as const) writeFileSync(join(this.root, 'net', f), table(t[f] ?? []));
   }
 
-  process(pid: number, comm: string, fds: Record<number, number | string>): void {
+  /** A process; `startTime` is field 22 of its stat (clock ticks after boot: a child's is later). */
+  process(pid: number, comm: string, fds: Record<number, number | string>, startTime = pid): void {
     const dir = join(this.root, String(pid));
     rmSync(dir, { recursive: true, force: true });
     mkdirSync(join(dir, 'fd'), { recursive: true });
     writeFileSync(join(dir, 'comm'), `${comm}\n`);
+    // Fields 3..21 as zeros, then the start time (the name in parentheses may hold spaces).
+    writeFileSync(join(dir, 'stat'), `${pid} (${comm}) S ${Array(18).fill(0).join(' ')} ${startTime} 0 0\n`);
     for (const [fd, target] of Object.entries(fds)) {
       symlinkSync(typeof target === 'number' ? `socket:[${target}]` : target, join(dir, 'fd', fd));
     }

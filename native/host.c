@@ -1,0 +1,166 @@
+/*
+ * flowdemux's window on the Linux kernel where /proc is too slow or silent (Node has no
+ * netlink or packet-socket options of its own):
+ *
+ * - sockLookup(proto, family, src, sport, dst, dport): the one socket the kernel holds for a
+ *   tuple, through NETLINK_SOCK_DIAG (what `ss` uses). The tuple is passed as the kernel's
+ *   lookup takes it: TCP with src = the socket's local end, UDP the other way round (udp_diag
+ *   passes the request's src as the datagram's source). Returns [inode, uid, state, family,
+ *   remote address, remote port, local address, local port] of the socket found, or null. The kernel looks the tuple up the way it delivers a
+ *   packet (inet_diag_find_one / udp_dump_one), so a TCP tuple with no connection may answer
+ *   with its listener, and a UDP tuple with the unconnected socket that would take it: the
+ *   caller checks the remote end returned. One request costs tens of microseconds, where
+ *   reading /proc/net/tcp walks the whole connection hash table (about 1 ms here).
+ * - packetStats(fd): PACKET_STATISTICS of a packet socket of this process (libpcap's capture
+ *   socket, which `cap` does not expose): [packets, drops] since the last call (the kernel
+ *   resets them on each read, as libpcap's pcap_stats accounts for).
+ */
+#include <errno.h>
+#include <linux/inet_diag.h>
+#include <linux/if_packet.h>
+#include <linux/netlink.h>
+#include <linux/sock_diag.h>
+#include <netinet/in.h>
+#include <node_api.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+static int diag_fd = -1;
+
+static napi_value null_value(napi_env env) {
+  napi_value v;
+  napi_get_null(env, &v);
+  return v;
+}
+
+static napi_value throw_errno(napi_env env, const char *what) {
+  char msg[128];
+  snprintf(msg, sizeof msg, "%s: %s", what, strerror(errno));
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
+static int get_u32(napi_env env, napi_value v, uint32_t *out) {
+  return napi_get_value_uint32(env, v, out) == napi_ok ? 0 : -1;
+}
+
+static int get_addr(napi_env env, napi_value v, uint32_t family, __be32 out[4]) {
+  void *data;
+  size_t len;
+  memset(out, 0, 16);
+  if (napi_get_buffer_info(env, v, &data, &len) != napi_ok) {
+    bool is_typed = false;
+    napi_is_typedarray(env, v, &is_typed);
+    if (!is_typed) return -1;
+    napi_typedarray_type t;
+    napi_value ab;
+    size_t off;
+    if (napi_get_typedarray_info(env, v, &t, &len, &data, &ab, &off) != napi_ok || t != napi_uint8_array) return -1;
+  }
+  size_t want = family == 4 ? 4 : 16;
+  if (len != want) return -1;
+  memcpy(out, data, want);
+  return 0;
+}
+
+static napi_value sock_lookup(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  uint32_t proto, family, sport, dport;
+  __be32 src[4], dst[4];
+  if (argc < 6 || get_u32(env, argv[0], &proto) || get_u32(env, argv[1], &family)
+      || (family != 4 && family != 6) || get_addr(env, argv[2], family, src) || get_u32(env, argv[3], &sport)
+      || get_addr(env, argv[4], family, dst) || get_u32(env, argv[5], &dport) || sport > 65535 || dport > 65535) {
+    napi_throw_type_error(env, NULL, "sockLookup(proto, family 4|6, src, sport, dst, dport)");
+    return NULL;
+  }
+  if (diag_fd < 0) {
+    diag_fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
+    if (diag_fd < 0) return throw_errno(env, "netlink sock_diag");
+  }
+  struct {
+    struct nlmsghdr nlh;
+    struct inet_diag_req_v2 req;
+  } msg;
+  memset(&msg, 0, sizeof msg);
+  msg.nlh.nlmsg_len = sizeof msg;
+  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
+  msg.nlh.nlmsg_flags = NLM_F_REQUEST;
+  msg.req.sdiag_family = family == 4 ? AF_INET : AF_INET6;
+  msg.req.sdiag_protocol = (uint8_t)proto;
+  msg.req.idiag_states = ~0U;
+  msg.req.id.idiag_sport = htons((uint16_t)sport);
+  msg.req.id.idiag_dport = htons((uint16_t)dport);
+  memcpy(msg.req.id.idiag_src, src, 16);
+  memcpy(msg.req.id.idiag_dst, dst, 16);
+  msg.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
+  msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
+  struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
+  if (sendto(diag_fd, &msg, sizeof msg, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
+    return throw_errno(env, "netlink sock_diag send");
+  }
+  long buf[1024];
+  ssize_t n = recv(diag_fd, buf, sizeof buf, 0);
+  if (n < 0) return throw_errno(env, "netlink sock_diag recv");
+  struct nlmsghdr *h = (struct nlmsghdr *)buf;
+  if (!NLMSG_OK(h, (size_t)n) || h->nlmsg_type != SOCK_DIAG_BY_FAMILY) return null_value(env); /* ENOENT and the like */
+  if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) return null_value(env);
+  struct inet_diag_msg *m = NLMSG_DATA(h);
+  napi_value out, v;
+  napi_create_array_with_length(env, 8, &out);
+  napi_create_uint32(env, m->idiag_inode, &v);
+  napi_set_element(env, out, 0, v);
+  napi_create_uint32(env, m->idiag_uid, &v);
+  napi_set_element(env, out, 1, v);
+  napi_create_uint32(env, m->idiag_state, &v);
+  napi_set_element(env, out, 2, v);
+  napi_create_uint32(env, m->idiag_family == AF_INET ? 4 : 6, &v);
+  napi_set_element(env, out, 3, v);
+  void *data;
+  size_t alen = m->idiag_family == AF_INET ? 4 : 16;
+  napi_create_buffer_copy(env, alen, m->id.idiag_dst, &data, &v);
+  napi_set_element(env, out, 4, v);
+  napi_create_uint32(env, ntohs(m->id.idiag_dport), &v);
+  napi_set_element(env, out, 5, v);
+  napi_create_buffer_copy(env, alen, m->id.idiag_src, &data, &v);
+  napi_set_element(env, out, 6, v);
+  napi_create_uint32(env, ntohs(m->id.idiag_sport), &v);
+  napi_set_element(env, out, 7, v);
+  return out;
+}
+
+static napi_value packet_stats(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  int32_t fd;
+  if (argc < 1 || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0) {
+    napi_throw_type_error(env, NULL, "packetStats(fd)");
+    return NULL;
+  }
+  struct tpacket_stats_v3 st;
+  socklen_t len = sizeof st;
+  memset(&st, 0, sizeof st);
+  if (getsockopt(fd, SOL_PACKET, PACKET_STATISTICS, &st, &len) < 0) return null_value(env);
+  napi_value out, v;
+  napi_create_array_with_length(env, 2, &out);
+  napi_create_double(env, st.tp_packets, &v);
+  napi_set_element(env, out, 0, v);
+  napi_create_double(env, st.tp_drops, &v);
+  napi_set_element(env, out, 1, v);
+  return out;
+}
+
+static napi_value init(napi_env env, napi_value exports) {
+  napi_value fn;
+  napi_create_function(env, "sockLookup", NAPI_AUTO_LENGTH, sock_lookup, NULL, &fn);
+  napi_set_named_property(env, exports, "sockLookup", fn);
+  napi_create_function(env, "packetStats", NAPI_AUTO_LENGTH, packet_stats, NULL, &fn);
+  napi_set_named_property(env, exports, "packetStats", fn);
+  return exports;
+}
+
+NAPI_MODULE(NODE_GYP_MODULE_NAME, init)
