@@ -52,6 +52,8 @@ export class OwnerIndex {
   private holders = new Map<number, Holder[]>();
   /** Processes whose fds were read at least once, and when they were first seen (clock ms). */
   private known = new Map<number, number>();
+  /** When each process's fds were last read. */
+  private walkedAt = new Map<number, number>();
   private recent: number[] = [];
   private commands = new Map<number, string>();
   private nextFullWalkAt = -Infinity;
@@ -81,6 +83,8 @@ export class OwnerIndex {
     this.lastFindComplete = true;
     let found = ok();
     if (found !== null) return found;
+    this.walkYoung(seenSince === Infinity ? this.clock() : seenSince);
+    if (this.holders.has(inode) && (found = ok()) !== null) return found;
     const tried = new Set<number>();
     for (const pid of [...hints, ...this.recent]) {
       if (tried.has(pid)) continue;
@@ -101,12 +105,28 @@ export class OwnerIndex {
    * they are still open: the table read after it then ties their inodes to the flow's tuple.
    */
   walkNew(): void {
-    const young = this.clock() - YOUNG_MS;
-    for (const pid of this.pids()) {
-      const first = this.known.get(pid);
-      // A process seen moments ago may have opened its socket since (curl had only started).
-      if (first === undefined || first >= young) this.walkPid(pid);
+    const pids = this.pids();
+    for (const pid of pids) if (!this.known.has(pid)) this.walkPid(pid);
+    // Forget the processes that are gone (their pids may come back as new processes).
+    if (this.known.size > pids.length) {
+      const alive = new Set(pids);
+      for (const pid of this.known.keys()) {
+        if (!alive.has(pid)) {
+          this.known.delete(pid);
+          this.walkedAt.delete(pid);
+        }
+      }
     }
+  }
+
+  /**
+   * Reads again the processes first seen in the last YOUNG_MS: one seen moments ago may have
+   * opened its socket since (a curl that had only just started). Not the ones read at or after
+   * `since`.
+   */
+  private walkYoung(since: number): void {
+    const young = this.clock() - YOUNG_MS;
+    for (const [pid, first] of this.known) if (first >= young && (this.walkedAt.get(pid) ?? -Infinity) < since) this.walkPid(pid);
   }
 
   /** Whether the last `find` looked everywhere (false: the full walk's budget stopped it). */
@@ -118,6 +138,7 @@ export class OwnerIndex {
     this.counts.fullWalks++;
     this.holders = new Map();
     this.known = new Map();
+    this.walkedAt = new Map();
     this.commands = new Map();
     this.hidden = 0;
     // Processes found by a full walk are not new: only those that appear after it are young.
@@ -197,7 +218,9 @@ export class OwnerIndex {
 
   private walkPid(pid: number): void {
     this.counts.pidWalks++;
-    if (!this.known.has(pid)) this.known.set(pid, this.clock());
+    const now = this.clock();
+    if (!this.known.has(pid)) this.known.set(pid, now);
+    this.walkedAt.set(pid, now);
     const dir = `${this.root}/${pid}/fd`;
     let fds: string[];
     try {
@@ -205,12 +228,12 @@ export class OwnerIndex {
     } catch (err) {
       // EACCES: another user's process, and we are not root. ENOENT: it just exited.
       if ((err as NodeJS.ErrnoException).code === 'EACCES') this.hidden++;
+      else this.known.set(pid, -Infinity); // gone: never young again
       return;
     }
     // A pid read again may be a new process with that number: its name is read again too.
     this.commands.delete(pid);
     if (this.holders.size > MAX_HOLDERS) this.holders = new Map();
-    const now = this.clock();
     for (const fd of fds) {
       let target: string;
       this.counts.links++;

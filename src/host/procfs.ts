@@ -9,9 +9,10 @@
  *
  * `ProcessMap` keeps the last read of the tables and answers, for one end of a flow, who held its
  * socket, the listener it was accepted from (with SO_REUSEPORT groups) and, for UDP, which kind of
- * socket took its datagrams. It reads the tables when asked (`scan`), with no fixed rate: a scan
- * may start once the time since the last one is `scanGap` times what that one cost, so a flood of
- * new tuples is answered by few scans while a quiet host gets a fresh read for every new tuple.
+ * socket took its datagrams. It looks when asked, with no fixed rate: the time spent looking
+ * (reading /proc, asking the kernel) may be at most `share` of the time, with a burst of
+ * `burstMs`, so a quiet host gets a fresh look at the first packet of every new tuple while a
+ * flood of new tuples is answered by fewer, coalesced rounds.
  */
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
@@ -52,11 +53,10 @@ export interface ProcessMapOptions {
   procRoot?: string;
   /** A monotonic clock in ms (default performance.now). */
   clock?: () => number;
-  /**
-   * After a scan that took d ms, the next may start `scanGap * d` ms after it ended (default 2:
-   * scans take at most a third of the time). 0: no limit.
-   */
-  scanGap?: number;
+  /** The share of time that looking may take (default 0.25). */
+  share?: number;
+  /** The time that may be spent looking at once, before the share limits it (ms, default 20). */
+  burstMs?: number;
   /** The same for full walks of every process's fds (default 4). */
   fullWalkGap?: number;
   /**
@@ -107,7 +107,11 @@ export class ProcessMap {
 
   private readonly root: string;
   private readonly clock: () => number;
-  private readonly scanGap: number;
+  private readonly share: number;
+  private readonly burstMs: number;
+  /** Time that may still be spent looking (ms), and when it was last topped up. */
+  private tokens: number;
+  private toppedAt = -Infinity;
   private readonly littleEndian: boolean;
   private readonly localTest: ((ip: string) => boolean) | null;
   /** Sockets are looked up in the kernel one by one (netlink), not in the last scan of the tables. */
@@ -125,12 +129,13 @@ export class ProcessMap {
   /** Holders whose link was read at or after this time held their socket at the last scan. */
   private seenSince = Infinity;
   private localsReadAt = -Infinity;
-  private nextScanAt = -Infinity;
 
   constructor(opts: ProcessMapOptions = {}) {
     this.root = opts.procRoot ?? '/proc';
     this.clock = opts.clock ?? (() => performance.now());
-    this.scanGap = opts.scanGap ?? 2;
+    this.share = opts.share ?? 0.25;
+    this.burstMs = opts.burstMs ?? 20;
+    this.tokens = this.burstMs;
     this.littleEndian = opts.littleEndian ?? HOST_LITTLE_ENDIAN;
     this.localTest = opts.isLocal ?? null;
     // The kernel's lookup answers for the real /proc only, not for a made-up tree.
@@ -153,9 +158,22 @@ export class ProcessMap {
     return this.lastScanAt;
   }
 
-  /** When the next scan may start (its time budget); `now() >= scanDueAt` means now. */
+  /** When the next round of looks may start (its time budget); `now() >= scanDueAt` means now. */
   get scanDueAt(): number {
-    return this.nextScanAt;
+    this.topUp();
+    return this.tokens > 0 ? this.clock() : this.clock() + -this.tokens / this.share;
+  }
+
+  private topUp(): void {
+    const now = this.clock();
+    if (this.toppedAt !== -Infinity) this.tokens = Math.min(this.burstMs, this.tokens + (now - this.toppedAt) * this.share);
+    this.toppedAt = now;
+  }
+
+  /** Counts the time since t0 against the budget. */
+  private spend(t0: number): void {
+    this.topUp();
+    this.tokens -= this.clock() - t0;
   }
 
   /** True when /proc/net can be read (a warning says why not, once). */
@@ -225,8 +243,7 @@ export class ProcessMap {
     }
     // The host's addresses change rarely: read again at most once a second.
     if (this.localTest === null && t0 - this.localsReadAt >= 1000) this.readLocalAddresses();
-    const t1 = this.clock();
-    this.nextScanAt = t1 + this.scanGap * (t1 - t0);
+    this.spend(t0);
   }
 
   /**
@@ -241,15 +258,15 @@ export class ProcessMap {
     this.owners.walkNew();
     if (this.native) {
       this.lastScanAt = t0;
-      const t1 = this.clock();
-      this.nextScanAt = t1 + this.scanGap * (t1 - t0);
+      this.spend(t0);
     } else this.scan(protos);
     this.seenSince = t0;
   }
 
   /** `refresh` when the budget allows; true when it did. */
   refreshIfDue(protos: readonly SocketProto[] = BOTH): boolean {
-    if (this.clock() < this.nextScanAt) return false;
+    this.topUp();
+    if (this.tokens <= 0) return false;
     this.refresh(protos);
     return true;
   }
@@ -259,6 +276,15 @@ export class ProcessMap {
    * who holds it, its listener (TCP) or its kind (UDP).
    */
   resolve(proto: SocketProto, localIp: string, localPort: number, remoteIp: string, remotePort: number): Attribution {
+    const t0 = this.clock();
+    try {
+      return this.resolveEnd(proto, localIp, localPort, remoteIp, remotePort);
+    } finally {
+      this.spend(t0);
+    }
+  }
+
+  private resolveEnd(proto: SocketProto, localIp: string, localPort: number, remoteIp: string, remotePort: number): Attribution {
     if (!this.isAvailable()) return NO_PROC;
     const lip = socketIp(localIp);
     const rip = socketIp(remoteIp);

@@ -223,6 +223,18 @@ function reuseportNote(s: ListenSocket): string {
     + 'the kernel gives each connection to one of them by a hash of its 4-tuple';
 }
 
+/** Live capture: who held a one-flow port's socket and what the kernel said of it (nothing for files). */
+function singleHostNote(g: DemuxGroup, maxIds: number): string {
+  const s = g.sockets[0];
+  if (s === undefined) return '';
+  const local = endpointText(s.local);
+  const bound = (s.kind === 'listen' || s.kind === 'unconnected') && s.bound !== local ? s.bound : undefined;
+  let out = processNote(s.process, undefined, bound);
+  if (s.kind === 'listen') out += reuseportNote(s);
+  if (s.kind === 'unconnected') out += udpKernelNote(s, maxIds);
+  return out;
+}
+
 /** Live capture: what the kernel's table said of a UDP socket (dual stack, connected sockets). */
 function udpKernelNote(s: UnconnectedSocket, maxIds: number): string {
   let out = '';
@@ -319,7 +331,7 @@ export function renderDemuxTable(report: DemuxReport, opts: DemuxTableOptions = 
     const rows = report.singles.map((g) => {
       const m = g.members[0]!;
       const sock = g.proto === 'tcp' ? (g.refused.length > 0 ? 'refused: SYN answered by RST' : 'listen + 1 connection socket') : '1 udp socket';
-      return [`${g.proto} ${endpointText(m.server)}`, `flow ${m.id} from ${endpointText(m.client)}${m.rolesInferred && g.proto === 'tcp' ? ' (no SYN seen)' : ''}`, sock];
+      return [`${g.proto} ${endpointText(m.server)}`, `flow ${m.id} from ${endpointText(m.client)}${m.rolesInferred && g.proto === 'tcp' ? ' (no SYN seen)' : ''}`, sock + singleHostNote(g, maxIds)];
     });
     const w0 = Math.max(...rows.map((r) => r[0]!.length));
     const w1 = Math.max(...rows.map((r) => r[1]!.length));

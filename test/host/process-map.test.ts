@@ -352,21 +352,23 @@ describe('ProcessMap on a made-up /proc', () => {
     expect(owner(m.resolve('tcp', '127.0.0.2', 9157, '127.0.0.1', 80))).toEqual({ state: 'gone', uid: 0 });
   });
 
-  it('scans are spaced by their own cost, not by a fixed rate', () => {
+  it('looking may take a share of the time, with a burst: no fixed rate', () => {
     teaching(proc);
-    // A clock that advances 3 ms per reading: each scan costs what the reads around it took.
+    // A clock that advances 3 ms per reading: every look costs what the readings around it took.
     let now = 0;
-    const m = new ProcessMap({ procRoot: proc.root, clock: () => (now += 3), littleEndian: true, scanGap: 2 });
+    const m = new ProcessMap({ procRoot: proc.root, clock: () => (now += 3), littleEndian: true, share: 0.25, burstMs: 20 });
+    // The burst: several rounds at once, then the budget says no.
+    let rounds = 0;
+    while (m.refreshIfDue()) rounds++;
+    expect(rounds).toBeGreaterThan(1);
+    expect(rounds).toBeLessThan(20);
+    // Once the time the share gives back has passed, yes again.
+    now = m.scanDueAt;
     expect(m.refreshIfDue()).toBe(true);
-    const due = m.scanDueAt;
-    // Right after: the budget says no; once the gap has passed, yes.
-    expect(m.refreshIfDue()).toBe(false);
-    now = due;
-    expect(m.refreshIfDue()).toBe(true);
-    // With a clock that does not move (no cost), every round may scan.
+    // With a clock that does not move (no cost), every round may look.
     const free = new ProcessMap({ procRoot: proc.root, clock, littleEndian: true });
-    for (let i = 0; i < 5; i++) expect(free.refreshIfDue()).toBe(true);
-    expect(free.scans).toBe(5);
+    for (let i = 0; i < 50; i++) expect(free.refreshIfDue()).toBe(true);
+    expect(free.scans).toBe(50);
   });
 
   it('without /proc: no names, one warning, no throw', () => {

@@ -1,0 +1,77 @@
+/**
+ * What `flowdemux live` does with a capture, in-process for tests: frames from `lo` through the
+ * decoder and the demux engine, each new flow to LiveAttribution, a poll after each batch. The
+ * test drives real processes, waits for events (flows seen, looks settled), then stops.
+ *
+ * `captureProblem()` says why live capture cannot run here (not root, no libpcap or `cap`), or
+ * null; in CI as root it must run, so the tests fail instead of skipping.
+ */
+import { LiveCaptureError, openLive, type LiveSource } from '../../src/capture/live.js';
+import { DemuxEngine } from '../../src/demux/engine.js';
+import type { Flow } from '../../src/demux/types.js';
+import { LiveAttribution } from '../../src/host/attribution.js';
+import { ProcessMap } from '../../src/host/procfs.js';
+import { decodeFrame } from '../../src/parse/decode.js';
+import { newPacket } from '../../src/parse/packet.js';
+
+export function captureProblem(probeFilter = 'udp port 38699'): string | null {
+  try {
+    openLive({ device: 'lo', filter: probeFilter }).stop();
+    return null;
+  } catch (err) {
+    if (err instanceof LiveCaptureError) return err.message;
+    throw err;
+  }
+}
+
+/** Skip (with the reason) where capture cannot run, except in CI as root: there it must. */
+export function skipLive(): boolean {
+  const problem = captureProblem();
+  const must = Boolean(process.env.CI) && process.getuid?.() === 0;
+  if (problem !== null && must) throw new Error(`live capture must run here (CI as root): ${problem}`);
+  return problem !== null;
+}
+
+export interface LiveLoop {
+  engine: DemuxEngine;
+  attribution: LiveAttribution;
+  source: LiveSource;
+  /** Resolves once `test()` holds, checked after each batch and every 5 ms (no time limit of its own). */
+  until(test: () => boolean): Promise<void>;
+  /** Stops the capture, settles the looks, and returns every flow with its host facts. */
+  stop(): Promise<Flow[]>;
+}
+
+export function startLiveLoop(filter: string): LiveLoop {
+  const attribution = new LiveAttribution(new ProcessMap());
+  attribution.start();
+  const source = openLive({ device: 'lo', filter });
+  const engine = new DemuxEngine();
+  const pkt = newPacket();
+  const done = (async () => {
+    for await (const batch of source.batches()) {
+      for (const frame of batch) {
+        decodeFrame(frame, pkt);
+        attribution.notePacket(engine.ingest(pkt, frame.tsSec, frame.tsNsec), pkt);
+      }
+      attribution.poll();
+    }
+  })();
+  return {
+    engine,
+    attribution,
+    source,
+    async until(test) {
+      while (!test()) await new Promise((r) => setTimeout(r, 5));
+    },
+    async stop() {
+      source.stop();
+      await done;
+      attribution.finish();
+      engine.finish();
+      const flows = engine.flows();
+      for (const f of flows) attribution.attribute(f);
+      return flows;
+    },
+  };
+}
