@@ -23,8 +23,8 @@
  *   is readable in one poll callback, and the waiting consumer is woken by setImmediate, after
  *   that callback, not once per packet.
  *
- * Known limits of cap: always promiscuous; libpcap's kernel drop counters are not exposed
- * (drops here are only those of `maxPendingBytes`); for a device without an IPv4 address
+ * Known limits of cap: always promiscuous; libpcap's kernel drop counters are not exposed (they
+ * are read from the packet socket itself, see packet-socket.ts, where the native part is built); for a device without an IPv4 address
  * (e.g. `nflog`), libpcap's pcap_lookupnet warning is printed by cap's C code straight to
  * stderr ("Warning: SIOCGIFADDR: ... - This may not actually work") and cannot be silenced
  * from JavaScript. It is harmless: the netmask only matters for the BPF `broadcast` primitive.
@@ -35,6 +35,7 @@ import { newPacket, type Packet } from '../parse/packet.js';
 import { loadCap, LiveCaptureError, type CapHandle, type CapModule } from './cap-loader.js';
 import type { CaptureInfo, Frame, FrameSource } from './frame.js';
 import { LINKTYPE } from './linktypes.js';
+import { packetSocketFds, PacketSocketCounters } from './packet-socket.js';
 
 export { LiveCaptureError, CAP_UNAVAILABLE_MESSAGE, type LiveErrorKind } from './cap-loader.js';
 
@@ -88,6 +89,12 @@ export interface LiveStats {
   dropped: number;
   /** Frames whose original length was raised from the IP header (cut at the snap length). */
   lengthFromIp: number;
+  /**
+   * The kernel's count of packets it dropped (capture buffer full) and of packets that passed the
+   * filter, read when the capture stops; absent where they cannot be had (no native part).
+   */
+  kernelDropped?: number;
+  kernelReceived?: number;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -306,6 +313,7 @@ export function openLive(opts: LiveOptions): LiveSource {
   const capBuffer = Buffer.alloc(snapLength);
   const handle = newCapHandle(cap);
   let capName: string;
+  const fdsBefore = packetSocketFds();
   try {
     capName = handle.open(device, filter, bufferSize, capBuffer);
   } catch (err) {
@@ -323,7 +331,8 @@ export function openLive(opts: LiveOptions): LiveSource {
     handle.close();
     throw new LiveCaptureError('open-failed', `cannot capture on ${device}: libpcap reported a link type flowdemux does not know ('${capName}')`, capName);
   }
-  return new LiveSource({ device, filter, handle, capBuffer, capName, linkType, snapLength, bufferSize, warnings, opts });
+  const kernel = PacketSocketCounters.find(fdsBefore, packetSocketFds());
+  return new LiveSource({ device, filter, handle, capBuffer, capName, linkType, snapLength, bufferSize, warnings, opts, kernel });
 }
 
 interface LiveInit {
@@ -337,6 +346,7 @@ interface LiveInit {
   bufferSize: number;
   warnings: string[];
   opts: LiveOptions;
+  kernel?: PacketSocketCounters | null;
 }
 
 /**
@@ -361,6 +371,8 @@ export class LiveSource implements FrameSource {
 
   private readonly handle: CapHandle;
   private readonly capBuffer: Buffer;
+  /** The packet socket's own counters, when the native part can read them. */
+  private readonly kernel: PacketSocketCounters | null;
   private readonly sourceIndex: number;
   private readonly count: number;
   private readonly maxPending: number;
@@ -383,6 +395,7 @@ export class LiveSource implements FrameSource {
     this.filter = init.filter;
     this.handle = init.handle;
     this.capBuffer = init.capBuffer;
+    this.kernel = init.kernel ?? null;
     this.capLinkType = init.capName;
     this.linkType = init.linkType;
     this.snapLength = init.snapLength;
@@ -426,6 +439,15 @@ export class LiveSource implements FrameSource {
     }
     // Safe inside cap's own packet callback: cap then defers pcap_close until its dispatch
     // loop returns, and that loop checks the closing flag after every packet.
+    // The kernel's counters before the socket goes: what it dropped never reached cap.
+    if (this.kernel !== null && this.kernel.read()) {
+      this.stats.kernelDropped = this.kernel.counts.drops;
+      this.stats.kernelReceived = this.kernel.counts.packets;
+      const d = this.kernel.counts.drops;
+      // On loopback the kernel's socket sees each packet twice (sent and received; libpcap keeps one).
+      const lo = this.device === 'lo' ? '; on lo the kernel counts each packet twice, as sent and as received' : '';
+      if (d > 0) this.info.warnings.push(`${d} packet${d === 1 ? '' : 's'} dropped by kernel (the capture buffer was full${lo})`);
+    }
     this.handle.close();
     this.handle.removeAllListeners('packet');
     if (this.stats.dropped > 0) {

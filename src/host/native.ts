@@ -1,33 +1,13 @@
 /**
- * The optional native part (native/host.c, built by `npm install` where a C compiler and Node's
- * headers are; see scripts/native/build.mjs): the kernel's socket lookup by tuple through
- * NETLINK_SOCK_DIAG, and a packet socket's drop counters. Without it everything still works
- * from /proc, only slower: a lookup reads the whole /proc/net/tcp (about 1 ms here, more on a
- * loaded host) instead of asking the kernel for one socket (about 15 µs).
+ * The kernel's socket lookup by tuple, through the optional native part (src/native/addon.ts):
+ * NETLINK_SOCK_DIAG, what `ss` uses. Without it the host view reads the whole /proc/net/tcp
+ * for a lookup (about 1 ms here, more on a loaded host) instead of asking the kernel for one
+ * socket (about 15 µs).
  */
-import { createRequire } from 'node:module';
+import { nativeAddon, type HostAddon } from '../native/addon.js';
 import { formatAddress, tryParseAddress } from '../parse/format.js';
 
-interface HostAddon {
-  sockLookup(proto: number, family: number, src: Uint8Array, sport: number, dst: Uint8Array, dport: number):
-    [number, number, number, number, Buffer, number, Buffer, number] | null;
-  packetStats(fd: number): [number, number] | null;
-}
-
-let addon: HostAddon | null | undefined;
-
-function load(): HostAddon | null {
-  if (addon !== undefined) return addon;
-  addon = null;
-  if (process.platform !== 'linux' || process.env.FLOWDEMUX_NATIVE === '0') return addon;
-  try {
-    // dist/host/native.js and src/host/native.ts are both two levels below the package root.
-    addon = createRequire(import.meta.url)('../../native/build/Release/flowdemux_host.node') as HostAddon;
-  } catch {
-    addon = null;
-  }
-  return addon;
-}
+const load = nativeAddon;
 
 /** True when the native part is built and loaded. */
 export function nativeAvailable(): boolean {
@@ -85,16 +65,4 @@ export function kernelSocket(proto: 'tcp' | 'udp', localIp: string, localPort: n
     localIp: formatAddress(src, 0, src.length), localPort: sport,
     remoteIp: formatAddress(dst, 0, dst.length), remotePort: dport,
   };
-}
-
-/**
- * PACKET_STATISTICS of a packet socket of this process: packets and drops since the last call
- * (the kernel resets them when they are read). Null without the native part or for another kind
- * of descriptor.
- */
-export function packetStats(fd: number): { packets: number; drops: number } | null {
-  const a = load();
-  if (a === null) return null;
-  const r = a.packetStats(fd);
-  return r === null ? null : { packets: r[0], drops: r[1] };
 }

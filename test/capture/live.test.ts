@@ -17,6 +17,7 @@ import { CAP_UNAVAILABLE_MESSAGE, LiveCaptureError, type LiveErrorKind } from '.
 import { listInterfaces, prefixLength } from '../../src/capture/interfaces.js';
 import { linkTypeFromCapName, openLive, stopOnSignals, wallClockNow, type LiveOptions, type LiveSource } from '../../src/capture/live.js';
 import { openCapture } from '../../src/capture/open.js';
+import { nativeAddon } from '../../src/native/addon.js';
 import { PcapWriter } from '../../src/capture/pcap-writer.js';
 import { decodeFrame } from '../../src/parse/decode.js';
 import { formatAddress } from '../../src/parse/format.js';
@@ -30,6 +31,7 @@ const COUNT_PORT = 38473;
 const BULK_PORT = 38474;
 const SNAP_PORT = 38475;
 const ANY_PORT = 38476;
+const DROP_PORT = 38477;
 const SPARE_PORT = 38479; // nothing listens: the probe and the error tests
 
 const tmp = tempDir('flowdemux-live-');
@@ -411,6 +413,32 @@ describe.skipIf(skipLive)(liveTitle, () => {
     expect(frames).toHaveLength(3);
     expect(src.stopReason).toBe('count');
     expect(decodeAll(frames).map((s) => s.payload)).toEqual([2, 2, 2]);
+  });
+
+  it('the kernel\'s drop count: a small ring nobody reads while a burst arrives loses packets, and says how many', async () => {
+    expect(nativeAddon(), 'the native part (npm install builds it) reads the packet socket\'s counters').not.toBeNull();
+    const rx = await udpBind('127.0.0.1', DROP_PORT);
+    const tx = await udpBind('127.0.0.2', 0);
+    sockets.push(rx, tx);
+    // Not read while 3,000 datagrams of 1 KB arrive: the 64 KiB ring overflows.
+    const src = open({ device: 'lo', filter: `udp dst port ${DROP_PORT}`, bufferSize: 1 << 16 });
+    const payload = Buffer.alloc(1000);
+    await new Promise<void>((resolve) => {
+      let left = 3000;
+      for (let i = 0; i < 3000; i++) tx.send(payload, DROP_PORT, '127.0.0.1', () => --left === 0 && resolve());
+    });
+    src.stop();
+    expect(src.stats.kernelDropped).toBeGreaterThan(0);
+    // What cap took and what the kernel dropped never add up to more than the kernel saw.
+    expect(src.stats.received + src.stats.kernelDropped!).toBeLessThanOrEqual(src.stats.kernelReceived!);
+    expect(src.info.warnings.join('\n')).toMatch(new RegExp(`^${src.stats.kernelDropped} packets dropped by kernel \\(the capture buffer was full; on lo`, 'm'));
+    // Read as it comes, a few datagrams lose nothing, and nothing is said.
+    const calm = open({ device: 'lo', filter: `udp dst port ${DROP_PORT}`, count: 10 });
+    const collected = drain(calm);
+    for (let i = 0; i < 10; i++) tx.send('x', DROP_PORT, '127.0.0.1');
+    expect(await collected).toHaveLength(10);
+    expect(calm.stats.kernelDropped).toBe(0);
+    expect(calm.info.warnings).toEqual([]);
   });
 
   it('--duration: ends after the time with what it saw (here nothing)', async () => {

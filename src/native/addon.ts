@@ -1,0 +1,35 @@
+/**
+ * The optional native part (native/host.c, built by `npm install` where a C compiler and Node's
+ * headers are; see scripts/native/build.mjs), loaded once. Nothing here depends on the rest of
+ * flowdemux: capture uses the packet socket's counters, the host view the kernel's socket lookup.
+ * Without it everything still works, from /proc, only slower and without kernel drop counts.
+ */
+import { createRequire } from 'node:module';
+
+export interface HostAddon {
+  /**
+   * The kernel's socket lookup (NETLINK_SOCK_DIAG): [inode, uid, state, family, remote address,
+   * remote port, local address, local port] or null. TCP takes the local end first, UDP the
+   * datagram's source (the remote) first, as the kernel's lookups do.
+   */
+  sockLookup(proto: number, family: number, src: Uint8Array, sport: number, dst: Uint8Array, dport: number):
+    [number, number, number, number, Buffer, number, Buffer, number] | null;
+  /** PACKET_STATISTICS of a packet socket of this process: [packets, drops] since the last read. */
+  packetStats(fd: number): [number, number] | null;
+}
+
+let addon: HostAddon | null | undefined;
+
+/** The addon, or null where it was not built (or FLOWDEMUX_NATIVE=0 turns it off). */
+export function nativeAddon(): HostAddon | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  if (process.platform !== 'linux' || process.env.FLOWDEMUX_NATIVE === '0') return addon;
+  try {
+    // dist/native/addon.js and src/native/addon.ts are both two levels below the package root.
+    addon = createRequire(import.meta.url)('../../native/build/Release/flowdemux_host.node') as HostAddon;
+  } catch {
+    addon = null;
+  }
+  return addon;
+}
