@@ -7,6 +7,7 @@
  * --duration, Ctrl-C or SIGTERM, then closes the -w file and prints the final report.
  */
 import { LiveAttribution } from '../host/attribution.js';
+import { boostPriority } from '../host/priority.js';
 import { linkTypeName } from '../capture/linktypes.js';
 import { listInterfaces } from '../capture/interfaces.js';
 import { LiveCaptureError, openLive, stopOnSignals, type LiveSource } from '../capture/live.js';
@@ -61,6 +62,8 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   const attribution = new LiveAttribution();
   // Listeners and bound sockets with their owners, before the first packet.
   attribution.start();
+  // Looked up while they are open: short connections need this process scheduled promptly.
+  const boost = options.boost ? boostPriority() : null;
 
   const streaming = format === 'ndjson';
   let pending: Promise<void> | undefined;
@@ -115,6 +118,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
     source.stop();
   } finally {
     unhook();
+    boost?.restore();
   }
   // One last look at /proc before the open flows are finished (and streamed, for ndjson).
   attribution.finish();

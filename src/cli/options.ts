@@ -26,6 +26,8 @@ export interface Options {
   count: number | undefined;
   duration: number | undefined;
   write: string | undefined;
+  /** live: raise the scheduling priority while capturing (default true; --no-boost). */
+  boost: boolean;
 }
 
 const STDIN_TOKEN = '\u0000stdin';
@@ -93,6 +95,10 @@ export function buildParser(argv: string[]) {
         duration: { type: 'number', describe: 'stop after this many seconds' },
         write: { alias: 'w', type: 'string', describe: 'also write the packets to this pcap file' },
         format: { choices: FORMATS.live, describe: 'output format' },
+        boost: {
+          type: 'boolean', default: true,
+          describe: 'raise the priority while capturing (nice -10, as root) so that short connections are looked up before they close; --no-boost leaves it',
+        },
       }),
     )
     .command('interfaces', 'list capture devices', (y) =>
@@ -151,6 +157,7 @@ export function check(args: Record<string, unknown>, stdoutIsTty: boolean): Opti
     count: optionalNumber(args.count, 'count', 1),
     duration: optionalNumber(args.duration, 'duration', 0),
     write: args.write as string | undefined,
+    boost: args.boost !== false,
   };
 }
 

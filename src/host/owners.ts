@@ -100,13 +100,16 @@ export class OwnerIndex {
   }
 
   /**
-   * Reads the fds of the processes not read before (one readdir of /proc, then theirs). Called
-   * just before the socket tables are read, it sees the sockets of a short-lived process while
-   * they are still open: the table read after it then ties their inodes to the flow's tuple.
+   * Reads the fds of the processes not read before (one readdir of /proc, then theirs), and again
+   * those first seen in the last YOUNG_MS. Called just before the sockets are looked up, it sees
+   * the sockets of a short-lived process while they are still open: the lookup after it then
+   * ties their inodes to the flow's tuple.
    */
   walkNew(): void {
     const pids = this.pids();
+    const since = this.clock();
     for (const pid of pids) if (!this.known.has(pid)) this.walkPid(pid);
+    this.walkYoung(since);
     // Forget the processes that are gone (their pids may come back as new processes).
     if (this.known.size > pids.length) {
       const alive = new Set(pids);

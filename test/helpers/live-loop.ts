@@ -10,6 +10,7 @@ import { LiveCaptureError, openLive, type LiveSource } from '../../src/capture/l
 import { DemuxEngine } from '../../src/demux/engine.js';
 import type { Flow } from '../../src/demux/types.js';
 import { LiveAttribution } from '../../src/host/attribution.js';
+import { boostPriority } from '../../src/host/priority.js';
 import { ProcessMap } from '../../src/host/procfs.js';
 import { decodeFrame } from '../../src/parse/decode.js';
 import { newPacket } from '../../src/parse/packet.js';
@@ -45,6 +46,8 @@ export interface LiveLoop {
 export function startLiveLoop(filter: string): LiveLoop {
   const attribution = new LiveAttribution(new ProcessMap());
   attribution.start();
+  // As `flowdemux live` does (its --boost default).
+  const boost = boostPriority();
   const source = openLive({ device: 'lo', filter });
   const engine = new DemuxEngine();
   const pkt = newPacket();
@@ -67,6 +70,7 @@ export function startLiveLoop(filter: string): LiveLoop {
     async stop() {
       source.stop();
       await done;
+      boost.restore();
       attribution.finish();
       engine.finish();
       const flows = engine.flows();
