@@ -128,6 +128,10 @@ export interface LiveAttributionOptions {
   forkWindowMs?: number;
   /** Poll by itself on a timer when looks are due (default true). */
   timer?: boolean;
+  /** Flows waiting for their first look beyond which the oldest are given up (default 4096). */
+  maxWaiting?: number;
+  /** Flows whose answers are kept for the report (default 131072; the oldest go first). */
+  maxKept?: number;
 }
 
 const TCP = 6;
@@ -147,18 +151,35 @@ export class LiveAttribution {
   private timerAt = Infinity;
   private closed = false;
   private started = false;
+  private noted = 0;
+  private givenUp = 0;
+  private readonly maxWaiting: number;
+  private readonly maxKept: number;
 
   constructor(map: ProcessMap = new ProcessMap(), opts: LiveAttributionOptions = {}) {
     this.map = map;
     this.settleMs = opts.settleMs ?? 2000;
     this.firstRetryMs = opts.firstRetryMs ?? 1;
     this.forkWindowMs = opts.forkWindowMs ?? 64;
+    this.maxWaiting = opts.maxWaiting ?? 4096;
+    this.maxKept = opts.maxKept ?? 1 << 17;
     this.useTimer = opts.timer ?? true;
   }
 
-  /** Warnings to print once at the end (not root, no /proc). */
+  /**
+   * Warnings to print once at the end: not root, no /proc, and new flows that could not be looked
+   * up in time (a flood of new tuples beyond what the lookups' time budget allows).
+   */
   get warnings(): readonly string[] {
-    return this.map.warnings;
+    if (this.givenUp === 0) return this.map.warnings;
+    return [...this.map.warnings,
+      `process names: ${this.givenUp} of ${this.noted} new flows were not looked up in time (more new tuples than lookups `
+      + `can keep up with, up to ${this.maxWaiting} waiting at once); their ends show no process`];
+  }
+
+  /** New flows noted so far, and those given up unlooked (a flood). */
+  get counts(): { noted: number; givenUp: number; kept: number } {
+    return { noted: this.noted, givenUp: this.givenUp, kept: this.flows.size };
   }
 
   /** Flows whose ends are still to be looked up or looked at again. */
@@ -195,8 +216,24 @@ export class LiveAttribution {
     const notedAt = this.map.now();
     const end = (ip: string, port: number): NotedEnd => ({ ip, port, answer: undefined, done: false });
     const f: NotedFlow = { id, proto, notedAt, dueAt: notedAt, looks: 0, ends: [end(aIp, aPort), end(bIp, bPort)] };
+    this.noted++;
     this.flows.set(id, f);
+    // Bounded: the oldest answers go first (a long capture, a flood).
+    if (this.flows.size > this.maxKept) this.flows.delete(this.flows.keys().next().value!);
     this.waiting.push(f);
+    if (this.waiting.length > this.maxWaiting) {
+      // More new flows wait than lookups keep up with: the oldest are given up (by now they
+      // are likely gone anyway), counted and said at the end.
+      const drop = this.waiting.length - this.maxWaiting;
+      for (let i = 0; i < drop; i++) {
+        const g = this.waiting[i]!;
+        if (g.looks === 0) {
+          this.givenUp++;
+          this.flows.delete(g.id);
+        }
+      }
+      this.waiting = this.waiting.slice(drop);
+    }
     this.arm(notedAt);
   }
 

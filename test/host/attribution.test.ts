@@ -203,6 +203,27 @@ describe('LiveAttribution', () => {
     expect(again.client.process).toEqual({ pid: 20, command: 'client', state: 'running' });
   });
 
+  it('a flood of new tuples: looks coalesce into few rounds, what waits and what is kept stay bounded, the rest is counted and said', () => {
+    proc.process(20, 'client', {});
+    // Each reading of the clock costs 1 ms: looking takes time, the budget runs out.
+    const map = new ProcessMap({ procRoot: proc.root, clock: () => (t += 1), littleEndian: true });
+    const a = new LiveAttribution(map, { timer: false, maxWaiting: 100, maxKept: 1000 });
+    a.start();
+    for (let id = 1; id <= 20_000; id++) {
+      a.noteFlow(id, 'tcp', '127.0.0.2', 10_000 + (id % 50_000), '127.0.0.1', 80);
+      if (id % 100 === 0) a.poll(); // a batch of 100 SYNs, then a poll
+    }
+    expect(a.pending).toBeLessThanOrEqual(100);
+    const c = a.counts;
+    expect(c.noted).toBe(20_000);
+    expect(c.kept).toBeLessThanOrEqual(1000);
+    expect(c.givenUp).toBeGreaterThan(0);
+    // 200 polls, but the time budget allowed only some rounds (each costs what its clock
+    // readings took): the rest waited and coalesced.
+    expect(map.scans).toBeLessThan(100);
+    expect(a.warnings.join('\n')).toContain(`process names: ${c.givenUp} of 20000 new flows were not looked up in time`);
+  });
+
   it('a flow that ended before its first look is looked up when it is reported', () => {
     connection(1001, 1002);
     proc.process(10, 'server', { 3: 1000, 4: 1001 });
