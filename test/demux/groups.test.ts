@@ -259,9 +259,13 @@ describe('sockets', () => {
       flow({ id: 3, client: '10.0.0.9:5002', server: '10.0.0.2:80', state: 'REJ' }),
     ]).groups[0]!;
     expect(g.refused).toEqual([2, 3]);
+    expect(g.closed).toEqual([2, 3]);
+    // The closed ports are not sockets: one entry per address says that there was none.
     expect(g.sockets).toEqual([
       { kind: 'listen', local: { ip: '10.0.0.1', port: 80 }, flows: [1] },
       { kind: 'connection', local: { ip: '10.0.0.1', port: 80 }, remote: { ip: '10.0.0.9', port: 5000 }, flows: [1], generations: 1 },
+      { kind: 'closed', local: { ip: '10.0.0.1', port: 80 }, flows: [2], peers: [{ ip: '10.0.0.9', port: 5001 }], answers: ['rst'], openedLater: false },
+      { kind: 'closed', local: { ip: '10.0.0.2', port: 80 }, flows: [3], peers: [{ ip: '10.0.0.9', port: 5002 }], answers: ['rst'], openedLater: false },
     ]);
   });
 
