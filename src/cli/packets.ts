@@ -1,10 +1,12 @@
 /** `flowdemux packets`: one line a packet, as a table or NDJSON, with the flow it demuxes to. */
+import { statSync } from 'node:fs';
 import type { CaptureInfo } from '../capture/frame.js';
+import { NoSocketLookahead } from '../demux/closed.js';
 import { explainPacket } from '../demux/explain.js';
 import { PACKET_TABLE_HEADER, packetJson, packetTableLine, type PacketLineContext } from '../report/packets.js';
 import { readFlows } from './flows.js';
 import type { CommandResult, Io } from './main.js';
-import { noPacketsLine } from './read.js';
+import { noPacketsLine, readCaptures } from './read.js';
 import type { Options } from './options.js';
 import type { Output } from './output.js';
 
@@ -13,8 +15,33 @@ export function timeDigits(captures: CaptureInfo[]): number {
   return captures.some((c) => c.precision !== null && c.precision !== 'us' && c.precision !== 'ms') ? 9 : 6;
 }
 
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `--explain` on files: which datagrams and SYNs found no socket (closed port) is only known from
+ * the answer that follows them, so the files are read ahead first (src/demux/closed.ts). A pipe
+ * cannot be read twice: there the explanation says it at the answer (the ICMP error) instead.
+ */
+async function noSocketLookahead(options: Options): Promise<NoSocketLookahead | null> {
+  const paths = options.captures;
+  if (!options.explain || paths.length === 0 || !paths.every(isFile)) return null;
+  const ahead = new NoSocketLookahead(paths.length > 1);
+  // Errors and warnings are the main pass's to report.
+  await readCaptures(paths, (_frame, pkt) => ahead.collect(pkt), { progress: false });
+  if (!ahead.needed) return null;
+  await readCaptures(paths, (frame, pkt) => ahead.resolve(frame, pkt), { progress: false });
+  return ahead;
+}
+
 export async function runPackets(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const ctx: PacketLineContext = { baseSec: -1, baseNsec: 0, digits: 6, multi: options.captures.length > 1 };
+  const ahead = await noSocketLookahead(options);
   const table = options.format === 'table';
   const { engine, read } = await readFlows(options, io, out, {
     // Flows are only needed for their ids here: a no-op onFlowEnd keeps the engine from
@@ -27,7 +54,7 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
         ctx.baseNsec = frame.tsNsec;
         if (table) out.write(PACKET_TABLE_HEADER + '\n');
       }
-      const why = options.explain ? explainPacket(pkt, ref) : undefined;
+      const why = options.explain ? explainPacket(pkt, ref, ahead?.note(frame)) : undefined;
       return out.write(table ? packetTableLine(frame, pkt, ref, ctx, why) : packetJson(frame, pkt, ref, ctx.digits, why));
     },
   });

@@ -17,6 +17,7 @@
  */
 import { formatAddress } from '../parse/format.js';
 import type { Packet } from '../parse/packet.js';
+import { isPortUnreachable } from './closed.js';
 import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './community-id.js';
 import { FlowTable, tupleHash } from './flow-table.js';
 import {
@@ -435,6 +436,11 @@ export class DemuxEngine {
       this.store.icmpError[f] = { type: pkt.icmpType, code: pkt.icmpCode, reporter: formatAddress(b, pkt.srcAddrOffset, pkt.addrLength) };
     }
     this.icmpErrorsAttached++;
+    if (isPortUnreachable(pkt)) {
+      // The quoted packet went to the other end than its source: that end's port had no socket.
+      const counts = (this.store.portUnreachable[f] ??= [0, 0]);
+      counts[fromA ? 1 : 0]++;
+    }
     // The error goes back to the sender of the quoted packet.
     return this.setRef(f, fromA !== (v[r + CLIENT_IS_A] === 1), 'icmp-error');
   }
@@ -701,7 +707,7 @@ export class DemuxEngine {
     const startNsec = v[r + START_NSEC]!;
     const endSec = v[r + END_SEC]!;
     const endNsec = v[r + END_NSEC]!;
-    return {
+    const flow: Flow = {
       id: v[r + ID]!,
       proto: protoName(proto),
       generation: v[r + GENERATION]!,
@@ -722,5 +728,10 @@ export class DemuxEngine {
       icmpErrors: v[r + ICMP_ERRORS]!,
       icmpError: this.store.icmpError[f]!,
     };
+    const unreachable = this.store.portUnreachable[f];
+    if (unreachable != null) {
+      flow.portUnreachable = { toServer: unreachable[ca ? 1 : 0], toClient: unreachable[ca ? 0 : 1] };
+    }
+    return flow;
   }
 }

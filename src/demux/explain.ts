@@ -16,6 +16,11 @@
  * - ICMP errors carry the header of the datagram that caused them. That datagram was sent by the
  *   host now receiving the error, so its quoted source is the local end: the error is handed to
  *   the socket of the quoted flow (TCP by 4-tuple, UDP by the quoted source address and port).
+ *   A port unreachable also says that the quoted destination had no socket: a closed port.
+ * - A closed port: no socket has the destination, so the kernel answers a datagram with ICMP port
+ *   unreachable and a SYN with a RST. That is only known from the answer, which comes later: the
+ *   caller passes what its look ahead found (src/demux/closed.ts), and without it the packet gets
+ *   the usual lookup.
  * - Other ICMP (echo...) is answered by the kernel itself; a later IP fragment waits for its
  *   datagram to be reassembled, and only the whole datagram is looked up.
  *
@@ -24,6 +29,7 @@
  */
 import { formatAddress } from '../parse/format.js';
 import { IPPROTO, TCP_FLAG, type Packet } from '../parse/packet.js';
+import { isPortUnreachable, type NoSocketNote } from './closed.js';
 import type { FlowRef } from './types.js';
 
 /** Which kind of lookup the receiving kernel does for a packet. */
@@ -90,10 +96,13 @@ function flowText(ref: FlowRef | null): string {
  * `socket 127.0.0.1:80 ⇄ 127.0.0.2:9157: found by the 4-tuple`,
  * `udp socket 127.0.0.1:5353: found by address+port; recvfrom() returns the peer 127.0.0.2:9157`.
  */
-export function explainPacket(pkt: Packet, ref: FlowRef | null): string {
+export function explainPacket(pkt: Packet, ref: FlowRef | null, noSocket?: NoSocketNote): string {
   const kind = explainKind(pkt, ref);
   const b = pkt.bytes;
   const len = pkt.addrLength;
+  if (noSocket !== undefined && noSocket.role === 'refused' && (kind === 'udp' || kind === 'listener')) {
+    return closedPortText(pkt, noSocket);
+  }
   switch (kind) {
     case 'listener':
     case 'connection':
@@ -112,6 +121,9 @@ export function explainPacket(pkt: Packet, ref: FlowRef | null): string {
       if (kind === 'client-connection') {
         if ((f & (TCP_FLAG.SYN | TCP_FLAG.ACK)) === (TCP_FLAG.SYN | TCP_FLAG.ACK)) why = 'SYN-ACK for the connecting socket, found by the 4-tuple';
         else if ((f & (TCP_FLAG.SYN | TCP_FLAG.ACK)) === TCP_FLAG.SYN) why = "SYN crossing the client's own SYN (simultaneous open), found by the 4-tuple";
+        if (noSocket !== undefined && noSocket.role === 'refusal') {
+          why += `; it refuses the SYN of packet ${noSocket.at} (closed port: no socket listens on ${src}), so connect() fails with ECONNREFUSED`;
+        }
         return `client socket ${dst} ⇄ ${src}: ${why}${fragment}`;
       }
       return `socket ${dst} ⇄ ${src}: ${why}${fragment}`;
@@ -129,8 +141,15 @@ export function explainPacket(pkt: Packet, ref: FlowRef | null): string {
       const remote = endpoint(b, pkt.quotedDstAddrOffset, q, pkt.quotedDstPort);
       const of = ref !== null && ref.via === 'icmp-error' ? ` of ${flowText(ref)}` : '';
       const what = `ICMP${pkt.protocol === IPPROTO.ICMPV6 ? 'v6' : ''} type ${pkt.icmpType} code ${pkt.icmpCode}`;
+      const closed = isPortUnreachable(pkt);
       if (pkt.quotedProtocol === IPPROTO.TCP) {
+        if (closed) {
+          return `socket ${local} ⇄ ${remote}${of}: ${what} (port unreachable) quotes a segment this host sent to ${remote}, a closed port: no socket there; its 4-tuple finds the socket`;
+        }
         return `socket ${local} ⇄ ${remote}${of}: ${what} quotes a segment this host sent; its 4-tuple finds the socket`;
+      }
+      if (closed) {
+        return `udp socket ${local}${of}: ${what} (port unreachable) quotes a datagram this host sent to ${remote}, a closed port: no socket there; its source address+port finds the socket`;
       }
       return `udp socket ${local}${of}: ${what} quotes a datagram this host sent to ${remote}; its source address+port finds the socket`;
     }
@@ -147,4 +166,16 @@ export function explainPacket(pkt: Packet, ref: FlowRef | null): string {
       }
       return `none: IP protocol ${pkt.protocol} has no ports; its own handler takes it`;
   }
+}
+
+/** A datagram or SYN the look ahead saw refused: no socket took it. */
+function closedPortText(pkt: Packet, n: NoSocketNote): string {
+  const dst = endpoint(pkt.bytes, pkt.dstAddrOffset, pkt.addrLength, pkt.dstPort);
+  const icmp = `ICMP${n.v6 ? 'v6' : ''} port unreachable`;
+  if (pkt.protocol === IPPROTO.TCP) {
+    const answer = n.answer === 'rst' ? 'a RST' : `${icmp} (as a firewall's REJECT does)`;
+    return `closed port: no socket listens on ${dst}, so no listener takes the SYN; it was answered by ${answer} (packet ${n.at})`;
+  }
+  const fragment = pkt.isFragment ? ' (after reassembly)' : '';
+  return `closed port: no socket is bound to ${dst}, so the datagram is dropped; ${icmp} followed (packet ${n.at})${fragment}`;
 }

@@ -97,6 +97,11 @@ export class FlowStore {
   readonly hist: string[] = [];
   readonly reason: GenerationReason[] = [];
   readonly icmpError: (IcmpErrorNote | null)[] = [];
+  /**
+   * ICMP/ICMPv6 port unreachable errors quoting a datagram sent to end A ([0]) and to end B ([1]):
+   * that end's port had no socket. Null until the first one (they are rare: set off the packet path).
+   */
+  readonly portUnreachable: ([number, number] | null)[] = [];
   /** Records in use. */
   count = 0;
   private capacity: number;
@@ -141,12 +146,14 @@ export class FlowStore {
     this.hist[f] = '';
     this.reason[f] = reason;
     this.icmpError[f] = null;
+    this.portUnreachable[f] = null;
     return f;
   }
 
   release(f: number): void {
     this.v[f * STRIDE + ID] = 0;
     this.icmpError[f] = null;
+    this.portUnreachable[f] = null;
     this.free.push(f);
     this.count--;
   }

@@ -51,6 +51,12 @@
  *   kernel then prefers by the 4-tuple; a capture cannot show that, so the common case is drawn.)
  *   `kernelKey` says what the kernel itself looks up: `4-tuple` for TCP (the established-socket
  *   table first, then the listener by address+port for a SYN), `address+port` for UDP.
+ *   **Closed ports**: a flow whose SYN was answered by a RST (REJ), or whose datagrams to the server
+ *   got ICMP/ICMPv6 port unreachable and no answer, found no socket. Per server address they are
+ *   one `closed` entry after the real sockets (`ClosedPort`: not a socket, the lack of one), listed
+ *   in the group's `closed`; an address where every flow was refused gets no socket at all. A UDP
+ *   flow that got port unreachable and answers too (the socket was bound while it went on) stays
+ *   with its socket and is listed in `partlyClosed`.
  *
  * - **portRoleClashes**: a port number that is the server port of one flow and the client port
  *   of another (a different flow), per protocol (TCP 9157 and UDP 9157 are separate name spaces, so a clash across
@@ -118,7 +124,29 @@ export interface UnconnectedSocket {
   connectedFlows?: number[];
 }
 
-export type KernelSocket = ListenSocket | ConnectionSocket | UnconnectedSocket;
+/** How the host answered a packet that found no socket: TCP RST, or ICMP/ICMPv6 port unreachable. */
+export type ClosedAnswer = 'rst' | 'port-unreachable';
+
+/**
+ * Not a socket: the address:port had none when these flows came (a closed port). The kernel
+ * answered each SYN with a RST (Zeek's REJ) or each datagram with ICMP port unreachable.
+ */
+export interface ClosedPort {
+  kind: 'closed';
+  local: FlowEndpoint;
+  /** The flows that found no socket, in id order. */
+  flows: number[];
+  /** Their client ends, parallel to `flows`. */
+  peers: FlowEndpoint[];
+  /** How each was refused, parallel to `flows`. */
+  answers: ClosedAnswer[];
+  /** Every refused flow ended before the first flow a socket took: the socket was opened later. */
+  openedLater: boolean;
+  /** No process holds a socket that does not exist (keeps `socket.process` readable on every kind). */
+  process?: undefined;
+}
+
+export type KernelSocket = ListenSocket | ConnectionSocket | UnconnectedSocket | ClosedPort;
 
 /** The few facts of a flow the picture needs. */
 export interface GroupFlow {
@@ -130,6 +158,15 @@ export interface GroupFlow {
   end: Timestamp;
   state: string;
   rolesInferred: boolean;
+  /** The flow found no server socket: the port was closed (see ClosedPort). Null when one took it. */
+  closed: ClosedAnswer | null;
+  /**
+   * Some of its datagrams got ICMP port unreachable although the server end answered others: the
+   * port had no socket for part of the flow (opened, or closed, while it went on).
+   */
+  partlyClosed: boolean;
+  /** The server end's datagrams found the client's port closed (ICMP port unreachable came back). */
+  peerClosed: boolean;
 }
 
 export interface DemuxGroup {
@@ -152,6 +189,10 @@ export interface DemuxGroup {
   reusedTuples: number;
   /** TCP connections refused (SYN answered by RST): no server socket. */
   refused: number[];
+  /** Flows that found no socket: the port was closed (TCP refused, or ICMP port unreachable). */
+  closed: number[];
+  /** Flows that found the port closed only part of the time (see GroupFlow.partlyClosed). */
+  partlyClosed: number[];
   /** Some flow's client/server roles were guessed (no SYN seen; always so for UDP). */
   rolesInferred: boolean;
   /** The member flows, in id order. */
@@ -181,6 +222,8 @@ export interface DemuxReport {
   unported: number[];
   /** All flows looked at. */
   flowCount: number;
+  /** TCP/UDP flows that found no socket: their server port was closed. */
+  closedFlows: number;
 }
 
 /** `1.2.3.4:80` or `[2001:db8::1]:80`. */
@@ -243,16 +286,55 @@ function serverProcess(members: readonly GroupFlow[]): EndpointProcess | undefin
   return undefined;
 }
 
+/**
+ * A flow's facts for the picture. ICMP port unreachable is evidence about roles: when the roles
+ * were guessed (UDP, no SYN) and every datagram went to the "client" end, which answered that it
+ * had no socket, that end is the one being reached (a probe from a low port to a high one), so
+ * the ends are swapped here; the flow record itself keeps the engine's guess.
+ */
 function member(f: Flow): GroupFlow {
+  let client = f.client;
+  let server = f.server;
+  let toServer = f.toServer.packets;
+  let toClient = f.toClient.packets;
+  let unreachableServer = f.portUnreachable?.toServer ?? 0;
+  let unreachableClient = f.portUnreachable?.toClient ?? 0;
+  if (f.rolesInferred && unreachableClient > 0 && unreachableServer === 0 && toServer === 0) {
+    [client, server] = [server, client];
+    [toServer, toClient] = [toClient, toServer];
+    [unreachableServer, unreachableClient] = [unreachableClient, unreachableServer];
+  }
+  let closed: ClosedAnswer | null = null;
+  if (f.proto === 'tcp' && f.state === 'REJ') closed = 'rst';
+  else if (unreachableServer > 0 && toClient === 0) closed = 'port-unreachable';
   return {
     id: f.id,
     generation: f.generation,
-    client: endpointOf(f.client),
-    server: endpointOf(f.server),
+    client: endpointOf(client),
+    server: endpointOf(server),
     start: f.start,
     end: f.end,
     state: f.state,
     rolesInferred: f.rolesInferred,
+    closed,
+    partlyClosed: closed === null && unreachableServer > 0,
+    peerClosed: unreachableClient > 0,
+  };
+}
+
+/** The no-socket entry of one server address, or null when every flow found a socket. */
+function closedPort(local: FlowEndpoint, list: readonly GroupFlow[]): ClosedPort | null {
+  const refused = list.filter((m) => m.closed !== null);
+  if (refused.length === 0) return null;
+  const taken = list.filter((m) => m.closed === null);
+  const lastRefused = refused.reduce((t, m) => (compareTs(m.end, t) > 0 ? m.end : t), refused[0]!.end);
+  return {
+    kind: 'closed',
+    local,
+    flows: refused.map((m) => m.id),
+    peers: refused.map((m) => ({ ip: m.client.ip, port: m.client.port })),
+    answers: refused.map((m) => m.closed!),
+    openedLater: taken.length > 0 && taken.every((m) => compareTs(m.start, lastRefused) > 0),
   };
 }
 
@@ -296,9 +378,15 @@ export function analyzeGroup(proto: PortProto, port: number, members: GroupFlow[
 
   const sockets: KernelSocket[] = [];
   const refused: number[] = [];
-  for (const [ip, list] of byServerIp) {
+  for (const [ip, all] of byServerIp) {
     const local: FlowEndpoint = { ip, port };
+    const noSocket = closedPort(local, all);
     if (proto === 'udp') {
+      const list = noSocket === null ? all : all.filter((m) => m.closed === null);
+      if (list.length === 0) {
+        sockets.push(noSocket!); // nothing bound there: every datagram got port unreachable
+        continue;
+      }
       const peers: FlowEndpoint[] = [];
       const peerFlows: number[][] = [];
       const index = new Map<string, number>();
@@ -325,11 +413,17 @@ export function analyzeGroup(proto: PortProto, port: number, members: GroupFlow[
       const connected = list.filter((m) => m.server.socket?.kind === 'connected').map((m) => m.id);
       if (connected.length > 0) u.connectedFlows = connected;
       sockets.push(u);
+      if (noSocket !== null) sockets.push(noSocket);
       continue;
     }
-    const live = list.filter((m) => m.state !== 'REJ');
+    const list = all;
+    const live = list.filter((m) => m.state !== 'REJ' && m.closed === null);
     for (const m of list) if (m.state === 'REJ') refused.push(m.id);
-    if (live.length === 0) continue; // nobody listening on this address: every SYN got a RST
+    if (live.length === 0) {
+      // Nobody listening on this address: every SYN got a RST (or port unreachable).
+      if (noSocket !== null) sockets.push(noSocket);
+      continue;
+    }
     const listen: ListenSocket = { kind: 'listen', local, flows: live.filter((m) => !m.rolesInferred).map((m) => m.id) };
     for (const m of live) {
       const l = m.server.listener;
@@ -365,6 +459,7 @@ export function analyzeGroup(proto: PortProto, port: number, members: GroupFlow[
       const owner = serverProcess(ms);
       if (owner !== undefined) c.process = owner;
     }
+    if (noSocket !== null) sockets.push(noSocket);
   }
   refused.sort((a, b) => a - b);
 
@@ -382,6 +477,8 @@ export function analyzeGroup(proto: PortProto, port: number, members: GroupFlow[
     serverIps: [...byServerIp.keys()],
     reusedTuples,
     refused,
+    closed: members.filter((m) => m.closed !== null).map((m) => m.id),
+    partlyClosed: members.filter((m) => m.partlyClosed).map((m) => m.id),
     rolesInferred: members.some((m) => m.rolesInferred),
     members,
   };
@@ -447,10 +544,10 @@ export function buildDemux(flows: Iterable<Flow>): DemuxReport {
     const m = member(f);
     all.push(m);
     protoById.set(f.id, f.proto);
-    const k = f.proto + SEP + f.server.port;
+    const k = f.proto + SEP + m.server.port;
     const g = byPort.get(k);
     if (g) g.members.push(m);
-    else byPort.set(k, { proto: f.proto, port: f.server.port, members: [m] });
+    else byPort.set(k, { proto: f.proto, port: m.server.port, members: [m] });
   }
   const analyzed = [...byPort.values()]
     .sort((a, b) => (a.proto === b.proto ? 0 : a.proto === 'tcp' ? -1 : 1) || a.port - b.port)
@@ -461,5 +558,6 @@ export function buildDemux(flows: Iterable<Flow>): DemuxReport {
     portRoleClashes: findRoleClashes(all, (m) => protoById.get(m.id)!),
     unported,
     flowCount: sorted.length,
+    closedFlows: all.filter((m) => m.closed !== null).length,
   };
 }

@@ -163,6 +163,12 @@ export interface Flow {
   icmpErrors: number;
   /** The first of them. */
   icmpError: IcmpErrorNote | null;
+  /**
+   * ICMP/ICMPv6 port unreachable errors among them, by the end the quoted datagram was sent to:
+   * that end's port had no socket. Absent when there were none (and in flows JSON, which shows
+   * `icmpErrors`/`icmpError` only); the demux picture reads it (src/demux/groups.ts).
+   */
+  portUnreachable?: { toServer: number; toClient: number };
 }
 
 /** How a packet reached its flow. */

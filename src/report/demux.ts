@@ -11,7 +11,8 @@
  */
 import type { CaptureInfo } from '../capture/frame.js';
 import {
-  endpointText, KEY_SCALE, type DemuxGroup, type DemuxReport, type KernelSocket, type PortProto, type PortRoleClash, type ListenSocket, type UnconnectedSocket,
+  endpointText, KEY_SCALE, type ClosedAnswer, type DemuxGroup, type DemuxReport, type GroupFlow, type KernelSocket, type ListenSocket,
+  type PortProto, type PortRoleClash, type UnconnectedSocket,
 } from '../demux/groups.js';
 import type { DemuxSummary, EndpointProcess, FlowEndpoint } from '../demux/types.js';
 import { captureToJson, jsonText, processLabel, processToJson } from './flows.js';
@@ -41,15 +42,25 @@ export function socketToJson(s: KernelSocket): Record<string, unknown> {
       if (s.dualStack) out.dualStack = true;
       if (s.connectedFlows !== undefined) out.connectedFlows = s.connectedFlows.slice();
       break;
+    case 'closed':
+      out = {
+        kind: s.kind, local: endpointText(s.local), flows: s.flows.slice(), peers: s.peers.map(endpointText),
+        answers: s.answers.slice(), openedLater: s.openedLater,
+      };
+      break;
   }
   // Live capture only: who holds the socket.
   if (s.process !== undefined) out.process = processToJson(s.process);
   return out;
 }
 
-/** One group as design.md's object: its keys first, in its order, then the additions. */
+/**
+ * One group as design.md's object: its keys first, in its order, then the additions. The closed
+ * port keys come last and only when a flow found the port closed, so that the document of a
+ * capture without closed ports keeps its bytes.
+ */
 export function groupToJson(g: DemuxGroup): Record<string, unknown> {
-  return {
+  const out: Record<string, unknown> = {
     proto: g.proto,
     port: g.port,
     flows: g.flows.slice(),
@@ -64,6 +75,9 @@ export function groupToJson(g: DemuxGroup): Record<string, unknown> {
     refused: g.refused.slice(),
     rolesInferred: g.rolesInferred,
   };
+  if (g.closed.length > 0) out.closedPort = g.closed.slice();
+  if (g.partlyClosed.length > 0) out.partlyClosedPort = g.partlyClosed.slice();
+  return out;
 }
 
 export function clashToJson(c: PortRoleClash): Record<string, unknown> {
@@ -84,6 +98,7 @@ export function demuxToJson(report: DemuxReport, opts: DemuxJsonOptions = {}): R
     portRoleClashes: report.portRoleClashes.map(clashToJson),
     unported: report.unported.slice(),
   };
+  if (report.closedFlows > 0) doc.closedPortFlows = report.closedFlows;
   if (opts.captures) doc.captures = opts.captures.map(captureToJson);
   if (opts.warnings) doc.warnings = opts.warnings.slice();
   if (opts.summary) doc.summary = opts.summary;
@@ -149,7 +164,8 @@ function groupTitle(g: DemuxGroup): string {
     const guessed = g.members.filter((m) => m.rolesInferred).map((m) => m.id);
     roles = ` (${flowList(guessed, 10)}: no SYN seen, server guessed as the lower port)`;
   }
-  return `${g.proto} port ${g.port} ${where}: ${what}${when}${roles}`;
+  const closed = g.closed.length > 0 ? `, ${g.closed.length} to a closed port` : '';
+  return `${g.proto} port ${g.port} ${where}: ${what}${when}${closed}${roles}`;
 }
 
 /** The lines under a shared group's title that say which key is needed, and why. */
@@ -171,7 +187,8 @@ function keyLines(g: DemuxGroup): string[] {
     case 'port':
       lines.push('the port alone finds the socket');
   }
-  if (g.proto === 'udp' && g.keyNeeded !== 'port' && g.keyNeeded !== 'address+port') {
+  const bound = g.sockets.filter((s) => s.kind === 'unconnected').length;
+  if (g.proto === 'udp' && g.keyNeeded !== 'port' && g.keyNeeded !== 'address+port' && bound > 0) {
     lines.push('but an unconnected UDP socket is found by address+port only: the peers share ONE socket,');
     lines.push('and the application tells them apart by the source address recvfrom() returns');
   }
@@ -275,19 +292,44 @@ function socketRows(g: DemuxGroup, maxIds: number): Row[] {
           rows.push({
             kind: i === 0 ? 'udp socket' : '',
             socket: `${i === 0 ? local : ' '.repeat(local.length)} ◀ ${endpointText(p)}`,
-            info: flowList(s.peerFlows[i]!, maxIds) + processNote(i === 0 ? s.process : undefined, peerProcess(peers, p),
-              i === 0 && s.bound !== undefined && s.bound !== local ? s.bound : undefined)
+            info: flowList(s.peerFlows[i]!, maxIds) + closedNote(s.peerFlows[i]!, byId)
+              + processNote(i === 0 ? s.process : undefined, peerProcess(peers, p),
+                i === 0 && s.bound !== undefined && s.bound !== local ? s.bound : undefined)
               + (i === 0 ? udpKernelNote(s, maxIds) : ''),
+          });
+        });
+        break;
+      case 'closed':
+        s.flows.forEach((id, i) => {
+          const later = s.openedLater && i === s.flows.length - 1 ? ' (a socket was opened later)' : '';
+          rows.push({
+            kind: 'closed port',
+            socket: `${local} ✕ ${endpointText(s.peers[i]!)}`,
+            info: `flow ${id}: no socket, ${answerText(s.answers[i]!, s.local)}${later}`,
           });
         });
         break;
     }
   }
-  for (const id of g.refused) {
-    const m = byId.get(id)!;
-    rows.push({ kind: 'refused', socket: `${endpointText(m.server)} ✕ ${endpointText(m.client)}`, info: `flow ${id}: SYN answered by RST, nobody listening` });
-  }
   return rows;
+}
+
+/** How a closed port said so: `SYN answered by RST`, `ICMP port unreachable`. */
+function answerText(a: ClosedAnswer, local: FlowEndpoint): string {
+  if (a === 'rst') return 'SYN answered by RST';
+  return `ICMP${local.ip.includes(':') ? 'v6' : ''} port unreachable`;
+}
+
+/** For a socket's flows that also met the port closed, or found their peer's port closed. */
+function closedNote(ids: readonly number[], byId: ReadonlyMap<number, GroupFlow>): string {
+  const notes: string[] = [];
+  // Name the flows only when the note is not about every flow of the row.
+  const which = (l: number[]) => (l.length === ids.length ? '' : ` in ${flowList(l, 10)}`);
+  const partly = ids.filter((id) => byId.get(id)!.partlyClosed);
+  if (partly.length > 0) notes.push(`also ICMP port unreachable${which(partly)}: no socket part of the time`);
+  const peer = ids.filter((id) => byId.get(id)!.peerClosed);
+  if (peer.length > 0) notes.push(`an answer${which(peer)} found the peer's port closed`);
+  return notes.length > 0 ? ` (${notes.join('; ')})` : '';
 }
 
 function clashLine(c: PortRoleClash, maxIds: number): string {
@@ -308,7 +350,8 @@ export function renderDemuxTable(report: DemuxReport, opts: DemuxTableOptions = 
   const out: string[] = [];
   const ports = report.groups.length + report.singles.length;
   out.push(`${plural(report.flowCount, 'flow')}, ${plural(ports, 'server port')}, `
-    + `${report.groups.length} shared by several flows`);
+    + `${report.groups.length} shared by several flows`
+    + (report.closedFlows > 0 ? `, ${report.closedFlows} to a closed port (no socket)` : ''));
   out.push('');
   if (report.groups.length === 0 && ports > 0) {
     out.push('No server port is shared by several flows: the port alone tells every flow apart.');
@@ -327,10 +370,14 @@ export function renderDemuxTable(report: DemuxReport, opts: DemuxTableOptions = 
     out.push('');
   }
   if (report.singles.length > 0) {
-    out.push('One flow each (the port alone finds the socket):');
+    const closed = report.singles.some((g) => g.closed.length > 0);
+    out.push(`One flow each (the port alone finds the socket${closed ? ', where there is one' : ''}):`);
     const rows = report.singles.map((g) => {
       const m = g.members[0]!;
-      const sock = g.proto === 'tcp' ? (g.refused.length > 0 ? 'refused: SYN answered by RST' : 'listen + 1 connection socket') : '1 udp socket';
+      let sock = g.proto === 'tcp' ? 'listen + 1 connection socket' : '1 udp socket';
+      if (m.closed !== null) sock = `closed port: no socket (${answerText(m.closed, m.server)})`;
+      else if (m.partlyClosed) sock += ' (also ICMP port unreachable: no socket part of the time)';
+      else if (m.peerClosed) sock += " (an answer found the peer's port closed)";
       return [`${g.proto} ${endpointText(m.server)}`, `flow ${m.id} from ${endpointText(m.client)}${m.rolesInferred && g.proto === 'tcp' ? ' (no SYN seen)' : ''}`, sock + singleHostNote(g, maxIds)];
     });
     const w0 = Math.max(...rows.map((r) => r[0]!.length));
@@ -356,6 +403,9 @@ export function renderDemuxTable(report: DemuxReport, opts: DemuxTableOptions = 
     out.push(`key needed: the smallest key that tells a port's flows apart, ${KEY_SCALE.join(' < ')}`);
     if (report.groups.some((g) => g.proto === 'tcp') || report.singles.some((g) => g.proto === 'tcp')) {
       out.push('listen: the address the clients used; the socket may be bound to the wildcard (0.0.0.0 or ::)');
+    }
+    if (report.closedFlows > 0) {
+      out.push('closed port: no socket had the address+port; the host answers a SYN with a RST, a datagram with ICMP port unreachable');
     }
   }
   return out.join('\n') + '\n';
@@ -475,12 +525,18 @@ function buildGraph(report: DemuxReport): Graph {
           });
           break;
         }
+        case 'closed': {
+          const answers = [...new Set(s.answers.map((a) => answerText(a, s.local)))].join(', ');
+          h.sockets.push({ id, kind: s.kind, label: `closed port: no socket\n${local}\n${answers}${s.openedLater ? '\n(opened later)' : ''}` });
+          edges.push({ from: server.id, to: id, label: 'no socket', style: 'demux' });
+          s.peers.forEach((peer, i) => {
+            edges.push({ from: clientPort(g, peer).id, to: server.id, label: `flow ${s.flows[i]} refused`, style: 'flow' });
+          });
+          break;
+        }
       }
     }
-    for (const id of g.refused) {
-      const m = g.members.find((x) => x.id === id)!;
-      edges.push({ from: portNode(g.proto, m.client).id, to: portNode(g.proto, m.server).id, label: `flow ${id} refused`, style: 'flow' });
-    }
+
   }
   return { hosts: [...hosts.values()], edges };
 }
@@ -525,6 +581,7 @@ const DOT_SOCKET_STYLE: Record<KernelSocket['kind'], string> = {
   listen: 'shape=box, style="dashed,rounded"',
   connection: 'shape=box',
   unconnected: 'shape=box, style=bold',
+  closed: 'shape=box, style="dashed", color=red, fontcolor=red',
 };
 
 export interface DrawingOptions {
@@ -588,7 +645,7 @@ export function renderDemuxMermaid(report: DemuxReport, opts: DrawingOptions = {
     for (const p of h.ports) out.push(`    ${p.id}([${mermaidString(portLabel(p))}])`);
     for (const s of h.sockets) {
       const label = mermaidString(s.label);
-      out.push(`    ${s.id}${s.kind === 'listen' ? `[/${label}/]` : `[${label}]`}`);
+      out.push(`    ${s.id}${s.kind === 'listen' ? `[/${label}/]` : s.kind === 'closed' ? `{{${label}}}` : `[${label}]`}`);
     }
     out.push('  end');
   }
@@ -612,5 +669,10 @@ export function renderDemuxMermaid(report: DemuxReport, opts: DrawingOptions = {
   if (shared.length > 0) out.push(`  class ${shared.join(',')} shared`);
   if (server.length > 0) out.push(`  class ${server.join(',')} server`);
   if (clash.length > 0) out.push(`  class ${clash.join(',')} clash`);
+  const closed = g.hosts.flatMap((h) => h.sockets.filter((s) => s.kind === 'closed').map((s) => s.id));
+  if (closed.length > 0) {
+    out.push('  classDef closed stroke:#d00,color:#d00,stroke-dasharray:4 3');
+    out.push(`  class ${closed.join(',')} closed`);
+  }
   return out.join('\n') + '\n';
 }

@@ -1,8 +1,10 @@
 /** demux, ladder and packets --explain through the command line, on the bundled capture. */
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/run-cli.js';
 
 const SEED = new URL('../../fixtures/demux-lo.pcap', import.meta.url).pathname;
+const CLOSED = new URL('../../fixtures/closed-ports.pcap', import.meta.url).pathname;
 
 describe('flowdemux demux / ladder / packets --explain', () => {
   it('demux --format json: the teaching picture', async () => {
@@ -45,5 +47,24 @@ describe('flowdemux demux / ladder / packets --explain', () => {
     expect(pkts[2].socket).toMatch(/^socket 127\.0\.0\.1:80 ⇄ 127\.0\.0\.2:9157/);
     const udp = pkts.find((p) => p.dstPort === 5353);
     expect(udp.socket).toMatch(/^udp socket 127\.0\.0\.1:5353: found by address\+port/);
+  });
+
+  it('closed ports: demux counts them; packets --explain reads a file ahead, a pipe cannot be', async () => {
+    const table = await runCli(['demux', CLOSED]);
+    expect(table.stdout.split('\n')[0]).toBe('7 flows, 4 server ports, 3 shared by several flows, 4 to a closed port (no socket)');
+    const doc = JSON.parse((await runCli(['demux', CLOSED, '--format', 'json'])).stdout);
+    expect(doc.closedPortFlows).toBe(4);
+    expect(doc.singles[0]).toMatchObject({ proto: 'tcp', port: 8090, closedPort: [3], sockets: [{ kind: 'closed', local: '127.0.0.1:8090' }] });
+
+    const file = (await runCli(['packets', CLOSED, '--explain', '--format', 'ndjson'])).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(file[0].socket).toBe('closed port: no socket is bound to 127.0.0.1:9999, so the datagram is dropped; ICMP port unreachable followed (packet 2)');
+    // From stdin the answer is not known at the datagram: the ICMP error's line says it.
+    const piped = (await runCli(['packets', '-', '--explain', '--format', 'ndjson'], readFileSync(CLOSED))).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(piped).toHaveLength(file.length);
+    expect(piped[0].socket).toMatch(/^udp socket 127\.0\.0\.1:9999: found by address\+port/);
+    expect(piped[1].socket).toMatch(/quotes a datagram this host sent to 127\.0\.0\.1:9999, a closed port: no socket there/);
+    for (let i = 0; i < file.length; i++) {
+      if (!file[i].socket.startsWith('closed port') && !file[i].socket.includes('ECONNREFUSED')) expect(piped[i].socket).toBe(file[i].socket);
+    }
   });
 });

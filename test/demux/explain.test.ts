@@ -129,7 +129,7 @@ describe('one case at a time, on real bytes', () => {
     expect(r.kind).toBe('icmp-error');
     expect(r.ref!.id).toBe(q.ref!.id);
     expect(r.text).toBe(
-      `udp socket 10.0.0.2:40000 of flow ${q.ref!.id}: ICMP type 3 code 3 quotes a datagram this host sent to 10.0.0.1:53; its source address+port finds the socket`,
+      `udp socket 10.0.0.2:40000 of flow ${q.ref!.id}: ICMP type 3 code 3 (port unreachable) quotes a datagram this host sent to 10.0.0.1:53, a closed port: no socket there; its source address+port finds the socket`,
     );
   });
 

@@ -51,7 +51,9 @@ function sample(): Flow[] {
 describe('JSON', () => {
   it("design.md's keys first, in its order, then the additions; endpoints as text, IPv6 in brackets", () => {
     const doc = JSON.parse(renderDemuxJson(buildDemux(sample()), { warnings: ['w'] }));
-    expect(Object.keys(doc)).toEqual(['groups', 'singles', 'portRoleClashes', 'unported', 'warnings']);
+    // closedPortFlows: the sample has a refused connection (flow 4).
+    expect(Object.keys(doc)).toEqual(['groups', 'singles', 'portRoleClashes', 'unported', 'closedPortFlows', 'warnings']);
+    expect(doc.closedPortFlows).toBe(1);
     const g = doc.groups[0];
     expect(Object.keys(g).slice(0, 7)).toEqual(['proto', 'port', 'flows', 'concurrent', 'keyNeeded', 'differBy', 'sockets']);
     expect(g).toMatchObject({ proto: 'tcp', port: 443, flows: [1, 2], concurrent: true, keyNeeded: '4-tuple', differBy: ['client.ip'] });
@@ -62,7 +64,10 @@ describe('JSON', () => {
     ]);
     expect(doc.groups[1]).toMatchObject({ port: 9157, flows: [3, 7], keyNeeded: '4-tuple+time', differBy: [], concurrent: false });
     expect(doc.singles.map((s: { port: number }) => s.port)).toEqual([81, 53]);
-    expect(doc.singles[0]).toMatchObject({ sockets: [], refused: [4], keyNeeded: 'port' });
+    expect(doc.singles[0]).toMatchObject({ refused: [4], keyNeeded: 'port', closedPort: [4] });
+    expect(doc.singles[0].sockets).toEqual([
+      { kind: 'closed', local: doc.singles[0].sockets[0].local, flows: [4], peers: doc.singles[0].sockets[0].peers, answers: ['rst'], openedLater: false },
+    ]);
     expect(doc.singles[1].sockets).toEqual([
       { kind: 'unconnected', local: '10.0.0.1:53', peers: ['10.0.0.2:40000'], flows: [5], peerFlows: [[5]] },
     ]);
@@ -99,8 +104,8 @@ describe('table', () => {
   });
 
   it('singles, refused connections, role clashes, ICMP and the legend', () => {
-    expect(text).toContain('One flow each (the port alone finds the socket):\n');
-    expect(text).toContain('  tcp 10.0.0.1:81  flow 4 from 10.0.0.2:5555   refused: SYN answered by RST\n');
+    expect(text).toContain('One flow each (the port alone finds the socket, where there is one):\n');
+    expect(text).toContain('  tcp 10.0.0.1:81  flow 4 from 10.0.0.2:5555   closed port: no socket (SYN answered by RST)\n');
     expect(text).toContain('  udp 10.0.0.1:53  flow 5 from 10.0.0.2:40000  1 udp socket\n');
     expect(text).toContain('  tcp 9157: server port in flows 3, 7, client port in flows 1, 2 (both roles on 2001:db8::2)\n');
     expect(text).toContain('ICMP flow 6 ');
@@ -185,7 +190,7 @@ describe('Mermaid', () => {
     expect(lines.slice(0, 4)).toEqual(['---', 'title: "flowdemux: how the receiving host sorts packets into sockets"', '---', 'flowchart LR']);
     expect(lines.filter((l) => /^ {2}subgraph h\d+\["host [^"]+"\]$/.test(l))).toHaveLength(5);
     expect(lines.filter((l) => l === '  end')).toHaveLength(5);
-    const { defined, used } = ids(mmd, /^ {4}([a-z]\d+)[[(]/, /^ {2}([a-z]\d+) (?:-->|==>|-\.->)\|"[^"]*"\| ([a-z]\d+)$/);
+    const { defined, used } = ids(mmd, /^ {4}([a-z]\d+)[[({]/, /^ {2}([a-z]\d+) (?:-->|==>|-\.->)\|"[^"]*"\| ([a-z]\d+)$/);
     for (const id of used) expect(defined.has(id)).toBe(true);
     expect(used.size).toBeGreaterThan(0);
     // Every label is one quoted string without a raw quote inside.
