@@ -83,6 +83,8 @@ export class OwnerIndex {
     this.lastFindComplete = true;
     let found = ok();
     if (found !== null) return found;
+    // New processes the round did not get to, and the young ones again.
+    this.walkNew();
     this.walkYoung(seenSince === Infinity ? this.clock() : seenSince);
     if (this.holders.has(inode) && (found = ok()) !== null) return found;
     const tried = new Set<number>();
@@ -105,11 +107,17 @@ export class OwnerIndex {
    * the sockets of a short-lived process while they are still open: the lookup after it then
    * ties their inodes to the flow's tuple.
    */
-  walkNew(): void {
+  walkNew(budgetMs = Infinity): void {
+    const t0 = this.clock();
     const pids = this.pids();
-    const since = this.clock();
-    for (const pid of pids) if (!this.known.has(pid)) this.walkPid(pid);
-    this.walkYoung(since);
+    // Newest first (pids count up): the process that just connected is most likely the latest.
+    // Within the budget only; the rest are read when a lookup does not find its socket.
+    const fresh = pids.filter((pid) => !this.known.has(pid)).sort((a, b) => b - a);
+    for (const pid of fresh) {
+      if (this.clock() - t0 > budgetMs) break;
+      this.walkPid(pid);
+    }
+    if (this.clock() - t0 <= budgetMs) this.walkYoung(t0);
     // Forget the processes that are gone (their pids may come back as new processes).
     if (this.known.size > pids.length) {
       const alive = new Set(pids);

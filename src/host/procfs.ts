@@ -75,6 +75,12 @@ const NOT_VISIBLE: Attribution = { kind: 'unknown', reason: 'not-visible' };
 const NO_PROC: Attribution = { kind: 'unknown', reason: 'no-proc' };
 
 const BOTH: readonly SocketProto[] = ['tcp', 'udp'];
+/**
+ * How long a round reads new processes before looking sockets up (ms): enough for the few that
+ * a round usually brings (the curl that just connected is read first); a burst of new processes
+ * with many descriptors each is read only as far as a lookup needs.
+ */
+const WALK_AHEAD_MS = 2;
 const TABLES: readonly [string, SocketProto][] = [['tcp', 'tcp'], ['tcp6', 'tcp'], ['udp', 'udp'], ['udp6', 'udp']];
 
 /** An end's socket: its table entry (undefined: none) and, for UDP, its kind. */
@@ -200,6 +206,13 @@ export class ProcessMap {
     this.scan();
     this.owners.fullWalk();
     this.noteHidden();
+    // One lookup of each kind now, answers thrown away: the first real one, at a connection's
+    // first packet, must not also pay for loading and compiling this code (a few ms, as long
+    // as a curl's whole connection).
+    for (const proto of BOTH) this.resolve(proto, '127.0.0.1', 9, '127.0.0.1', 9);
+    // The start is paid once, before capturing: the budget starts full for the first packets.
+    this.tokens = this.burstMs;
+    this.toppedAt = this.clock();
   }
 
   /** Reads /proc/net/* now (both protocols' tables, or one's), whatever the budget. */
@@ -255,7 +268,7 @@ export class ProcessMap {
   refresh(protos: readonly SocketProto[] = BOTH): void {
     const t0 = this.clock();
     if (!this.isAvailable()) return;
-    this.owners.walkNew();
+    this.owners.walkNew(WALK_AHEAD_MS);
     if (this.native) {
       this.lastScanAt = t0;
       this.spend(t0);
