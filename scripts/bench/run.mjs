@@ -3,7 +3,7 @@
  * `npm run bench`: packets/s and peak memory of flowdemux on a large generated capture, beside
  * tshark's conversation statistics and `cat` when present, measured in the same run.
  *
- *   node scripts/bench/run.mjs [--packets 2000000] [--runs 3] [--tshark-runs 1] [--scale 10000000] [--no-tshark]
+ *   node scripts/bench/run.mjs [--packets 2000000] [--runs 3] [--tshark-runs 1] [--scale 10000000] [--no-tshark] [--no-live]
  *
  * 1. Generates (once, cached in bench/.cache, deterministic from a seed) an Ethernet/IPv4 pcap:
  *    2,000,000 packets, about 100,000 TCP and UDP flows, 2,000 open at once (generate.mjs).
@@ -104,4 +104,12 @@ if (cat) console.log(`flowdemux json takes ${(json.seconds / cat.seconds).toFixe
 if (SCALE > 0) {
   const scale = measure(`node ${q(GEN)} - --packets ${SCALE} --flows ${Math.round(SCALE / 20)} --seed 2 | node ${q(BIN)} flows - --format ndjson > /dev/null`);
   console.log(`memory scale: ${SCALE.toLocaleString('en-US')} packets streamed through stdin, flows --format ndjson: peak RSS ${scale.rssMb.toFixed(0)} MB (generator included in the pipeline, measured per process: largest), ${scale.seconds.toFixed(1)} s`);
+}
+
+// Live: the cost of naming a socket's process on a busy host, and the http.server + curl case
+// (root only; scripts/bench/live-lookup.mjs says what it measures).
+if (!args.includes('--no-live')) {
+  console.log('');
+  const live = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bench', 'live-lookup.mjs')], { stdio: 'inherit' });
+  if (live.status !== 0) console.log(`live lookups: failed (exit ${live.status})`);
 }

@@ -121,6 +121,11 @@ export interface LiveAttributionOptions {
   /** The first look again after this many ms; each next one after twice as long (default 1). */
   firstRetryMs?: number;
   /**
+   * How long a server end that has no socket yet is looked at again (ms, default 50): at the
+   * SYN only the listener exists; the connection's socket appears with the handshake.
+   */
+  graceMs?: number;
+  /**
    * How long a server end held by its listener's owner is looked at again (ms, default 64): a
    * forking server's child takes the connection within moments of accept(); a threaded server
    * keeps it.
@@ -143,6 +148,7 @@ export class LiveAttribution {
   private readonly settleMs: number;
   private readonly firstRetryMs: number;
   private readonly forkWindowMs: number;
+  private readonly graceMs: number;
   private readonly useTimer: boolean;
   private maxId = 0;
   private readonly flows = new Map<number, NotedFlow>();
@@ -161,6 +167,7 @@ export class LiveAttribution {
     this.settleMs = opts.settleMs ?? 2000;
     this.firstRetryMs = opts.firstRetryMs ?? 1;
     this.forkWindowMs = opts.forkWindowMs ?? 64;
+    this.graceMs = opts.graceMs ?? 50;
     this.maxWaiting = opts.maxWaiting ?? 4096;
     this.maxKept = opts.maxKept ?? 1 << 17;
     this.useTimer = opts.timer ?? true;
@@ -199,10 +206,21 @@ export class LiveAttribution {
 
   /**
    * Call after `engine.ingest(pkt, ...)` with what it returned. Costs a compare, except on the
-   * first packet of a flow, whose addresses are then turned into text (once per flow).
+   * first packet of a flow, whose addresses are then turned into text (once per flow), and on
+   * the packets of flows still being looked at (a map lookup).
    */
   notePacket(ref: FlowRef | null, pkt: Packet): void {
-    if (ref === null || ref.id <= this.maxId) return;
+    if (ref === null) return;
+    if (ref.id <= this.maxId) {
+      // A later packet of a flow still being looked at: its ends are busy right now (a server
+      // sending its answer holds the socket it accepted), so look at the next poll, whatever
+      // the backoff says. Only while some flow waits: a compare otherwise.
+      if (this.waiting.length > 0) {
+        const f = this.flows.get(ref.id);
+        if (f !== undefined && f.looks > 0 && f.ends.some((e) => !e.done)) f.dueAt = f.notedAt;
+      }
+      return;
+    }
     this.maxId = ref.id;
     if (ref.via !== 'ports' || !pkt.hasPorts || (pkt.protocol !== TCP && pkt.protocol !== UDP)) return;
     this.noteFlow(ref.id, pkt.protocol === TCP ? 'tcp' : 'udp',
@@ -349,7 +367,10 @@ export class LiveAttribution {
   private settled(a: Attribution, proto: SocketProto, age: number): boolean {
     if (a.kind === 'unknown') return true;
     if (a.kind === 'pending') return false;
-    if (a.process.state !== 'running') return true; // closed before it was seen
+    // Not there: closed before it was seen, or (a server end, at the SYN) not made yet: the
+    // listener answers until the handshake has made the connection's socket. Looked at again
+    // for a moment.
+    if (a.process.state !== 'running') return a.listener === undefined || age >= this.graceMs;
     if (proto !== 'tcp' || a.listener === undefined) return true;
     // Held by the listener's (first) owner: a forking server may still hand it to a child.
     return a.process.pid !== a.listener.pid || age >= this.forkWindowMs;

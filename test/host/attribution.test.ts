@@ -114,6 +114,25 @@ describe('LiveAttribution', () => {
     expect(f.client.process).toEqual({ pid: 20, command: 'client', state: 'running' });
   });
 
+  it('at the SYN only the listener exists: the server end is looked at again until its socket appears', () => {
+    proc.net({ tcp: [{ local: ['127.0.0.1', 80], remote: ['0.0.0.0', 0], state: L, inode: 1000 }] });
+    proc.process(10, 'server', { 3: 1000 });
+    const a = live();
+    a.noteFlow(1, 'tcp', '127.0.0.2', 9157, '127.0.0.1', 80);
+    a.poll();
+    expect(a.pending).toBe(1); // not called gone: the handshake has not made the socket yet
+    connection(1001, 1002);
+    proc.process(10, 'server', { 3: 1000, 4: 1001 });
+    proc.process(20, 'client', { 3: 1002 });
+    for (let i = 0; i < 100; i++) {
+      t += 1;
+      a.poll();
+    }
+    const f = flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80]);
+    a.attribute(f);
+    expect(f.server.process).toEqual({ pid: 10, command: 'server', state: 'running' });
+  });
+
   it('a connection nobody accepts is looked at with a doubling gap until settleMs, then keeps its listener and no process', () => {
     connection(0, 1002);
     proc.process(10, 'server', { 3: 1000 });
