@@ -126,9 +126,9 @@ export interface LiveAttributionOptions {
    */
   graceMs?: number;
   /**
-   * How long a server end held by its listener's owner is looked at again (ms, default 64): a
-   * forking server's child takes the connection within moments of accept(); a threaded server
-   * keeps it.
+   * How long a server end held by its listener's owner is looked at again (ms, default 250): a
+   * forking server's child takes the connection moments after accept() (longer on a loaded
+   * machine); a threaded server keeps it.
    */
   forkWindowMs?: number;
   /** Poll by itself on a timer when looks are due (default true). */
@@ -166,7 +166,7 @@ export class LiveAttribution {
     this.map = map;
     this.settleMs = opts.settleMs ?? 2000;
     this.firstRetryMs = opts.firstRetryMs ?? 1;
-    this.forkWindowMs = opts.forkWindowMs ?? 64;
+    this.forkWindowMs = opts.forkWindowMs ?? 250;
     this.graceMs = opts.graceMs ?? 50;
     this.maxWaiting = opts.maxWaiting ?? 4096;
     this.maxKept = opts.maxKept ?? 1 << 17;
@@ -212,9 +212,11 @@ export class LiveAttribution {
   notePacket(ref: FlowRef | null, pkt: Packet): void {
     if (ref === null) return;
     if (ref.id <= this.maxId) {
-      // A later packet of a flow still being looked at: its ends are busy right now (a server
-      // sending its answer holds the socket it accepted), so look at the next poll, whatever
-      // the backoff says. Only while some flow waits: a compare otherwise.
+      // A later packet of a flow with an end not settled yet (the accept queue, a handshake, a
+      // forking server's parent that may hand it to a child): that end is busy right now (a
+      // server sending its answer holds the socket), so look at the next poll, whatever the
+      // backoff says (looks again wait for the budget's credit; first looks never wait for
+      // these). Only while some flow waits: a compare otherwise.
       if (this.waiting.length > 0) {
         const f = this.flows.get(ref.id);
         if (f !== undefined && f.looks > 0 && f.ends.some((e) => !e.done)) f.dueAt = f.notedAt;
@@ -267,8 +269,9 @@ export class LiveAttribution {
     if (due.length > 0) {
       const protos: SocketProto[] = [];
       for (const f of due) if (!protos.includes(f.proto)) protos.push(f.proto);
-      if (!this.map.refreshIfDue(protos)) {
-        this.arm(this.map.scanDueAt);
+      const first = due.some((f) => f.looks === 0);
+      if (!this.map.refreshIfDue(protos, first)) {
+        this.arm(this.map.dueAt(first));
         return;
       }
       for (const f of due) this.look(f, false);

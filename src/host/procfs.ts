@@ -166,8 +166,14 @@ export class ProcessMap {
 
   /** When the next round of looks may start (its time budget); `now() >= scanDueAt` means now. */
   get scanDueAt(): number {
+    return this.dueAt(false);
+  }
+
+  /** The same for a round with new connections' first looks (see refreshIfDue). */
+  dueAt(first: boolean): number {
     this.topUp();
-    return this.tokens > 0 ? this.clock() : this.clock() + -this.tokens / this.share;
+    const floor = first ? -this.burstMs : 0;
+    return this.tokens > floor ? this.clock() : this.clock() + (floor - this.tokens) / this.share;
   }
 
   private topUp(): void {
@@ -251,7 +257,16 @@ export class ProcessMap {
       }
       if (proto === 'tcp') {
         this.tcpSockets = sockets;
+        // A listener opened since the last scan: its owner may be a process read before it
+        // opened it (a server starting up). All processes are read again, within the budget.
+        let fresh = false;
+        if (this.scanCount > 1) {
+          const before = new Set<number>();
+          for (const list of this.listeners.values()) for (const l of list) before.add(l.entry.inode);
+          for (const list of listeners.values()) for (const l of list) if (l.entry.inode !== 0 && !before.has(l.entry.inode)) fresh = true;
+        }
         this.listeners = listeners;
+        if (fresh && this.owners.fullWalkAllowed) this.owners.fullWalk();
       } else this.udpSockets = sockets;
     }
     // The host's addresses change rarely: read again at most once a second.
@@ -277,9 +292,11 @@ export class ProcessMap {
   }
 
   /** `refresh` when the budget allows; true when it did. */
-  refreshIfDue(protos: readonly SocketProto[] = BOTH): boolean {
+  refreshIfDue(protos: readonly SocketProto[] = BOTH, first = false): boolean {
     this.topUp();
-    if (this.tokens <= 0) return false;
+    // A new connection's first look may run the budget into debt (up to one burst): it is the
+    // look that decides whether a short connection is named. Looks again wait for credit.
+    if (this.tokens <= (first ? -this.burstMs : 0)) return false;
     this.refresh(protos);
     return true;
   }

@@ -149,20 +149,25 @@ function commandText(command: string): string {
   return command.replace(/[\x00-\x1f\x7f-\x9f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-/** `python3 (pid 4121)`, `nginx (pids 10, 11)`, `gone before lookup`. */
+/**
+ * `python3 (pid 4121)`, `python3 (pid 4122, also held by 4121)` (a socket several processes
+ * hold: the one said to own it first), `gone before lookup`.
+ */
 export function processLabel(p: EndpointProcess): string {
   if (p.state !== 'running') return 'gone before lookup';
   const command = commandText(p.command);
-  if (p.pids !== undefined && p.pids.length > 1) return `${command} (pids ${p.pids.join(', ')})`;
+  if (p.pids !== undefined && p.pids.length > 1) {
+    return `${command} (pid ${p.pid}, also held by ${p.pids.filter((x) => x !== p.pid).join(', ')})`;
+  }
   return `${command} (pid ${p.pid})`;
 }
 
 /** `python3 (pid 4121)`, `one of 2 SO_REUSEPORT listeners`: the listener's owner as a label. */
 export function listenerLabel(l: ListenerProcess): string {
   if (l.pid !== undefined && l.command !== undefined) {
-    const who = l.pids !== undefined && l.pids.length > 1
-      ? `${commandText(l.command)} (pids ${l.pids.join(', ')})`
-      : `${commandText(l.command)} (pid ${l.pid})`;
+    // The process that opened it; forked children that inherited it are counted, not listed.
+    const others = l.pids !== undefined && l.pids.length > 1 ? ` and ${l.pids.length - 1} more` : '';
+    const who = `${commandText(l.command)} (pid ${l.pid}${others})`;
     return l.reuseport ? `${who}, 1 of ${l.reuseport.listeners} SO_REUSEPORT listeners` : who;
   }
   if (l.reuseport) {

@@ -64,13 +64,13 @@ describe('LiveAttribution', () => {
     a.poll(); // not due again yet
     expect(a.map.scans).toBe(before + 1);
     // The server end is held by the listener's own process: looked at again through the fork
-    // window (at 1, 2, 4, ... 64 ms), then settled.
-    for (let i = 0; i < 100; i++) {
+    // window (at 1, 2, 4, ... 256 ms), then settled.
+    for (let i = 0; i < 300; i++) {
       t += 1;
       a.poll();
     }
     expect(a.pending).toBe(0);
-    expect(a.map.scans).toBe(before + 8);
+    expect(a.map.scans).toBe(before + 10);
     const scans = a.map.scans;
     // Gone from /proc by the time the report is made: what was seen is shown.
     proc.net({});
@@ -311,7 +311,7 @@ describe('reports with process fields', () => {
     expect(head.indexOf('server process')).toBeGreaterThan(head.indexOf('server '));
     expect(table).toContain('curl (pid 300)');
     expect(table).toMatch(/│ python3 \(pid 4121\)\s+│/);
-    expect(table).toContain('python3 (pids 4121, 4122) via listener python3 (pid 4121)');
+    expect(table).toContain('python3 (pid 4122, also held by 4121) via listener python3 (pid 4121)');
     expect(table).toContain('gone before lookup; listener python3 (pid 4121)');
     expect(table).not.toContain('exited');
     const plain = renderFlowsTable([flow(1, ['127.0.0.2', 9157], ['127.0.0.1', 80])]);
@@ -329,7 +329,7 @@ describe('reports with process fields', () => {
     const text = renderDemuxTable(report);
     expect(text).toContain('takes the SYN of flows 1, 2; held by python3 (pid 4121), bound to 0.0.0.0:80');
     expect(text).toContain('flow 1; held by python3 (pid 4121), peer curl (pid 300)');
-    expect(text).toContain('flow 2; held by python3 (pids 4121, 4122), peer gone before lookup');
+    expect(text).toContain('flow 2; held by python3 (pid 4122, also held by 4121), peer gone before lookup');
     const dot = renderDemuxDot(report);
     expect(dot).toContain('s1 [label="listen\\n127.0.0.1:80\\nbound to 0.0.0.0:80\\npython3 (pid 4121)"');
     expect(dot).toContain('[label="tcp 9157\\ncurl (pid 300)"');

@@ -159,7 +159,7 @@ describe.skipIf(skip)('live: whose sockets, on everyday servers', () => {
     }
     // The teaching picture: one port, two connection sockets, each its own process.
     const text = renderDemuxTable(buildDemux(flows));
-    expect(text).toMatch(new RegExp(`takes the SYN of flows 1, 2; held by python3 \\(pids? ${server.pid}[,)]`));
+    expect(text).toMatch(new RegExp(`takes the SYN of flows 1, 2; held by python3 \\(pid ${server.pid}[,)]`));
     expect(text).toContain(`python3 (pid ${a.servedBy})`);
     expect(text).toContain(`python3 (pid ${c.servedBy})`);
   });
