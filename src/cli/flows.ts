@@ -41,16 +41,22 @@ export interface FlowRead {
 /**
  * Reads the captures through a demux engine; shared by flows, demux and ladder. `after` runs
  * after each packet was ingested and may return a promise to wait on (output backpressure).
+ * `engine` is the engine's options, or a function of whether the input streams (a pipe or
+ * FIFO: see FrameSource.streaming), asked once the captures are open. With a streaming input,
+ * whatever the command queued on `out` is sent after every batch, as its packets arrived.
  */
 export async function readFlows(
   options: Options, io: Io, out: Output,
   hooks: {
-    engine?: DemuxOptions;
+    engine?: DemuxOptions | ((streaming: boolean) => DemuxOptions);
     after?: (ref: FlowRef | null, frame: Frame, pkt: Packet) => Promise<void> | undefined;
     onDigits?: (digits: number) => void;
   } = {},
 ): Promise<FlowRead> {
-  const engine = new DemuxEngine(engineOptions(options, hooks.engine));
+  const engineFor = (streaming: boolean) => new DemuxEngine(
+    engineOptions(options, typeof hooks.engine === 'function' ? hooks.engine(streaming) : hooks.engine),
+  );
+  let engine = engineFor(false);
   const after = hooks.after;
   const state: FlowRead = { engine, read: undefined as unknown as ReadResult, digits: 6 };
   state.read = await readCaptures(
@@ -60,13 +66,15 @@ export async function readFlows(
       return after?.(ref, frame, pkt);
     },
     {
-      progress: options.progress ?? Boolean(io.stderr.isTTY),
+      progress: options.progress ?? (io.stderr.isTTY ? 'auto' : false),
       stdin: io.stdin,
       shouldStop: () => out.closed,
-      onStart: (captures) => {
+      onStart: (captures, streaming) => {
+        if (streaming && typeof hooks.engine === 'function') engine = state.engine = engineFor(true);
         state.digits = timeDigits(captures);
         hooks.onDigits?.(state.digits);
       },
+      afterBatch: () => out.sendQueued(),
     },
   );
   engine.finish();
