@@ -142,7 +142,9 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
       if (w) pending = w;
     };
   const { engine, read, digits } = await readFlows(options, io, out, {
-    engine: streaming || store ? { onFlowEnd } : {},
+    // From a pipe, a closed connection is written when it is over, not when later traffic
+    // (or the end of the input) releases it.
+    engine: (live) => (streaming ? { onFlowEnd, endOnClose: live } : store ? { onFlowEnd } : {}),
     onDigits: (d) => {
       streamDigits = d;
       if (store) store.digits = d;

@@ -114,3 +114,35 @@ describe('streaming input: a line for each record as it arrives', () => {
     }
   });
 });
+
+describe('streaming input: flows --format ndjson writes a connection when it is over', () => {
+  it('each TCP connection comes out at its last packet (final ACK, or RST), the record a file read gives', async () => {
+    const expected = new Map(fileLines(['flows', FIXTURE, '--format', 'ndjson']).map((l) => [JSON.parse(l).id as number, l]));
+    // The frame each TCP flow ends with, from the file's own view of the packets.
+    const packets = fileLines(['packets', FIXTURE, '--format', 'ndjson']).map((l) => JSON.parse(l));
+    const lastFrame = new Map<number, number>();
+    for (const p of packets) if (p.proto === 'tcp' && p.flow) lastFrame.set(p.flow.id, p.frame);
+    const closesAt = new Map([...lastFrame].map(([id, frame]) => [frame, id]));
+    expect(closesAt.size).toBe(5); // flows 1-5 of the teaching picture
+
+    const cli = startPiped(['flows', '-', '--format', 'ndjson']);
+    await write(cli.stdin, header);
+    const seen: number[] = [];
+    for (let i = 0; i < records.length; i++) {
+      await write(cli.stdin, records[i]!);
+      const closed = closesAt.get(i + 1);
+      if (closed === undefined) continue;
+      const line = await cli.nextLine();
+      expect(line).toBe(expected.get(closed));
+      seen.push(closed);
+    }
+    expect(seen).toEqual([1, 2, 3, 4, 5]);
+    expect(cli.queued).toBe(0);
+    // The UDP flows end with the input (no close; the idle timeout is a minute of capture time).
+    cli.stdin.end();
+    const r = await cli.done;
+    expect(r.code).toBe(0);
+    expect(r.stderr).toBe('');
+    expect(r.rest).toEqual([expected.get(6), expected.get(7)]);
+  }, 60_000);
+});
