@@ -332,7 +332,7 @@ export class DemuxEngine {
       if (v[e + STATE] === EP.RESET || v[p + STATE] === EP.RESET) v[r + ENDED] = ENDED_RST;
       else if (v[e + STATE] === EP.CLOSED && v[p + STATE] === EP.CLOSED) v[r + ENDED] = ENDED_FIN;
       list = v[r + ENDED] !== ENDED_NONE ? L_CLOSED : L_TCP;
-      if (this.endOnClose) this.handOverIfOver(f, e, p, flags, pkt.tcpAck | 0);
+      if (this.endOnClose) this.handOverIfOver(f, p, flags, pkt.tcpAck | 0);
     } else if ((v[e + HIST_SEEN]! & H_DATA) === 0) {
       // Zeek's UDP history: 'D' / 'd' once for each direction heard.
       v[e + HIST_SEEN] = v[e + HIST_SEEN]! | H_DATA;
@@ -379,8 +379,9 @@ export class DemuxEngine {
   /**
    * endOnClose: a closed connection goes to onFlowEnd as soon as it is over (closeIsOver), not
    * when it is released. It stays live, so that a stray packet still finds it (as in a file).
+   * `p`: the end the packet went to.
    */
-  private handOverIfOver(f: number, e: number, p: number, flags: number, ack32: number): void {
+  private handOverIfOver(f: number, p: number, flags: number, ack32: number): void {
     const v = this.store.v;
     if ((flags & F_ACK) !== 0) noteFinAck(v, p, ack32);
     const r = FlowStore.base(f);

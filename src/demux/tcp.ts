@@ -159,14 +159,17 @@ export function noteFinAck(v: Float64Array, p: number, ack32: number): void {
 }
 
 /**
- * Whether a connection that closed (`ended`: RST, or FIN both ways) is over, so that nothing
- * more belongs to it: both FINs were acknowledged, or a RST ended it. Not a RST that follows
- * its sender's own FIN while the peer has not closed: the peer's FIN may still answer it, and
- * that makes it a normal close (updateState). `a`, `b`: the two ends' offsets in `v`.
+ * Whether a connection that closed (by FIN both ways when `finBothWays`, else by a RST) is
+ * over, so that nothing more belongs to it: both FINs were acknowledged, or a RST ended it. Not
+ * a RST that follows its sender's own FIN while the peer has not closed: the peer's FIN may
+ * still answer it, and that makes it a normal close (updateState). `a`, `b`: the two ends'
+ * offsets in `v`.
  */
 export function closeIsOver(v: Float64Array, a: number, b: number, finBothWays: boolean): boolean {
   if (finBothWays) return (v[a + HIST_SEEN]! & v[b + HIST_SEEN]! & FIN_ACKED) !== 0;
-  const [rst, peer] = v[a + STATE] === EP.RESET ? [a, b] : [b, a];
+  const aReset = v[a + STATE] === EP.RESET;
+  const rst = aReset ? a : b;
+  const peer = aReset ? b : a;
   return !(v[rst + PREV_STATE] === EP.CLOSED && v[peer + STATE] !== EP.CLOSED);
 }
 
