@@ -41,22 +41,21 @@ export interface FlowRead {
 /**
  * Reads the captures through a demux engine; shared by flows, demux and ladder. `after` runs
  * after each packet was ingested and may return a promise to wait on (output backpressure).
- * `engine` is the engine's options, or a function of whether the input streams (a pipe or
- * FIFO: see FrameSource.streaming), asked once the captures are open. With a streaming input,
- * whatever the command queued on `out` is sent after every batch, as its packets arrived.
+ * With a streaming input (a pipe or FIFO: see FrameSource.streaming), whatever the command
+ * queued on `out` is sent after every batch, as its packets arrived, and with `endOnClose` the
+ * engine hands over each TCP connection when it is over (DemuxOptions.endOnClose).
  */
 export async function readFlows(
   options: Options, io: Io, out: Output,
   hooks: {
-    engine?: DemuxOptions | ((streaming: boolean) => DemuxOptions);
+    engine?: DemuxOptions;
+    /** With a streaming input: DemuxEngine.handOverOnClose (needs `engine.onFlowEnd`). */
+    endOnClose?: boolean;
     after?: (ref: FlowRef | null, frame: Frame, pkt: Packet) => Promise<void> | undefined;
     onDigits?: (digits: number) => void;
   } = {},
 ): Promise<FlowRead> {
-  const engineFor = (streaming: boolean) => new DemuxEngine(
-    engineOptions(options, typeof hooks.engine === 'function' ? hooks.engine(streaming) : hooks.engine),
-  );
-  let engine = engineFor(false);
+  const engine = new DemuxEngine(engineOptions(options, hooks.engine));
   const after = hooks.after;
   const state: FlowRead = { engine, read: undefined as unknown as ReadResult, digits: 6 };
   state.read = await readCaptures(
@@ -70,7 +69,7 @@ export async function readFlows(
       stdin: io.stdin,
       shouldStop: () => out.closed,
       onStart: (captures, streaming) => {
-        if (streaming && typeof hooks.engine === 'function') engine = state.engine = engineFor(true);
+        if (streaming && hooks.endOnClose === true) engine.handOverOnClose();
         state.digits = timeDigits(captures);
         hooks.onDigits?.(state.digits);
       },
@@ -142,9 +141,10 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
       if (w) pending = w;
     };
   const { engine, read, digits } = await readFlows(options, io, out, {
+    engine: streaming || store ? { onFlowEnd } : {},
     // From a pipe, a closed connection is written when it is over, not when later traffic
     // (or the end of the input) releases it.
-    engine: (live) => (streaming ? { onFlowEnd, endOnClose: live } : store ? { onFlowEnd } : {}),
+    endOnClose: streaming,
     onDigits: (d) => {
       streamDigits = d;
       if (store) store.digits = d;

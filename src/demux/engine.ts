@@ -107,7 +107,8 @@ export class DemuxEngine {
   private readonly icmpFlows: boolean;
   private readonly seed: number;
   private readonly onFlowEnd: ((flow: Flow) => void) | undefined;
-  private readonly endOnClose: boolean;
+  /** DemuxOptions.endOnClose; also set by handOverOnClose. */
+  private endOnClose: boolean;
   /**
    * Records of closed connections already handed to onFlowEnd (endOnClose) that still linger
    * for stray packets: not handed over a second time when they are released.
@@ -182,6 +183,14 @@ export class DemuxEngine {
     }
     this.kinds[hasDamage(pkt) ? 'damaged' : 'other-ip-protocol']++;
     return null;
+  }
+
+  /**
+   * DemuxOptions.endOnClose from now on, for a consumer that learns only once its input is open
+   * that it streams. Call before the first packet; without onFlowEnd it does nothing.
+   */
+  handOverOnClose(): void {
+    this.endOnClose = this.onFlowEnd !== undefined;
   }
 
   /** Finish flows idle past their timeout at this capture time (live capture calls it on a timer). */

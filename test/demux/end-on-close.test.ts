@@ -107,6 +107,17 @@ describe('endOnClose', () => {
     ]);
   });
 
+  it('handOverOnClose() before the first packet is the option', () => {
+    const ended: Flow[] = [];
+    const engine = new DemuxEngine({ onFlowEnd: (f) => ended.push(f) });
+    engine.handOverOnClose();
+    const c = new Conversation(engine);
+    c.c('S'); c.s('SA'); c.c('R');
+    expect(ended.map((f) => f.endReason)).toEqual(['rst']);
+    engine.finish();
+    expect(ended).toHaveLength(1);
+  });
+
   it('without onFlowEnd the option does nothing (flows() keeps every flow)', () => {
     const engine = new DemuxEngine({ endOnClose: true });
     const c = new Conversation(engine);
