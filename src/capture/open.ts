@@ -8,7 +8,6 @@
  */
 import { fstatSync, open as openFd } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
-import { Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { CaptureError, type FrameSource } from './frame.js';
@@ -89,6 +88,8 @@ async function openPath(path: string): Promise<Opened> {
     .catch((err: unknown) => {
       throw new CaptureError(path, reasonForOpenError(err));
     });
+  // Loaded here: reading files never needs node:net.
+  const { Socket } = await import('node:net');
   return { input: new StreamInput(new Socket({ fd, readable: true, writable: false })), streaming: true };
 }
 
