@@ -64,6 +64,12 @@ export class CaptureError extends Error {
  */
 export interface FrameSource {
   readonly info: CaptureInfo;
+  /**
+   * The bytes arrive as a writer produces them (stdin or a FIFO fed by `tcpdump -U -w -`), not
+   * from a file: each batch holds the records whose bytes have arrived, and the consumer should
+   * pass its results on (flush its output) after every batch, before it asks for the next.
+   */
+  streaming?: boolean;
   batches(): AsyncIterable<Frame[]>;
   /**
    * Releases the input (file handle, gunzip stream) of a source whose batches are not read to

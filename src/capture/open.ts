@@ -6,13 +6,16 @@
  * thrown as a CaptureError with a one-line reason. Damage further on is never thrown: the
  * readers turn it into `info.warnings` and end after the frames they could read.
  */
-import { open, type FileHandle } from 'node:fs/promises';
+import { fstatSync, open as openFd } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
 import { CaptureError, type FrameSource } from './frame.js';
 import { PCAP_HEADER_LENGTH, PcapSource, isPcapMagic, parsePcapHeader } from './pcap.js';
 import { BLOCK, PcapngSource, SHB_MIN_LENGTH, checkSectionHeader } from './pcapng.js';
-import { CHUNK_SIZE, FileInput, StreamInput, Window, errorText, hexPrefix, inputErrorText, type ByteInput } from './reader.js';
+import {
+  CHUNK_SIZE, FileInput, STREAM_CHUNK_SIZE, StreamInput, Window, errorText, hexPrefix, inputErrorText, type ByteInput,
+} from './reader.js';
 
 export interface OpenOptions {
   /** Stream read for the path `-` (default: process.stdin). */
@@ -63,16 +66,57 @@ async function openFile(path: string): Promise<FileInput> {
   return new FileInput(fh);
 }
 
+/** The input of a path, and whether it streams (FrameSource.streaming). */
+interface Opened {
+  input: ByteInput;
+  streaming: boolean;
+}
+
+/**
+ * A named FIFO (`mkfifo`, or `<(tcpdump -U -w -)`, whose /dev/fd path is a pipe) is read as a
+ * stream: a file handle would wait for a whole 1 MiB chunk (FileInput reads until a chunk is
+ * full) and hold a thread-pool thread in read(2) while the writer is quiet. A socket on the
+ * descriptor is read through the event loop (epoll) like stdin, returns what has arrived, and
+ * closes at once when the reader stops early. Everything else (regular files above all) is
+ * opened exactly as before.
+ */
+async function openPath(path: string): Promise<Opened> {
+  const isFifo = await stat(path).then((st) => st.isFIFO(), () => false);
+  if (!isFifo) return { input: await openFile(path), streaming: false };
+  // open(2) of a FIFO waits for a writer: on the thread pool, never blocking the event loop.
+  const fd = await new Promise<number>((resolve, reject) => openFd(path, 'r', (err, fd) => (err ? reject(err) : resolve(fd))))
+    .catch((err: unknown) => {
+      throw new CaptureError(path, reasonForOpenError(err));
+    });
+  // Loaded here: reading files never needs node:net.
+  const { Socket } = await import('node:net');
+  return { input: new StreamInput(new Socket({ fd, readable: true, writable: false })), streaming: true };
+}
+
+/** stdin streams unless it was redirected from a regular file (`flowdemux flows - < x.pcap`). */
+function openStdin(stdin: NodeJS.ReadableStream | undefined): Opened {
+  const stream = stdin ?? process.stdin;
+  let streaming = true;
+  if (stream === process.stdin) {
+    try {
+      streaming = !fstatSync(0).isFile();
+    } catch {
+      // fd 0 closed: read as a stream, which ends at once
+    }
+  }
+  return { input: new StreamInput(stream), streaming };
+}
+
 /**
  * The raw input replayed as a stream for zlib: first the bytes already read while sniffing,
  * then the rest of the input in chunks.
  */
-function replay(win: Window): Readable {
+function replay(win: Window, chunkSize: number): Readable {
   const head = win.buf.subarray(win.start, win.end);
   const input = win.input;
   let sentHead = false;
   return new Readable({
-    highWaterMark: CHUNK_SIZE,
+    highWaterMark: chunkSize,
     read() {
       if (!sentHead) {
         sentHead = true;
@@ -81,8 +125,8 @@ function replay(win: Window): Readable {
           return;
         }
       }
-      const chunk = Buffer.allocUnsafeSlow(CHUNK_SIZE);
-      input.readInto(chunk, 0, CHUNK_SIZE).then(
+      const chunk = Buffer.allocUnsafeSlow(chunkSize);
+      input.readInto(chunk, 0, chunkSize).then(
         (n) => this.push(n === 0 ? null : chunk.subarray(0, n)),
         (err: Error) => this.destroy(err),
       );
@@ -116,8 +160,18 @@ const GZIP_2 = 0x8b;
  * Throws CaptureError (one-line reason) when the capture cannot be read at all.
  */
 export async function openCapture(path: string, sourceIndex: number, opts: OpenOptions = {}): Promise<FrameSource> {
-  const raw: ByteInput = path === '-' ? new StreamInput(opts.stdin ?? process.stdin) : await openFile(path);
-  let win = new Window(raw);
+  const { input: raw, streaming } = path === '-' ? openStdin(opts.stdin) : await openPath(path);
+  const source = await openInput(path, sourceIndex, raw, streaming ? STREAM_CHUNK_SIZE : CHUNK_SIZE);
+  source.streaming = streaming;
+  return source;
+}
+
+/**
+ * Sniffs and opens the capture on `raw`. `chunkSize` is what one read asks for: CHUNK_SIZE for
+ * files, less for a stream, whose reads return what has arrived (often a single record).
+ */
+async function openInput(path: string, sourceIndex: number, raw: ByteInput, chunkSize: number): Promise<PcapSource | PcapngSource> {
+  let win = new Window(raw, chunkSize);
   await probe(path, win);
 
   let compressed = false;
@@ -128,8 +182,10 @@ export async function openCapture(path: string, sourceIndex: number, opts: OpenO
   }
   if (win.available >= 2 && b0[win.start] === GZIP_1 && b0[win.start + 1] === GZIP_2) {
     compressed = true;
+    // zlib hands on what it could inflate from each piece of input: a stream whose writer
+    // flushes its deflate output (Z_SYNC_FLUSH) after every record streams through here too.
     const gunzip = createGunzip({ chunkSize: CHUNK_SIZE });
-    const compressedBytes = replay(win);
+    const compressedBytes = replay(win, chunkSize);
     // pipe() does not forward errors: a read error of the raw input must end the gunzip
     // stream too, with its own message (not "gzip data is corrupt").
     let rawError: Error | null = null;
@@ -146,7 +202,7 @@ export async function openCapture(path: string, sourceIndex: number, opts: OpenO
         await inner.close();
         await raw.close();
       },
-    });
+    }, chunkSize);
     await probe(path, win);
     if (win.available === 0) {
       await win.input.close();

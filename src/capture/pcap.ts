@@ -142,6 +142,8 @@ export class PcapSource implements FrameSource {
   private readonly win: Window;
   private started = false;
   private closed = false;
+  /** Set by openCapture for a pipe or FIFO (FrameSource.streaming). */
+  streaming = false;
 
   private number = 0;
   private readonly fracPerSec: number;

@@ -126,6 +126,8 @@ export class PcapngSource implements FrameSource {
   private readonly win: Window;
   private started = false;
   private closed = false;
+  /** Set by openCapture for a pipe or FIFO (FrameSource.streaming). */
+  streaming = false;
 
   private le: boolean;
   private ifaces: Iface[] = [];

@@ -19,6 +19,13 @@ import { Readable } from 'node:stream';
 export const CHUNK_SIZE = 1 << 20;
 
 /**
+ * Size of one read from a pipe or FIFO that streams (open.ts): a pipe holds 64 KiB by default,
+ * and a live writer hands over a record at a time, so every read (one packet, often) would
+ * otherwise get a fresh 1 MiB buffer (pcapng does not recycle its buffers).
+ */
+export const STREAM_CHUNK_SIZE = 64 << 10;
+
+/**
  * Largest record or block we agree to buffer. Anything claiming more is damage (a random
  * 32-bit length is almost always above this), refused before a byte of it is buffered.
  */
@@ -256,15 +263,19 @@ export class StreamInput implements ByteInput {
   }
 
   async close(): Promise<void> {
-    // Never destroy process.stdin itself (others may use it): stop listening and pause it,
-    // which also lets the process exit. Other streams (gunzip) are ours to end. The error
-    // listener stays, so that a late error cannot crash the process.
+    // Never destroy process.stdin itself (others may use it): stop listening, pause it, and
+    // unref it. Pausing alone does not stop a pipe's handle from reading (net.Socket), and a
+    // reading handle keeps the process alive: `tcpdump -w - | flowdemux packets - | head`
+    // would hang after head left, until tcpdump wrote again. Other streams (gunzip, a FIFO's
+    // socket) are ours to end. The error listener stays, so that a late error cannot crash
+    // the process.
     if (this.stream !== (process.stdin as unknown as Readable)) {
       this.stream.destroy();
     } else {
       this.stream.off('readable', this.onReadable);
       this.stream.off('end', this.onEnd);
       this.stream.pause();
+      (this.stream as Readable & { unref?: () => void }).unref?.();
     }
     this.ended = true;
     const w = this.wake;
@@ -288,7 +299,8 @@ export class Window {
   recycle = false;
   private spare: Buffer | null = null;
 
-  constructor(readonly input: ByteInput) {}
+  /** `chunk`: bytes asked for by one read (`fill`), CHUNK_SIZE unless the input streams. */
+  constructor(readonly input: ByteInput, private readonly chunk = CHUNK_SIZE) {}
 
   get available(): number {
     return this.end - this.start;
@@ -301,11 +313,12 @@ export class Window {
 
   /**
    * Makes at least `need` unconsumed bytes available, unless the input ends first (then
-   * `eof` is set and the result is false). Reads up to `chunk` more bytes (1 MiB by
-   * default, so batches stay large). Read errors propagate (the caller turns them into a
-   * warning).
+   * `eof` is set and the result is false). Reads up to `chunk` more bytes (the window's chunk,
+   * 1 MiB for files so that batches stay large). A read returns what the input has, so a
+   * stream's record is there as soon as its bytes are (never waiting for a chunk to fill). Read
+   * errors propagate (the caller turns them into a warning).
    */
-  async fill(need: number, chunk = CHUNK_SIZE): Promise<boolean> {
+  async fill(need: number, chunk = this.chunk): Promise<boolean> {
     if (this.available >= need) return true;
     if (this.eof) return false;
     const keep = this.available;

@@ -83,11 +83,12 @@ export interface Endpoint {
  * pcap: its records cost the main thread so little to walk (~0.08 s for 2M packets) that the
  * worker won nothing measurable there while costing a core and ~10 MB; gzip (inflating),
  * pcapng (blocks) and several files (merging) gain ~0.1-0.2 s on 2M packets.
- * FLOWDEMUX_READ_THREAD=0 or 1 forces the choice (1 still reads `-` in-thread: stdin cannot be
- * handed to a worker).
+ * FLOWDEMUX_READ_THREAD=0 or 1 forces the choice (1 still reads `-` and FIFOs in-thread: stdin
+ * cannot be handed to a worker, and a FIFO streams, each record as it arrives, while the worker
+ * gathers frames into batches of BATCH_BYTES).
  */
 export function useReadThread(paths: readonly string[], env: NodeJS.ProcessEnv = process.env): boolean {
-  if (paths.length === 0 || paths.includes('-')) return false;
+  if (paths.length === 0 || paths.includes('-') || paths.some(isFifo)) return false;
   const forced = env.FLOWDEMUX_READ_THREAD;
   if (forced === '0') return false;
   if (forced !== '1') {
@@ -106,6 +107,14 @@ export function useReadThread(paths: readonly string[], env: NodeJS.ProcessEnv =
   }
   // Running from the TypeScript sources (vitest) uses the compiled worker: without it, in-thread.
   return existsSync(fileURLToPath(defaultWorkerUrl()));
+}
+
+function isFifo(path: string): boolean {
+  try {
+    return statSync(path).isFIFO();
+  } catch {
+    return false;
+  }
 }
 
 /** A file that starts with a classic pcap magic number (any of the four variants, either byte order). */

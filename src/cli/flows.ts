@@ -41,11 +41,16 @@ export interface FlowRead {
 /**
  * Reads the captures through a demux engine; shared by flows, demux and ladder. `after` runs
  * after each packet was ingested and may return a promise to wait on (output backpressure).
+ * With a streaming input (a pipe or FIFO: see FrameSource.streaming), whatever the command
+ * queued on `out` is sent after every batch, as its packets arrived, and with `endOnClose` the
+ * engine hands over each TCP connection when it is over (DemuxOptions.endOnClose).
  */
 export async function readFlows(
   options: Options, io: Io, out: Output,
   hooks: {
     engine?: DemuxOptions;
+    /** With a streaming input: DemuxEngine.handOverOnClose (needs `engine.onFlowEnd`). */
+    endOnClose?: boolean;
     after?: (ref: FlowRef | null, frame: Frame, pkt: Packet) => Promise<void> | undefined;
     onDigits?: (digits: number) => void;
   } = {},
@@ -60,13 +65,15 @@ export async function readFlows(
       return after?.(ref, frame, pkt);
     },
     {
-      progress: options.progress ?? Boolean(io.stderr.isTTY),
+      progress: options.progress ?? (io.stderr.isTTY ? 'auto' : false),
       stdin: io.stdin,
       shouldStop: () => out.closed,
-      onStart: (captures) => {
+      onStart: (captures, streaming) => {
+        if (streaming && hooks.endOnClose === true) engine.handOverOnClose();
         state.digits = timeDigits(captures);
         hooks.onDigits?.(state.digits);
       },
+      afterBatch: () => out.sendQueued(),
     },
   );
   engine.finish();
@@ -135,6 +142,9 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
     };
   const { engine, read, digits } = await readFlows(options, io, out, {
     engine: streaming || store ? { onFlowEnd } : {},
+    // From a pipe, a closed connection is written when it is over, not when later traffic
+    // (or the end of the input) releases it.
+    endOnClose: streaming,
     onDigits: (d) => {
       streamDigits = d;
       if (store) store.digits = d;

@@ -68,7 +68,7 @@ export class Output {
     // 3 bytes a UTF-16 unit at most; count exactly only when that much room is not there.
     if (this.buf.length - this.end < text.length * 3) this.reserve(Buffer.byteLength(text));
     this.end += this.buf.write(text, this.end);
-    return this.end >= FLUSH_AT ? this.flushSome() : undefined;
+    return this.end >= FLUSH_AT ? this.sendQueued() : undefined;
   }
 
   /** Queues a copy of `bytes[start, end)`; returns a promise as `write` does. */
@@ -99,10 +99,14 @@ export class Output {
       return undefined;
     }
     this.end = end;
-    return end >= FLUSH_AT ? this.flushSome() : undefined;
+    return end >= FLUSH_AT ? this.sendQueued() : undefined;
   }
 
-  private flushSome(): Promise<void> | undefined {
+  /**
+   * Hands the queued bytes to the stream now, without waiting until they are written (a line
+   * that is due: streaming input). Returns a promise when the stream asks to wait (backpressure).
+   */
+  sendQueued(): Promise<void> | undefined {
     if (this.end === 0 || this.closed) return undefined;
     const chunk = this.buf.subarray(0, this.end);
     const slab = this.slab;
@@ -160,7 +164,7 @@ export class Output {
 
   /** Writes what is queued and waits until the stream took it (or closed). */
   async flush(): Promise<void> {
-    await this.flushSome();
+    await this.sendQueued();
     if (this.closed) return;
     // An empty write's callback runs after every earlier write was handed to the OS (or failed).
     await new Promise<void>((resolve) => this.stream.write('', () => resolve()));

@@ -37,12 +37,23 @@ export function noPacketsLine(result: ReadResult): string {
 }
 
 export interface ReadOptions {
-  progress: boolean;
+  /** The progress line on stderr; 'auto': unless an input streams (its output is the progress). */
+  progress: boolean | 'auto';
   stdin?: NodeJS.ReadableStream;
   /** Checked between batches; true stops reading (e.g. the output pipe closed). */
   shouldStop?: () => boolean;
-  /** Called once the captures are open, before the first packet. */
-  onStart?: (captures: CaptureInfo[]) => void;
+  /**
+   * Called once the captures are open, before the first packet. `streaming`: an input is a pipe
+   * or FIFO whose bytes arrive as they are captured (FrameSource.streaming).
+   */
+  onStart?: (captures: CaptureInfo[], streaming: boolean) => void;
+  /**
+   * With a streaming input, called after every batch, that is whenever the packets that have
+   * arrived were handed to `onPacket`: the command passes its output on now (a line is due when
+   * its packet arrived, not when a buffer fills or the input ends). May return a promise
+   * (output backpressure). Never called for files.
+   */
+  afterBatch?: () => Promise<void> | undefined;
 }
 
 /**
@@ -58,13 +69,14 @@ export async function readCaptures(
   const result: ReadResult = { captures: input.captures, errors: input.errors, warnings: [], stopped: false, packets: 0 };
   try {
     if (input.captures.length === 0) return result;
-    options.onStart?.(result.captures);
+    options.onStart?.(result.captures, input.streaming);
 
     // Undecodable link types, counted per capture and reported once each.
     const unknownLinks = new Map<string, number>();
     const pkt = newPacket();
-    const progress = new Progress(options.progress);
+    const progress = new Progress(options.progress === 'auto' ? !input.streaming : options.progress);
     const stop = options.shouldStop ?? (() => false);
+    const afterBatch = input.streaming ? options.afterBatch : undefined;
 
     outer: for await (const batch of input.batches()) {
       for (let i = 0; i < batch.length; i++) {
@@ -81,6 +93,10 @@ export async function readCaptures(
         result.packets++;
       }
       progress.update(result.packets);
+      if (afterBatch) {
+        const wait = afterBatch();
+        if (wait) await wait;
+      }
       if (stop()) {
         result.stopped = true;
         break outer;
@@ -107,6 +123,8 @@ interface OpenedInput {
   /** One per capture that could be opened, in command-line order. */
   captures: CaptureInfo[];
   errors: string[];
+  /** An input streams (FrameSource.streaming): merged with others, it still sets the pace. */
+  streaming: boolean;
   /** The merged frames (once); the infos in `captures` are final when it ends. */
   batches(): AsyncIterable<Frame[]>;
   close(): Promise<void>;
@@ -126,6 +144,7 @@ async function openInThread(paths: string[], stdin: NodeJS.ReadableStream | unde
   return {
     captures: sources.map((s) => s.info),
     errors,
+    streaming: sources.some((s) => s.streaming === true),
     batches: () => mergeSources(sources),
     close: async () => undefined,
   };
@@ -141,6 +160,7 @@ async function openOnThread(paths: string[]): Promise<OpenedInput> {
   return {
     captures: t.captures,
     errors: t.errors,
+    streaming: false, // regular files only
     batches: () => t.batches(),
     close: () => t.close(),
   };

@@ -26,7 +26,9 @@ import {
   START_NSEC, START_SEC, STATE, SYN_ACK_ACK, WIRE_BYTES,
 } from './flow-state.js';
 import { FragmentTable, type FragmentEntry } from './fragments.js';
-import { EP, renderHistory, tcpConnState, udpConnState, updateHistory, updateState } from './tcp.js';
+import {
+  EP, closeIsOver, noteFinAck, renderHistory, tcpConnState, udpConnState, updateHistory, updateState,
+} from './tcp.js';
 import type {
   DemuxOptions, DemuxSummary, EndReason, Flow, FlowProto, FlowRef, GenerationReason, PacketKind,
 } from './types.js';
@@ -37,6 +39,7 @@ const ICMP = 1;
 const ICMPV6 = 58;
 
 const F_SYN = 0x02;
+const F_RST = 0x04;
 const F_ACK = 0x10;
 
 // Lists of slots in order of last use, one per timeout class, plus released tuples.
@@ -105,6 +108,13 @@ export class DemuxEngine {
   private readonly icmpFlows: boolean;
   private readonly seed: number;
   private readonly onFlowEnd: ((flow: Flow) => void) | undefined;
+  /** DemuxOptions.endOnClose; also set by handOverOnClose. */
+  private endOnClose: boolean;
+  /**
+   * Records of closed connections already handed to onFlowEnd (endOnClose) that still linger
+   * for stray packets: not handed over a second time when they are released.
+   */
+  private readonly handedOver = new Set<number>();
 
   private readonly table = new FlowTable(LIST_COUNT);
   /** The live flows (a slot of the table names its live flow's record, if any). */
@@ -139,6 +149,7 @@ export class DemuxEngine {
     this.icmpFlows = opts.icmpFlows ?? true;
     this.seed = opts.communityIdSeed ?? 0;
     this.onFlowEnd = opts.onFlowEnd;
+    this.endOnClose = opts.endOnClose === true && opts.onFlowEnd !== undefined;
     this.frags = new FragmentTable(opts.fragmentTimeout ?? DEFAULTS.fragmentTimeout,
       Math.max(1, opts.maxFragmentDatagrams ?? DEFAULTS.maxFragmentDatagrams));
   }
@@ -173,6 +184,14 @@ export class DemuxEngine {
     }
     this.kinds[hasDamage(pkt) ? 'damaged' : 'other-ip-protocol']++;
     return null;
+  }
+
+  /**
+   * DemuxOptions.endOnClose from now on, for a consumer that learns only once its input is open
+   * that it streams. Call before the first packet; without onFlowEnd it does nothing.
+   */
+  handOverOnClose(): void {
+    this.endOnClose = this.onFlowEnd !== undefined;
   }
 
   /** Finish flows idle past their timeout at this capture time (live capture calls it on a timer). */
@@ -323,6 +342,7 @@ export class DemuxEngine {
       if (v[e + STATE] === EP.RESET || v[p + STATE] === EP.RESET) v[r + ENDED] = ENDED_RST;
       else if (v[e + STATE] === EP.CLOSED && v[p + STATE] === EP.CLOSED) v[r + ENDED] = ENDED_FIN;
       list = v[r + ENDED] !== ENDED_NONE ? L_CLOSED : L_TCP;
+      if (this.endOnClose) this.handOverIfOver(f, p, flags, pkt.tcpAck | 0);
     } else if ((v[e + HIST_SEEN]! & H_DATA) === 0) {
       // Zeek's UDP history: 'D' / 'd' once for each direction heard.
       v[e + HIST_SEEN] = v[e + HIST_SEEN]! | H_DATA;
@@ -364,6 +384,24 @@ export class DemuxEngine {
     v[r + CLIENT_IS_A] = clientIsA ? 1 : 0;
     v[r + ROLES_INFERRED] = 1;
     if (clientIsA !== fromA) this.store.hist[f] = '^';
+  }
+
+  /**
+   * endOnClose: a closed connection goes to onFlowEnd as soon as it is over (closeIsOver), not
+   * when it is released. It stays live, so that a stray packet still finds it (as in a file).
+   * `p`: the end the packet went to.
+   */
+  private handOverIfOver(f: number, p: number, flags: number, ack32: number): void {
+    const v = this.store.v;
+    if ((flags & F_ACK) !== 0) noteFinAck(v, p, ack32);
+    const r = FlowStore.base(f);
+    const ended = v[r + ENDED];
+    if (ended === ENDED_NONE || this.handedOver.has(f)) return;
+    // A RST after FIN both ways changes no state (updateState), but nothing is awaited after it.
+    const finBothWays = ended === ENDED_FIN;
+    if (!closeIsOver(v, r + SIDE_A, r + SIDE_B, finBothWays) && !(finBothWays && (flags & F_RST) !== 0)) return;
+    this.handedOver.add(f);
+    this.onFlowEnd!(this.toFlow(f, finBothWays ? 'fin' : 'rst'));
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -665,6 +703,8 @@ export class DemuxEngine {
   }
 
   private emit(f: number, endReason: EndReason): void {
+    // Handed over when it closed: its record is released now, and the next flow may reuse it.
+    if (this.handedOver.size !== 0 && this.handedOver.delete(f)) return;
     const flow = this.toFlow(f, endReason);
     if (this.onFlowEnd) this.onFlowEnd(flow);
     else this.finished.push(flow);

@@ -36,6 +36,12 @@ const H_DATA = 8;
 const H_ACK = 16;
 const H_FIN_RST = 32;
 const H_MULTI = 64;
+/**
+ * Not a letter: the peer acknowledged this end's FIN. Kept with the letters' bits as another
+ * once-per-end event; only tracked when closed connections are handed over at once
+ * (DemuxOptions.endOnClose).
+ */
+const FIN_ACKED = 128;
 
 /** A SYN or RST further than this from the last sequence number is not believed (Zeek's TOO_LARGE_SEQ_DELTA). */
 const TOO_LARGE_SEQ_DELTA = 1_048_576;
@@ -141,6 +147,30 @@ export function updateHistory(
     v[p + HAS_SEQ] = 1;
     v[p + SEQ_END] = (ack - 1) >>> 0;
   }
+}
+
+/**
+ * A segment with ACK sent to end `p`: notes whether it acknowledges p's FIN (the acknowledgement
+ * number is past the FIN's sequence number; `ack32` as in updateHistory).
+ */
+export function noteFinAck(v: Float64Array, p: number, ack32: number): void {
+  const fin = v[p + LAST_FIN]!;
+  if (fin >= 0 && (((ack32 >>> 0) - fin - 1) | 0) >= 0) v[p + HIST_SEEN] = v[p + HIST_SEEN]! | FIN_ACKED;
+}
+
+/**
+ * Whether a connection that closed (by FIN both ways when `finBothWays`, else by a RST) is
+ * over, so that nothing more belongs to it: both FINs were acknowledged, or a RST ended it. Not
+ * a RST that follows its sender's own FIN while the peer has not closed: the peer's FIN may
+ * still answer it, and that makes it a normal close (updateState). `a`, `b`: the two ends'
+ * offsets in `v`.
+ */
+export function closeIsOver(v: Float64Array, a: number, b: number, finBothWays: boolean): boolean {
+  if (finBothWays) return (v[a + HIST_SEEN]! & v[b + HIST_SEEN]! & FIN_ACKED) !== 0;
+  const aReset = v[a + STATE] === EP.RESET;
+  const rst = aReset ? a : b;
+  const peer = aReset ? b : a;
+  return !(v[rst + PREV_STATE] === EP.CLOSED && v[peer + STATE] !== EP.CLOSED);
 }
 
 /** Zeek's SetState: the previous state is kept only when the state really changes. */

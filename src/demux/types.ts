@@ -259,4 +259,13 @@ export interface DemuxOptions {
    * returns only the open ones (streaming use, bounded memory).
    */
   onFlowEnd?: (flow: Flow) => void;
+  /**
+   * With onFlowEnd: hand a TCP connection over as soon as it is over (a RST, or FIN both ways
+   * with both FINs acknowledged) rather than when it is released (`tcpCloseLinger` of capture
+   * time later, which on a live pipe means only when later traffic arrives, or at the end). It
+   * still lingers for stray packets (a retransmitted FIN, a late RST): they keep their flow id,
+   * but the flow is not handed over again, so its record does not count them. For streaming
+   * input; files keep the default (false), which counts every packet in its flow.
+   */
+  endOnClose?: boolean;
 }

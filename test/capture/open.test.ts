@@ -1,5 +1,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
-import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { openCapture } from '../../src/capture/open.js';
 import { CaptureError } from '../../src/capture/frame.js';
@@ -195,6 +196,39 @@ describe('openCapture: formats by content', () => {
     expect(src.info.format).toBe('pcapng');
     expect(frames.map((f) => f.bytes)).toEqual(records.map((r) => r.data));
     expect(frames.every((f) => f.sourceIndex === 4)).toBe(true);
+  });
+
+  it('streaming: stdin and a FIFO stream, a file does not; a pcapng block is a batch once its bytes are there', async () => {
+    const file = await openCapture(tmp.write('plain.pcapng', pcapngBytes), 0);
+    expect(file.streaming).toBe(false);
+    await file.close?.();
+
+    const stdin = new PassThrough();
+    const blocks = [ngSHB('BE'), ngIDB('BE', { linkType: 1 }), ...records.map((r) => ngEPB('BE', { iface: 0, ts: BigInt(r.tsSec) * 1_000_000n, data: r.data }))];
+    stdin.write(concatBytes(blocks[0]!, blocks[1]!));
+    const src = await openCapture('-', 0, { stdin });
+    expect(src.streaming).toBe(true);
+    const it = src.batches()[Symbol.asyncIterator]();
+    for (let i = 0; i < records.length; i++) {
+      // The block in two writes: nothing is waited for beyond its last byte (the input stays open).
+      const block = blocks[2 + i]!;
+      stdin.write(block.subarray(0, 10));
+      stdin.write(block.subarray(10));
+      const r = await it.next();
+      expect(r.done).toBe(false);
+      expect(r.value!.map((f) => f.number)).toEqual([i + 1]);
+    }
+    stdin.end();
+    expect((await it.next()).done).toBe(true);
+
+    const fifo = tmp.path('open.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    const writer = createWriteStream(fifo);
+    writer.write(pcapBytes);
+    const fromFifo = await openCapture(fifo, 0);
+    expect(fromFifo.streaming).toBe(true);
+    writer.end();
+    expect((await readAll(fromFifo)).map((f) => f.bytes)).toEqual(records.map((r) => r.data));
   });
 
   it('stdin: gzip of a pcap', async () => {

@@ -285,6 +285,9 @@ describe('when the worker is used', () => {
     expect(useReadThread([large], { FLOWDEMUX_READ_THREAD: '0' })).toBe(false);
     expect(useReadThread([small, join(FIXTURES, 'no-such.pcap')], { FLOWDEMUX_READ_THREAD: '1' })).toBe(true);
     expect(useReadThread([small, '-'], { FLOWDEMUX_READ_THREAD: '1' })).toBe(false);
+    const fifo = tmp.path('stream.fifo');
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
+    expect(useReadThread([small, fifo], { FLOWDEMUX_READ_THREAD: '1' })).toBe(false);
   });
 });
 
