@@ -9,7 +9,7 @@
  *
  * `ProcessMap` keeps the last read of the tables and answers, for one end of a flow, who held its
  * socket, the listener it was accepted from (with SO_REUSEPORT groups) and, for UDP, which kind of
- * socket took its datagrams. It looks when asked, with no fixed rate: the time spent looking
+ * socket took its datagrams. It looks when asked, with no fixed rate: the CPU time spent looking
  * (reading /proc, asking the kernel) may be at most `share` of the time, with a burst of
  * `burstMs`, so a quiet host gets a fresh look at the first packet of every new tuple while a
  * flood of new tuples is answered by fewer, coalesced rounds.
@@ -53,6 +53,11 @@ export interface ProcessMapOptions {
   procRoot?: string;
   /** A monotonic clock in ms (default performance.now). */
   clock?: () => number;
+  /**
+   * What the budget counts, in ms (default: this process's CPU time; with a `clock` given and no
+   * `cost`, that clock).
+   */
+  cost?: () => number;
   /** The share of time that looking may take (default 0.25). */
   share?: number;
   /** The time that may be spent looking at once, before the share limits it (ms, default 20). */
@@ -68,6 +73,12 @@ export interface ProcessMapOptions {
   littleEndian?: boolean;
   /** Look sockets up through netlink when the native part is built (default: for the real /proc). */
   native?: boolean;
+}
+
+/** This process's CPU time (user + system) in ms. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
 }
 
 const NOT_LOCAL: Attribution = { kind: 'unknown', reason: 'not-local' };
@@ -113,6 +124,8 @@ export class ProcessMap {
 
   private readonly root: string;
   private readonly clock: () => number;
+  /** What looking costs, in ms: this process's CPU time (not wall time, which a loaded machine inflates). */
+  private readonly cost: () => number;
   private readonly share: number;
   private readonly burstMs: number;
   /** Time that may still be spent looking (ms), and when it was last topped up. */
@@ -139,6 +152,7 @@ export class ProcessMap {
   constructor(opts: ProcessMapOptions = {}) {
     this.root = opts.procRoot ?? '/proc';
     this.clock = opts.clock ?? (() => performance.now());
+    this.cost = opts.cost ?? (opts.clock !== undefined ? opts.clock : cpuMs);
     this.share = opts.share ?? 0.25;
     this.burstMs = opts.burstMs ?? 20;
     this.tokens = this.burstMs;
@@ -182,10 +196,10 @@ export class ProcessMap {
     this.toppedAt = now;
   }
 
-  /** Counts the time since t0 against the budget. */
-  private spend(t0: number): void {
+  /** Counts the work since c0 (a `cost()` reading) against the budget. */
+  private spend(c0: number): void {
     this.topUp();
-    this.tokens -= this.clock() - t0;
+    this.tokens -= this.cost() - c0;
   }
 
   /** True when /proc/net can be read (a warning says why not, once). */
@@ -224,6 +238,7 @@ export class ProcessMap {
   /** Reads /proc/net/* now (both protocols' tables, or one's), whatever the budget. */
   scan(protos: readonly SocketProto[] = BOTH): void {
     const t0 = this.clock();
+    const c0 = this.cost();
     this.lastScanAt = t0;
     this.seenSince = Infinity;
     this.scanCount++;
@@ -271,7 +286,7 @@ export class ProcessMap {
     }
     // The host's addresses change rarely: read again at most once a second.
     if (this.localTest === null && t0 - this.localsReadAt >= 1000) this.readLocalAddresses();
-    this.spend(t0);
+    this.spend(c0);
   }
 
   /**
@@ -282,12 +297,12 @@ export class ProcessMap {
    */
   refresh(protos: readonly SocketProto[] = BOTH): void {
     const t0 = this.clock();
+    const c0 = this.cost();
     if (!this.isAvailable()) return;
     this.owners.walkNew(WALK_AHEAD_MS);
-    if (this.native) {
-      this.lastScanAt = t0;
-      this.spend(t0);
-    } else this.scan(protos);
+    if (this.native) this.lastScanAt = t0;
+    else this.scan(protos);
+    this.spend(c0);
     this.seenSince = t0;
   }
 
@@ -306,11 +321,11 @@ export class ProcessMap {
    * who holds it, its listener (TCP) or its kind (UDP).
    */
   resolve(proto: SocketProto, localIp: string, localPort: number, remoteIp: string, remotePort: number): Attribution {
-    const t0 = this.clock();
+    const c0 = this.cost();
     try {
       return this.resolveEnd(proto, localIp, localPort, remoteIp, remotePort);
     } finally {
-      this.spend(t0);
+      this.spend(c0);
     }
   }
 

@@ -369,18 +369,22 @@ describe('ProcessMap on a made-up /proc', () => {
 
   it('looking may take a share of the time, with a burst: no fixed rate', () => {
     teaching(proc);
-    // A clock that advances 3 ms per reading: every look costs what the readings around it took.
-    let now = 0;
-    const m = new ProcessMap({ procRoot: proc.root, clock: () => (now += 3), littleEndian: true, share: 0.25, burstMs: 20 });
-    // The burst: several rounds at once, then the budget says no.
+    // Each measured piece of looking costs 2 ms (a cost clock that moves by 2 at each reading);
+    // the wall clock moves only when the test moves it.
+    let c = 0;
+    const m = new ProcessMap({ procRoot: proc.root, clock, cost: () => (c += 2), littleEndian: true, share: 0.25, burstMs: 20 });
+    // The burst: several rounds at once, then the budget says no...
     let rounds = 0;
     while (m.refreshIfDue() && rounds < 1000) rounds++;
     expect(rounds).toBeGreaterThan(1);
-    expect(rounds).toBeLessThan(1000);
+    expect(rounds).toBeLessThanOrEqual(11);
+    // ...but a new connection's first look may still borrow up to one more burst.
+    expect(m.refreshIfDue(['tcp'], true)).toBe(true);
     // Once the time the share gives back has passed, yes again.
-    now = m.scanDueAt;
+    expect(m.scanDueAt).toBeGreaterThan(t);
+    t = m.scanDueAt + 1;
     expect(m.refreshIfDue()).toBe(true);
-    // With a clock that does not move (no cost), every round may look.
+    // A look that costs nothing never runs out.
     const free = new ProcessMap({ procRoot: proc.root, clock, littleEndian: true });
     for (let i = 0; i < 50; i++) expect(free.refreshIfDue()).toBe(true);
     expect(free.scans).toBe(50);
