@@ -154,8 +154,100 @@ static napi_value packet_stats(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/*
+ * socketFds(pids?): the sockets every given process holds (all of /proc's processes when no list
+ * is given), read as `ls -l /proc/PID/fd` would: a readlink per descriptor, `socket:[inode]`.
+ * Returns { triples: Float64Array [pid, fd, inode, ...], hidden: processes whose fd directory
+ * could not be opened for lack of permission }. The same reads as the JavaScript walk, without a
+ * string and an exception per descriptor: about 1-2 us a descriptor instead of ~12.
+ */
+#include <dirent.h>
+#include <fcntl.h>
+#include <stdlib.h>
+
+struct triples {
+  double *v;
+  size_t n, cap;
+};
+
+static int push(struct triples *t, double pid, double fd, double inode) {
+  if (t->n + 3 > t->cap) {
+    size_t cap = t->cap ? t->cap * 2 : 3 * 1024;
+    double *v = realloc(t->v, cap * sizeof(double));
+    if (v == NULL) return -1;
+    t->v = v;
+    t->cap = cap;
+  }
+  t->v[t->n++] = pid;
+  t->v[t->n++] = fd;
+  t->v[t->n++] = inode;
+  return 0;
+}
+
+static void walk_pid(long pid, struct triples *t, uint32_t *hidden) {
+  char path[64], link[64], target[64];
+  snprintf(path, sizeof path, "/proc/%ld/fd", pid);
+  DIR *d = opendir(path);
+  if (d == NULL) {
+    if (errno == EACCES || errno == EPERM) (*hidden)++;
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    snprintf(link, sizeof link, "/proc/%ld/fd/%s", pid, e->d_name);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 9 || memcmp(target, "socket:[", 8) != 0) continue;
+    target[n] = 0;
+    push(t, (double)pid, (double)atol(e->d_name), (double)strtoul(target + 8, NULL, 10));
+  }
+  closedir(d);
+}
+
+static napi_value socket_fds(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  struct triples t = { NULL, 0, 0 };
+  uint32_t hidden = 0;
+  bool is_array = false;
+  if (argc >= 1) napi_is_array(env, argv[0], &is_array);
+  if (is_array) {
+    uint32_t len = 0;
+    napi_get_array_length(env, argv[0], &len);
+    for (uint32_t i = 0; i < len; i++) {
+      napi_value v;
+      int64_t pid;
+      napi_get_element(env, argv[0], i, &v);
+      if (napi_get_value_int64(env, v, &pid) == napi_ok && pid > 0) walk_pid((long)pid, &t, &hidden);
+    }
+  } else {
+    DIR *proc = opendir("/proc");
+    if (proc == NULL) return throw_errno(env, "/proc");
+    struct dirent *e;
+    while ((e = readdir(proc)) != NULL) {
+      if (e->d_name[0] < '1' || e->d_name[0] > '9') continue;
+      walk_pid(atol(e->d_name), &t, &hidden);
+    }
+    closedir(proc);
+  }
+  napi_value ab, arr, out, h;
+  void *data;
+  napi_create_arraybuffer(env, t.n * sizeof(double), &data, &ab);
+  if (t.n > 0) memcpy(data, t.v, t.n * sizeof(double));
+  free(t.v);
+  napi_create_typedarray(env, napi_float64_array, t.n, ab, 0, &arr);
+  napi_create_object(env, &out);
+  napi_set_named_property(env, out, "triples", arr);
+  napi_create_uint32(env, hidden, &h);
+  napi_set_named_property(env, out, "hidden", h);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
+  napi_create_function(env, "socketFds", NAPI_AUTO_LENGTH, socket_fds, NULL, &fn);
+  napi_set_named_property(env, exports, "socketFds", fn);
   napi_create_function(env, "sockLookup", NAPI_AUTO_LENGTH, sock_lookup, NULL, &fn);
   napi_set_named_property(env, exports, "sockLookup", fn);
   napi_create_function(env, "packetStats", NAPI_AUTO_LENGTH, packet_stats, NULL, &fn);

@@ -81,12 +81,12 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
       : {}),
   );
   const pkt = newPacket();
-  if (io.stderr.isTTY) {
-    io.stderr.write(
-      `flowdemux: capturing on ${safeText(options.interface)} (${linkTypeName(source.linkType)})` +
-        `${options.filter ? ` with filter '${safeText(options.filter)}'` : ''}; Ctrl-C stops\n`,
-    );
-  }
+  // Said always, as tcpdump's "listening on": a script or a test waits for this line to know
+  // that packets are being captured from now on.
+  io.stderr.write(
+    `flowdemux: capturing on ${safeText(options.interface)} (${linkTypeName(source.linkType)})` +
+      `${options.filter ? ` with filter '${safeText(options.filter)}'` : ''}; Ctrl-C stops\n`,
+  );
 
   let lastDraw = Date.now();
   const errors: string[] = [];
@@ -149,10 +149,11 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   } else if (pending) {
     await pending;
   }
-  if (io.stderr.isTTY) {
-    io.stderr.write(`flowdemux: ${source.stats.received} packets captured (${source.stopReason ?? 'stop'})` +
-      `${options.write ? `, written to ${safeText(options.write)}` : ''}\n`);
-  }
+  // As tcpdump does at the end, always: what was captured, and what the kernel dropped when
+  // that can be known.
+  const kernel = source.stats.kernelDropped !== undefined ? `, ${source.stats.kernelDropped} dropped by kernel` : '';
+  io.stderr.write(`flowdemux: ${source.stats.received} packets captured${kernel} (${source.stopReason ?? 'stop'})` +
+    `${options.write ? `, written to ${safeText(options.write)}` : ''}\n`);
   attribution.close();
   return { errors, warnings: [...source.info.warnings, ...summary.warnings, ...attribution.warnings] };
 }

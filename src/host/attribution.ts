@@ -141,6 +141,7 @@ export interface LiveAttributionOptions {
 
 const TCP = 6;
 const UDP = 17;
+const SECOND_FIRST = [1, 0] as const;
 
 /** Follows a live capture's flows and keeps, per flow id, what their two ends' owners were. */
 export class LiveAttribution {
@@ -336,7 +337,10 @@ export class LiveAttribution {
     f.looks++;
     const now = this.map.now();
     const young = !final && now - f.notedAt < this.settleMs;
-    for (let i = 0; i < 2; i++) {
+    // The end a flow's first packet went to first: for TCP that is the server (the SYN's
+    // destination), whose listener names the processes to read; a client in one of them (a
+    // program talking to itself, a proxy) is then found among what was just read.
+    for (const i of SECOND_FIRST) {
       const end = f.ends[i]!;
       if (end.done) continue;
       const other = f.ends[1 - i]!;

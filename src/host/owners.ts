@@ -68,6 +68,11 @@ export class OwnerIndex {
     this.fullWalkGap = opts.fullWalkGap ?? 4;
   }
 
+  /** Lets the next full walk run at once (the one at the start of a capture is not held against it). */
+  resetBudget(): void {
+    this.nextFullWalkAt = -Infinity;
+  }
+
   /** True when a full walk may run now (its time budget). */
   get fullWalkAllowed(): boolean {
     return this.clock() >= this.nextFullWalkAt;

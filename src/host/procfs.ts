@@ -230,7 +230,8 @@ export class ProcessMap {
     // first packet, must not also pay for loading and compiling this code (a few ms, as long
     // as a curl's whole connection).
     for (const proto of BOTH) this.resolve(proto, '127.0.0.1', 9, '127.0.0.1', 9);
-    // The start is paid once, before capturing: the budget starts full for the first packets.
+    // The start is paid once, before capturing: the budgets start full for the first packets.
+    this.owners.resetBudget();
     this.tokens = this.burstMs;
     this.toppedAt = this.clock();
   }
