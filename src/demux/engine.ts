@@ -327,7 +327,7 @@ export class DemuxEngine {
       updateHistory(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.payloadLength, pkt.tcpWindow);
       const clientIsA = v[r + CLIENT_IS_A] === 1;
       if (!roleDone) updateState(v, e, p, r + (clientIsA ? SIDE_A : SIDE_B), fromA === clientIsA, flags, pkt.payloadLength);
-      updateGaps(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.payloadLength);
+      updateGaps(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.isFragment ? -1 : pkt.payloadLength);
       // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close).
       if (v[e + STATE] === EP.RESET || v[p + STATE] === EP.RESET) v[r + ENDED] = ENDED_RST;
       else if (v[e + STATE] === EP.CLOSED && v[p + STATE] === EP.CLOSED) v[r + ENDED] = ENDED_FIN;

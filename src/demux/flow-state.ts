@@ -97,7 +97,9 @@ export const MISS_TO = 2;
 /** Bytes of this end's stream found missing (Zeek's missed_bytes, this direction), and in how many gaps. */
 export const MISSED = 3;
 export const GAPS = 4;
-const GAP_SIDE = 5;
+/** 1 when a pending hole is too large to be believed without an ACK past it (tcp.ts UNACKED_HOLE). */
+export const NEEDS_ACK = 5;
+const GAP_SIDE = 6;
 
 /** Offset of end A's (`fromA`) or end B's content-gap details in a flow's `gaps` array. */
 export function gapSide(fromA: boolean): number {

@@ -9,7 +9,7 @@
  */
 import {
   type FlowStore, GAP_NEXT, gapSide, GAPS, HIST_SEEN, LAST_FIN, LAST_RST, LAST_SYN, MISS, MISS_FROM, MISS_N, MISS_TO,
-  MISSED, PREV_STATE, REXMIT, REXMIT_NEXT, SEQ_END, STATE, ZERO_WIN, ZERO_WIN_NEXT,
+  MISSED, NEEDS_ACK, PREV_STATE, REXMIT, REXMIT_NEXT, SEQ_END, STATE, ZERO_WIN, ZERO_WIN_NEXT,
 } from './flow-state.js';
 
 /** Zeek's TCP endpoint states (TCP_ENDPOINT_*). */
@@ -152,6 +152,14 @@ export function updateHistory(
  */
 const MAX_GAP = 0x40000000;
 
+/**
+ * A hole larger than this (65,535 bytes: the largest window without window scaling, RFC 7323)
+ * that no ACK covers does not count when the flow ends: a segment that far ahead of everything
+ * seen is more likely outside the receiver's window (crafted, or an evasion) than proof that the
+ * bytes before it were sent. Covered by an ACK, it counts like any other.
+ */
+const UNACKED_HOLE = 65_535;
+
 /** Zeek's is_clean: gaps are only believed between ends that are established (or closed from there). */
 function clean(v: Float64Array, x: number): boolean {
   const s = v[x + STATE];
@@ -179,6 +187,7 @@ function missed(st: FlowStore, f: number, xIsA: boolean, bytes: number, count: n
 function clearHoles(v: Float64Array, x: number, g: Float64Array, gx: number): void {
   v[x + MISS] = 0;
   g[gx + MISS_N] = 0;
+  g[gx + NEEDS_ACK] = 0;
 }
 
 /** Bytes of end A's (`fromA`) or B's stream of flow `f` found missing so far. */
@@ -189,7 +198,8 @@ export function missedBytes(st: FlowStore, f: number, fromA: boolean): number {
 
 /**
  * Content gaps of a TCP segment from end `e` (peer `p`; offsets of end fields in `st.v`) of flow
- * `f`, after `updateState`. `seq32`/`ack32` as int32, as for updateHistory.
+ * `f`, after `updateState`. `seq32`/`ack32` as int32, as for updateHistory; `len` the payload
+ * length, -1 for the first fragment of a segment (its length is unknown).
  *
  * The rule, and where it follows Zeek (TCP_Reassembler::Undelivered/Gap, TCP_Endpoint::Gap,
  * content_gap -> conn.log missed_bytes):
@@ -203,7 +213,8 @@ export function missedBytes(st: FlowStore, f: number, fromA: boolean): number {
  *   seen is a gap too (the bytes were delivered to the peer but not to the capture), ACK numbers
  *   clamped to the FIN as Zeek does. As in Zeek, this only counts when both ends are established
  *   or closed from there, and never from an ACK in a RST (Zeek distrusts both).
- * - When the flow ends (finishGaps), holes still pending count as missed.
+ * - When the flow ends (finishGaps), holes still pending count as missed, unless one of them was
+ *   larger than UNACKED_HOLE (a segment that far ahead is more likely out of the window).
  * Where it differs from Zeek:
  * - Zeek counts no gaps on a connection whose start it did not see (report_gaps_for_partial is
  *   F); here a mid-stream flow counts them, from the first segment of each end (above): a
@@ -234,6 +245,12 @@ export function updateGaps(
       v[p + GAP_NEXT] = ack32 >>> 0;
     }
   }
+  if (len < 0) {
+    // The first IP fragment of a segment: its length is not known here, so the stream starts
+    // again from the next segment (no hole can be told from the rest of this one).
+    v[e + GAP_NEXT] = -1;
+    return;
+  }
   // Only data and the SYN move the stream: a pure ACK or a FIN without data leaves it (a
   // keep-alive sits one byte below; a FIN repeated at another place is not data).
   if (len === 0 && !syn) return;
@@ -253,6 +270,7 @@ export function updateGaps(
       const g = st.gapsOf(f);
       const ge = gapSide(fromA);
       if (v[e + MISS] === 0) g[ge + MISS_FROM] = next;
+      if (d > UNACKED_HOLE) g[ge + NEEDS_ACK] = 1;
       v[e + MISS] = v[e + MISS]! + d;
       g[ge + MISS_N] = g[ge + MISS_N]! + 1;
       g[ge + MISS_TO] = start >>> 0;
@@ -335,13 +353,16 @@ function fillHoles(v: Float64Array, e: number, g: Float64Array, ge: number, s: n
   if (g[ge + MISS_N]! > pending) g[ge + MISS_N] = pending;
 }
 
-/** The flow ends: holes of end `x` (A when `xIsA`) still pending were never filled, so their bytes are missed. */
+/**
+ * The flow ends: holes of end `x` (A when `xIsA`) still pending were never filled, so their
+ * bytes are missed, unless one of them was too large to believe without an ACK (UNACKED_HOLE).
+ */
 export function finishGaps(st: FlowStore, f: number, x: number, xIsA: boolean): void {
   const pending = st.v[x + MISS]!;
   if (pending > 0) {
     const g = st.gapsOf(f);
     const gx = gapSide(xIsA);
-    missed(st, f, xIsA, pending, g[gx + MISS_N]!);
+    if (g[gx + NEEDS_ACK] === 0) missed(st, f, xIsA, pending, g[gx + MISS_N]!);
     clearHoles(st.v, x, g, gx);
   }
 }

@@ -177,6 +177,22 @@ describe('content gaps: missed bytes and history g', () => {
     expect(f.history).toBe('ShADG');
   });
 
+  it('a segment far ahead that no ACK covers (outside any unscaled window) is not believed at the end', () => {
+    const far = one((c) => {
+      open(c);
+      send(c, 1);
+      c.c('PA', { seq: 1101 + 100_000, len: 11 });
+    });
+    expect(far.toServer.missedBytes).toBe(0);
+    const acked = one((c) => {
+      open(c);
+      send(c, 1);
+      c.c('PA', { seq: 1101 + 100_000, len: 11 });
+      c.s('A', { ack: 1101 + 100_011 });
+    });
+    expect(acked.toServer.missedBytes).toBe(100_000);
+  });
+
   it('an ACK that covers only the front of a hole: that part now, the rest when the flow ends', () => {
     const f = one((c) => {
       open(c);
@@ -317,6 +333,20 @@ describe('content gaps: missed bytes and history g', () => {
       c.s('A', { ack: (1111 + 0x60000000) >>> 0 });
     });
     expect(f.toServer.missedBytes).toBe(0);
+  });
+
+  it('a segment in IP fragments (only the first one has the TCP header) is no gap', () => {
+    const f = one((c) => {
+      open(c);
+      send(c, 1); // 1001..1100
+      c.c('PA', { seq: 1101, len: 1480, ipId: 7, moreFragments: true }); // the segment is 3000 bytes
+      c.c('', { len: 1520, ipId: 7, fragmentOffset: 1488 });
+      c.cSeq = 4101;
+      send(c, 1);
+      c.s('A');
+    });
+    expect(f.toServer.missedBytes).toBe(0);
+    expect(f.history).not.toMatch(/G/);
   });
 
   it('no gap before the handshake completes (the SYN-ACK and the SYN\'s ACK are not data)', () => {
