@@ -6,14 +6,14 @@ import { filterFlows } from '../report/flows.js';
 import { ladderPacket, renderLadder, type LadderPacket } from '../report/ladder.js';
 import { flowSelection, readFlows } from './flows.js';
 import type { CommandResult, Io } from './main.js';
-import { noPacketsLine } from './read.js';
+import { inputName, noPacketsLine } from './read.js';
 import { UsageError, type Options } from './options.js';
 import type { Output } from './output.js';
 
 export async function runDemux(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const selection = flowSelection(options);
   const { engine, read } = await readFlows(options, io, out);
-  const summary = engine.summary();
+  const summary = engine.summary(inputName(read));
   const warnings = [...read.warnings, ...summary.warnings];
   if (read.captures.length === 0) return { errors: read.errors, warnings };
   const report = buildDemux(filterFlows(engine.flows(), selection));
@@ -46,7 +46,7 @@ export async function runLadder(options: Options, io: Io, out: Output): Promise<
       return undefined;
     },
   });
-  const warnings = [...read.warnings, ...engine.summary().warnings];
+  const warnings = [...read.warnings, ...engine.summary(inputName(read)).warnings];
   if (read.captures.length === 0) return { errors: read.errors, warnings };
   if (target === null) {
     throw new UsageError(`no flow ${id} in ${read.captures.map((c) => c.path).join(', ')} (${engine.summary().flows} flows; see flowdemux flows)`);

@@ -12,7 +12,7 @@ import type { CommandResult, Io } from './main.js';
 import { UsageError, type Options } from './options.js';
 import type { Output } from './output.js';
 import { timeDigits } from './packets.js';
-import { noPacketsLine, readCaptures, type ReadResult } from './read.js';
+import { inputName, noPacketsLine, readCaptures, type ReadResult } from './read.js';
 
 /** Engine options from the command line: one --idle-timeout for every protocol. */
 export function engineOptions(options: Options, extra: DemuxOptions = {}): DemuxOptions {
@@ -155,7 +155,7 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
       return p;
     },
   });
-  const summary = engine.summary();
+  const summary = engine.summary(inputName(read));
   const warnings = [...read.warnings, ...summary.warnings];
   if (read.captures.length > 0) {
     if (streaming) {

@@ -6,7 +6,7 @@ import { explainPacket } from '../demux/explain.js';
 import { PACKET_TABLE_HEADER, packetJson, packetTableLine, type PacketLineContext } from '../report/packets.js';
 import { readFlows } from './flows.js';
 import type { CommandResult, Io } from './main.js';
-import { noPacketsLine, readCaptures } from './read.js';
+import { inputName, noPacketsLine, readCaptures } from './read.js';
 import type { Options } from './options.js';
 import type { Output } from './output.js';
 
@@ -61,5 +61,5 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
   if (read.packets === 0 && read.captures.length > 0) {
     io.stderr.write(noPacketsLine(read));
   }
-  return { errors: read.errors, warnings: [...read.warnings, ...engine.summary().warnings] };
+  return { errors: read.errors, warnings: [...read.warnings, ...engine.summary(inputName(read)).warnings] };
 }

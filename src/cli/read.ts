@@ -36,6 +36,16 @@ export function noPacketsLine(result: ReadResult): string {
   return `flowdemux: no packets in ${safeText(result.captures.map((c) => c.path).join(', '))}\n`;
 }
 
+/**
+ * The input as one name for a line about the whole timeline (the capture-loss warning): the
+ * capture's path, or the first one and how many more were merged with it.
+ */
+export function inputName(result: ReadResult): string {
+  const paths = result.captures.map((c) => c.path);
+  if (paths.length <= 1) return paths[0] ?? '-';
+  return `${paths[0]} and ${paths.length - 1} more`;
+}
+
 export interface ReadOptions {
   /** The progress line on stderr; 'auto': unless an input streams (its output is the progress). */
   progress: boolean | 'auto';

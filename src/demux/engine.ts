@@ -21,13 +21,14 @@ import { isPortUnreachable } from './closed.js';
 import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './community-id.js';
 import { FlowTable, tupleHash } from './flow-table.js';
 import {
-  CLIENT_IS_A, END_NSEC, END_SEC, ENDED, ENDED_FIN, ENDED_NONE, ENDED_RST, FlowStore, GENERATION, HAS_ISN, HIST_SEEN,
+  CLIENT_IS_A, END_NSEC, END_SEC, ENDED, ENDED_FIN, ENDED_NONE, ENDED_RST, FlowStore, GENERATION, HIST_SEEN,
   ICMP_ERRORS, ID, IP_BYTES, ISN, LAST_T, PACKETS, PAYLOAD_BYTES, PROTO, ROLES_INFERRED, SIDE_A, SIDE_B, SLOT,
   START_NSEC, START_SEC, STATE, SYN_ACK_ACK, WIRE_BYTES,
 } from './flow-state.js';
 import { FragmentTable, type FragmentEntry } from './fragments.js';
 import {
-  EP, closeIsOver, noteFinAck, renderHistory, tcpConnState, udpConnState, updateHistory, updateState,
+  EP, closeIsOver, finishGaps, missedBytes, noteFinAck, renderHistory, tcpConnState, udpConnState, updateGaps, updateHistory,
+  updateState,
 } from './tcp.js';
 import type {
   DemuxOptions, DemuxSummary, EndReason, Flow, FlowProto, FlowRef, GenerationReason, PacketKind,
@@ -132,6 +133,9 @@ export class DemuxEngine {
   private icmpErrorsAttached = 0;
   private evicted = 0;
   private fragmentOverflow = 0;
+  /** Finished TCP flows with content gaps, and their missed bytes in all (the capture-loss warning). */
+  private gapFlows = 0;
+  private gapBytes = 0;
   private lastExpireSec = -Infinity;
   /**
    * The packet's time as float seconds, for the handlers below: a field, not an argument, as a
@@ -226,7 +230,8 @@ export class DemuxEngine {
     return this.store.inUse().sort((x, y) => v[FlowStore.base(x) + ID]! - v[FlowStore.base(y) + ID]!);
   }
 
-  summary(): DemuxSummary {
+  /** `source` names the input in the capture-loss warning (`capture.pcap: 12 TCP flows have sequence gaps...`). */
+  summary(source?: string): DemuxSummary {
     const warnings: string[] = [];
     if (this.evicted > 0) {
       warnings.push(`${this.evicted} flow${this.evicted === 1 ? ' was' : 's were'} evicted before ending: more than `
@@ -236,6 +241,13 @@ export class DemuxEngine {
     if (this.fragmentOverflow > 0) {
       warnings.push(`${this.fragmentOverflow} fragmented datagram${this.fragmentOverflow === 1 ? ' was' : 's were'} dropped `
         + `from the fragment table early: more than ${this.frags.maxEntries} were waiting at once`);
+    }
+    if (this.gapFlows > 0) {
+      // Capture loss is never silent: one line for the whole input, with the total.
+      const bytes = String(this.gapBytes).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+      warnings.push(`${source === undefined ? '' : `${source}: `}${this.gapFlows} TCP flow${this.gapFlows === 1 ? ' has' : 's have'} `
+        + `sequence gaps: ${bytes} byte${this.gapBytes === 1 ? ' was' : 's were'} acknowledged or followed by later data `
+        + 'but not captured (missed_bytes)');
     }
     return {
       packets: this.packets,
@@ -288,9 +300,9 @@ export class DemuxEngine {
         const p = FlowStore.side(f, !fromA);
         let reason: GenerationReason | null = null;
         if (ended !== ENDED_NONE) reason = ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
-        else if (v[e + HAS_ISN] === 1) {
+        else if (v[e + ISN]! >= 0) {
           if (seq !== v[e + ISN]) reason = 'new-isn'; // same ISN: a retransmitted SYN
-        } else if (v[p + HAS_ISN] === 1) {
+        } else if (v[p + ISN]! >= 0) {
           // The other end sent the SYN: this is simultaneous open only while nothing else happened.
           if (!(v[e + STATE] === EP.INACTIVE && v[p + STATE] === EP.SYN_SENT)) reason = 'new-isn';
         } else if (v[p + SYN_ACK_ACK] === ((seq + 1) >>> 0)) {
@@ -329,15 +341,13 @@ export class DemuxEngine {
     if (tcp) {
       if ((flags & F_SYN) !== 0) {
         if ((flags & F_ACK) === 0) {
-          if (v[e + HAS_ISN] === 0) {
-            v[e + HAS_ISN] = 1;
-            v[e + ISN] = seq;
-          }
+          if (v[e + ISN]! < 0) v[e + ISN] = seq;
         } else if (v[e + SYN_ACK_ACK]! < 0) v[e + SYN_ACK_ACK] = pkt.tcpAck;
       }
       updateHistory(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.payloadLength, pkt.tcpWindow);
       const clientIsA = v[r + CLIENT_IS_A] === 1;
       if (!roleDone) updateState(v, e, p, r + (clientIsA ? SIDE_A : SIDE_B), fromA === clientIsA, flags, pkt.payloadLength);
+      updateGaps(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.isFragment ? -1 : pkt.payloadLength);
       // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close).
       if (v[e + STATE] === EP.RESET || v[p + STATE] === EP.RESET) v[r + ENDED] = ENDED_RST;
       else if (v[e + STATE] === EP.CLOSED && v[p + STATE] === EP.CLOSED) v[r + ENDED] = ENDED_FIN;
@@ -738,6 +748,21 @@ export class DemuxEngine {
     const ca = v[r + CLIENT_IS_A] === 1;
     const cs = r + (ca ? SIDE_A : SIDE_B);
     const ss = r + (ca ? SIDE_B : SIDE_A);
+    let missedC = 0;
+    let missedS = 0;
+    if (proto === TCP) {
+      if (endReason !== null) {
+        // Holes never filled are missed now (a snapshot of an open flow leaves them pending).
+        finishGaps(this.store, f, cs, ca);
+        finishGaps(this.store, f, ss, !ca);
+      }
+      missedC = missedBytes(this.store, f, ca);
+      missedS = missedBytes(this.store, f, !ca);
+      if (endReason !== null && missedC + missedS > 0) {
+        this.gapFlows++;
+        this.gapBytes += missedC + missedS;
+      }
+    }
     const history = renderHistory(this.store.hist[f]!, ca);
     let state: string;
     if (proto === TCP) state = tcpConnState(v[cs + STATE]!, v[ss + STATE]!, v[cs + PAYLOAD_BYTES]!, v[ss + PAYLOAD_BYTES]!, history);
@@ -757,8 +782,14 @@ export class DemuxEngine {
       start: { sec: startSec, nsec: startNsec },
       end: { sec: endSec, nsec: endNsec },
       duration: endSec - startSec + (endNsec - startNsec) / 1e9,
-      toServer: { packets: v[cs + PACKETS]!, wireBytes: v[cs + WIRE_BYTES]!, ipBytes: v[cs + IP_BYTES]!, payloadBytes: v[cs + PAYLOAD_BYTES]! },
-      toClient: { packets: v[ss + PACKETS]!, wireBytes: v[ss + WIRE_BYTES]!, ipBytes: v[ss + IP_BYTES]!, payloadBytes: v[ss + PAYLOAD_BYTES]! },
+      toServer: {
+        packets: v[cs + PACKETS]!, wireBytes: v[cs + WIRE_BYTES]!, ipBytes: v[cs + IP_BYTES]!, payloadBytes: v[cs + PAYLOAD_BYTES]!,
+        missedBytes: missedC,
+      },
+      toClient: {
+        packets: v[ss + PACKETS]!, wireBytes: v[ss + WIRE_BYTES]!, ipBytes: v[ss + IP_BYTES]!, payloadBytes: v[ss + PAYLOAD_BYTES]!,
+        missedBytes: missedS,
+      },
       state,
       history,
       communityId: hashOrdered(proto, key, base, key, base + 16, len, aPort, bPort, this.seed),

@@ -13,8 +13,8 @@
  * collector. Freed records are reused last-in first-out. Measured: the engine alone, on the
  * benchmark's packets decoded beforehand, went from ~500 to ~320 ns a packet.
  *
- * Strings and rare objects (history letters, generation reason, ICMP error note) live in plain
- * arrays beside, indexed by record number.
+ * Strings and rare objects (history letters, generation reason, ICMP error note, content-gap
+ * details) live in plain arrays beside, indexed by record number.
  */
 import type { GenerationReason, IcmpErrorNote } from './types.js';
 
@@ -54,18 +54,25 @@ export const PAYLOAD_BYTES = 3;
 export const STATE = 4;
 /** Once-per-direction history letters already recorded (H_* bits, tcp.ts). */
 export const HIST_SEEN = 5;
-/** 1 once the highest sequence number sent (`SEQ_END`) is known. */
-export const HAS_SEQ = 6;
-/** Highest sequence number sent so far, one past the segment (Zeek's LastSeq), for retransmissions. */
-export const SEQ_END = 7;
+/**
+ * Highest sequence number sent so far, one past the segment (Zeek's LastSeq), for
+ * retransmissions; -1 until it is known.
+ */
+export const SEQ_END = 6;
+/**
+ * Content gaps (tcp.ts updateGaps): one past the highest sequence number of this end's stream
+ * seen so far (data, and the SYN octet), -1 until a segment anchors it.
+ */
+export const GAP_NEXT = 7;
+/** Bytes in holes below `GAP_NEXT` not seen yet, nor acknowledged: they may still be filled. */
+export const MISS = 8;
 /** The state before the last change (a FIN answering a FIN-then-RST turns the RST back into a close). */
-export const PREV_STATE = 8;
+export const PREV_STATE = 9;
 /** Sequence number of the last SYN / FIN (seq + data) / RST recorded; -1 when none. */
-export const LAST_SYN = 9;
-export const LAST_FIN = 10;
-export const LAST_RST = 11;
-/** 1 when this end sent a SYN without ACK; `ISN` is its sequence number. */
-export const HAS_ISN = 12;
+export const LAST_SYN = 10;
+export const LAST_FIN = 11;
+export const LAST_RST = 12;
+/** The sequence number of this end's SYN without ACK; -1 when it sent none. */
 export const ISN = 13;
 /** Ack number of this end's SYN-ACK, -1 when it sent none (to recognise a late SYN). */
 export const SYN_ACK_ACK = 14;
@@ -81,18 +88,37 @@ export const SIDE_A = HEADER;
 export const SIDE_B = HEADER + SIDE;
 const STRIDE = HEADER + 2 * SIDE;
 
+// Content-gap details of one end, in `FlowStore.gaps[f]` (made for a flow only when its capture
+// lost something), from `gapSide`.
+/** The pending holes (`MISS` > 0): how many, the first one's start, the last one's end (bounds when several). */
+export const MISS_N = 0;
+export const MISS_FROM = 1;
+export const MISS_TO = 2;
+/** Bytes of this end's stream found missing (Zeek's missed_bytes, this direction), and in how many gaps. */
+export const MISSED = 3;
+export const GAPS = 4;
+/** 1 when a pending hole is too large to be believed without an ACK past it (tcp.ts UNACKED_HOLE). */
+export const NEEDS_ACK = 5;
+const GAP_SIDE = 6;
+
+/** Offset of end A's (`fromA`) or end B's content-gap details in a flow's `gaps` array. */
+export function gapSide(fromA: boolean): number {
+  return fromA ? 0 : GAP_SIDE;
+}
+
 /** A new end's values. */
 function initSide(v: Float64Array, e: number): void {
   // A loop, not `fill`: the builtin's call cost was ~200 ns a side, twice a flow (2.5% of a run).
   for (let i = e; i < e + SIDE; i++) v[i] = 0;
   v[e + LAST_SYN] = v[e + LAST_FIN] = v[e + LAST_RST] = -1;
-  v[e + SYN_ACK_ACK] = -1;
+  v[e + SEQ_END] = v[e + ISN] = v[e + SYN_ACK_ACK] = v[e + GAP_NEXT] = -1;
   v[e + REXMIT_NEXT] = v[e + ZERO_WIN_NEXT] = 1;
 }
 
 export class FlowStore {
   /** The records: flow `f`'s fields are at `v[FlowStore.base(f) + FIELD]`. Replaced when it grows. */
   v: Float64Array;
+
   /** Zeek history letters, upper case for A, lower case for B (see tcp.ts renderHistory). */
   readonly hist: string[] = [];
   readonly reason: GenerationReason[] = [];
@@ -102,6 +128,11 @@ export class FlowStore {
    * that end's port had no socket. Null until the first one (they are rare: set off the packet path).
    */
   readonly portUnreachable: ([number, number] | null)[] = [];
+  /**
+   * Content-gap details (`gapSide(fromA) + MISS_N`...), null until the flow's capture lost
+   * something; one entry a record (null when free), so that reading it never leaves the array.
+   */
+  readonly gaps: (Float64Array | null)[];
   /** Records in use. */
   count = 0;
   private capacity: number;
@@ -110,6 +141,7 @@ export class FlowStore {
   constructor(initialCapacity = 4096) {
     this.capacity = initialCapacity;
     this.v = new Float64Array(initialCapacity * STRIDE);
+    this.gaps = new Array<Float64Array | null>(initialCapacity).fill(null);
     for (let f = initialCapacity - 1; f >= 0; f--) this.free.push(f);
   }
 
@@ -120,6 +152,11 @@ export class FlowStore {
   /** Offset of the fields of end A (`fromA`) or end B of flow `f`. */
   static side(f: number, fromA: boolean): number {
     return f * STRIDE + (fromA ? SIDE_A : SIDE_B);
+  }
+
+  /** Flow `f`'s content-gap details, made (zeroed) the first time they are needed. */
+  gapsOf(f: number): Float64Array {
+    return this.gaps[f] ??= new Float64Array(2 * GAP_SIDE);
   }
 
   /** A record for a new flow, its fields set; `v` may be a new array afterwards. */
@@ -143,7 +180,7 @@ export class FlowStore {
     v[r + ICMP_ERRORS] = 0;
     initSide(v, r + SIDE_A);
     initSide(v, r + SIDE_B);
-    this.hist[f] = '';
+    this.hist[f] = ''; // gaps[f] is null already (release, or never used)
     this.reason[f] = reason;
     this.icmpError[f] = null;
     this.portUnreachable[f] = null;
@@ -154,6 +191,7 @@ export class FlowStore {
     this.v[f * STRIDE + ID] = 0;
     this.icmpError[f] = null;
     this.portUnreachable[f] = null;
+    this.gaps[f] = null;
     this.free.push(f);
     this.count--;
   }
@@ -189,7 +227,9 @@ export class FlowStore {
     const v = new Float64Array(cap * STRIDE);
     v.set(this.v);
     this.v = v;
+
     for (let f = cap - 1; f >= old; f--) this.free.push(f);
+    for (let f = old; f < cap; f++) this.gaps.push(null);
     this.capacity = cap;
   }
 }

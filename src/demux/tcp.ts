@@ -8,8 +8,8 @@
  * letter appears, which is rare.
  */
 import {
-  type FlowStore, HAS_SEQ, HIST_SEEN, LAST_FIN, LAST_RST, LAST_SYN, PREV_STATE, REXMIT, REXMIT_NEXT, SEQ_END, STATE,
-  ZERO_WIN, ZERO_WIN_NEXT,
+  type FlowStore, GAP_NEXT, gapSide, GAPS, HIST_SEEN, LAST_FIN, LAST_RST, LAST_SYN, MISS, MISS_FROM, MISS_N, MISS_TO,
+  MISSED, NEEDS_ACK, PREV_STATE, REXMIT, REXMIT_NEXT, SEQ_END, STATE, ZERO_WIN, ZERO_WIN_NEXT,
 } from './flow-state.js';
 
 /** Zeek's TCP endpoint states (TCP_ENDPOINT_*). */
@@ -129,10 +129,9 @@ export function updateHistory(
   // Retransmission as Zeek's update_last_seq sees it: a segment with payload that does not reach
   // past the highest sequence number this end already sent.
   const end = (seq + len + (syn ? 1 : 0) + (fin ? 1 : 0)) >>> 0;
-  if (v[e + HAS_SEQ] === 0) {
+  if (v[e + SEQ_END]! < 0) {
     // First segment from this end (and its peer never acknowledged anything): a SYN starts the
     // numbering after itself, anything else just before itself, so it is never a duplicate.
-    v[e + HAS_SEQ] = 1;
     v[e + SEQ_END] = syn ? end : seq;
   }
   const delta = (end - v[e + SEQ_END]!) | 0;
@@ -143,8 +142,7 @@ export function updateHistory(
   } else if (delta > 0) v[e + SEQ_END] = end;
   else if (len > 0) scaled(st, f, e, fromA, REXMIT, REXMIT_NEXT, 'T');
   // An ACK from this end tells where the peer's numbering is, if the peer has not spoken yet.
-  if ((flags & ACK) !== 0 && v[p + HAS_SEQ] === 0) {
-    v[p + HAS_SEQ] = 1;
+  if ((flags & ACK) !== 0 && v[p + SEQ_END]! < 0) {
     v[p + SEQ_END] = (ack - 1) >>> 0;
   }
 }
@@ -171,6 +169,232 @@ export function closeIsOver(v: Float64Array, a: number, b: number, finBothWays: 
   const rst = aReset ? a : b;
   const peer = aReset ? b : a;
   return !(v[rst + PREV_STATE] === EP.CLOSED && v[peer + STATE] !== EP.CLOSED);
+}
+
+// -------------------------------------------------------------------------------------------------
+// Content gaps: bytes of a stream that were sent but never captured (Zeek's missed_bytes, 'g')
+
+/**
+ * A jump of the stream larger than this (a segment that far past what was seen, or an ACK that far
+ * past it) is not believed: it re-anchors the numbering instead of counting ~a gigabyte missed.
+ * 2^30 is the largest window TCP can advertise (RFC 7323 §2.3); corrupt or unrelated sequence
+ * numbers land here far more often than real loss of that size.
+ */
+const MAX_GAP = 0x40000000;
+
+/**
+ * A hole larger than this (65,535 bytes: the largest window without window scaling, RFC 7323)
+ * that no ACK covers does not count when the flow ends: a segment that far ahead of everything
+ * seen is more likely outside the receiver's window (crafted, or an evasion) than proof that the
+ * bytes before it were sent. Covered by an ACK, it counts like any other.
+ */
+const UNACKED_HOLE = 65_535;
+
+/** Zeek's is_clean: gaps are only believed between ends that are established (or closed from there). */
+function clean(v: Float64Array, x: number): boolean {
+  const s = v[x + STATE];
+  if (s === EP.ESTABLISHED || s === EP.PARTIAL) return true;
+  if (s !== EP.CLOSED) return false;
+  const prev = v[x + PREV_STATE];
+  return prev === EP.ESTABLISHED || prev === EP.PARTIAL;
+}
+
+/**
+ * `count` more gaps of `bytes` in all in the stream of end A (`xIsA`) or B of flow `f`: missed
+ * bytes, and 'G' at the 1st, 10th, 100th...
+ */
+function missed(st: FlowStore, f: number, xIsA: boolean, bytes: number, count: number): void {
+  const g = st.gapsOf(f);
+  const x = gapSide(xIsA);
+  g[x + MISSED] = g[x + MISSED]! + bytes;
+  const before = g[x + GAPS]!;
+  const after = before + count;
+  g[x + GAPS] = after;
+  for (let t = 1; t <= after; t *= 10) if (t > before) letter(st, f, xIsA, 'G');
+}
+
+/** No pending hole left in the stream of end `x` (its offset in `v`; `gx` in the details `g`). */
+function clearHoles(v: Float64Array, x: number, g: Float64Array, gx: number): void {
+  v[x + MISS] = 0;
+  g[gx + MISS_N] = 0;
+  g[gx + NEEDS_ACK] = 0;
+}
+
+/** Bytes of end A's (`fromA`) or B's stream of flow `f` found missing so far. */
+export function missedBytes(st: FlowStore, f: number, fromA: boolean): number {
+  const g = st.gaps[f];
+  return g ? g[gapSide(fromA) + MISSED]! : 0;
+}
+
+/**
+ * Content gaps of a TCP segment from end `e` (peer `p`; offsets of end fields in `st.v`) of flow
+ * `f`, after `updateState`. `seq32`/`ack32` as int32, as for updateHistory; `len` the payload
+ * length, -1 for the first fragment of a segment (its length is unknown).
+ *
+ * The rule, and where it follows Zeek (TCP_Reassembler::Undelivered/Gap, TCP_Endpoint::Gap,
+ * content_gap -> conn.log missed_bytes):
+ * - Each end's stream is followed from its first segment: a SYN (the data starts after it) or a
+ *   segment with data; or from the ack of the peer's SYN-ACK when this end's SYN was missed. A pure ACK does not start it (a keep-alive sits one byte below the stream), and
+ *   neither does the peer's ACK of a flow caught mid-stream: bytes sent before the capture began
+ *   and acknowledged after it are not capture loss.
+ * - A segment starting past the highest sequence number seen leaves a hole. The hole is pending:
+ *   a later segment (out of order, or a retransmission) may fill it, and then nothing is missed.
+ * - The peer's ACK past a hole confirms it missed (Zeek's one gap a hole); an ACK past everything
+ *   seen is a gap too (the bytes were delivered to the peer but not to the capture), ACK numbers
+ *   clamped to the FIN as Zeek does. As in Zeek, this only counts when both ends are established
+ *   or closed from there, and never from an ACK in a RST (Zeek distrusts both).
+ * - When the flow ends (finishGaps), holes still pending count as missed, unless one of them was
+ *   larger than UNACKED_HOLE (a segment that far ahead is more likely out of the window).
+ * Where it differs from Zeek:
+ * - Zeek counts no gaps on a connection whose start it did not see (report_gaps_for_partial is
+ *   F); here a mid-stream flow counts them, from the first segment of each end (above): a
+ *   capture started under load is where loss happens.
+ * - Zeek never counts a hole that no ACK covers (a one-way capture, or the ACK was lost too);
+ *   here it counts when the flow ends, because a later segment proves the bytes were sent.
+ * - Zeek keeps every out-of-order block; here only the pending bytes, their count and the span
+ *   from the first hole's start to the last one's end are kept (the stream's end and the pending
+ *   bytes in the record; the rest in details made only for a flow that lost something). One hole is
+ *   followed exactly; with several, a segment inside the span is taken to fill holes as far as
+ *   it overlaps them, and an ACK must pass the whole span to confirm them, so the count can only
+ *   come out low, never high.
+ * - A jump past MAX_GAP is not believed (Zeek takes any ACK within 2^31).
+ */
+export function updateGaps(
+  st: FlowStore, f: number, e: number, p: number, fromA: boolean, flags: number, seq32: number, ack32: number, len: number,
+): void {
+  // A RST's sequence number and payload are not stream data, and its ACK is not trusted (Zeek).
+  if ((flags & RST) !== 0) return;
+  const v = st.v;
+  const syn = (flags & SYN) !== 0;
+  if ((flags & ACK) !== 0) {
+    const next = v[p + GAP_NEXT]!;
+    if (next >= 0) {
+      if (((ack32 - next) | 0) > 0 || v[p + MISS]! > 0) ackGaps(st, f, e, p, !fromA, ack32, next);
+    } else if (syn) {
+      // A SYN-ACK whose SYN was not seen: the peer's stream starts at what it acknowledges.
+      v[p + GAP_NEXT] = ack32 >>> 0;
+    }
+  }
+  if (len < 0) {
+    // The first IP fragment of a segment: its length is not known here, so the stream starts
+    // again from the next segment (no hole can be told from the rest of this one).
+    v[e + GAP_NEXT] = -1;
+    return;
+  }
+  // Only data and the SYN move the stream: a pure ACK or a FIN without data leaves it (a
+  // keep-alive sits one byte below; a FIN repeated at another place is not data).
+  if (len === 0 && !syn) return;
+  const start = syn ? (seq32 + 1) | 0 : seq32;
+  const end = (start + len) | 0;
+  const next = v[e + GAP_NEXT]!;
+  if (next < 0) {
+    v[e + GAP_NEXT] = end >>> 0;
+    return;
+  }
+  const d = (start - next) | 0;
+  if (d === 0) {
+    v[e + GAP_NEXT] = end >>> 0; // in order: the usual case
+  } else if (d > 0) {
+    // Past the highest byte seen: the bytes between are a hole (unless a SYN starts the numbering again).
+    if (!syn && d <= MAX_GAP) {
+      const g = st.gapsOf(f);
+      const ge = gapSide(fromA);
+      if (v[e + MISS] === 0) g[ge + MISS_FROM] = next;
+      if (d > UNACKED_HOLE) g[ge + NEEDS_ACK] = 1;
+      v[e + MISS] = v[e + MISS]! + d;
+      g[ge + MISS_N] = g[ge + MISS_N]! + 1;
+      g[ge + MISS_TO] = start >>> 0;
+    }
+    v[e + GAP_NEXT] = end >>> 0;
+  } else {
+    // Old sequence space (a retransmission or a late segment): it may reach further, or fill a hole.
+    if (((end - next) | 0) > 0) v[e + GAP_NEXT] = end >>> 0;
+    if (len > 0 && v[e + MISS]! > 0) fillHoles(v, e, st.gapsOf(f), gapSide(fromA), start, (start + len) | 0);
+  }
+}
+
+/**
+ * The ACK `ack32` from end `e` of the stream of end `p` (A when `pIsA`), whose highest byte seen
+ * is below `next`; called when it passes `next` or holes are pending.
+ */
+function ackGaps(st: FlowStore, f: number, e: number, p: number, pIsA: boolean, ack32: number, next: number): void {
+  const v = st.v;
+  // Zeek's AckReceived: an ACK at or past the peer's FIN counts up to the FIN octet only.
+  const peerFin = v[p + LAST_FIN]!;
+  const ack = peerFin >= 0 && ((ack32 - peerFin) | 0) > 0 ? peerFin | 0 : ack32;
+  const pending = v[p + MISS]!;
+  if (pending > 0) {
+    const g = st.gapsOf(f);
+    const gp = gapSide(pIsA);
+    const from = g[gp + MISS_FROM]!;
+    if (((ack - g[gp + MISS_TO]!) | 0) >= 0) {
+      missed(st, f, pIsA, pending, g[gp + MISS_N]!);
+      clearHoles(v, p, g, gp);
+    } else if (g[gp + MISS_N] === 1 && ((ack - from) | 0) > 0) {
+      // The front of the one hole is acknowledged: that part is missed (Zeek reports it as a gap then).
+      const n = (ack - from) | 0;
+      missed(st, f, pIsA, n, 1);
+      v[p + MISS] = pending - n;
+      g[gp + MISS_FROM] = ack >>> 0;
+    }
+  }
+  const ahead = (ack - next) | 0;
+  if (ahead <= 0 || ahead > MAX_GAP) return;
+  if (!clean(v, e) || !clean(v, p)) return;
+  // Zeek's update_ack_seq: an ACK of 0 far ahead is more likely broken than a wrapped stream.
+  if (ack === 0 && ahead > TOO_LARGE_SEQ_DELTA) return;
+  missed(st, f, pIsA, ahead, 1);
+  v[p + GAP_NEXT] = ack >>> 0;
+}
+
+/**
+ * Data [s, t) (int32 sequence numbers) seen in the span of pending holes of end `e`. One hole is
+ * exact; with several, the overlap with the span is taken as filled (the count can only go down).
+ */
+function fillHoles(v: Float64Array, e: number, g: Float64Array, ge: number, s: number, t: number): void {
+  const from = g[ge + MISS_FROM]!;
+  const span = (g[ge + MISS_TO]! - from) | 0;
+  let lo = (s - from) | 0;
+  let hi = (t - from) | 0;
+  if (lo < 0) lo = 0;
+  if (hi > span) hi = span;
+  if (hi <= lo) return;
+  if (lo === 0 && hi === span) {
+    clearHoles(v, e, g, ge);
+    return;
+  }
+  const one = g[ge + MISS_N] === 1;
+  let pending = one ? span : v[e + MISS]!;
+  if (lo === 0) {
+    g[ge + MISS_FROM] = (from + hi) >>> 0;
+    pending -= hi;
+  } else if (hi === span) {
+    g[ge + MISS_TO] = (from + lo) >>> 0;
+    pending -= span - lo;
+  } else {
+    pending -= hi - lo;
+    if (one) g[ge + MISS_N] = 2; // the hole is now two
+  }
+  if (pending <= 0) {
+    clearHoles(v, e, g, ge);
+    return;
+  }
+  v[e + MISS] = pending;
+  if (g[ge + MISS_N]! > pending) g[ge + MISS_N] = pending;
+}
+
+/**
+ * The flow ends: holes of end `x` (A when `xIsA`) still pending were never filled, so their
+ * bytes are missed, unless one of them was too large to believe without an ACK (UNACKED_HOLE).
+ */
+export function finishGaps(st: FlowStore, f: number, x: number, xIsA: boolean): void {
+  const pending = st.v[x + MISS]!;
+  if (pending > 0) {
+    const g = st.gapsOf(f);
+    const gx = gapSide(xIsA);
+    if (g[gx + NEEDS_ACK] === 0) missed(st, f, xIsA, pending, g[gx + MISS_N]!);
+    clearHoles(st.v, x, g, gx);
+  }
 }
 
 /** Zeek's SetState: the previous state is kept only when the state really changes. */

@@ -114,6 +114,12 @@ export interface DirectionCounters {
   ipBytes: number;
   /** TCP segment data / UDP payload / ICMP data, retransmissions included. */
   payloadBytes: number;
+  /**
+   * TCP: bytes this end sent that the capture never saw (sequence gaps: acknowledged by the peer,
+   * or below a later segment and never filled), Zeek's missed_bytes for this direction; 0 for
+   * UDP and ICMP. See tcp.ts updateGaps.
+   */
+  missedBytes: number;
 }
 
 /** A capture timestamp as integers: seconds since the epoch and nanoseconds within it. */

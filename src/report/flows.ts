@@ -217,8 +217,8 @@ export function flowToJson(flow: Flow, opts?: TimeOptions): Record<string, unkno
     start: isoTime(flow.start.sec, flow.start.nsec, digits),
     end: isoTime(flow.end.sec, flow.end.nsec, digits),
     duration: durationSeconds(flow, digits),
-    toServer: { ...flow.toServer },
-    toClient: { ...flow.toClient },
+    toServer: countsToJson(flow.toServer),
+    toClient: countsToJson(flow.toClient),
     state: flow.state,
     history: flow.history,
     communityId: flow.communityId,
@@ -228,6 +228,16 @@ export function flowToJson(flow: Flow, opts?: TimeOptions): Record<string, unkno
     icmpErrors: flow.icmpErrors,
     icmpError: flow.icmpError === null ? null : { ...flow.icmpError },
   };
+}
+
+/** One direction's counters, in writeCounts' key order. */
+function countsToJson(c: DirectionCounters): Record<string, number> {
+  return { packets: c.packets, wireBytes: c.wireBytes, ipBytes: c.ipBytes, payloadBytes: c.payloadBytes, missedBytes: missedOf(c) };
+}
+
+/** `missedBytes`, 0 for counters made before it existed (a caller's own Flow records). */
+function missedOf(c: DirectionCounters): number {
+  return c.missedBytes ?? 0;
 }
 
 /**
@@ -243,7 +253,7 @@ export function flowJsonText(flow: Flow, opts?: TimeOptions): string {
 let scratch = Buffer.allocUnsafe(4096);
 
 /**
- * What a flow's JSON takes at most apart from its strings: the keys (about 400 bytes), 15
+ * What a flow's JSON takes at most apart from its strings: the keys (about 430 bytes), 17
  * numbers, 3 times and a duration at their longest (String of a double is at most 25
  * characters, a time 40).
  */
@@ -340,7 +350,9 @@ function writeCounts(v: DataView, buf: Uint8Array, pos: number, c: DirectionCoun
   p = putLiteral(v, p, J_IP_BYTES);
   p = writeJsonNumber(v, buf, p, c.ipBytes);
   p = putLiteral(v, p, J_PAYLOAD_BYTES);
-  return writeJsonNumber(v, buf, p, c.payloadBytes);
+  p = writeJsonNumber(v, buf, p, c.payloadBytes);
+  p = putLiteral(v, p, J_MISSED_BYTES);
+  return writeJsonNumber(v, buf, p, missedOf(c));
 }
 
 /** `"text"` or `null`, then the `,` before the next key. */
@@ -389,6 +401,7 @@ const J_TO_SERVER = literal(',"toServer":{"packets":');
 const J_WIRE_BYTES = literal(',"wireBytes":');
 const J_IP_BYTES = literal(',"ipBytes":');
 const J_PAYLOAD_BYTES = literal(',"payloadBytes":');
+const J_MISSED_BYTES = literal(',"missedBytes":');
 const J_TO_CLIENT = literal('},"toClient":{"packets":');
 const J_STATE = literal('},"state":"');
 const J_HISTORY = literal('","history":"');
@@ -687,6 +700,7 @@ export const CSV_COLUMNS = [
   'to_server_packets', 'to_server_wire_bytes', 'to_server_ip_bytes', 'to_server_payload_bytes',
   'to_client_packets', 'to_client_wire_bytes', 'to_client_ip_bytes', 'to_client_payload_bytes',
   'state', 'history', 'community_id', 'end_reason', 'icmp_errors',
+  'to_server_missed_bytes', 'to_client_missed_bytes',
 ] as const;
 
 /** RFC 4180: a field holding a comma, a double quote, CR or LF is quoted, quotes doubled. */
@@ -705,6 +719,7 @@ export function flowToCsvRow(flow: Flow, opts?: TimeOptions): string {
     flow.toServer.packets, flow.toServer.wireBytes, flow.toServer.ipBytes, flow.toServer.payloadBytes,
     flow.toClient.packets, flow.toClient.wireBytes, flow.toClient.ipBytes, flow.toClient.payloadBytes,
     flow.state, flow.history, flow.communityId, flow.endReason, flow.icmpErrors,
+    missedOf(flow.toServer), missedOf(flow.toClient),
   ];
   return values.map(csvField).join(',');
 }
@@ -777,7 +792,7 @@ function zeekRow(f: Flow): string {
     timed ? String(f.toClient.payloadBytes) : '-',
     f.state,
     '-', '-',
-    '0',
+    String(missedOf(f.toServer) + missedOf(f.toClient)),
     f.history === '' ? '-' : zeekEscape(f.history),
     String(f.toServer.packets), String(f.toServer.ipBytes),
     String(f.toClient.packets), String(f.toClient.ipBytes),
@@ -795,7 +810,8 @@ export interface ZeekOptions {
 /**
  * conn.log as Zeek's ASCII writer makes it (readable by zeek-cut and Zeek's log readers).
  * `orig_bytes`/`resp_bytes` are payload bytes as captured (retransmissions included), where
- * Zeek derives them from sequence numbers; `missed_bytes` is 0 (no reassembly here).
+ * Zeek derives them from sequence numbers; `missed_bytes` is the sum of both directions'
+ * `missedBytes` (content gaps, counted as tcp.ts updateGaps says, close to Zeek's rule).
  */
 export function* zeekConnLogChunks(flows: readonly Flow[], opts?: ZeekOptions): Generator<string> {
   let open = opts?.open;
@@ -847,7 +863,7 @@ export interface TableOptions extends TimeOptions {
 
 /**
  * The terminal table: id (#generation when > 1), proto, client, server, packets and wire bytes
- * each way, start, duration, state. Start is the time of day when every flow starts on the same
+ * each way, start, duration, state, and the missed bytes when some flow has sequence gaps. Start is the time of day when every flow starts on the same
  * UTC date (the date goes in the column title), else the full ISO time.
  */
 export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): string {
@@ -858,12 +874,16 @@ export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): s
   // Live capture with process attribution: each end's process after its address (files have none).
   const procs = flows.some((f) => f.client.process !== undefined || f.server.process !== undefined || f.server.listener !== undefined);
   const proc = endOwnerLabel;
+  // Capture loss: a `missed` column only when some flow has sequence gaps.
+  const missedTotal = (f: Flow) => missedOf(f.toServer) + missedOf(f.toClient);
+  const gaps = flows.some((f) => missedTotal(f) > 0);
   const Table = loadTable();
   const table = new Table({
     head: ['id', 'proto', 'client', ...(procs ? ['client process'] : []), 'server', ...(procs ? ['server process'] : []),
-      'pkts →', 'bytes →', 'pkts ←', 'bytes ←', oneDate ? `start (${oneDate} UTC)` : 'start (UTC)', 'duration', 'state'],
+      'pkts →', 'bytes →', 'pkts ←', 'bytes ←', oneDate ? `start (${oneDate} UTC)` : 'start (UTC)', 'duration', 'state',
+      ...(gaps ? ['missed'] : [])],
     colAligns: ['right', 'left', 'left', ...(procs ? ['left' as const] : []), 'left', ...(procs ? ['left' as const] : []),
-      'right', 'right', 'right', 'right', 'left', 'right', 'left'],
+      'right', 'right', 'right', 'right', 'left', 'right', 'left', ...(gaps ? ['right' as const] : [])],
     style: { head: [], border: [], compact: true },
   });
   flows.forEach((f, i) => {
@@ -879,10 +899,12 @@ export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): s
       oneDate ? start.slice(11, -1) : start,
       durationText(f, digits),
       f.state,
+      ...(gaps ? [missedTotal(f) > 0 ? missedTotal(f) : ''] : []),
     ]);
   });
   let out = table.toString() + '\n';
   if (flows.some((f) => f.rolesInferred)) out += '? client guessed: no SYN seen (higher port taken as the client)\n';
+  if (gaps) out += 'missed: TCP bytes sent but never captured (sequence gaps), both ways; missedBytes per direction in --format json\n';
   const s = opts?.summary;
   if (s) {
     const parts = KIND_ORDER.filter((k) => s.byKind[k] > 0).map((k) => `${s.byKind[k]} ${k}`);

@@ -62,8 +62,8 @@ describe('counters', () => {
     c.wait(0.001262).c('A');
     engine.finish();
     const [f] = engine.flows();
-    expect(f!.toServer).toEqual({ packets: 3, wireBytes: 54 + 91 + 54, ipBytes: 40 + 77 + 40, payloadBytes: 37 });
-    expect(f!.toClient).toEqual({ packets: 2, wireBytes: 54 + 127, ipBytes: 40 + 111, payloadBytes: 71 });
+    expect(f!.toServer).toEqual({ packets: 3, wireBytes: 54 + 91 + 54, ipBytes: 40 + 77 + 40, payloadBytes: 37, missedBytes: 0 });
+    expect(f!.toClient).toEqual({ packets: 2, wireBytes: 54 + 127, ipBytes: 40 + 111, payloadBytes: 71, missedBytes: 0 });
     expect(f!.start).toEqual({ sec: T0, nsec: 900_203_000 });
     expect(f!.end).toEqual({ sec: T0 + 1, nsec: 201_465_000 });
     expect(f!.duration).toBeCloseTo(0.301262, 9);
@@ -123,7 +123,7 @@ describe('fragments', () => {
     expect(feed(engine, later)).toEqual({ id: 1, generation: 1, toServer: true, via: 'fragment' });
     engine.finish();
     const [f] = engine.flows();
-    expect(f!.toServer).toEqual({ packets: 2, wireBytes: 1514 + 554, ipBytes: 1500 + 540, payloadBytes: 1472 + 520 });
+    expect(f!.toServer).toEqual({ packets: 2, wireBytes: 1514 + 554, ipBytes: 1500 + 540, payloadBytes: 1472 + 520, missedBytes: 0 });
     expect(engine.summary().byKind).toMatchObject({ udp: 1, fragment: 1, 'fragment-pending': 0, 'fragment-unmatched': 0 });
   });
 

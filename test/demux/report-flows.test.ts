@@ -59,12 +59,12 @@ describe('JSON', () => {
       'toServer', 'toClient', 'state', 'history', 'communityId', 'generationReason',
     ]);
     expect(Object.keys(f.client)).toEqual(['ip', 'port']);
-    expect(Object.keys(f.toServer)).toEqual(['packets', 'wireBytes', 'ipBytes', 'payloadBytes']);
+    expect(Object.keys(f.toServer)).toEqual(['packets', 'wireBytes', 'ipBytes', 'payloadBytes', 'missedBytes']);
     expect(f).toMatchObject({
       id: 1, proto: 'tcp', generation: 1, client: { ip: '127.0.0.2', port: 9157 }, server: { ip: '127.0.0.1', port: 80 },
       rolesInferred: false, start: '2025-11-25T07:43:22.900203Z', end: '2025-11-25T07:43:23.201465Z', duration: 0.301262,
-      toServer: { packets: 4, wireBytes: 54 * 3 + 91, ipBytes: 40 * 3 + 77, payloadBytes: 37 },
-      toClient: { packets: 4, wireBytes: 54 * 3 + 125, ipBytes: 40 * 3 + 111, payloadBytes: 71 },
+      toServer: { packets: 4, wireBytes: 54 * 3 + 91, ipBytes: 40 * 3 + 77, payloadBytes: 37, missedBytes: 0 },
+      toClient: { packets: 4, wireBytes: 54 * 3 + 125, ipBytes: 40 * 3 + 111, payloadBytes: 71, missedBytes: 0 },
       state: 'SF', history: 'ShADadfF', endReason: 'fin',
     });
     expect(f.communityId).toMatch(/^1:[A-Za-z0-9+/]{27}=$/);
@@ -122,7 +122,7 @@ describe('CSV', () => {
     expect(lines).toHaveLength(flows.length + 1);
     for (const l of lines) expect(l.split(',')).toHaveLength(CSV_COLUMNS.length);
     expect(lines[1]).toBe('1,tcp,1,first,127.0.0.2,9157,127.0.0.1,80,false,2025-11-25T07:43:22.900203Z,'
-      + `2025-11-25T07:43:23.201465Z,0.301262,4,253,197,37,4,287,231,71,SF,ShADadfF,${flows[0]!.communityId},fin,0`);
+      + `2025-11-25T07:43:23.201465Z,0.301262,4,253,197,37,4,287,231,71,SF,ShADadfF,${flows[0]!.communityId},fin,0,0,0`);
     expect(renderFlowsCsv(flows, { eol: '\r\n' }).split('\r\n')).toHaveLength(flows.length + 2);
   });
 });

@@ -20,11 +20,12 @@ import { runPipeline } from './pipeline.js';
 /**
  * flowJsonText as it was written before the byte renderer (a template string): the oracle for
  * "the same bytes as before" on values JSON.stringify spells otherwise (NaN is `NaN` here).
+ * Counters end with `missedBytes`, 0 when a record made without it has none.
  */
 function legacyFlowJsonText(flow: Flow, digits: number): string {
   const q = (v: string | null) => (v === null ? 'null' : `"${v}"`);
   const counts = (c: Flow['toServer']) =>
-    `{"packets":${c.packets},"wireBytes":${c.wireBytes},"ipBytes":${c.ipBytes},"payloadBytes":${c.payloadBytes}}`;
+    `{"packets":${c.packets},"wireBytes":${c.wireBytes},"ipBytes":${c.ipBytes},"payloadBytes":${c.payloadBytes},"missedBytes":${c.missedBytes ?? 0}}`;
   const proc = (e: FlowEndpoint) => (e.process === undefined ? '' : `,"process":${jsonText(processToJson(e.process))}`);
   return `{"id":${flow.id},"proto":"${flow.proto}","generation":${flow.generation},`
     + `"client":{"ip":"${flow.client.ip}","port":${flow.client.port}${proc(flow.client)}},`
@@ -56,8 +57,8 @@ function base(over: Partial<Flow> = {}): Flow {
     client: { ip: '10.0.0.2', port: 51234 }, server: { ip: '10.0.0.1', port: 80 },
     rolesInferred: false,
     start: { sec: 1_764_056_602, nsec: 900_203_000 }, end: { sec: 1_764_056_603, nsec: 1_000 }, duration: 0,
-    toServer: { packets: 3, wireBytes: 200, ipBytes: 160, payloadBytes: 20 },
-    toClient: { packets: 2, wireBytes: 150, ipBytes: 120, payloadBytes: 0 },
+    toServer: { packets: 3, wireBytes: 200, ipBytes: 160, payloadBytes: 20, missedBytes: 1460 },
+    toClient: { packets: 2, wireBytes: 150, ipBytes: 120, payloadBytes: 0, missedBytes: 0 },
     state: 'SF', history: 'ShADadFf', communityId: '1:LQU9qZlK+B5F3KDmev6m5PMibrg=',
     generationReason: 'first', endReason: 'fin', ipVersion: 4, icmpErrors: 0, icmpError: null,
     ...over,
@@ -102,12 +103,12 @@ describe('writeFlowJson on edge values', () => {
   const cases: [string, Flow][] = [
     ['counters past 2^32 and up to 2^53', base({
       id: 2 ** 31 + 5, generation: 4_294_967_297,
-      toServer: { packets: 2 ** 32, wireBytes: 2 ** 53 - 1, ipBytes: 1e15, payloadBytes: 999_999_999_999_999 },
-      toClient: { packets: 2 ** 31, wireBytes: 2 ** 31 - 1, ipBytes: 4_294_967_295, payloadBytes: 10 },
+      toServer: { packets: 2 ** 32, wireBytes: 2 ** 53 - 1, ipBytes: 1e15, payloadBytes: 999_999_999_999_999, missedBytes: 2 ** 40 },
+      toClient: { packets: 2 ** 31, wireBytes: 2 ** 31 - 1, ipBytes: 4_294_967_295, payloadBytes: 10, missedBytes: 2 ** 53 - 1 },
     })],
     ['every power of ten and its neighbours', base({
-      toServer: { packets: 9, wireBytes: 10, ipBytes: 99, payloadBytes: 100 },
-      toClient: { packets: 1e9 - 1, wireBytes: 1e9, ipBytes: 1e10 + 1, payloadBytes: 0 },
+      toServer: { packets: 9, wireBytes: 10, ipBytes: 99, payloadBytes: 100, missedBytes: 1000 },
+      toClient: { packets: 1e9 - 1, wireBytes: 1e9, ipBytes: 1e10 + 1, payloadBytes: 0, missedBytes: 9 },
     })],
     ['IPv6 ends', base({
       client: { ip: '2001:db8:85a3::8a2e:370:7334', port: 65535 }, server: { ip: '::ffff:192.0.2.128', port: 0 }, ipVersion: 6,
@@ -189,7 +190,10 @@ const anySec = fc.oneof(
   fc.double({ min: -1e13, max: 1e13 }),
 );
 const anyNsec = fc.oneof(fc.integer({ min: 0, max: 999_999_999 }), fc.constantFrom(0, 999_999_999, 1e9, -1, 0.5));
-const counters = fc.record({ packets: anyNumber, wireBytes: anyNumber, ipBytes: anyNumber, payloadBytes: anyNumber });
+const counters = fc.record(
+  { packets: anyNumber, wireBytes: anyNumber, ipBytes: anyNumber, payloadBytes: anyNumber, missedBytes: anyNumber },
+  { requiredKeys: ['packets', 'wireBytes', 'ipBytes', 'payloadBytes'] },
+);
 const endpoint = fc.record({ ip: anyText, port: anyNumber });
 const anyFlow = fc.record({
   id: anyNumber, proto: anyText, generation: anyNumber, client: endpoint, server: endpoint, rolesInferred: fc.boolean(),
