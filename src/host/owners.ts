@@ -18,6 +18,7 @@
  *    with many processes is not read end to end for each new tuple.
  */
 import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { nativeAddon } from '../native/addon.js';
 
 export interface Holder {
   pid: number;
@@ -158,9 +159,24 @@ export class OwnerIndex {
     this.commands = new Map();
     this.hidden = 0;
     // Processes found by a full walk are not new: only those that appear after it are young.
-    for (const pid of this.pids()) {
-      this.known.set(pid, -Infinity);
-      this.walkPid(pid);
+    const pids = this.pids();
+    const addon = this.root === '/proc' ? nativeAddon() : null;
+    if (addon !== null) {
+      // The same reads in C: a readlink costs the kernel ~9 us; Node adds ~3 us and a string.
+      const now = this.clock();
+      const { triples, hidden } = addon.socketFds(pids);
+      for (const pid of pids) {
+        this.known.set(pid, -Infinity);
+        this.walkedAt.set(pid, now);
+      }
+      this.counts.pidWalks += pids.length;
+      this.hidden = hidden;
+      for (let i = 0; i < triples.length; i += 3) this.addHolder(triples[i + 2]!, { pid: triples[i]!, fd: String(triples[i + 1]), seenAt: now });
+    } else {
+      for (const pid of pids) {
+        this.known.set(pid, -Infinity);
+        this.walkPid(pid);
+      }
     }
     const t1 = this.clock();
     this.nextFullWalkAt = t1 + this.fullWalkGap * (t1 - t0);
@@ -259,15 +275,17 @@ export class OwnerIndex {
         continue; // closed meanwhile
       }
       if (!target.startsWith('socket:[')) continue;
-      const inode = Number(target.slice(8, -1));
-      const list = this.holders.get(inode);
-      const h: Holder = { pid, fd, seenAt: now };
-      if (list === undefined) this.holders.set(inode, [h]);
-      else {
-        const i = list.findIndex((x) => x.pid === pid && x.fd === fd);
-        if (i >= 0) list[i] = h;
-        else list.push(h);
-      }
+      this.addHolder(Number(target.slice(8, -1)), { pid, fd, seenAt: now });
+    }
+  }
+
+  private addHolder(inode: number, h: Holder): void {
+    const list = this.holders.get(inode);
+    if (list === undefined) this.holders.set(inode, [h]);
+    else {
+      const i = list.findIndex((x) => x.pid === h.pid && x.fd === h.fd);
+      if (i >= 0) list[i] = h;
+      else list.push(h);
     }
   }
 

@@ -10,9 +10,10 @@
  * `ProcessMap` keeps the last read of the tables and answers, for one end of a flow, who held its
  * socket, the listener it was accepted from (with SO_REUSEPORT groups) and, for UDP, which kind of
  * socket took its datagrams. It looks when asked, with no fixed rate: the CPU time spent looking
- * (reading /proc, asking the kernel) may be at most `share` of the time, with a burst of
- * `burstMs`, so a quiet host gets a fresh look at the first packet of every new tuple while a
- * flood of new tuples is answered by fewer, coalesced rounds.
+ * (reading /proc, asking the kernel) may be at most a share of the time, with a burst (one
+ * budget for new connections' first looks, one for looks again), so a quiet host gets a fresh
+ * look at the first packet of every new tuple while a flood of new tuples is answered by fewer,
+ * coalesced rounds.
  */
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
@@ -58,10 +59,13 @@ export interface ProcessMapOptions {
    * `cost`, that clock).
    */
   cost?: () => number;
-  /** The share of time that looking may take (default 0.25). */
+  /** The share of time that looking again may take (default 0.25). */
   share?: number;
-  /** The time that may be spent looking at once, before the share limits it (ms, default 20). */
+  /** The time that may be spent looking again at once, before the share limits it (ms, default 20). */
   burstMs?: number;
+  /** The same for new connections' first looks (defaults 0.5 and 50 ms). */
+  firstShare?: number;
+  firstBurstMs?: number;
   /** The same for full walks of every process's fds (default 4). */
   fullWalkGap?: number;
   /**
@@ -73,6 +77,44 @@ export interface ProcessMapOptions {
   littleEndian?: boolean;
   /** Look sockets up through netlink when the native part is built (default: for the real /proc). */
   native?: boolean;
+}
+
+/**
+ * A share of the time that some work may take, with a burst: `allows` while credit is left;
+ * credit grows by `share` ms per ms of clock, up to `burst`.
+ */
+class Budget {
+  private tokens: number;
+  private toppedAt = -Infinity;
+
+  constructor(readonly share: number, readonly burst: number) {
+    this.tokens = burst;
+  }
+
+  private topUp(now: number): void {
+    if (this.toppedAt !== -Infinity) this.tokens = Math.min(this.burst, this.tokens + (now - this.toppedAt) * this.share);
+    this.toppedAt = now;
+  }
+
+  allows(now: number): boolean {
+    this.topUp(now);
+    return this.tokens > 0;
+  }
+
+  spend(now: number, ms: number): void {
+    this.topUp(now);
+    this.tokens -= ms;
+  }
+
+  dueAt(now: number): number {
+    this.topUp(now);
+    return this.tokens > 0 ? now : now + -this.tokens / this.share;
+  }
+
+  refill(now: number): void {
+    this.tokens = this.burst;
+    this.toppedAt = now;
+  }
 }
 
 /** This process's CPU time (user + system) in ms. */
@@ -91,7 +133,7 @@ const BOTH: readonly SocketProto[] = ['tcp', 'udp'];
  * a round usually brings (the curl that just connected is read first); a burst of new processes
  * with many descriptors each is read only as far as a lookup needs.
  */
-const WALK_AHEAD_MS = 2;
+const WALK_AHEAD_MS = 0.5;
 const TABLES: readonly [string, SocketProto][] = [['tcp', 'tcp'], ['tcp6', 'tcp'], ['udp', 'udp'], ['udp6', 'udp']];
 
 /** An end's socket: its table entry (undefined: none) and, for UDP, its kind. */
@@ -126,11 +168,11 @@ export class ProcessMap {
   private readonly clock: () => number;
   /** What looking costs, in ms: this process's CPU time (not wall time, which a loaded machine inflates). */
   private readonly cost: () => number;
-  private readonly share: number;
-  private readonly burstMs: number;
-  /** Time that may still be spent looking (ms), and when it was last topped up. */
-  private tokens: number;
-  private toppedAt = -Infinity;
+  /** CPU time that looking may still take: new connections' first looks, and looks again. */
+  private readonly firstBudget: Budget;
+  private readonly againBudget: Budget;
+  /** The budget the work under way is counted against. */
+  private charging: Budget;
   private readonly littleEndian: boolean;
   private readonly localTest: ((ip: string) => boolean) | null;
   /** Sockets are looked up in the kernel one by one (netlink), not in the last scan of the tables. */
@@ -153,9 +195,9 @@ export class ProcessMap {
     this.root = opts.procRoot ?? '/proc';
     this.clock = opts.clock ?? (() => performance.now());
     this.cost = opts.cost ?? (opts.clock !== undefined ? opts.clock : cpuMs);
-    this.share = opts.share ?? 0.25;
-    this.burstMs = opts.burstMs ?? 20;
-    this.tokens = this.burstMs;
+    this.againBudget = new Budget(opts.share ?? 0.25, opts.burstMs ?? 20);
+    this.firstBudget = new Budget(opts.firstShare ?? 0.5, opts.firstBurstMs ?? 50);
+    this.charging = this.againBudget;
     this.littleEndian = opts.littleEndian ?? HOST_LITTLE_ENDIAN;
     this.localTest = opts.isLocal ?? null;
     // The kernel's lookup answers for the real /proc only, not for a made-up tree.
@@ -178,28 +220,19 @@ export class ProcessMap {
     return this.lastScanAt;
   }
 
-  /** When the next round of looks may start (its time budget); `now() >= scanDueAt` means now. */
+  /** When the next round of looks again may start (its budget); `now() >= scanDueAt` means now. */
   get scanDueAt(): number {
     return this.dueAt(false);
   }
 
-  /** The same for a round with new connections' first looks (see refreshIfDue). */
+  /** The same for a round with new connections' first looks (their own budget, see refreshIfDue). */
   dueAt(first: boolean): number {
-    this.topUp();
-    const floor = first ? -this.burstMs : 0;
-    return this.tokens > floor ? this.clock() : this.clock() + (floor - this.tokens) / this.share;
+    return (first ? this.firstBudget : this.againBudget).dueAt(this.clock());
   }
 
-  private topUp(): void {
-    const now = this.clock();
-    if (this.toppedAt !== -Infinity) this.tokens = Math.min(this.burstMs, this.tokens + (now - this.toppedAt) * this.share);
-    this.toppedAt = now;
-  }
-
-  /** Counts the work since c0 (a `cost()` reading) against the budget. */
+  /** Counts the work since c0 (a `cost()` reading) against the budget of the round under way. */
   private spend(c0: number): void {
-    this.topUp();
-    this.tokens -= this.cost() - c0;
+    this.charging.spend(this.clock(), this.cost() - c0);
   }
 
   /** True when /proc/net can be read (a warning says why not, once). */
@@ -232,8 +265,8 @@ export class ProcessMap {
     for (const proto of BOTH) this.resolve(proto, '127.0.0.1', 9, '127.0.0.1', 9);
     // The start is paid once, before capturing: the budgets start full for the first packets.
     this.owners.resetBudget();
-    this.tokens = this.burstMs;
-    this.toppedAt = this.clock();
+    this.firstBudget.refill(this.clock());
+    this.againBudget.refill(this.clock());
   }
 
   /** Reads /proc/net/* now (both protocols' tables, or one's), whatever the budget. */
@@ -309,10 +342,13 @@ export class ProcessMap {
 
   /** `refresh` when the budget allows; true when it did. */
   refreshIfDue(protos: readonly SocketProto[] = BOTH, first = false): boolean {
-    this.topUp();
-    // A new connection's first look may run the budget into debt (up to one burst): it is the
-    // look that decides whether a short connection is named. Looks again wait for credit.
-    if (this.tokens <= (first ? -this.burstMs : 0)) return false;
+    // New connections' first looks have a budget of their own: it is the look that decides
+    // whether a short connection is named, and looks again (a threaded server's connections
+    // during the fork window) must never use it up.
+    const budget = first ? this.firstBudget : this.againBudget;
+    if (!budget.allows(this.clock())) return false;
+    // The round's lookups (resolve) are counted against the same budget, until the next round.
+    this.charging = budget;
     this.refresh(protos);
     return true;
   }

@@ -16,6 +16,11 @@ export interface HostAddon {
     [number, number, number, number, Buffer, number, Buffer, number] | null;
   /** PACKET_STATISTICS of a packet socket of this process: [packets, drops] since the last read. */
   packetStats(fd: number): [number, number] | null;
+  /**
+   * The sockets the given processes hold (every process without a list): [pid, fd, inode, ...],
+   * and how many processes' fd directories could not be read (permission).
+   */
+  socketFds(pids?: readonly number[]): { triples: Float64Array; hidden: number };
 }
 
 let addon: HostAddon | null | undefined;

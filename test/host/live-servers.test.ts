@@ -20,6 +20,7 @@ import { buildDemux } from '../../src/demux/groups.js';
 import { renderDemuxTable } from '../../src/report/demux.js';
 import { skipLive, startLiveLoop } from '../helpers/live-loop.js';
 
+const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
 const HTTP_PORT = 38610;
 const FORK_FALLBACK_PORT = 38611;
 const REUSE_PORT = 38612;
@@ -87,22 +88,34 @@ function client(port: number, local?: { address: string; port: number }): Promis
 const tcpFlows = (flows: Flow[], port: number) => flows.filter((f) => f.proto === 'tcp' && f.server.port === port);
 
 describe.skipIf(skip)('live: whose sockets, on everyday servers', () => {
-  it('python3 -m http.server and 20 curls in a row: every server end names python3, at least 18 clients name their curl', async () => {
+  it('python3 -m http.server and 20 curls in a row, under `flowdemux live`: every server end names python3, at least 18 clients name their curl', async () => {
     const { child: server } = await python(
       `import http.server, functools, sys\n`
       + `h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='/')\n`
       + `s = http.server.ThreadingHTTPServer(('127.0.0.1', ${HTTP_PORT}), h)\n`
       + `print('ready', flush=True)\ns.serve_forever()\n`);
-    const live = startLiveLoop(`tcp port ${HTTP_PORT}`);
+    // The command itself, as a user runs it; it says when it captures (its first stderr line).
+    const cli = spawn(process.execPath, [BIN, 'live', '-i', 'lo', '--filter', `tcp port ${HTTP_PORT}`, '--format', 'json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.push(cli);
+    let stdout = '';
+    let stderr = '';
+    cli.stdout!.on('data', (d) => (stdout += d));
+    const exited = new Promise<number | null>((r) => cli.once('close', r));
+    await new Promise<void>((resolve) => cli.stderr!.on('data', (d) => {
+      stderr += d;
+      if (stderr.includes('Ctrl-C stops')) resolve();
+    }));
     const curls = new Map<number, number>(); // local port -> curl's pid
     for (let i = 0; i < 20; i++) {
       const { pid, out } = await run('curl', ['-s', '-o', '/dev/null', '-w', '%{local_port}', `http://127.0.0.1:${HTTP_PORT}/`]);
       curls.set(Number(out), pid);
     }
-    // Every connection seen to its end, and every look settled.
-    await live.until(() => tcpFlows(live.engine.flows(), HTTP_PORT).filter((f) => f.state === 'SF').length === 20 && live.attribution.pending === 0);
-    const flows = tcpFlows(await live.stop(), HTTP_PORT);
+    cli.kill('SIGTERM');
+    expect(await exited).toBe(0);
     server.kill();
+    const flows = tcpFlows(JSON.parse(stdout).flows as Flow[], HTTP_PORT);
     expect(flows).toHaveLength(20);
     let clientsNamed = 0;
     for (const f of flows) {
