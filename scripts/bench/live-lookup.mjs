@@ -42,6 +42,62 @@ if (process.getuid?.() !== 0) {
   process.exit(0);
 }
 
+// ---------------------------------------------------------------------------------------------
+// http.server + 20 curls, live
+
+const HTTP = 38691;
+const web = spawn('python3', ['-u', '-c', `
+import http.server, functools
+h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='/')
+s = http.server.ThreadingHTTPServer(('127.0.0.1', ${HTTP}), h)
+print('ready', flush=True)
+s.serve_forever()
+`], { stdio: ['ignore', 'pipe', 'ignore'] });
+await new Promise((resolve) => web.stdout.on('data', (d) => String(d).includes('ready') && resolve()));
+// The command as a user runs it; its first stderr line says it captures.
+const cli = spawn(process.execPath, [join(ROOT, 'bin', 'flowdemux.js'), 'live', '-i', 'lo', '--filter', `tcp port ${HTTP}`, '--format', 'json'], {
+  stdio: ['ignore', 'pipe', 'pipe'],
+});
+let cliOut = '';
+let cliErr = '';
+cli.stdout.on('data', (d) => (cliOut += d));
+const cliDone = new Promise((r) => cli.on('close', r));
+const capturing = await new Promise((resolve) => {
+  cli.stderr.on('data', (d) => {
+    cliErr += d;
+    if (cliErr.includes('Ctrl-C stops')) resolve(true);
+  });
+  cli.on('close', () => resolve(false));
+});
+if (!capturing) {
+  console.log(`live http.server + 20 curls: skipped (${cliErr.trim().split('\n').pop()})`);
+} else {
+  const curls = new Map();
+  for (let i = 0; i < 20; i++) {
+    const r = await new Promise((resolve) => {
+      const c = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{local_port}', `http://127.0.0.1:${HTTP}/`], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      c.stdout.on('data', (d) => (out += d));
+      c.on('close', () => resolve({ pid: c.pid, out }));
+    });
+    curls.set(Number(r.out), r.pid);
+  }
+  cli.kill('SIGTERM');
+  await cliDone;
+  const flows = JSON.parse(cliOut).flows;
+  const serverNamed = flows.filter((f) => f.server.process?.pid === web.pid || f.server.listener?.pid === web.pid).length;
+  const ownNamed = flows.filter((f) => f.server.process?.pid === web.pid).length;
+  const clientNamed = flows.filter((f) => f.client.process?.state === 'running' && f.client.process.pid === curls.get(f.client.port)).length;
+  const lifetimes = flows.map((f) => f.duration * 1000);
+  console.log(`live http.server + 20 curls (flowdemux live): ${serverNamed}/${flows.length} server ends name python3 `
+    + `(${ownNamed} by their own socket, the rest by the listener), ${clientNamed}/${flows.length} client ends name their curl; `
+    + `connections lasted ${ms(median(lifetimes))} (median)`);
+}
+web.kill();
+
+// ---------------------------------------------------------------------------------------------
+// The crowd (after the everyday case, which it would disturb: 2,000 processes dying take a while)
+
 // A server holding one end of each process's connection.
 const held = [];
 const server = createServer((s) => held.push(s));
@@ -101,11 +157,14 @@ const viaTables = [];
 let named = 0;
 for (let i = 0; i < 9; i++) {
   const { child, port } = await newClient();
+  const before = { ...map.owners.counts };
+  let tRefresh = 0;
   viaNetlink.push(time(() => {
-    map.refresh(['tcp']);
+    tRefresh = time(() => map.refresh(['tcp']));
     const a = map.resolve('tcp', '127.0.0.1', port, '127.0.0.1', PORT);
     if (a.kind === 'process' && a.process.state === 'running' && a.process.pid === child.pid) named++;
   }));
+  if (process.env.LOOKUP_DEBUG) console.log(`    refresh ${ms(tRefresh)}`, Object.fromEntries(Object.entries(map.owners.counts).map(([k, v]) => [k, v - before[k]])));
   viaTables.push(time(() => {
     tables.refresh(['tcp']);
     tables.resolve('tcp', '127.0.0.1', port, '127.0.0.1', PORT);
@@ -129,69 +188,3 @@ killCrowd();
 for (const s of held) s.destroy();
 server.close();
 
-// ---------------------------------------------------------------------------------------------
-// http.server + 20 curls, live
-
-const { openLive, LiveCaptureError } = await dist('capture/live.js');
-const { DemuxEngine } = await dist('demux/engine.js');
-const { LiveAttribution } = await dist('host/attribution.js');
-const { boostPriority } = await dist('host/priority.js');
-const { decodeFrame } = await dist('parse/decode.js');
-const { newPacket } = await dist('parse/packet.js');
-const HTTP = 38691;
-const web = spawn('python3', ['-u', '-c', `
-import http.server, functools
-h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='/')
-s = http.server.ThreadingHTTPServer(('127.0.0.1', ${HTTP}), h)
-print('ready', flush=True)
-s.serve_forever()
-`], { stdio: ['ignore', 'pipe', 'ignore'] });
-await new Promise((resolve) => web.stdout.on('data', (d) => String(d).includes('ready') && resolve()));
-let source;
-try {
-  source = openLive({ device: 'lo', filter: `tcp port ${HTTP}` });
-} catch (err) {
-  if (!(err instanceof LiveCaptureError)) throw err;
-  console.log(`live http.server + 20 curls: skipped (${err.message})`);
-  web.kill();
-  process.exit(0);
-}
-const attribution = new LiveAttribution(new ProcessMap());
-attribution.start();
-const boost = boostPriority();
-const engine = new DemuxEngine();
-const pkt = newPacket();
-const loop = (async () => {
-  for await (const batch of source.batches()) {
-    for (const f of batch) {
-      decodeFrame(f, pkt);
-      attribution.notePacket(engine.ingest(pkt, f.tsSec, f.tsNsec), pkt);
-    }
-    attribution.poll();
-  }
-})();
-const curls = new Map();
-for (let i = 0; i < 20; i++) {
-  const r = await new Promise((resolve) => {
-    const c = spawn('curl', ['-s', '-o', '/dev/null', '-w', '%{local_port} %{time_total}', `http://127.0.0.1:${HTTP}/`], { stdio: ['ignore', 'pipe', 'inherit'] });
-    let out = '';
-    c.stdout.on('data', (d) => (out += d));
-    c.on('close', () => resolve({ pid: c.pid, out }));
-  });
-  const [port, total] = r.out.split(' ');
-  curls.set(Number(port), { pid: r.pid, seconds: Number(total) });
-}
-while (engine.flows().length < 20 || attribution.pending > 0) await new Promise((r) => setTimeout(r, 5));
-source.stop();
-await loop;
-boost.restore();
-attribution.finish();
-engine.finish();
-const flows = engine.flows();
-for (const f of flows) attribution.attribute(f);
-const serverNamed = flows.filter((f) => f.server.process?.pid === web.pid || f.server.listener?.pid === web.pid).length;
-const clientNamed = flows.filter((f) => f.client.process?.state === 'running' && f.client.process.pid === curls.get(f.client.port)?.pid).length;
-const lifetimes = flows.map((f) => f.duration * 1000);
-console.log(`live http.server + 20 curls: ${serverNamed}/${flows.length} server ends name python3 (pid ${web.pid}), `
-  + `${clientNamed}/${flows.length} client ends name their curl; connections lasted ${ms(median(lifetimes))} (median)${boost.raised ? '' : ' [priority not raised]'}`);
-web.kill();
