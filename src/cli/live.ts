@@ -8,6 +8,7 @@
  */
 import { LiveAttribution } from '../host/attribution.js';
 import { boostPriority } from '../host/priority.js';
+import { warmUpDecodeAndEngine } from '../host/warm-up.js';
 import { linkTypeName } from '../capture/linktypes.js';
 import { listInterfaces } from '../capture/interfaces.js';
 import { LiveCaptureError, openLive, stopOnSignals, type LiveSource } from '../capture/live.js';
@@ -81,6 +82,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
       : {}),
   );
   const pkt = newPacket();
+  warmUpDecodeAndEngine();
   // Said always, as tcpdump's "listening on": a script or a test waits for this line to know
   // that packets are being captured from now on.
   io.stderr.write(
