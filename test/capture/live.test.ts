@@ -22,7 +22,7 @@ import { PcapWriter } from '../../src/capture/pcap-writer.js';
 import { decodeFrame } from '../../src/parse/decode.js';
 import { formatAddress } from '../../src/parse/format.js';
 import { newPacket, TCP_FLAG } from '../../src/parse/packet.js';
-import { readAll, tempDir, type KeptFrame } from '../helpers/capture-builders.js';
+import { keepFrame, readAll, tempDir, type KeptFrame } from '../helpers/capture-builders.js';
 
 const TCP_PORT = 38470; // server
 const CLIENT_PORT = 38471; // both clients, TCP and UDP
@@ -32,6 +32,7 @@ const BULK_PORT = 38474;
 const SNAP_PORT = 38475;
 const ANY_PORT = 38476;
 const DROP_PORT = 38477;
+const MARK_PORT = 38478; // the barrier's datagrams (collectWithBarrier)
 const SPARE_PORT = 38479; // nothing listens: the probe and the error tests
 
 const tmp = tempDir('flowdemux-live-');
@@ -136,7 +137,6 @@ function closeUdp(s: UdpSocket): Promise<void> {
   return new Promise((resolve) => s.close(() => resolve()));
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 // ---------------------------------------------------------------------------------------------
 // What the decoder makes of captured frames.
@@ -211,6 +211,46 @@ function streamCoverage(segments: Seen[]): [number, number][] {
 function drain(src: LiveSource): Promise<KeptFrame[]> {
   return readAll(src);
 }
+
+/**
+ * Collects a source's frames like `drain`, and gives a barrier instead of a sleep: `barrier()`
+ * sends one datagram to MARK_PORT and resolves once the source has delivered it, so every packet
+ * sent before it (the last ACKs of a close) has been delivered too: the kernel's ring keeps
+ * their order. The capture's filter must take `udp dst port MARK_PORT` (see `marked`); the
+ * marker frames are counted in `marks`, not returned.
+ */
+function collectWithBarrier(src: LiveSource): { frames: Promise<KeptFrame[]>; marks: () => number; barrier: () => Promise<void> } {
+  const out: KeptFrame[] = [];
+  let marks = 0;
+  let wake: (() => void) | null = null;
+  const pkt = newPacket();
+  const frames = (async () => {
+    for await (const batch of src.batches()) {
+      for (const f of batch) {
+        decodeFrame(f, pkt);
+        if (pkt.protocol === 17 && pkt.dstPort === MARK_PORT) {
+          marks++;
+          wake?.();
+        } else out.push(keepFrame(f));
+      }
+    }
+    return out;
+  })();
+  return {
+    frames,
+    marks: () => marks,
+    async barrier() {
+      const want = marks + 1;
+      const tx = createSocket('udp4');
+      await new Promise<void>((r) => tx.send('mark', MARK_PORT, '127.0.0.1', () => r()));
+      tx.close();
+      while (marks < want) await new Promise<void>((r) => (wake = r));
+    },
+  };
+}
+
+/** A filter that also takes the barrier's datagrams. */
+const marked = (filter: string) => `(${filter}) or (udp dst port ${MARK_PORT})`;
 
 // ---------------------------------------------------------------------------------------------
 
@@ -325,10 +365,10 @@ describe.skipIf(skipLive)(liveTitle, () => {
     sockets.push(udpA, udpB);
 
     const before = wallClockNow({ sec: 0, nsec: 0 });
-    const src = open({ device: 'lo', filter: `(tcp port ${TCP_PORT}) or (udp port ${UDP_PORT})` });
+    const src = open({ device: 'lo', filter: marked(`(tcp port ${TCP_PORT}) or (udp port ${UDP_PORT})`) });
     expect(src.info).toMatchObject({ path: 'live:lo', format: 'live', precision: 'ns', linkTypes: [1], snapLength: 65535, packets: 0 });
     expect(src.capLinkType).toBe('ETHERNET');
-    const collected = drain(src);
+    const collector = collectWithBarrier(src);
 
     const [replyA, replyB, udpReplyA, udpReplyB] = await Promise.all([
       tcpExchange('127.0.0.2', CLIENT_PORT, TCP_PORT, 'ping from A'),
@@ -337,14 +377,15 @@ describe.skipIf(skipLive)(liveTitle, () => {
       udpAsk(udpB, UDP_PORT, 'udp B..'),
     ]);
     expect([replyA, replyB, udpReplyA, udpReplyB]).toEqual(['pong:ping from A', 'pong:ping from B!', 're:udp A', 're:udp B..']);
-    // The last ACKs go out while the sockets close: give the loop a moment to deliver them.
-    await sleep(150);
+    // The last ACKs go out while the sockets close: delivered before the barrier's datagram.
+    await collector.barrier();
     src.stop();
-    const frames = await collected;
+    const frames = await collector.frames;
     const after = wallClockNow({ sec: 0, nsec: 0 });
     expect(src.stopReason).toBe('stop');
-    expect(src.info.packets).toBe(frames.length);
-    expect(src.stats).toMatchObject({ received: frames.length, accepted: frames.length, dropped: 0, lengthFromIp: 0 });
+    const total = frames.length + collector.marks();
+    expect(src.info.packets).toBe(total);
+    expect(src.stats).toMatchObject({ received: total, accepted: total, dropped: 0, lengthFromIp: 0 });
 
     const seen = decodeAll(frames);
     const server4 = `127.0.0.1:${TCP_PORT}`;
@@ -492,8 +533,8 @@ describe.skipIf(skipLive)(liveTitle, () => {
     });
     servers.push(server);
     await listen(server, BULK_PORT);
-    const src = open({ device: 'lo', filter: `tcp port ${BULK_PORT}` });
-    const collected = drain(src);
+    const src = open({ device: 'lo', filter: marked(`tcp port ${BULK_PORT}`) });
+    const collector = collectWithBarrier(src);
     // Full-size (65483-byte) segments need the receiver to keep a 64 KiB window open; on a
     // loaded machine the receiving socket (in this busy process) can lag, and the kernel then
     // sends only smaller segments for a whole transfer. So another transfer is made, up to 5,
@@ -502,10 +543,10 @@ describe.skipIf(skipLive)(liveTitle, () => {
     while (transfers < 5 && src.stats.lengthFromIp === 0) {
       transfers++;
       await sendAndClose(BULK_PORT, Buffer.alloc(size, 0x5a));
-      await sleep(150);
+      await collector.barrier();
     }
     src.stop();
-    const frames = await collected;
+    const frames = await collector.frames;
     const seen = decodeAll(frames);
     // Every byte of every transfer was captured (retransmitted ones counted once).
     const clients = [...new Set(seen.filter((s) => s.dst === `127.0.0.1:${BULK_PORT}`).map((s) => s.src))];
@@ -549,13 +590,13 @@ describe.skipIf(skipLive)(liveTitle, () => {
     });
     servers.push(server);
     await listen(server, SNAP_PORT);
-    const src = open({ device: 'lo', filter: `tcp port ${SNAP_PORT}`, snapLength: 96 });
+    const src = open({ device: 'lo', filter: marked(`tcp port ${SNAP_PORT}`), snapLength: 96 });
     expect(src.info.snapLength).toBe(96);
-    const collected = drain(src);
+    const collector = collectWithBarrier(src);
     await sendAndClose(SNAP_PORT, Buffer.alloc(10_000, 1));
-    await sleep(150);
+    await collector.barrier();
     src.stop();
-    const frames = await collected;
+    const frames = await collector.frames;
     expect(frames.every((f) => f.capturedLength <= 96 && f.bytes.length === f.capturedLength)).toBe(true);
     const seen = decodeAll(frames);
     expect(streamCoverage(seen.filter((s) => s.dst === `127.0.0.1:${SNAP_PORT}`))).toEqual([[0, 10_000]]);
