@@ -141,6 +141,8 @@ export interface LiveAttributionOptions {
 
 const TCP = 6;
 const UDP = 17;
+/** FLOWDEMUX_DEBUG=lookups: one stderr line per look (flow, ms since its first packet was noted, answer). */
+const TRACE = process.env.FLOWDEMUX_DEBUG === 'lookups';
 
 /** Follows a live capture's flows and keeps, per flow id, what their two ends' owners were. */
 export class LiveAttribution {
@@ -218,14 +220,15 @@ export class LiveAttribution {
   notePacket(ref: FlowRef | null, pkt: Packet): void {
     if (ref === null) return;
     if (ref.id <= this.maxId) {
-      // A later packet of a flow with an end not settled yet (the accept queue, a handshake, a
-      // forking server's parent that may hand it to a child): that end is busy right now (a
-      // server sending its answer holds the socket), so look at the next poll, whatever the
-      // backoff says (looks again wait for the budget's credit; first looks never wait for
-      // these). Only while some flow waits: a compare otherwise.
+      // A later packet of a flow with an end whose socket was not seen yet (the accept queue, a
+      // handshake): that end is busy right now (a server sending its answer holds the socket it
+      // accepted), so look at the next poll, whatever the backoff says. (An end seen held by its
+      // listener's owner, which may still fork, is looked at again on the timer only: a
+      // threaded server would otherwise cost a look a packet.) Only while some flow waits: a
+      // compare otherwise.
       if (this.waiting.length > 0) {
         const f = this.flows.get(ref.id);
-        if (f !== undefined && f.looks > 0 && f.ends.some((e) => !e.done)) f.dueAt = f.notedAt;
+        if (f !== undefined && f.looks > 0 && f.ends.some((e) => !e.done && e.answer?.kind !== 'process')) f.dueAt = f.notedAt;
       }
       return;
     }
@@ -280,7 +283,9 @@ export class LiveAttribution {
         this.arm(this.map.dueAt(first));
         return;
       }
-      for (const f of due) this.look(f, false);
+      // New flows first: their ends may close within milliseconds; the others are looks again.
+      for (const f of due) if (f.looks === 0) this.look(f, false);
+      for (const f of due) if (f.looks > 0 && f.dueAt <= now) this.look(f, false);
       this.waiting = this.waiting.filter((f) => f.ends.some((e) => !e.done));
     }
     let next = Infinity;
@@ -351,6 +356,10 @@ export class LiveAttribution {
       const other = f.ends[1 - i]!;
       const prev = end.answer;
       const a = this.map.resolve(f.proto, end.ip, end.port, other.ip, other.port);
+      if (TRACE) {
+        const p = a.kind === 'process' ? `${a.process.state}${a.process.state === 'running' ? ` ${a.process.command} ${a.process.pid}` : ''}` : a.kind;
+        process.stderr.write(`flowdemux: look flow ${f.id} +${(now - f.notedAt).toFixed(2)} ms ${end.ip}:${end.port}: ${p}\n`);
+      }
       end.answer = this.better(prev, a);
       end.done = !young || this.settled(end.answer, f.proto, now - f.notedAt);
     }
