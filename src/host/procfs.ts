@@ -263,6 +263,18 @@ export class ProcessMap {
     // first packet, must not also pay for loading and compiling this code (a few ms, as long
     // as a curl's whole connection).
     for (const proto of BOTH) this.resolve(proto, '127.0.0.1', 9, '127.0.0.1', 9);
+    // And one of a socket that is there, held by someone: the paths that find an owner.
+    this.owners.walkNew(WALK_AHEAD_MS);
+    let held: ProcNetEntry | undefined;
+    for (const e of this.tcpSockets.values()) if (e.inode !== 0 && this.isLocal(socketIp(e.localIp))) held = e;
+    if (held !== undefined) this.resolve('tcp', held.localIp, held.localPort, held.remoteIp, held.remotePort);
+    for (const list of this.listeners.values()) {
+      const l = list[0]!;
+      if (this.isLocal(socketIp(l.entry.localIp)) || isWildcard(l.ip)) {
+        this.resolve('tcp', isWildcard(l.ip) ? '127.0.0.1' : l.entry.localIp, l.entry.localPort, '127.0.0.1', 9);
+        break;
+      }
+    }
     // The start is paid once, before capturing: the budgets start full for the first packets.
     this.owners.resetBudget();
     this.firstBudget.refill(this.clock());
