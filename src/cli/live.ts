@@ -82,7 +82,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
       : {}),
   );
   const pkt = newPacket();
-  warmUpDecodeAndEngine();
+  warmUpDecodeAndEngine(attribution);
   // Said always, as tcpdump's "listening on": a script or a test waits for this line to know
   // that packets are being captured from now on.
   io.stderr.write(

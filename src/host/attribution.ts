@@ -208,8 +208,22 @@ export class LiveAttribution {
     // compiling this code (milliseconds, as long as a short connection lasts).
     this.noteFlow(0, 'tcp', '127.0.0.1', 9, '127.0.0.1', 9);
     this.look(this.waiting.pop()!, true);
-    this.flows.delete(0);
-    this.noted--;
+    this.forgetAll();
+  }
+
+  /**
+   * Forgets every flow noted so far and starts counting again: after a warm-up that fed made-up
+   * packets through notePacket and poll (see host/warm-up.ts).
+   */
+  forgetAll(): void {
+    this.flows.clear();
+    this.waiting = [];
+    this.maxId = 0;
+    this.noted = 0;
+    this.givenUp = 0;
+    if (this.timer !== null) clearTimeout(this.timer);
+    this.timer = null;
+    this.timerAt = Infinity;
   }
 
   /**

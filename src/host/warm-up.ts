@@ -10,6 +10,7 @@ import type { Frame } from '../capture/frame.js';
 import { DemuxEngine } from '../demux/engine.js';
 import { decodeFrame } from '../parse/decode.js';
 import { newPacket } from '../parse/packet.js';
+import type { LiveAttribution } from './attribution.js';
 
 const ETHERNET = 1;
 const SYN = 0x02;
@@ -43,8 +44,11 @@ function tcpFrame(a: number[], ap: number, b: number[], bp: number, flags: numbe
   };
 }
 
-/** Runs a made-up loopback connection through the decoder and a throwaway engine. */
-export function warmUpDecodeAndEngine(): void {
+/**
+ * Runs a made-up loopback connection through the decoder and a throwaway engine, and through
+ * `attribution`'s per-packet and per-batch calls when given (which then forgets it all).
+ */
+export function warmUpDecodeAndEngine(attribution?: LiveAttribution): void {
   const c = [127, 0, 0, 1];
   const s = [127, 0, 0, 1];
   const frames = [
@@ -61,8 +65,13 @@ export function warmUpDecodeAndEngine(): void {
   const pkt = newPacket();
   for (const f of frames) {
     decodeFrame(f, pkt);
-    engine.ingest(pkt, f.tsSec, f.tsNsec);
+    const ref = engine.ingest(pkt, f.tsSec, f.tsNsec);
+    if (attribution !== undefined) {
+      attribution.notePacket(ref, pkt);
+      attribution.poll();
+    }
   }
   engine.finish();
-  engine.flows();
+  for (const flow of engine.flows()) attribution?.attribute(flow);
+  attribution?.forgetAll();
 }
