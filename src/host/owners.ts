@@ -97,8 +97,7 @@ export class OwnerIndex {
     let found = ok();
     if (found !== null) return found;
     // New processes the round did not get to, and the young ones again.
-    this.walkNew();
-    this.walkYoung(seenSince === Infinity ? this.clock() : seenSince);
+    this.walkNew(Infinity, seenSince === Infinity ? this.clock() : seenSince);
     if (this.holders.has(inode) && (found = ok()) !== null) return found;
     const tried = new Set<number>();
     for (const pid of [...hints, ...this.recent]) {
@@ -115,12 +114,13 @@ export class OwnerIndex {
   }
 
   /**
-   * Reads the fds of the processes not read before (one readdir of /proc, then theirs), and again
-   * those first seen in the last YOUNG_MS. Called just before the sockets are looked up, it sees
-   * the sockets of a short-lived process while they are still open: the lookup after it then
-   * ties their inodes to the flow's tuple.
+   * Reads the fds of the processes started since the last call (see newPids), newest first and
+   * within `budgetMs`, and again those first seen in the last YOUNG_MS and not read since
+   * `youngSince` (default: now). Called just before the sockets are looked up, it sees the
+   * sockets of a short-lived process while they are still open: the lookup after it then ties
+   * their inodes to the flow's tuple.
    */
-  walkNew(budgetMs = Infinity): void {
+  walkNew(budgetMs = Infinity, youngSince?: number): void {
     const t0 = this.clock();
     const fresh = this.newPids(t0);
     // Newest first (pids count up): the process that just connected is most likely the latest.
@@ -132,7 +132,7 @@ export class OwnerIndex {
       }
       this.walkPid(pid);
     }
-    if (this.clock() - t0 <= budgetMs) this.walkYoung(t0);
+    if (this.clock() - t0 <= budgetMs) this.walkYoung(youngSince ?? t0);
   }
 
   /**
@@ -210,8 +210,7 @@ export class OwnerIndex {
     this.hidden = 0;
     // Processes found by a full walk are not new: only those that appear after it are young.
     this.lastPid = -1;
-    this.newPids(t0); // notes the kernel's last pid and lists /proc
-    const pids = this.pids();
+    const pids = this.newPids(t0); // lists /proc (nothing is known now) and notes the kernel's last pid
     const addon = this.root === '/proc' ? nativeAddon() : null;
     if (addon !== null) {
       // The same reads in C: a readlink costs the kernel ~9 us; Node adds ~3 us and a string.

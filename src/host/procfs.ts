@@ -215,11 +215,6 @@ export class ProcessMap {
     return this.scanCount;
   }
 
-  /** When the last scan started (map clock), -Infinity before the first. */
-  get lastScan(): number {
-    return this.lastScanAt;
-  }
-
   /** When the next round of looks again may start (its budget); `now() >= scanDueAt` means now. */
   get scanDueAt(): number {
     return this.dueAt(false);
@@ -266,7 +261,12 @@ export class ProcessMap {
     // And one of a socket that is there, held by someone: the paths that find an owner.
     this.owners.walkNew(WALK_AHEAD_MS);
     let held: ProcNetEntry | undefined;
-    for (const e of this.tcpSockets.values()) if (e.inode !== 0 && this.isLocal(socketIp(e.localIp))) held = e;
+    for (const e of this.tcpSockets.values()) {
+      if (e.inode !== 0 && this.isLocal(socketIp(e.localIp))) {
+        held = e;
+        break;
+      }
+    }
     if (held !== undefined) this.resolve('tcp', held.localIp, held.localPort, held.remoteIp, held.remotePort);
     for (const list of this.listeners.values()) {
       const l = list[0]!;
@@ -393,10 +393,7 @@ export class ProcessMap {
     if (e !== undefined && e.inode === 0 && proto === 'tcp'
       && (e.state === TCP_STATES.SYN_RECV || e.state === TCP_STATES.ESTABLISHED)) {
       // Handshake in progress or waiting in the accept queue: the kernel has it, no process yet.
-      const pending: Attribution = { kind: 'pending', at };
-      const l = listenerSet === null ? undefined : this.listenerInfo(listenerSet, null);
-      if (l !== undefined) pending.listener = l;
-      return pending;
+      return this.pending(at, listenerSet);
     }
     let process: EndpointProcess;
     if (e === undefined || e.inode === 0) {
@@ -407,10 +404,7 @@ export class ProcessMap {
       if (owners === 'hidden') return NOT_VISIBLE;
       if (owners === null && !this.owners.lastFindComplete) {
         // Held, but not by a process looked at yet: every process is read again later.
-        const pending: Attribution = { kind: 'pending', at };
-        const l = listenerSet === null ? undefined : this.listenerInfo(listenerSet, null);
-        if (l !== undefined) pending.listener = l;
-        return pending;
+        return this.pending(at, listenerSet);
       }
       process = owners === null ? { state: 'gone', uid: e.uid } : this.ownerProcess(owners);
       if (process.state === 'running') this.owners.noteOwner(process.pid);
@@ -422,6 +416,14 @@ export class ProcessMap {
     }
     if (socket !== undefined) answer.socket = socket;
     return answer;
+  }
+
+  /** Not known yet: the kernel holds the end, no process was seen holding it; its listener if any. */
+  private pending(at: number, listenerSet: Listener[] | null): Attribution {
+    const a: Attribution = { kind: 'pending', at };
+    const l = listenerSet === null ? undefined : this.listenerInfo(listenerSet, null);
+    if (l !== undefined) a.listener = l;
+    return a;
   }
 
   /** The end's socket from the last scan of the tables. */
@@ -470,16 +472,6 @@ export class ProcessMap {
   }
 
   /**
-   * Who holds `inode` now, as `resolve` says it (null: nobody visible). Used to look again at an
-   * answer while its flow is young: a forking server's child takes the connection from its parent
-   * a moment after accept().
-   */
-  processOfInode(inode: number, localIp: string, localPort: number): EndpointProcess | null {
-    const o = this.ownersOf(inode, this.listenerPids(localIp, localPort));
-    return o === null || o === 'hidden' ? null : this.ownerProcess(o);
-  }
-
-  /**
    * The process an end is said to belong to when several hold its socket: the youngest (a
    * forking server's child, not the parent it was forked from); `pids` lists them all.
    */
@@ -500,22 +492,22 @@ export class ProcessMap {
     return p;
   }
 
-  /** The pids holding the listeners of an end's address:port (hints for finding its own socket). */
-  listenerPids(localIp: string, localPort: number): number[] {
-    const set = this.listenerSet(socketIp(localIp), localPort);
-    return set === null ? [] : this.listenerHolderPids(set);
-  }
-
   private ownersOf(inode: number, hints: readonly number[]): Owners | 'hidden' | null {
     const found = this.owners.find(inode, hints, true, this.seenSince);
     this.noteHidden();
     if (found === 'hidden' || found === null) return found;
-    const holders: ProcessRef[] = [];
-    for (const h of found) {
-      const command = this.owners.command(h.pid);
-      if (command !== null) holders.push({ pid: h.pid, command }); // null: exited since the walk
-    }
+    const holders = this.named(found);
     return holders.length === 0 ? null : holders;
+  }
+
+  /** Holders with their command names; one that exited since the walk is left out. */
+  private named(holders: readonly Holder[]): ProcessRef[] {
+    const out: ProcessRef[] = [];
+    for (const h of holders) {
+      const command = this.owners.command(h.pid);
+      if (command !== null) out.push({ pid: h.pid, command });
+    }
+    return out;
   }
 
   /**
@@ -558,18 +550,10 @@ export class ProcessMap {
       const o = this.owners.find(l.entry.inode, [], true);
       return o === null || o === 'hidden' ? [] : o;
     };
-    const named = (hs: Holder[]): ProcessRef[] => {
-      const out2: ProcessRef[] = [];
-      for (const h of hs) {
-        const command = this.owners.command(h.pid);
-        if (command !== null) out2.push({ pid: h.pid, command });
-      }
-      return out2;
-    };
     let chosen: ProcessRef[];
-    if (set.length === 1) chosen = this.oldestFirst(named(holdersOf(first)));
+    if (set.length === 1) chosen = this.oldestFirst(this.named(holdersOf(first)));
     else {
-      const groups = set.map((l) => named(holdersOf(l)));
+      const groups = set.map((l) => this.named(holdersOf(l)));
       const owners: ProcessRef[] = [];
       for (const g of groups) for (const p of g) if (!owners.some((o) => o.pid === p.pid)) owners.push(p);
       owners.sort((a, b) => a.pid - b.pid);
