@@ -204,11 +204,6 @@ export class LiveAttribution {
     if (this.started) return;
     this.started = true;
     this.map.start();
-    // One made-up flow noted, looked at and forgotten: the first real one must not also pay for
-    // compiling this code (milliseconds, as long as a short connection lasts).
-    this.noteFlow(0, 'tcp', '127.0.0.1', 9, '127.0.0.1', 9);
-    this.look(this.waiting.pop()!, true);
-    this.forgetAll();
   }
 
   /**

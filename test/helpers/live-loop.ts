@@ -11,6 +11,7 @@ import { DemuxEngine } from '../../src/demux/engine.js';
 import type { Flow } from '../../src/demux/types.js';
 import { LiveAttribution } from '../../src/host/attribution.js';
 import { boostPriority } from '../../src/host/priority.js';
+import { warmUpDecodeAndEngine } from '../../src/host/warm-up.js';
 import { ProcessMap } from '../../src/host/procfs.js';
 import { decodeFrame } from '../../src/parse/decode.js';
 import { newPacket } from '../../src/parse/packet.js';
@@ -46,6 +47,7 @@ export interface LiveLoop {
 export function startLiveLoop(filter: string): LiveLoop {
   const attribution = new LiveAttribution(new ProcessMap());
   attribution.start();
+  warmUpDecodeAndEngine(attribution);
   // As `flowdemux live` does (its --boost default).
   const boost = boostPriority();
   const source = openLive({ device: 'lo', filter });
