@@ -74,13 +74,15 @@ describe.skipIf(skipLive())('live capture loss', () => {
     // Every byte sent is either seen or counted as missed (seen may count a retransmission twice).
     expect(seen + missed).toBeGreaterThanOrEqual(SIZE);
     expect(missed).toBeLessThanOrEqual(SIZE);
-    if (seen < SIZE) {
-      // A shortfall: counted, and said in the report and on stderr.
-      expect(missed).toBeGreaterThanOrEqual(SIZE - seen);
+    // `seen` counts a retransmitted segment each time it passes, so it can reach SIZE while bytes
+    // were still missed: what decides is missedBytes. A shortfall is always counted there...
+    if (seen < SIZE) expect(missed).toBeGreaterThanOrEqual(SIZE - seen);
+    // ...and whatever was counted is said, in the report and on stderr.
+    if (missed > 0) {
       expect(warnings).toMatch(/sequence gaps: [\d,]+ bytes? (was|were) acknowledged/);
       expect(stderr).toMatch(/sequence gaps/);
     } else {
-      expect(missed).toBe(0);
+      expect(warnings).not.toMatch(/sequence gaps/);
     }
     // What the kernel dropped is said too, whenever it dropped anything.
     const drops = /(\d+) dropped by kernel/.exec(stderr);
