@@ -6,7 +6,7 @@ import { defineConfig } from 'vitest/config';
  * not flowdemux racing the other half of the test suite for the two cores. They must still pass
  * with the machine loaded (two `yes > /dev/null` beside them).
  */
-const REACTION = ['test/host/live-servers.test.ts'];
+const REACTION = ['test/host/live-servers.test.ts', 'test/host/syn-watch.test.ts'];
 
 export default defineConfig({
   test: {

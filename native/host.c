@@ -11,11 +11,15 @@
  *   with its listener, and a UDP tuple with the unconnected socket that would take it: the
  *   caller checks the remote end returned. One request costs tens of microseconds, where
  *   reading /proc/net/tcp walks the whole connection hash table (about 1 ms here).
+ * - synWatch*: a thread that names the process behind each SYN this host sends, while its socket
+ *   is still open (native/syn-watch.c).
  * - packetStats(fd): PACKET_STATISTICS of a packet socket of this process (libpcap's capture
  *   socket, which `cap` does not expose): [packets, drops] since the last call (the kernel
  *   resets them on each read, as libpcap's pcap_stats accounts for).
  */
 #include <errno.h>
+
+#include "diag.h"
 #include <linux/inet_diag.h>
 #include <linux/if_packet.h>
 #include <linux/netlink.h>
@@ -81,34 +85,11 @@ static napi_value sock_lookup(napi_env env, napi_callback_info info) {
     diag_fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
     if (diag_fd < 0) return throw_errno(env, "netlink sock_diag");
   }
-  struct {
-    struct nlmsghdr nlh;
-    struct inet_diag_req_v2 req;
-  } msg;
-  memset(&msg, 0, sizeof msg);
-  msg.nlh.nlmsg_len = sizeof msg;
-  msg.nlh.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-  msg.nlh.nlmsg_flags = NLM_F_REQUEST;
-  msg.req.sdiag_family = family == 4 ? AF_INET : AF_INET6;
-  msg.req.sdiag_protocol = (uint8_t)proto;
-  msg.req.idiag_states = ~0U;
-  msg.req.id.idiag_sport = htons((uint16_t)sport);
-  msg.req.id.idiag_dport = htons((uint16_t)dport);
-  memcpy(msg.req.id.idiag_src, src, 16);
-  memcpy(msg.req.id.idiag_dst, dst, 16);
-  msg.req.id.idiag_cookie[0] = INET_DIAG_NOCOOKIE;
-  msg.req.id.idiag_cookie[1] = INET_DIAG_NOCOOKIE;
-  struct sockaddr_nl kernel = { .nl_family = AF_NETLINK };
-  if (sendto(diag_fd, &msg, sizeof msg, 0, (struct sockaddr *)&kernel, sizeof kernel) < 0) {
-    return throw_errno(env, "netlink sock_diag send");
-  }
-  long buf[1024];
-  ssize_t n = recv(diag_fd, buf, sizeof buf, 0);
-  if (n < 0) return throw_errno(env, "netlink sock_diag recv");
-  struct nlmsghdr *h = (struct nlmsghdr *)buf;
-  if (!NLMSG_OK(h, (size_t)n) || h->nlmsg_type != SOCK_DIAG_BY_FAMILY) return null_value(env); /* ENOENT and the like */
-  if (h->nlmsg_len < NLMSG_LENGTH(sizeof(struct inet_diag_msg))) return null_value(env);
-  struct inet_diag_msg *m = NLMSG_DATA(h);
+  struct inet_diag_msg found;
+  int r = diag_lookup(diag_fd, (uint8_t)proto, (int)family, src, (uint16_t)sport, dst, (uint16_t)dport, &found);
+  if (r < 0) return throw_errno(env, "netlink sock_diag");
+  if (r == 0) return null_value(env);
+  struct inet_diag_msg *m = &found;
   napi_value out, v;
   napi_create_array_with_length(env, 8, &out);
   napi_create_uint32(env, m->idiag_inode, &v);
@@ -185,7 +166,7 @@ static int push(struct triples *t, double pid, double fd, double inode) {
 }
 
 static void walk_pid(long pid, struct triples *t, uint32_t *hidden) {
-  char path[64], link[64], target[64];
+  char path[64], link[320], target[64];
   snprintf(path, sizeof path, "/proc/%ld/fd", pid);
   DIR *d = opendir(path);
   if (d == NULL) {
@@ -244,8 +225,22 @@ static napi_value socket_fds(napi_env env, napi_callback_info info) {
   return out;
 }
 
+/* native/syn-watch.c */
+napi_value syn_watch_start(napi_env env, napi_callback_info info);
+napi_value syn_watch_stop(napi_env env, napi_callback_info info);
+napi_value syn_watch_drain(napi_env env, napi_callback_info info);
+napi_value syn_watch_stats(napi_env env, napi_callback_info info);
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_value fn;
+  napi_create_function(env, "synWatchStart", NAPI_AUTO_LENGTH, syn_watch_start, NULL, &fn);
+  napi_set_named_property(env, exports, "synWatchStart", fn);
+  napi_create_function(env, "synWatchStop", NAPI_AUTO_LENGTH, syn_watch_stop, NULL, &fn);
+  napi_set_named_property(env, exports, "synWatchStop", fn);
+  napi_create_function(env, "synWatchDrain", NAPI_AUTO_LENGTH, syn_watch_drain, NULL, &fn);
+  napi_set_named_property(env, exports, "synWatchDrain", fn);
+  napi_create_function(env, "synWatchStats", NAPI_AUTO_LENGTH, syn_watch_stats, NULL, &fn);
+  napi_set_named_property(env, exports, "synWatchStats", fn);
   napi_create_function(env, "socketFds", NAPI_AUTO_LENGTH, socket_fds, NULL, &fn);
   napi_set_named_property(env, exports, "socketFds", fn);
   napi_create_function(env, "sockLookup", NAPI_AUTO_LENGTH, sock_lookup, NULL, &fn);

@@ -10,7 +10,8 @@
  *    - one lookup of a new client process's socket (what a curl costs): new processes read,
  *      the kernel asked for the tuple (netlink), the owner found;
  *    - the same through /proc/net/tcp instead of netlink (without the native part);
- *    - one lookup of a connection accepted by a long-lived server holding 2,000 descriptors.
+ *    - one lookup of a connection accepted by a long-lived server holding 2,000 descriptors;
+ *    - the SYN watcher's own look at each new client's SYN: named or not, CPU a SYN.
  * 2. The everyday case, live on lo: python3 -m http.server and 20 curls in a row, as
  *    `flowdemux live` follows them: how many server and client ends are named.
  * Needs root (every process's descriptors, and capture); prints one line per figure.
@@ -152,11 +153,21 @@ signal.pause()
 
 const tables = new ProcessMap({ native: false });
 tables.start();
+// The SYN watcher (native/syn-watch.c) on the same host: its own look at each new client's SYN.
+const { SynWatch } = await dist('host/native.js');
+const watch = new SynWatch();
+const watching = watch.start('lo');
+let atSyn = 0;
 const viaNetlink = [];
 const viaTables = [];
 let named = 0;
 for (let i = 0; i < 9; i++) {
   const { child, port } = await newClient();
+  if (watching) {
+    let d;
+    while ((d = watch.decision('127.0.0.1', port, '127.0.0.1', PORT)) === undefined) await new Promise((r) => setImmediate(r));
+    if (d.pid === child.pid) atSyn++;
+  }
   const before = { ...map.owners.counts };
   let tRefresh = 0;
   viaNetlink.push(time(() => {
@@ -173,6 +184,11 @@ for (let i = 0; i < 9; i++) {
 }
 console.log(`  one lookup of a new client's socket (netlink):             ${ms(median(viaNetlink))} (named ${named} of ${viaNetlink.length}; ${map.native ? 'native part loaded' : 'NATIVE PART MISSING: tables read'})`);
 console.log(`  the same through /proc/net/tcp (no native part):           ${ms(median(viaTables))}`);
+if (watching) {
+  const [syns, found, notFound, , , cpuNs] = watch.stats();
+  console.log(`  the SYN watcher: named ${atSyn} of ${viaNetlink.length} new clients at their SYN, ${ms(cpuNs / 1e6 / Math.max(1, found + notFound))} of CPU a SYN (mean of ${syns})`);
+  watch.stop();
+} else console.log(`  the SYN watcher: not running (${watch.problem})`);
 const serverEnd = [];
 for (let i = 0; i < 5; i++) {
   const { child, port } = await newClient();

@@ -62,7 +62,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   // Both ends of a loopback flow are sockets of this host: name their processes (issue 8).
   const attribution = new LiveAttribution();
   // Listeners and bound sockets with their owners, before the first packet.
-  attribution.start();
+  attribution.start(options.interface);
   // Looked up while they are open: short connections need this process scheduled promptly.
   const boost = options.boost ? boostPriority() : null;
 

@@ -199,11 +199,13 @@ export class LiveAttribution {
   /**
    * Reads the host's sockets and every process's descriptors once, before the capture's first
    * packet, so that listeners and bound UDP sockets are known with their owners from the start.
+   * With the capture's `device`, the SYN watcher names the clients of connections this host
+   * opens there at their SYN (see host/native.ts).
    */
-  start(): void {
+  start(device?: string): void {
     if (this.started) return;
     this.started = true;
-    this.map.start();
+    this.map.start(device);
   }
 
   /**
@@ -304,6 +306,8 @@ export class LiveAttribution {
 
   /** End of capture: every end still waiting takes what one last scan shows; the timer stops. */
   finish(): void {
+    const syn = TRACE ? this.map.synWatchStats : null;
+    if (syn !== null) process.stderr.write(`flowdemux: SYN watcher: ${syn[0]} SYNs, ${syn[1]} owners found, ${syn[2]} not found, ${syn[3]} skipped (budget), ${syn[4]} lost (ring full)\n`);
     if (this.waiting.length > 0 && this.map.isAvailable()) {
       this.map.refresh();
       for (const f of this.waiting) this.look(f, true);
@@ -315,6 +319,7 @@ export class LiveAttribution {
   /** Stops the timer (the noted flows stay). */
   close(): void {
     this.closed = true;
+    this.map.close();
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     this.timerAt = Infinity;

@@ -17,8 +17,8 @@
  * 4. every process (a full walk), at most once per `fullWalkGap` of its own cost, so that a host
  *    with many processes is not read end to end for each new tuple.
  */
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
-import { nativeAddon } from '../native/addon.js';
+import { closeSync, openSync, readdirSync, readFileSync, readlinkSync, readSync } from 'node:fs';
+import { nativeAddon, type HostAddon } from '../native/addon.js';
 
 export interface Holder {
   pid: number;
@@ -65,6 +65,8 @@ export class OwnerIndex {
   private recent: number[] = [];
   private commands = new Map<number, string>();
   private nextFullWalkAt = -Infinity;
+  /** /proc/loadavg, kept open: read again from its start, ~15 us instead of ~100 for readFileSync. */
+  private readonly loadavg: KeptFile;
   /** Processes whose fd directory could not be read (EACCES: another user's, not root). */
   hidden = 0;
   /** Counters, for tests and the benchmark. */
@@ -74,6 +76,12 @@ export class OwnerIndex {
     this.root = opts.procRoot;
     this.clock = opts.clock;
     this.fullWalkGap = opts.fullWalkGap ?? 4;
+    this.loadavg = new KeptFile(`${this.root}/loadavg`);
+  }
+
+  /** Closes what is kept open. */
+  close(): void {
+    this.loadavg.close();
   }
 
   /** Lets the next full walk run at once (the one at the start of a capture is not held against it). */
@@ -123,6 +131,18 @@ export class OwnerIndex {
   walkNew(budgetMs = Infinity, youngSince?: number): void {
     const t0 = this.clock();
     const fresh = this.newPids(t0);
+    const addon = this.root === '/proc' ? nativeAddon() : null;
+    if (addon !== null) {
+      // In C, a few microseconds a process: every new one at once, then the young again. The
+      // curl that just sent a SYN may close its socket a millisecond later.
+      this.walkNative(addon, fresh, false);
+      const young = this.clock() - YOUNG_MS;
+      const since = youngSince ?? t0;
+      const again: number[] = [];
+      for (const [pid, first] of this.known) if (first >= young && (this.walkedAt.get(pid) ?? -Infinity) < since) again.push(pid);
+      if (again.length > 0) this.walkNative(addon, again, false);
+      return;
+    }
     // Newest first (pids count up): the process that just connected is most likely the latest.
     // Within the budget only; the rest are read when a lookup does not find its socket.
     for (const pid of fresh) {
@@ -144,13 +164,9 @@ export class OwnerIndex {
    * is what forgets the processes that are gone.
    */
   private newPids(now: number): number[] {
-    let last = -1;
-    try {
-      const text = readFileSync(`${this.root}/loadavg`, 'latin1');
-      last = Number(text.slice(text.lastIndexOf(' ') + 1));
-    } catch {
-      last = -1; // no loadavg (a made-up /proc): list
-    }
+    const text = this.loadavg.read();
+    // No loadavg (a made-up /proc): list.
+    const last = text === null ? -1 : Number(text.slice(text.lastIndexOf(' ') + 1));
     const prev = this.lastPid;
     const span = last - prev;
     if (last > 0 && prev > 0 && span >= 0 && span <= PROBE_SPAN && now - this.listedAt < LIST_EVERY_MS) {
@@ -177,13 +193,11 @@ export class OwnerIndex {
 
   /** True when `id` is a process (a thread group's leader), not another thread of one. */
   private isProcess(id: number): boolean {
-    try {
-      const status = readFileSync(`${this.root}/${id}/status`, 'latin1');
-      const m = /\nTgid:\s*(\d+)/.exec(status);
-      return m !== null && Number(m[1]) === id;
-    } catch {
-      return false; // gone already, or never was
-    }
+    // Gone already, or never was: null.
+    const status = readSmall(`${this.root}/${id}/status`, 'Tgid:');
+    if (status === null) return false;
+    const m = /Tgid:\s*(\d+)/.exec(status);
+    return m !== null && Number(m[1]) === id;
   }
 
   /**
@@ -214,15 +228,7 @@ export class OwnerIndex {
     const addon = this.root === '/proc' ? nativeAddon() : null;
     if (addon !== null) {
       // The same reads in C: a readlink costs the kernel ~9 us; Node adds ~3 us and a string.
-      const now = this.clock();
-      const { triples, hidden } = addon.socketFds(pids);
-      for (const pid of pids) {
-        this.known.set(pid, -Infinity);
-        this.walkedAt.set(pid, now);
-      }
-      this.counts.pidWalks += pids.length;
-      this.hidden = hidden;
-      for (let i = 0; i < triples.length; i += 3) this.addHolder(triples[i + 2]!, { pid: triples[i]!, fd: String(triples[i + 1]), seenAt: now });
+      this.walkNative(addon, pids, true);
     } else {
       for (const pid of pids) {
         this.known.set(pid, -Infinity);
@@ -330,6 +336,25 @@ export class OwnerIndex {
     }
   }
 
+  /**
+   * walkPid for many processes in one call of the native part (see native/host.c). `old`: they
+   * were there before the capture (a full walk), so never young.
+   */
+  private walkNative(addon: HostAddon, pids: readonly number[], old: boolean): void {
+    const now = this.clock();
+    const { triples, hidden } = addon.socketFds(pids);
+    for (const pid of pids) {
+      if (old) this.known.set(pid, -Infinity);
+      else if (!this.known.has(pid)) this.known.set(pid, now);
+      this.walkedAt.set(pid, now);
+      this.commands.delete(pid); // a pid read again may be a new process with that number
+    }
+    this.counts.pidWalks += pids.length;
+    this.hidden += hidden;
+    if (this.holders.size > MAX_HOLDERS) this.holders = new Map();
+    for (let i = 0; i < triples.length; i += 3) this.addHolder(triples[i + 2]!, { pid: triples[i]!, fd: String(triples[i + 1]), seenAt: now });
+  }
+
   private addHolder(inode: number, h: Holder): void {
     const list = this.holders.get(inode);
     if (list === undefined) this.holders.set(inode, [h]);
@@ -347,5 +372,67 @@ export class OwnerIndex {
     } catch {
       return false;
     }
+  }
+}
+
+const SMALL = Buffer.alloc(4096);
+
+/**
+ * The start of a small /proc file up to and including the line holding `until` (null: not
+ * readable): one open and a read or two into a shared buffer, where readFileSync would stat the
+ * file and grow a buffer of its own (procfs files say they are empty).
+ */
+function readSmall(path: string, until: string): string | null {
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+  } catch {
+    return null;
+  }
+  try {
+    let n = 0;
+    for (;;) {
+      const got = readSync(fd, SMALL, n, SMALL.length - n, null);
+      n += got;
+      if (got === 0 || n === SMALL.length) break;
+      const text = SMALL.toString('latin1', 0, n);
+      const at = text.indexOf(until);
+      if (at >= 0 && text.indexOf('\n', at) >= 0) return text;
+    }
+    return SMALL.toString('latin1', 0, n);
+  } catch {
+    return null;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** A /proc file kept open and read again from its start (seq_file files allow it). */
+class KeptFile {
+  private fd: number | null | undefined;
+  private readonly buf = Buffer.alloc(256);
+
+  constructor(private readonly path: string) {}
+
+  read(): string | null {
+    if (this.fd === undefined) {
+      try {
+        this.fd = openSync(this.path, 'r');
+      } catch {
+        this.fd = null;
+      }
+    }
+    if (this.fd === null) return null;
+    try {
+      const n = readSync(this.fd, this.buf, 0, this.buf.length, 0);
+      return this.buf.toString('latin1', 0, n).trimEnd();
+    } catch {
+      return null;
+    }
+  }
+
+  close(): void {
+    if (typeof this.fd === 'number') closeSync(this.fd);
+    this.fd = undefined;
   }
 }

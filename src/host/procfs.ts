@@ -18,7 +18,7 @@
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
 import type { EndpointProcess, ListenerProcess, ProcessRef, UdpSocketInfo } from '../demux/types.js';
-import { kernelSocket, nativeAvailable, type KernelSocket } from './native.js';
+import { kernelSocket, nativeAvailable, SynWatch, type KernelSocket } from './native.js';
 import { OwnerIndex, type Holder } from './owners.js';
 import {
   ANY_REMOTE, endpointText, HOST_LITTLE_ENDIAN, isWildcard, parseProcNet, socketIp, socketKey, TCP_STATES,
@@ -190,6 +190,7 @@ export class ProcessMap {
   /** Holders whose link was read at or after this time held their socket at the last scan. */
   private seenSince = Infinity;
   private localsReadAt = -Infinity;
+  private synWatch: SynWatch | null = null;
 
   constructor(opts: ProcessMapOptions = {}) {
     this.root = opts.procRoot ?? '/proc';
@@ -249,8 +250,16 @@ export class ProcessMap {
    * The start of a capture: one scan and a walk of every process, so that every listener and
    * bound UDP socket of the host is known with its owners before the first packet.
    */
-  start(): void {
+  start(device?: string): void {
     if (!this.isAvailable()) return;
+    // The SYN watcher names short connections' clients (real /proc and the native part only).
+    if (device !== undefined && this.native && this.synWatch === null) {
+      this.synWatch = new SynWatch();
+      if (!this.synWatch.start(device)) {
+        if (process.env.FLOWDEMUX_DEBUG === 'lookups') process.stderr.write(`flowdemux: no SYN watcher (${this.synWatch.problem})\n`);
+        this.synWatch = null;
+      }
+    }
     this.scan();
     this.owners.fullWalk();
     this.noteHidden();
@@ -335,6 +344,18 @@ export class ProcessMap {
     this.spend(c0);
   }
 
+  /** Closes the files kept open between looks (they are opened again if the map is used again). */
+  close(): void {
+    this.owners.close();
+    this.synWatch?.stop();
+    this.synWatch = null;
+  }
+
+  /** The SYN watcher's counts (see native.ts), when it runs. */
+  get synWatchStats(): [number, number, number, number, number, number] | null {
+    return this.synWatch?.stats() ?? null;
+  }
+
   /**
    * Makes the next `resolve`s answer for now: reads the fds of processes not seen before, then
    * (without the kernel's lookup) the tables. In that order, a short-lived process's socket is
@@ -390,6 +411,20 @@ export class ProcessMap {
     const e = found.entry;
     const socket = found.socket;
     const listenerSet = proto === 'tcp' ? this.listenerSet(lip, localPort) : null;
+    // What the SYN watcher saw at this end's SYN, when this host opened the connection: the
+    // socket held then (the same socket, if the kernel still has it).
+    const early = proto === 'tcp' ? this.synWatch?.owner(localIp, localPort, remoteIp, remotePort) : undefined;
+    const atSyn = early !== undefined && (e === undefined || e.inode === 0 || e.inode === early.inode) ? early : undefined;
+    if (atSyn !== undefined) {
+      const process: EndpointProcess = { pid: atSyn.pid, command: atSyn.command, state: 'running' };
+      this.owners.noteOwner(atSyn.pid);
+      const answer: Attribution = { kind: 'process', process, inode: atSyn.inode, at };
+      if (listenerSet !== null) {
+        const l = this.listenerInfo(listenerSet, atSyn.pid);
+        if (l !== undefined) answer.listener = l;
+      }
+      return answer;
+    }
     if (e !== undefined && e.inode === 0 && proto === 'tcp'
       && (e.state === TCP_STATES.SYN_RECV || e.state === TCP_STATES.ESTABLISHED)) {
       // Handshake in progress or waiting in the accept queue: the kernel has it, no process yet.

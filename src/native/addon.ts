@@ -21,6 +21,20 @@ export interface HostAddon {
    * and how many processes' fd directories could not be read (permission).
    */
   socketFds(pids?: readonly number[]): { triples: Float64Array; hidden: number };
+  /**
+   * Starts the SYN watcher on a device ('any' or '': all): a thread that, at each SYN this host
+   * sends, finds the process holding the sending socket. True, or why it could not start.
+   */
+  synWatchStart(device: string): true | string;
+  /**
+   * What the watcher decided since the last call: [family 4|6, local, lport, remote, rport, inode,
+   * pid (-1: no holder found, -2: skipped for its CPU budget), command, seen (CLOCK_MONOTONIC
+   * ns), ...], nine values a SYN.
+   */
+  synWatchDrain(): (number | Buffer | string)[];
+  /** [SYNs seen, owners found, not found, skipped (its CPU budget), dropped from a full ring, CPU ns spent looking]. */
+  synWatchStats(): [number, number, number, number, number, number];
+  synWatchStop(): void;
 }
 
 let addon: HostAddon | null | undefined;

@@ -46,7 +46,7 @@ export interface LiveLoop {
 
 export function startLiveLoop(filter: string): LiveLoop {
   const attribution = new LiveAttribution(new ProcessMap());
-  attribution.start();
+  attribution.start('lo');
   warmUpDecodeAndEngine(attribution);
   // As `flowdemux live` does (its --boost default).
   const boost = boostPriority();
