@@ -17,7 +17,7 @@
  * - takes the original length from the IP header when a frame reached the snap length: libpcap
  *   under cap always uses a snap length of 65535, and on Linux `lo` a GSO frame is 65549 bytes
  *   (14 + a 65535-byte IPv4 datagram), reported as 65535 bytes with `truncated=false`. Only
- *   such frames are decoded here (with the project's decoder, `ipLongerThanFrame`); the
+ *   such frames are asked about (`wireLength`, given by the pipeline: the decoder's answer); the
  *   frame then says 65535 captured of 65549 on the wire, as tcpdump's own capture would.
  * - batches whatever arrived within one turn of the event loop: cap delivers everything that
  *   is readable in one poll callback, and the waiting consumer is woken by setImmediate, after
@@ -30,11 +30,9 @@
  * from JavaScript. It is harmless: the netmask only matters for the BPF `broadcast` primitive.
  */
 import { performance } from 'node:perf_hooks';
-import { decodeBytes } from '../parse/decode.js';
-import { newPacket, type Packet } from '../parse/packet.js';
 import { loadCap, LiveCaptureError, type CapHandle, type CapModule } from './cap-loader.js';
-import type { CaptureInfo, Frame, FrameSource } from './frame.js';
-import { LINKTYPE } from './linktypes.js';
+import type { CaptureInfo, Frame, FrameSource } from '../core/frame.js';
+import { LINKTYPE } from '../core/linktypes.js';
 import { packetSocketFds, PacketSocketCounters } from './packet-socket.js';
 
 export { LiveCaptureError, CAP_UNAVAILABLE_MESSAGE, type LiveErrorKind } from './cap-loader.js';
@@ -75,6 +73,13 @@ export interface LiveOptions {
   sourceIndex?: number;
   /** Module to load instead of 'cap' (tests: a missing name gives the "not installed" error). */
   capModule?: string;
+  /**
+   * The length on the wire of a frame that may have been cut at the snap length, from its own IP
+   * header, or null when it says nothing more (see the file comment). The capture layer does not
+   * decode: the pipeline passes the decoder's answer (src/pipeline/live.ts). Without it, such a
+   * frame's original length is its captured length.
+   */
+  wireLength?: (linkType: number, bytes: Uint8Array, length: number) => number | null;
 }
 
 /** Why a live source ended. 'stop' is a plain `stop()` call or the consumer leaving its loop. */
@@ -376,7 +381,7 @@ export class LiveSource implements FrameSource {
   private readonly sourceIndex: number;
   private readonly count: number;
   private readonly maxPending: number;
-  private readonly scratch: Packet = newPacket();
+  private readonly wireLength: LiveOptions['wireLength'];
   private readonly now: WallTime = { sec: 0, nsec: 0 };
   private timer: NodeJS.Timeout | null = null;
 
@@ -402,6 +407,7 @@ export class LiveSource implements FrameSource {
     this.sourceIndex = init.opts.sourceIndex ?? 0;
     this.count = init.opts.count ?? Infinity;
     this.maxPending = init.opts.maxPendingBytes ?? DEFAULT_MAX_PENDING;
+    this.wireLength = init.opts.wireLength;
     this.info = {
       path: `live:${init.device}`,
       format: 'live',
@@ -514,11 +520,11 @@ export class LiveSource implements FrameSource {
     const bytes = this.chunk.subarray(start, start + nbytes);
 
     let originalLength = nbytes;
-    if (truncated || nbytes >= this.snapLength) {
+    if ((truncated || nbytes >= this.snapLength) && this.wireLength !== undefined) {
       // Possibly cut: the IP header knows the real size (see the file comment).
-      const pkt = decodeBytes(this.linkType, bytes, nbytes, nbytes, this.scratch);
-      if (pkt.ipLongerThanFrame) {
-        originalLength = pkt.networkOffset + pkt.ipLength;
+      const wire = this.wireLength(this.linkType, bytes, nbytes);
+      if (wire !== null && wire > nbytes) {
+        originalLength = wire;
         this.stats.lengthFromIp++;
       }
     }

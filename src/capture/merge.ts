@@ -17,7 +17,7 @@
  * emits every frame up to the second-earliest head in a tight loop, comparing each frame
  * with one bound only, and a batch that goes out whole is passed on as the same array.
  */
-import type { Frame, FrameSource } from './frame.js';
+import type { Frame, FrameSource } from '../core/frame.js';
 
 interface Cursor {
   iterator: AsyncIterator<Frame[]>;

@@ -10,7 +10,7 @@ import { fstatSync, open as openFd } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { CaptureError, type FrameSource } from './frame.js';
+import { CaptureError, type FrameSource } from '../core/frame.js';
 import { PCAP_HEADER_LENGTH, PcapSource, isPcapMagic, parsePcapHeader } from './pcap.js';
 import { BLOCK, PcapngSource, SHB_MIN_LENGTH, checkSectionHeader } from './pcapng.js';
 import {

@@ -22,7 +22,7 @@
  */
 import { closeSync, existsSync, openSync, unlinkSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type { Frame } from './frame.js';
+import type { Frame } from '../core/frame.js';
 
 export const PCAP_WRITE_SNAPLEN = 262144;
 /** The nanosecond magic as it is stored in a little-endian file. */

@@ -31,7 +31,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
-import type { CaptureInfo, Frame, FrameSource } from './frame.js';
+import type { CaptureInfo, Frame, FrameSource } from '../core/frame.js';
 import { DamageCounter, MAX_RECORD_BYTES, Window, errorText, inputErrorText, plural, were } from './reader.js';
 
 const require = createRequire(import.meta.url);

@@ -15,7 +15,7 @@
  * finer than 10^-9 or 2^-32, which no common writer produces. Nanoseconds are truncated
  * where the resolution does not divide a second into whole nanoseconds (e.g. 2^-10).
  */
-import type { CaptureInfo, Frame, FrameSource } from './frame.js';
+import type { CaptureInfo, Frame, FrameSource } from '../core/frame.js';
 import { DamageCounter, MAX_RECORD_BYTES, Window, errorText, inputErrorText, plural, were } from './reader.js';
 
 export const BLOCK = {

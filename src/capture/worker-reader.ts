@@ -27,7 +27,7 @@
 import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { CaptureError, type CaptureInfo, type Frame, type FrameSource } from './frame.js';
+import { CaptureError, type CaptureInfo, type Frame, type FrameSource } from '../core/frame.js';
 import { mergeSources } from './merge.js';
 import { openCapture } from './open.js';
 

@@ -1,18 +1,17 @@
 /** `flowdemux demux` (which key tells a port's flows apart) and `flowdemux ladder` (one connection). */
 import { buildDemux } from '../demux/groups.js';
-import type { Flow } from '../demux/types.js';
+import type { Flow } from '../core/flow.js';
 import { renderDemuxDot, renderDemuxJson, renderDemuxMermaid, renderDemuxTable } from '../report/demux.js';
 import { filterFlows } from '../report/flows.js';
 import { ladderPacket, renderLadder, type LadderPacket } from '../report/ladder.js';
-import { flowSelection, readFlows } from './flows.js';
-import type { CommandResult, Io } from './main.js';
-import { inputName, noPacketsLine } from './read.js';
+import { flowSelection, noPacketsLine, readCommandFlows, type CommandResult, type Io } from './command.js';
+import { inputName } from '../pipeline/read.js';
 import { UsageError, type Options } from './options.js';
 import type { Output } from './output.js';
 
 export async function runDemux(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const selection = flowSelection(options);
-  const { engine, read } = await readFlows(options, io, out);
+  const { engine, read } = await readCommandFlows(options, io, out);
   const summary = engine.summary(inputName(read));
   const warnings = [...read.warnings, ...summary.warnings];
   if (read.captures.length === 0) return { errors: read.errors, warnings };
@@ -39,7 +38,7 @@ export async function runLadder(options: Options, io: Io, out: Output): Promise<
   const packets: LadderPacket[] = [];
   let target: Flow | null = null;
   // Only the one flow is kept: the engine streams every other flow away as it ends.
-  const { engine, read, digits } = await readFlows(options, io, out, {
+  const { engine, read, digits } = await readCommandFlows(options, io, out, {
     engine: { onFlowEnd: (f) => { if (f.id === id) target = f; } },
     after: (ref, frame, pkt) => {
       if (ref && ref.id === id) packets.push(ladderPacket(frame, pkt, ref));

@@ -1,84 +1,14 @@
 /** `flowdemux flows`: packets into flows by tuple, reported as table, JSON, NDJSON, CSV or Zeek. */
-import type { CaptureInfo, Frame } from '../capture/frame.js';
-import { DemuxEngine } from '../demux/engine.js';
-import type { DemuxOptions, Flow, FlowRef } from '../demux/types.js';
-import type { Packet } from '../parse/packet.js';
-import { tryParseAddress } from '../parse/format.js';
+import type { CaptureInfo } from '../core/frame.js';
+import type { Flow } from '../core/flow.js';
 import {
   FlowJsonStore, flowJsonBound, flowMatcher, flowsCsvChunks, flowsJsonChunks, flowsJsonHead, flowsJsonTail,
-  renderFlowsTable, selectFlows, writeFlowJson, zeekConnLogChunks, type FlowSelection, type FlowsDocumentOptions,
+  renderFlowsTable, selectFlows, writeFlowJson, zeekConnLogChunks, type FlowsDocumentOptions,
 } from '../report/flows.js';
-import type { CommandResult, Io } from './main.js';
-import { UsageError, type Options } from './options.js';
+import { flowSelection, noPacketsLine, readCommandFlows, type CommandResult, type Io } from './command.js';
+import type { Options } from './options.js';
 import type { Output } from './output.js';
-import { timeDigits } from './packets.js';
-import { inputName, noPacketsLine, readCaptures, type ReadResult } from './read.js';
-
-/** Engine options from the command line: one --idle-timeout for every protocol. */
-export function engineOptions(options: Options, extra: DemuxOptions = {}): DemuxOptions {
-  const o: DemuxOptions = { ...extra };
-  if (options.idleTimeout !== undefined) {
-    o.tcpIdleTimeout = o.udpIdleTimeout = o.icmpIdleTimeout = options.idleTimeout;
-  }
-  if (options.maxFlows !== undefined) o.maxFlows = options.maxFlows;
-  return o;
-}
-
-export function flowSelection(options: Options): FlowSelection {
-  if (options.host !== undefined && tryParseAddress(options.host) === null) {
-    throw new UsageError(`--host '${options.host}' is not an IPv4 or IPv6 address`);
-  }
-  return { proto: options.proto, port: options.port, host: options.host, sort: options.sort, limit: options.limit };
-}
-
-export interface FlowRead {
-  engine: DemuxEngine;
-  read: ReadResult;
-  /** Fraction digits for times (6, or 9 when a capture has nanoseconds). */
-  digits: number;
-}
-
-/**
- * Reads the captures through a demux engine; shared by flows, demux and ladder. `after` runs
- * after each packet was ingested and may return a promise to wait on (output backpressure).
- * With a streaming input (a pipe or FIFO: see FrameSource.streaming), whatever the command
- * queued on `out` is sent after every batch, as its packets arrived, and with `endOnClose` the
- * engine hands over each TCP connection when it is over (DemuxOptions.endOnClose).
- */
-export async function readFlows(
-  options: Options, io: Io, out: Output,
-  hooks: {
-    engine?: DemuxOptions;
-    /** With a streaming input: DemuxEngine.handOverOnClose (needs `engine.onFlowEnd`). */
-    endOnClose?: boolean;
-    after?: (ref: FlowRef | null, frame: Frame, pkt: Packet) => Promise<void> | undefined;
-    onDigits?: (digits: number) => void;
-  } = {},
-): Promise<FlowRead> {
-  const engine = new DemuxEngine(engineOptions(options, hooks.engine));
-  const after = hooks.after;
-  const state: FlowRead = { engine, read: undefined as unknown as ReadResult, digits: 6 };
-  state.read = await readCaptures(
-    options.captures,
-    (frame, pkt) => {
-      const ref = engine.ingest(pkt, frame.tsSec, frame.tsNsec);
-      return after?.(ref, frame, pkt);
-    },
-    {
-      progress: options.progress ?? (io.stderr.isTTY ? 'auto' : false),
-      stdin: io.stdin,
-      shouldStop: () => out.closed,
-      onStart: (captures, streaming) => {
-        if (streaming && hooks.endOnClose === true) engine.handOverOnClose();
-        state.digits = timeDigits(captures);
-        hooks.onDigits?.(state.digits);
-      },
-      afterBatch: () => out.sendQueued(),
-    },
-  );
-  engine.finish();
-  return state;
-}
+import { inputName } from '../pipeline/read.js';
 
 async function writeChunks(out: Output, chunks: Iterable<string>): Promise<void> {
   for (const c of chunks) {
@@ -140,7 +70,7 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
       const w = writeFlowLine(out, flow, streamDigits);
       if (w) pending = w;
     };
-  const { engine, read, digits } = await readFlows(options, io, out, {
+  const { engine, read, digits } = await readCommandFlows(options, io, out, {
     engine: streaming || store ? { onFlowEnd } : {},
     // From a pipe, a closed connection is written when it is over, not when later traffic
     // (or the end of the input) releases it.

@@ -9,19 +9,18 @@
 import { LiveAttribution } from '../host/attribution.js';
 import { boostPriority } from '../host/priority.js';
 import { warmUpDecodeAndEngine } from '../host/warm-up.js';
-import { linkTypeName } from '../capture/linktypes.js';
+import { linkTypeName } from '../core/linktypes.js';
 import { listInterfaces } from '../capture/interfaces.js';
-import { LiveCaptureError, openLive, stopOnSignals, type LiveSource } from '../capture/live.js';
+import { LiveCaptureError, stopOnSignals, type LiveSource } from '../capture/live.js';
 import { PcapWriteError, PcapWriter } from '../capture/pcap-writer.js';
 import { DemuxEngine } from '../demux/engine.js';
 import { buildDemux } from '../demux/groups.js';
 import { renderDemuxDot, renderDemuxMermaid, renderDemuxTable } from '../report/demux.js';
-import type { Flow } from '../demux/types.js';
-import { decodeFrame } from '../parse/decode.js';
-import { newPacket } from '../parse/packet.js';
+import type { Flow } from '../core/flow.js';
+import { openLiveCapture } from '../pipeline/live.js';
+import { pump } from '../pipeline/pump.js';
 import { filterFlows, flowsJsonChunks, flowToNdjsonLine, renderFlowsTable, selectFlows, sortFlows } from '../report/flows.js';
-import { engineOptions, flowSelection } from './flows.js';
-import type { CommandResult, Io } from './main.js';
+import { engineOptions, flowSelection, type CommandResult, type Io } from './command.js';
 import type { Options } from './options.js';
 import { safeText, type Output } from './output.js';
 
@@ -47,7 +46,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
 
   let source: LiveSource;
   try {
-    source = openLive({
+    source = openLiveCapture({
       device: options.interface,
       filter: options.filter,
       count: options.count,
@@ -81,7 +80,6 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
         }
       : {}),
   );
-  const pkt = newPacket();
   warmUpDecodeAndEngine(attribution);
   // Said always, as tcpdump's "listening on": a script or a test waits for this line to know
   // that packets are being captured from now on.
@@ -93,27 +91,28 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   let lastDraw = Date.now();
   const errors: string[] = [];
   try {
-    for await (const batch of source.batches()) {
-      for (const frame of batch) {
+    await pump(source.batches(), engine, {
+      each: (frame, pkt, ref) => {
         if (writer) writer.write(frame);
-        decodeFrame(frame, pkt);
-        attribution.notePacket(engine.ingest(pkt, frame.tsSec, frame.tsNsec), pkt);
-      }
-      attribution.poll();
-      if (pending) {
-        await pending;
-        pending = undefined;
-      }
-      if (out.closed) break;
-      if (interactive && Date.now() - lastDraw >= REDRAW_MS) {
-        lastDraw = Date.now();
-        const recent = sortFlows(filterFlows(engine.flows(), selection), 'start').slice(-LIVE_ROWS);
-        for (const f of recent) attribution.attribute(f);
-        out.write(`\x1b[H\x1b[2J${new Date().toISOString()}  ${source.stats.received} packets on ${options.interface}\n`);
-        out.write(renderFlowsTable(recent, { digits: 6 }));
-        await out.flush();
-      }
-    }
+        attribution.notePacket(ref, pkt);
+      },
+      afterBatch: async () => {
+        attribution.poll();
+        if (pending) {
+          await pending;
+          pending = undefined;
+        }
+        if (interactive && !out.closed && Date.now() - lastDraw >= REDRAW_MS) {
+          lastDraw = Date.now();
+          const recent = sortFlows(filterFlows(engine.flows(), selection), 'start').slice(-LIVE_ROWS);
+          for (const f of recent) attribution.attribute(f);
+          out.write(`\x1b[H\x1b[2J${new Date().toISOString()}  ${source.stats.received} packets on ${options.interface}\n`);
+          out.write(renderFlowsTable(recent, { digits: 6 }));
+          await out.flush();
+        }
+      },
+      stop: () => out.closed,
+    });
   } catch (err) {
     if (!(err instanceof PcapWriteError)) throw err;
     errors.push(err.message);

@@ -4,7 +4,7 @@
  * 2 usage error, 3 warnings under --strict. Nothing here throws to the caller: any unexpected
  * error becomes one line on stderr (with the stack only under FLOWDEMUX_DEBUG=1).
  */
-import type { Readable, Writable } from 'node:stream';
+import { EXIT, outputErrorText, type CommandResult, type Io } from './command.js';
 import { parseArgs, UsageError, type Options } from './options.js';
 import { Output, safeText } from './output.js';
 import { runDemux, runLadder } from './demux.js';
@@ -12,35 +12,7 @@ import { runFlows } from './flows.js';
 import { runInterfaces, runLive } from './live.js';
 import { runPackets } from './packets.js';
 
-export interface Io {
-  stdout: Writable & { isTTY?: boolean };
-  stderr: Writable & { isTTY?: boolean };
-  stdin: Readable;
-}
-
-export const EXIT = { OK: 0, UNREADABLE: 1, USAGE: 2, STRICT: 3 } as const;
-
-export { safeText };
-
-/** Why standard output could not be written, in words, with the system's code: "disk full (ENOSPC)". */
-export function outputErrorText(err: Error): string {
-  const code = (err as NodeJS.ErrnoException).code;
-  const words: Record<string, string> = {
-    ENOSPC: 'disk full', EDQUOT: 'disk quota exceeded', EFBIG: 'file too large', EIO: 'i/o error',
-    EACCES: 'permission denied', EPERM: 'permission denied', EBADF: 'not open for writing', EROFS: 'read-only file system',
-  };
-  const text = code !== undefined ? words[code] : undefined;
-  if (text !== undefined) return `${text} (${code})`;
-  return err.message.split('\n')[0] ?? String(err);
-}
-
-/** What a command reports back to `run` for the exit code and the closing stderr lines. */
-export interface CommandResult {
-  errors: string[];
-  warnings: string[];
-  /** Exit code when there are errors, if not 1 (e.g. 2 for an unknown capture device). */
-  exitCode?: number;
-}
+export { EXIT, outputErrorText, safeText, type CommandResult, type Io };
 
 export async function run(argv: string[], io: Io): Promise<number> {
   let options: Options | null;

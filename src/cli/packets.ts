@@ -1,19 +1,12 @@
 /** `flowdemux packets`: one line a packet, as a table or NDJSON, with the flow it demuxes to. */
 import { statSync } from 'node:fs';
-import type { CaptureInfo } from '../capture/frame.js';
 import { NoSocketLookahead } from '../demux/closed.js';
 import { explainPacket } from '../demux/explain.js';
 import { PACKET_TABLE_HEADER, packetJson, packetTableLine, type PacketLineContext } from '../report/packets.js';
-import { readFlows } from './flows.js';
-import type { CommandResult, Io } from './main.js';
-import { inputName, noPacketsLine, readCaptures } from './read.js';
+import { noPacketsLine, readCommandFlows, type CommandResult, type Io } from './command.js';
+import { inputName, readCaptures } from '../pipeline/read.js';
 import type { Options } from './options.js';
 import type { Output } from './output.js';
-
-/** Fraction digits for times: nanoseconds when any capture has them. */
-export function timeDigits(captures: CaptureInfo[]): number {
-  return captures.some((c) => c.precision !== null && c.precision !== 'us' && c.precision !== 'ms') ? 9 : 6;
-}
 
 function isFile(path: string): boolean {
   try {
@@ -43,7 +36,7 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
   const ctx: PacketLineContext = { baseSec: -1, baseNsec: 0, digits: 6, multi: options.captures.length > 1 };
   const ahead = await noSocketLookahead(options);
   const table = options.format === 'table';
-  const { engine, read } = await readFlows(options, io, out, {
+  const { engine, read } = await readCommandFlows(options, io, out, {
     // Flows are only needed for their ids here: a no-op onFlowEnd keeps the engine from
     // holding finished flows, so memory stays bounded on any capture.
     engine: { onFlowEnd: () => undefined },

@@ -16,9 +16,9 @@
  * Memory is bounded: at most MAX_TUPLES tuples are followed and MAX_REFUSED packets remembered
  * (past that, packets get the usual explanation), and a tuple keeps at most MAX_PENDING datagrams.
  */
-import type { Frame } from '../capture/frame.js';
+import type { Frame } from '../core/frame.js';
 import { formatAddress } from '../parse/format.js';
-import { IPPROTO, TCP_FLAG, type Packet } from '../parse/packet.js';
+import { IPPROTO, TCP_FLAG, type Packet } from '../core/packet.js';
 
 /** ICMP port unreachable (type 3 code 3) or ICMPv6 port unreachable (type 1 code 4). */
 export function isPortUnreachable(pkt: Packet): boolean {

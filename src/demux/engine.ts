@@ -16,7 +16,7 @@
  * records of the flow table: a packet touches a handful of cache lines and allocates nothing.
  */
 import { formatAddress } from '../parse/format.js';
-import type { Packet } from '../parse/packet.js';
+import type { Packet } from '../core/packet.js';
 import { isPortUnreachable } from './closed.js';
 import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './community-id.js';
 import { FlowTable, tupleHash } from './flow-table.js';
@@ -32,7 +32,7 @@ import {
 } from './tcp.js';
 import type {
   DemuxOptions, DemuxSummary, EndReason, Flow, FlowProto, FlowRef, GenerationReason, PacketKind,
-} from './types.js';
+} from '../core/flow.js';
 
 const TCP = 6;
 const UDP = 17;

@@ -28,9 +28,9 @@
  * become text there, the only per-packet allocation).
  */
 import { formatAddress } from '../parse/format.js';
-import { IPPROTO, TCP_FLAG, type Packet } from '../parse/packet.js';
+import { IPPROTO, TCP_FLAG, type Packet } from '../core/packet.js';
 import { isPortUnreachable, type NoSocketNote } from './closed.js';
-import type { FlowRef } from './types.js';
+import type { FlowRef } from '../core/flow.js';
 
 /** Which kind of lookup the receiving kernel does for a packet. */
 export type SocketLookup =

@@ -16,7 +16,7 @@
  * Strings and rare objects (history letters, generation reason, ICMP error note, content-gap
  * details) live in plain arrays beside, indexed by record number.
  */
-import type { GenerationReason, IcmpErrorNote } from './types.js';
+import type { GenerationReason, IcmpErrorNote } from '../core/flow.js';
 
 export const ENDED_NONE = 0;
 export const ENDED_FIN = 1;

@@ -64,7 +64,7 @@
  *   lists the addresses that used the number in both roles; `inferred` is true when a flow in the
  *   clash had its roles guessed (no SYN seen), which can itself be the cause of the clash.
  */
-import type { EndpointProcess, Flow, FlowEndpoint, ProcessRef, Timestamp } from './types.js';
+import type { EndpointProcess, Flow, FlowEndpoint, ProcessRef, Timestamp } from '../core/flow.js';
 
 export type KeyNeeded = 'port' | 'address+port' | '4-tuple' | '4-tuple+time';
 

@@ -17,9 +17,9 @@
  *   yet (the accept queue), or a server end held by its listener's process (which may still
  *   fork a child for it), is looked at again a few times while the flow is young.
  */
-import type { EndpointProcess, Flow, FlowEndpoint, FlowRef, ListenerProcess, UdpSocketInfo } from '../demux/types.js';
+import type { EndpointProcess, Flow, FlowEndpoint, FlowRef, ListenerProcess, UdpSocketInfo } from '../core/flow.js';
 import { formatAddress } from '../parse/format.js';
-import type { Packet } from '../parse/packet.js';
+import type { Packet } from '../core/packet.js';
 import { ProcessMap, type Attribution, type SocketProto } from './procfs.js';
 
 /**

@@ -17,7 +17,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { networkInterfaces } from 'node:os';
-import type { EndpointProcess, ListenerProcess, ProcessRef, UdpSocketInfo } from '../demux/types.js';
+import type { EndpointProcess, ListenerProcess, ProcessRef, UdpSocketInfo } from '../core/flow.js';
 import { kernelSocket, nativeAvailable, SynWatch, type KernelSocket } from './native.js';
 import { OwnerIndex, type Holder } from './owners.js';
 import {

@@ -6,10 +6,10 @@
  * both ways) is decoded and fed to a throwaway engine: the code is then ready, and nothing of
  * it is kept or reported.
  */
-import type { Frame } from '../capture/frame.js';
+import type { Frame } from '../core/frame.js';
 import { DemuxEngine } from '../demux/engine.js';
 import { decodeFrame } from '../parse/decode.js';
-import { newPacket } from '../parse/packet.js';
+import { newPacket } from '../core/packet.js';
 import type { LiveAttribution } from './attribution.js';
 
 const ETHERNET = 1;

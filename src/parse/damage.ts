@@ -5,7 +5,7 @@
  * Decoders pass positions in `pkt.bytes`; the recorded offset is made relative to the frame's
  * start here (`pkt.frameOffset`), once for every decoder.
  */
-import type { Layer, Packet } from './packet.js';
+import type { Layer, Packet } from '../core/packet.js';
 
 /**
  * A header needs `need` bytes at `offset` but only `have` are there. `limitedByLength` says the

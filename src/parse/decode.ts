@@ -11,11 +11,11 @@
  * the frame is decoded again stopping before that tunnel, so the packet stays the outer one (a
  * UDP packet of the tunnel's own flow).
  */
-import type { Frame } from '../capture/frame.js';
+import type { Frame } from '../core/frame.js';
 import { malformed, unsupported } from './damage.js';
 import { decodeIPv4, decodeIPv6 } from './ip.js';
 import { decodeEtherTypePayload, ETHERTYPE, LINK_DECODERS, type LinkDecoder } from './link.js';
-import type { Packet } from './packet.js';
+import type { Packet } from '../core/packet.js';
 import { decodeTransport } from './transport.js';
 import { findTunnel, inner, MAX_TUNNEL_DEPTH, mayBeTunnel } from './tunnel.js';
 

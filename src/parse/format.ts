@@ -2,7 +2,7 @@
  * Text for display and filters: addresses (RFC 5952 for IPv6) and TCP flags. Called once per
  * flow or per printed line, never in the decode loop.
  */
-import { TCP_FLAG } from './packet.js';
+import { TCP_FLAG } from '../core/packet.js';
 
 export function formatIPv4(b: Uint8Array, off: number): string {
   return `${b[off]}.${b[off + 1]}.${b[off + 2]}.${b[off + 3]}`;

@@ -8,7 +8,7 @@
  */
 import { u16be, u32be } from './bytes.js';
 import { malformed, truncated } from './damage.js';
-import type { Packet } from './packet.js';
+import type { Packet } from '../core/packet.js';
 
 export const IP_PROTO = {
   HOPOPT: 0,

@@ -10,9 +10,10 @@
  * `decodeEtherTypePayload`, which the tunnel decoders (tunnel.ts) reuse for what GRE, VXLAN and
  * Geneve carry.
  */
+import { LINKTYPE } from '../core/linktypes.js';
 import { u16be, u16le, u32be, u32le } from './bytes.js';
 import { malformed, truncated, unsupported } from './damage.js';
-import type { Packet } from './packet.js';
+import type { Packet } from '../core/packet.js';
 
 export const ETHERTYPE = {
   IPV4: 0x0800,
@@ -574,25 +575,25 @@ function juniperEther(pkt: Packet, b: Uint8Array, off: number, end: number): voi
 }
 
 export const LINK_DECODERS: ReadonlyMap<number, LinkDecoder> = new Map<number, LinkDecoder>([
-  [0, bsdNull],
-  [1, ethernet],
-  [9, ppp],
-  [12, rawIp],
-  [14, rawIp],
-  [50, ppp],
-  [101, rawIp],
-  [104, ciscoHdlc],
-  [105, ieee80211],
-  [108, bsdLoop],
-  [113, linuxSll],
-  [127, radiotap],
-  [149, pktap],
-  [178, juniperEther],
-  [228, rawIPv4],
-  [229, rawIPv6],
-  [239, nflog],
-  [258, pktap],
-  [276, linuxSll2],
+  [LINKTYPE.NULL, bsdNull],
+  [LINKTYPE.ETHERNET, ethernet],
+  [LINKTYPE.PPP, ppp],
+  [LINKTYPE.RAW_12, rawIp],
+  [LINKTYPE.RAW_14, rawIp],
+  [LINKTYPE.PPP_SERIAL, ppp],
+  [LINKTYPE.RAW, rawIp],
+  [LINKTYPE.C_HDLC, ciscoHdlc],
+  [LINKTYPE.IEEE802_11, ieee80211],
+  [LINKTYPE.LOOP, bsdLoop],
+  [LINKTYPE.LINUX_SLL, linuxSll],
+  [LINKTYPE.IEEE802_11_RADIOTAP, radiotap],
+  [LINKTYPE.USER2, pktap],
+  [LINKTYPE.JUNIPER_ETHER, juniperEther],
+  [LINKTYPE.IPV4, rawIPv4],
+  [LINKTYPE.IPV6, rawIPv6],
+  [LINKTYPE.NFLOG, nflog],
+  [LINKTYPE.PKTAP, pktap],
+  [LINKTYPE.LINUX_SLL2, linuxSll2],
 ]);
 
 export function isSupportedLinkType(linkType: number): boolean {

@@ -6,7 +6,7 @@
 import { u16be, u32be } from './bytes.js';
 import { malformed, truncated } from './damage.js';
 import { EXT_OK, EXT_TRUNCATED, ext, IP_PROTO, walkExtensions } from './ip.js';
-import type { Layer, Packet } from './packet.js';
+import type { Layer, Packet } from '../core/packet.js';
 
 /** Decode the transport header the IP layer found; `end` is the end of the captured bytes. */
 export function decodeTransport(pkt: Packet, b: Uint8Array, end: number): void {

@@ -14,7 +14,7 @@
  */
 import { u16be } from './bytes.js';
 import { ETHERTYPE, ipByVersion } from './link.js';
-import type { Packet, TunnelKind } from './packet.js';
+import type { Packet, TunnelKind } from '../core/packet.js';
 
 /** More nested tunnels than this is an attack, not a network: the packet stays at that depth. */
 export const MAX_TUNNEL_DEPTH = 8;

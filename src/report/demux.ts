@@ -9,12 +9,12 @@
  * socket per 4-tuple; one UDP socket whatever the peer). Node ids are made up (h1, p1, s1...), so
  * addresses, which hold ':' in IPv6, only ever appear inside quoted, escaped labels.
  */
-import type { CaptureInfo } from '../capture/frame.js';
+import type { CaptureInfo } from '../core/frame.js';
 import {
   endpointText, KEY_SCALE, type ClosedAnswer, type DemuxGroup, type DemuxReport, type GroupFlow, type KernelSocket, type ListenSocket,
   type PortProto, type PortRoleClash, type UnconnectedSocket,
 } from '../demux/groups.js';
-import type { DemuxSummary, EndpointProcess, FlowEndpoint } from '../demux/types.js';
+import type { DemuxSummary, EndpointProcess, FlowEndpoint } from '../core/flow.js';
 import { captureToJson, jsonText, processLabel, processToJson } from './flows.js';
 
 // -------------------------------------------------------------------------------------------------

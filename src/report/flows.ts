@@ -6,11 +6,11 @@
  */
 import type CliTable from 'cli-table3';
 import { createRequire } from 'node:module';
-import type { CaptureInfo } from '../capture/frame.js';
-import { linkTypeName } from '../capture/linktypes.js';
+import type { CaptureInfo } from '../core/frame.js';
+import { linkTypeName } from '../core/linktypes.js';
 import type {
   DemuxSummary, DirectionCounters, EndpointProcess, Flow, FlowEndpoint, ListenerProcess, PacketKind, Timestamp,
-} from '../demux/types.js';
+} from '../core/flow.js';
 import { formatAddress, tryParseAddress } from '../parse/format.js';
 import { DIGIT_PAIRS, epochText, isoTime, writeIsoTime } from './time.js';
 

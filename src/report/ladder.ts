@@ -16,11 +16,11 @@
  * "calculated window size" when both SYNs carried the window scale option (RFC 7323: never on a
  * SYN itself), else shown as on the wire.
  */
-import type { Frame } from '../capture/frame.js';
-import type { Flow, FlowRef, FlowVia } from '../demux/types.js';
+import type { Frame } from '../core/frame.js';
+import type { Flow, FlowRef, FlowVia } from '../core/flow.js';
 import { endpointText } from '../demux/groups.js';
 import { formatTcpFlags } from '../parse/format.js';
-import { IPPROTO, TCP_FLAG, type Packet } from '../parse/packet.js';
+import { IPPROTO, TCP_FLAG, type Packet } from '../core/packet.js';
 import { relativeText } from './time.js';
 
 /** What the ladder keeps of one packet (a few numbers; nothing refers to the frame's bytes). */

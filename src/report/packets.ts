@@ -3,10 +3,10 @@
  * builds one string per line and nothing else; every text comes from numbers (addresses are
  * formatted, never copied from packet bytes), so nothing printed can carry control characters.
  */
-import type { Frame } from '../capture/frame.js';
-import { linkTypeName } from '../capture/linktypes.js';
+import type { Frame } from '../core/frame.js';
+import { linkTypeName } from '../core/linktypes.js';
 import { formatAddress } from '../parse/format.js';
-import { IPPROTO, TCP_FLAG, type Packet, type Problem } from '../parse/packet.js';
+import { IPPROTO, TCP_FLAG, type Packet, type Problem } from '../core/packet.js';
 import { isoTime, relativeText } from './time.js';
 
 /** What the demux engine said about the packet, when a command ran one. */

@@ -1,6 +1,7 @@
 /**
  * Capture time as text, from integer seconds + nanoseconds (no float rounding anywhere).
  */
+import type { CaptureInfo } from '../core/frame.js';
 
 const pad = (n: number, width: number) => String(n).padStart(width, '0');
 
@@ -153,4 +154,9 @@ export function relativeText(sec: number, nsec: number, baseSec: number, baseNse
     ns += 1e9;
   }
   return `${sign}${s}.${pad(ns, 9).slice(0, digits)}`;
+}
+
+/** Fraction digits for times: nanoseconds when any capture has them. */
+export function timeDigits(captures: readonly CaptureInfo[]): number {
+  return captures.some((c) => c.precision !== null && c.precision !== 'us' && c.precision !== 'ms') ? 9 : 6;
 }

@@ -14,7 +14,7 @@
  * stream alone and every later frame of the pair is a second stream (all 73 such pairs in the
  * public corpus). flowdemux keys UDP on the 5-tuple only; the sums agreeing is a match by rule.
  */
-import type { Flow } from '../demux/types.js';
+import type { Flow } from '../core/flow.js';
 
 export interface TsharkConversation {
   proto: string;

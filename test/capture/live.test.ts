@@ -16,12 +16,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { CAP_UNAVAILABLE_MESSAGE, LiveCaptureError, type LiveErrorKind } from '../../src/capture/cap-loader.js';
 import { listInterfaces, prefixLength } from '../../src/capture/interfaces.js';
 import { linkTypeFromCapName, openLive, stopOnSignals, wallClockNow, type LiveOptions, type LiveSource } from '../../src/capture/live.js';
+import { openLiveCapture } from '../../src/pipeline/live.js';
 import { openCapture } from '../../src/capture/open.js';
 import { nativeAddon } from '../../src/native/addon.js';
 import { PcapWriter } from '../../src/capture/pcap-writer.js';
 import { decodeFrame } from '../../src/parse/decode.js';
 import { formatAddress } from '../../src/parse/format.js';
-import { newPacket, TCP_FLAG } from '../../src/parse/packet.js';
+import { newPacket, TCP_FLAG } from '../../src/core/packet.js';
 import { keepFrame, readAll, tempDir, type KeptFrame } from '../helpers/capture-builders.js';
 
 const TCP_PORT = 38470; // server
@@ -326,8 +327,9 @@ describe.skipIf(skipLive)(liveTitle, () => {
   const sockets: UdpSocket[] = [];
   const sources: LiveSource[] = [];
 
+  // As the pipeline opens it: with the decoder's wire length for frames cut at the snap length.
   function open(opts: LiveOptions): LiveSource {
-    const s = openLive(opts);
+    const s = openLiveCapture(opts);
     sources.push(s);
     return s;
   }

@@ -3,7 +3,7 @@ import fc from 'fast-check';
 import { existsSync, readdirSync, readlinkSync } from 'node:fs';
 import { openCapture } from '../../src/capture/open.js';
 import { mergeSources } from '../../src/capture/merge.js';
-import type { CaptureInfo, Frame, FrameSource } from '../../src/capture/frame.js';
+import type { CaptureInfo, Frame, FrameSource } from '../../src/core/frame.js';
 import {
   buildPcap, concatBytes, gzip, keepFrame, ngEPB, ngIDB, ngSHB, payload, tempDir, type KeptFrame, type PcapRecordSpec,
 } from '../helpers/capture-builders.js';

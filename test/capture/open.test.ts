@@ -3,7 +3,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, closeSync, createWriteStream, existsSync, mkdirSync, openSync, readdirSync, readlinkSync, readSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { openCapture } from '../../src/capture/open.js';
-import { CaptureError } from '../../src/capture/frame.js';
+import { CaptureError } from '../../src/core/frame.js';
 import {
   buildPcap, concatBytes, gzip, ngEPB, ngIDB, ngSHB, payload, readAll, tempDir, type PcapRecordSpec,
 } from '../helpers/capture-builders.js';

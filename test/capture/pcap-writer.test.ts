@@ -1,10 +1,10 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, readFileSync, statSync, existsSync } from 'node:fs';
-import { LINKTYPE } from '../../src/capture/linktypes.js';
+import { LINKTYPE } from '../../src/core/linktypes.js';
 import { openCapture } from '../../src/capture/open.js';
 import { PcapWriteError, PcapWriter, PCAP_WRITE_SNAPLEN } from '../../src/capture/pcap-writer.js';
-import type { Frame } from '../../src/capture/frame.js';
+import type { Frame } from '../../src/core/frame.js';
 import { readAll, tempDir } from '../helpers/capture-builders.js';
 import { buildTcp, buildUdp, ethernet, sll2, toFrame } from '../helpers/packet-builders.js';
 

@@ -1,7 +1,7 @@
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { createRequire } from 'node:module';
 import { openCapture } from '../../src/capture/open.js';
-import { CaptureError } from '../../src/capture/frame.js';
+import { CaptureError } from '../../src/core/frame.js';
 import { pcapRecordLimit } from '../../src/capture/pcap.js';
 import { CHUNK_SIZE, FileInput } from '../../src/capture/reader.js';
 import {

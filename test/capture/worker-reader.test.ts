@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { MessageChannel, type MessagePort } from 'node:worker_threads';
 import { afterAll, describe, expect, it } from 'vitest';
 import { firstLineThenHangUp } from '../helpers/hang-up.js';
-import type { CaptureInfo, Frame } from '../../src/capture/frame.js';
+import type { CaptureInfo, Frame } from '../../src/core/frame.js';
 import { mergeSources } from '../../src/capture/merge.js';
 import { openCapture } from '../../src/capture/open.js';
 import {

@@ -5,15 +5,15 @@
  * ingested by the real engine: the engine's note, the demux picture, the explanation.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Frame } from '../../src/capture/frame.js';
-import { LINKTYPE } from '../../src/capture/linktypes.js';
+import type { Frame } from '../../src/core/frame.js';
+import { LINKTYPE } from '../../src/core/linktypes.js';
 import { NoSocketLookahead } from '../../src/demux/closed.js';
 import { DemuxEngine } from '../../src/demux/engine.js';
 import { explainPacket } from '../../src/demux/explain.js';
 import { buildDemux, type ClosedPort, type DemuxGroup, type DemuxReport } from '../../src/demux/groups.js';
-import type { Flow } from '../../src/demux/types.js';
+import type { Flow } from '../../src/core/flow.js';
 import { decodeFrame } from '../../src/parse/decode.js';
-import { newPacket } from '../../src/parse/packet.js';
+import { newPacket } from '../../src/core/packet.js';
 import { renderDemuxTable } from '../../src/report/demux.js';
 import { buildIcmpError, buildTcp, buildUdp, ethernet, quoteOf, toFrame } from '../helpers/packet-builders.js';
 import { runPipeline } from '../report/pipeline.js';

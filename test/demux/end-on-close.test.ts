@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DemuxEngine } from '../../src/demux/engine.js';
-import type { Flow } from '../../src/demux/types.js';
+import type { Flow } from '../../src/core/flow.js';
 import { Conversation } from './packets.js';
 
 /** An engine that records what onFlowEnd got, and when (after how many packets). */

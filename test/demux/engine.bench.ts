@@ -10,7 +10,7 @@
  */
 import { bench, describe } from 'vitest';
 import { DemuxEngine } from '../../src/demux/engine.js';
-import { newPacket, TCP_FLAG } from '../../src/parse/packet.js';
+import { newPacket, TCP_FLAG } from '../../src/core/packet.js';
 
 const FLOWS = 100_000;
 const PER_FLOW = 20;

@@ -3,7 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DemuxEngine } from '../../src/demux/engine.js';
-import { newPacket } from '../../src/parse/packet.js';
+import { newPacket } from '../../src/core/packet.js';
 import { Conversation, feed, makePacket } from './packets.js';
 
 const T0 = 1_764_056_602;

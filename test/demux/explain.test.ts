@@ -4,12 +4,12 @@
  * and ingested by the real engine, one case at a time.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LINKTYPE } from '../../src/capture/linktypes.js';
+import { LINKTYPE } from '../../src/core/linktypes.js';
 import { DemuxEngine } from '../../src/demux/engine.js';
 import { explainKind, explainPacket, type SocketLookup } from '../../src/demux/explain.js';
-import type { FlowRef } from '../../src/demux/types.js';
+import type { FlowRef } from '../../src/core/flow.js';
 import { decodeFrame } from '../../src/parse/decode.js';
-import { IPPROTO, newPacket, TCP_FLAG } from '../../src/parse/packet.js';
+import { IPPROTO, newPacket, TCP_FLAG } from '../../src/core/packet.js';
 import {
   buildEcho, buildIcmpError, buildTcp, buildUdp, ethernet, ipv4, quoteOf, toFrame,
 } from '../helpers/packet-builders.js';

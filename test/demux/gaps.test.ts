@@ -7,7 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DemuxEngine } from '../../src/demux/engine.js';
-import type { Flow } from '../../src/demux/types.js';
+import type { Flow } from '../../src/core/flow.js';
 import { Conversation } from './packets.js';
 
 function run(script: (c: Conversation) => void, isn: [number, number] = [1000, 5000]): { flows: Flow[]; warnings: string[] } {

@@ -3,7 +3,7 @@
  * real pipeline (file → decoder → engine → groups), then hand-made flow records for each rule.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Flow, Timestamp } from '../../src/demux/types.js';
+import type { Flow, Timestamp } from '../../src/core/flow.js';
 import {
   buildDemux, maxOverlap, overlaps, type ConnectionSocket, type DemuxGroup, type DemuxReport, type ListenSocket, type UnconnectedSocket,
 } from '../../src/demux/groups.js';

@@ -5,9 +5,9 @@
  * at the offsets the fields name, like the decoder leaves them.
  */
 import { DemuxEngine } from '../../src/demux/engine.js';
-import type { FlowRef } from '../../src/demux/types.js';
+import type { FlowRef } from '../../src/core/flow.js';
 import { parseAddress } from '../../src/parse/format.js';
-import { newPacket, type Packet, TCP_FLAG } from '../../src/parse/packet.js';
+import { newPacket, type Packet, TCP_FLAG } from '../../src/core/packet.js';
 
 export interface PacketSpec {
   src: string;

@@ -3,9 +3,9 @@
  * on flows made by the real engine from hand-made packets.
  */
 import { describe, expect, it } from 'vitest';
-import type { CaptureInfo } from '../../src/capture/frame.js';
+import type { CaptureInfo } from '../../src/core/frame.js';
 import { DemuxEngine } from '../../src/demux/engine.js';
-import type { Flow } from '../../src/demux/types.js';
+import type { Flow } from '../../src/core/flow.js';
 import {
   CSV_COLUMNS, csvField, durationSeconds, filterFlows, flowToNdjsonLine, renderFlowsCsv, renderFlowsJson,
   renderFlowsTable, renderZeekConnLog, selectFlows, sortFlows, zeekUid,

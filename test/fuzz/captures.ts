@@ -9,7 +9,7 @@
  * the intact layout; flips and the cut land anywhere).
  */
 import fc from 'fast-check';
-import { LINKTYPE } from '../../src/capture/linktypes.js';
+import { LINKTYPE } from '../../src/core/linktypes.js';
 import {
   buildPcap, concatBytes, gzip, ngBlock, ngEPB, ngIDB, ngOption, ngPB, ngSHB, ngSPB, type ByteOrder,
 } from '../helpers/capture-builders.js';

@@ -5,7 +5,7 @@
  * terminal.test.ts.
  */
 import { afterAll, describe, expect, it } from 'vitest';
-import { LINKTYPE } from '../../src/capture/linktypes.js';
+import { LINKTYPE } from '../../src/core/linktypes.js';
 import { buildPcap, concatBytes, ngEPB, ngIDB, ngSHB, payload, tempDir } from '../helpers/capture-builders.js';
 import { buildUdp, ethernet, nullLink } from '../helpers/packet-builders.js';
 import { collectGarbage, stderrProblems, timedRun } from './checks.js';

@@ -6,7 +6,7 @@
  */
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
-import { LINKTYPE } from '../../src/capture/linktypes.js';
+import { LINKTYPE } from '../../src/core/linktypes.js';
 import { buildPcap, concatBytes, ngEPB, ngIDB, ngSHB, tempDir } from '../helpers/capture-builders.js';
 import { buildIcmpError, buildTcp, buildUdp, ethernet, quoteOf } from '../helpers/packet-builders.js';
 import { controlCharacters, stderrProblems, timedRun } from './checks.js';

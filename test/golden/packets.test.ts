@@ -9,8 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { openCapture } from '../../src/capture/open.js';
 import { formatAddress } from '../../src/parse/format.js';
 import { decodeFrame } from '../../src/parse/decode.js';
-import { newPacket, type Packet } from '../../src/parse/packet.js';
-import type { Frame } from '../../src/capture/frame.js';
+import { newPacket, type Packet } from '../../src/core/packet.js';
+import type { Frame } from '../../src/core/frame.js';
 
 const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname;
 

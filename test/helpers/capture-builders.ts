@@ -8,7 +8,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import type { Frame, FrameSource } from '../../src/capture/frame.js';
+import type { Frame, FrameSource } from '../../src/core/frame.js';
 
 export type ByteOrder = 'LE' | 'BE';
 

@@ -8,13 +8,13 @@
  */
 import { LiveCaptureError, openLive, type LiveSource } from '../../src/capture/live.js';
 import { DemuxEngine } from '../../src/demux/engine.js';
-import type { Flow } from '../../src/demux/types.js';
+import type { Flow } from '../../src/core/flow.js';
 import { LiveAttribution } from '../../src/host/attribution.js';
 import { boostPriority } from '../../src/host/priority.js';
 import { warmUpDecodeAndEngine } from '../../src/host/warm-up.js';
 import { ProcessMap } from '../../src/host/procfs.js';
-import { decodeFrame } from '../../src/parse/decode.js';
-import { newPacket } from '../../src/parse/packet.js';
+import { openLiveCapture } from '../../src/pipeline/live.js';
+import { pump } from '../../src/pipeline/pump.js';
 
 export function captureProblem(probeFilter = 'udp port 38699'): string | null {
   try {
@@ -50,18 +50,13 @@ export function startLiveLoop(filter: string): LiveLoop {
   warmUpDecodeAndEngine(attribution);
   // As `flowdemux live` does (its --boost default).
   const boost = boostPriority();
-  const source = openLive({ device: 'lo', filter });
+  const source = openLiveCapture({ device: 'lo', filter });
   const engine = new DemuxEngine();
-  const pkt = newPacket();
-  const done = (async () => {
-    for await (const batch of source.batches()) {
-      for (const frame of batch) {
-        decodeFrame(frame, pkt);
-        attribution.notePacket(engine.ingest(pkt, frame.tsSec, frame.tsNsec), pkt);
-      }
-      attribution.poll();
-    }
-  })();
+  // The pipeline's own loop, with the two calls `flowdemux live` makes.
+  const done = pump(source.batches(), engine, {
+    each: (_frame, pkt, ref) => attribution.notePacket(ref, pkt),
+    afterBatch: () => attribution.poll(),
+  });
   return {
     engine,
     attribution,

@@ -12,8 +12,8 @@
  * tcpdump / tshark show the frames as valid. Every length field can be overridden to build
  * broken packets; nothing here validates.
  */
-import type { Frame } from '../../src/capture/frame.js';
-import { LINKTYPE } from '../../src/capture/linktypes.js';
+import type { Frame } from '../../src/core/frame.js';
+import { LINKTYPE } from '../../src/core/linktypes.js';
 import { parseAddress } from '../../src/parse/format.js';
 
 export type Bytes = Uint8Array;

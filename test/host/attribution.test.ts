@@ -7,7 +7,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LiveAttribution } from '../../src/host/attribution.js';
 import { ProcessMap, TCP_STATES } from '../../src/host/procfs.js';
 import { buildDemux } from '../../src/demux/groups.js';
-import type { Flow, ListenerProcess } from '../../src/demux/types.js';
+import type { Flow, ListenerProcess } from '../../src/core/flow.js';
 import { demuxToJson, renderDemuxDot, renderDemuxMermaid, renderDemuxTable } from '../../src/report/demux.js';
 import { flowJsonText, flowToJson, processLabel, renderFlowsJson, renderFlowsTable } from '../../src/report/flows.js';
 import { FakeProc } from './fake-proc.js';

@@ -15,7 +15,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
 import { connect } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { Flow } from '../../src/demux/types.js';
+import type { Flow } from '../../src/core/flow.js';
 import { buildDemux } from '../../src/demux/groups.js';
 import { renderDemuxTable } from '../../src/report/demux.js';
 import { skipLive, startLiveLoop } from '../helpers/live-loop.js';

@@ -22,9 +22,9 @@ import { LiveCaptureError, openLive, type LiveSource } from '../../src/capture/l
 import { ProcessMap } from '../../src/host/procfs.js';
 import { DemuxEngine } from '../../src/demux/engine.js';
 import { buildDemux, type ConnectionSocket, type ListenSocket, type UnconnectedSocket } from '../../src/demux/groups.js';
-import type { Flow } from '../../src/demux/types.js';
+import type { Flow } from '../../src/core/flow.js';
 import { decodeFrame } from '../../src/parse/decode.js';
-import { newPacket } from '../../src/parse/packet.js';
+import { newPacket } from '../../src/core/packet.js';
 import { demuxToJson, renderDemuxDot, renderDemuxMermaid, renderDemuxTable } from '../../src/report/demux.js';
 import { flowJsonText, renderFlowsTable } from '../../src/report/flows.js';
 

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { attributeFlow, attributeFlows } from '../../src/host/attribution.js';
 import { ProcessMap, TCP_STATES, type Attribution } from '../../src/host/procfs.js';
-import type { Flow } from '../../src/demux/types.js';
+import type { Flow } from '../../src/core/flow.js';
 import { FakeProc } from './fake-proc.js';
 
 const L = TCP_STATES.LISTEN;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resetPacket } from '../../src/parse/decode.js';
 import { decodeBytes } from '../../src/parse/decode.js';
-import { newPacket } from '../../src/parse/packet.js';
+import { newPacket } from '../../src/core/packet.js';
 import {
   buildEcho, buildTcp, buildUdp, concat, ethernet, fromHex, hex, internetChecksum, ipv6Extension, LINK_TYPES,
   linkHeaderLength, tcpFlagBits, wrap,

@@ -6,7 +6,7 @@
  */
 import { bench, describe } from 'vitest';
 import { decodeBytes } from '../../src/parse/decode.js';
-import { newPacket } from '../../src/parse/packet.js';
+import { newPacket } from '../../src/core/packet.js';
 import {
   buildEcho, buildIcmpError, buildTcp, buildUdp, ethernet, nullLink, quoteOf, sll, sll2, type TcpOption,
 } from '../helpers/packet-builders.js';

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBytes } from '../../src/parse/decode.js';
 import { formatAddress } from '../../src/parse/format.js';
-import { newPacket, type Packet } from '../../src/parse/packet.js';
+import { newPacket, type Packet } from '../../src/core/packet.js';
 import { buildTcp, buildUdp, concat, ethernet, fromHex } from '../helpers/packet-builders.js';
 
 const pkt = newPacket();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBytes } from '../../src/parse/decode.js';
 import { formatAddress } from '../../src/parse/format.js';
-import { newPacket, type Packet } from '../../src/parse/packet.js';
+import { newPacket, type Packet } from '../../src/core/packet.js';
 import {
   buildIcmp, buildTcp, buildUdp, concat, ethernet, fromHex, ipv4, ipv6, tcpSegment, udpDatagram,
 } from '../helpers/packet-builders.js';

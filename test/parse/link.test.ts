@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBytes, decodeFrame } from '../../src/parse/decode.js';
 import { formatAddress } from '../../src/parse/format.js';
-import { newPacket, type Packet } from '../../src/parse/packet.js';
+import { newPacket, type Packet } from '../../src/core/packet.js';
 import {
   buildTcp, buildUdp, concat, ethernet, fromHex, hex, loopLink, nullLink, rawLink, sll, sll2, toFrame,
 } from '../helpers/packet-builders.js';

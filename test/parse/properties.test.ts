@@ -11,11 +11,11 @@
  */
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { LINKTYPE } from '../../src/capture/linktypes.js';
-import type { Frame } from '../../src/capture/frame.js';
+import { LINKTYPE } from '../../src/core/linktypes.js';
+import type { Frame } from '../../src/core/frame.js';
 import { decodeBytes, decodeFrame } from '../../src/parse/decode.js';
 import { formatAddress } from '../../src/parse/format.js';
-import { newPacket, type Layer, type Packet } from '../../src/parse/packet.js';
+import { newPacket, type Layer, type Packet } from '../../src/core/packet.js';
 import {
   buildTcp, buildUdp, ethernet, ipv4, ipv6, ipv6Extension, LINK_TYPES, linkHeaderLength, quoteOf, tcpOptionBytes,
   tcpSegment, udpDatagram, buildEcho, buildIcmpError, wrap, type Ipv6Ext, type TcpOption,

@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBytes, decodeFrame } from '../../src/parse/decode.js';
 import { formatAddress, formatTcpFlags } from '../../src/parse/format.js';
-import { newPacket, TCP_FLAG } from '../../src/parse/packet.js';
+import { newPacket, TCP_FLAG } from '../../src/core/packet.js';
 import { fromHex, toFrame } from '../helpers/packet-builders.js';
 
 const pkt = newPacket();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBytes } from '../../src/parse/decode.js';
 import { formatAddress } from '../../src/parse/format.js';
-import { newPacket, TCP_FLAG, type Packet } from '../../src/parse/packet.js';
+import { newPacket, TCP_FLAG, type Packet } from '../../src/core/packet.js';
 import {
   buildEcho, buildIcmp, buildIcmpError, buildTcp, buildUdp, concat, fromHex, ipv4, ipv6, quoteOf,
   tcpSegment, udpDatagram,

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { decodeBytes } from '../../src/parse/decode.js';
 import { formatAddress } from '../../src/parse/format.js';
-import { newPacket, type Packet } from '../../src/parse/packet.js';
+import { newPacket, type Packet } from '../../src/core/packet.js';
 import { MAX_TUNNEL_DEPTH } from '../../src/parse/tunnel.js';
 import {
   buildEcho, buildTcp, buildUdp, concat, ethernet, fromHex, ipv4, ipv6, udpDatagram,

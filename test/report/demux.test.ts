@@ -6,7 +6,7 @@
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { buildDemux } from '../../src/demux/groups.js';
-import type { Flow } from '../../src/demux/types.js';
+import type { Flow } from '../../src/core/flow.js';
 import {
   demuxToJson, dotString, mermaidString, renderDemuxDot, renderDemuxJson, renderDemuxMermaid, renderDemuxTable,
 } from '../../src/report/demux.js';

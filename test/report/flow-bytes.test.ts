@@ -8,7 +8,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { captureFiles, FIXTURES } from '../helpers/fixture-files.js';
-import type { EndpointProcess, Flow, FlowEndpoint } from '../../src/demux/types.js';
+import type { EndpointProcess, Flow, FlowEndpoint } from '../../src/core/flow.js';
 import {
   durationSeconds, FlowJsonStore, flowJsonBound, flowJsonText, flowToJson, jsonText, processToJson, writeFlowJson,
 } from '../../src/report/flows.js';

@@ -3,8 +3,8 @@
  * drawing; then one connection of the seed capture through the real pipeline.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { Flow } from '../../src/demux/types.js';
-import { TCP_FLAG } from '../../src/parse/packet.js';
+import type { Flow } from '../../src/core/flow.js';
+import { TCP_FLAG } from '../../src/core/packet.js';
 import { ladderPacket, relativeNumbers, renderLadder, type LadderPacket } from '../../src/report/ladder.js';
 import { flagBits } from '../demux/packets.js';
 import { runPipeline } from './pipeline.js';

@@ -1,14 +1,14 @@
 /**
- * The real pipeline for report tests: capture file → openCapture → decodeFrame → DemuxEngine,
- * calling `each` with every frame, its decoded packet and the engine's reference (all three are
- * reused: copy what you keep). Returns the finished flows.
+ * The real pipeline for report tests: capture file → openCapture → the pipeline's loop (decode,
+ * DemuxEngine), calling `each` with every frame, its decoded packet and the engine's reference
+ * (all three are reused: copy what you keep). Returns the finished flows.
  */
 import { openCapture } from '../../src/capture/open.js';
-import type { Frame } from '../../src/capture/frame.js';
+import type { Frame } from '../../src/core/frame.js';
 import { DemuxEngine } from '../../src/demux/engine.js';
-import type { DemuxOptions, Flow, FlowRef } from '../../src/demux/types.js';
-import { decodeFrame } from '../../src/parse/decode.js';
-import { newPacket, type Packet } from '../../src/parse/packet.js';
+import type { DemuxOptions, Flow, FlowRef } from '../../src/core/flow.js';
+import type { Packet } from '../../src/core/packet.js';
+import { pump } from '../../src/pipeline/pump.js';
 
 export async function runPipeline(
   path: string,
@@ -17,15 +17,8 @@ export async function runPipeline(
 ): Promise<{ flows: Flow[]; engine: DemuxEngine }> {
   const source = await openCapture(path, 0);
   const engine = new DemuxEngine(opts);
-  const pkt = newPacket();
   try {
-    for await (const batch of source.batches()) {
-      for (const frame of batch) {
-        decodeFrame(frame, pkt);
-        const ref = engine.ingest(pkt, frame.tsSec, frame.tsNsec);
-        each?.(frame, pkt, ref);
-      }
-    }
+    await pump(source.batches(), engine, { each });
   } finally {
     await source.close?.();
   }

@@ -1,23 +1,24 @@
 /**
- * Reads the captures named on the command line as one timeline and hands every decoded packet
- * to the command. Owns what every file-reading command shares: opening (with one-line errors),
- * merging, decoding into one reused Packet, the progress line, and warnings that are reported
- * once per capture rather than once per packet (an undecodable link type).
+ * Reads captures (files, stdin, FIFOs) as one timeline through the pipeline's loop (pump.ts)
+ * and hands every decoded packet, and its flow when an engine is given, to the caller. Owns what
+ * every file-reading command shares: opening (with one-line errors), merging, the progress line,
+ * and warnings that are reported once per capture rather than once per packet (an undecodable
+ * link type).
  *
  * Large gzip or pcapng files, and several files together, are read on a worker thread
  * (capture/worker-reader.ts, `useReadThread` says when); the environment variable
  * FLOWDEMUX_READ_THREAD=0/1 turns it off or on whatever the input.
  */
-import type { CaptureInfo, Frame, FrameSource } from '../capture/frame.js';
+import type { CaptureInfo, Frame, FrameSource } from '../core/frame.js';
 import { openCapture } from '../capture/open.js';
 import { mergeSources } from '../capture/merge.js';
 import { ThreadedCaptures, openErrorText, useReadThread } from '../capture/worker-reader.js';
-import { linkTypeName } from '../capture/linktypes.js';
-import { decodeFrame } from '../parse/decode.js';
-import { isSupportedLinkType } from '../parse/link.js';
-import { newPacket, type Packet } from '../parse/packet.js';
-import { safeText } from './output.js';
+import { linkTypeName } from '../core/linktypes.js';
+import type { FlowRef } from '../core/flow.js';
+import type { Packet } from '../core/packet.js';
+import type { DemuxEngine } from '../demux/engine.js';
 import { Progress } from './progress.js';
+import { pump } from './pump.js';
 
 export interface ReadResult {
   /** One per capture that could be opened, in command-line order. */
@@ -29,11 +30,6 @@ export interface ReadResult {
   /** True when the consumer asked to stop early (closed pipe). */
   stopped: boolean;
   packets: number;
-}
-
-/** The stderr line for captures that were read fine but held no packets (not an error). */
-export function noPacketsLine(result: ReadResult): string {
-  return `flowdemux: no packets in ${safeText(result.captures.map((c) => c.path).join(', '))}\n`;
 }
 
 /**
@@ -67,13 +63,15 @@ export interface ReadOptions {
 }
 
 /**
- * `onPacket` gets the frame and its decoded packet; both are valid only during the call. It may
- * return a promise (output backpressure), which is awaited before the next packet.
+ * `onPacket` gets the frame, its decoded packet and, with an `engine`, what the engine's
+ * `ingest` returned (null without one); all are valid only during the call. It may return a
+ * promise (output backpressure), which is awaited before the next packet.
  */
 export async function readCaptures(
   paths: string[],
-  onPacket: (frame: Frame, pkt: Packet) => void | Promise<void>,
+  onPacket: ((frame: Frame, pkt: Packet, ref: FlowRef | null) => void | Promise<void>) | undefined,
   options: ReadOptions,
+  engine: DemuxEngine | null = null,
 ): Promise<ReadResult> {
   const input = useReadThread(paths) ? await openOnThread(paths) : await openInThread(paths, options.stdin);
   const result: ReadResult = { captures: input.captures, errors: input.errors, warnings: [], stopped: false, packets: 0 };
@@ -81,40 +79,22 @@ export async function readCaptures(
     if (input.captures.length === 0) return result;
     options.onStart?.(result.captures, input.streaming);
 
-    // Undecodable link types, counted per capture and reported once each.
-    const unknownLinks = new Map<string, number>();
-    const pkt = newPacket();
     const progress = new Progress(options.progress === 'auto' ? !input.streaming : options.progress);
-    const stop = options.shouldStop ?? (() => false);
     const afterBatch = input.streaming ? options.afterBatch : undefined;
-
-    outer: for await (const batch of input.batches()) {
-      for (let i = 0; i < batch.length; i++) {
-        const frame = batch[i]!;
-        decodeFrame(frame, pkt);
-        // Only a link type without a decoder: a decodable link carrying something else (a BSD
-        // loopback frame of another address family) is the packet's own business.
-        if (pkt.networkOffset < 0 && !isSupportedLinkType(frame.linkType)) {
-          const key = `${frame.sourceIndex}:${frame.linkType}`;
-          unknownLinks.set(key, (unknownLinks.get(key) ?? 0) + 1);
-        }
-        const wait = onPacket(frame, pkt);
-        if (wait) await wait;
-        result.packets++;
-      }
-      progress.update(result.packets);
-      if (afterBatch) {
-        const wait = afterBatch();
-        if (wait) await wait;
-      }
-      if (stop()) {
-        result.stopped = true;
-        break outer;
-      }
-    }
+    const pumped = await pump(input.batches(), engine, {
+      each: onPacket,
+      afterBatch: (frames) => {
+        progress.update(frames);
+        return afterBatch?.();
+      },
+      stop: options.shouldStop,
+    });
+    result.packets = pumped.frames;
+    result.stopped = pumped.stopped;
     progress.done();
 
-    for (const [key, count] of unknownLinks) {
+    // Undecodable link types, counted per capture and reported once each.
+    for (const [key, count] of pumped.unknownLinks) {
       const [src, link] = key.split(':').map(Number) as [number, number];
       // Frames come only from captures that opened, and a capture's info.path is its argument.
       const path = paths[src] ?? String(src);

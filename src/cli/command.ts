@@ -1,0 +1,80 @@
+/**
+ * What every command shares: the streams it is given (`Io`), what it hands back to `run`
+ * (`CommandResult`), the exit codes, and the command-line options as the pipeline takes them.
+ * Commands import this module, never each other or main.ts.
+ */
+import type { Readable, Writable } from 'node:stream';
+import type { DemuxOptions } from '../core/flow.js';
+import { tryParseAddress } from '../parse/format.js';
+import { readFlows, type FlowRead, type FlowReadOptions } from '../pipeline/flows.js';
+import type { ReadOptions, ReadResult } from '../pipeline/read.js';
+import type { FlowSelection } from '../report/flows.js';
+import { UsageError, type Options } from './options.js';
+import { safeText, type Output } from './output.js';
+
+export interface Io {
+  stdout: Writable & { isTTY?: boolean };
+  stderr: Writable & { isTTY?: boolean };
+  stdin: Readable;
+}
+
+export const EXIT = { OK: 0, UNREADABLE: 1, USAGE: 2, STRICT: 3 } as const;
+
+/** What a command reports back to `run` for the exit code and the closing stderr lines. */
+export interface CommandResult {
+  errors: string[];
+  warnings: string[];
+  /** Exit code when there are errors, if not 1 (e.g. 2 for an unknown capture device). */
+  exitCode?: number;
+}
+
+/** Why standard output could not be written, in words, with the system's code: "disk full (ENOSPC)". */
+export function outputErrorText(err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const words: Record<string, string> = {
+    ENOSPC: 'disk full', EDQUOT: 'disk quota exceeded', EFBIG: 'file too large', EIO: 'i/o error',
+    EACCES: 'permission denied', EPERM: 'permission denied', EBADF: 'not open for writing', EROFS: 'read-only file system',
+  };
+  const text = code !== undefined ? words[code] : undefined;
+  if (text !== undefined) return `${text} (${code})`;
+  return err.message.split('\n')[0] ?? String(err);
+}
+
+/** The stderr line for captures that were read fine but held no packets (not an error). */
+export function noPacketsLine(result: ReadResult): string {
+  return `flowdemux: no packets in ${safeText(result.captures.map((c) => c.path).join(', '))}\n`;
+}
+
+/** Engine options from the command line: one --idle-timeout for every protocol. */
+export function engineOptions(options: Options, extra: DemuxOptions = {}): DemuxOptions {
+  const o: DemuxOptions = { ...extra };
+  if (options.idleTimeout !== undefined) {
+    o.tcpIdleTimeout = o.udpIdleTimeout = o.icmpIdleTimeout = options.idleTimeout;
+  }
+  if (options.maxFlows !== undefined) o.maxFlows = options.maxFlows;
+  return o;
+}
+
+/** --proto, --port, --host, --sort, --limit; a --host that is no address is a usage error. */
+export function flowSelection(options: Options): FlowSelection {
+  if (options.host !== undefined && tryParseAddress(options.host) === null) {
+    throw new UsageError(`--host '${options.host}' is not an IPv4 or IPv6 address`);
+  }
+  return { proto: options.proto, port: options.port, host: options.host, sort: options.sort, limit: options.limit };
+}
+
+/**
+ * The captures of a file command through the pipeline: paths, --idle-timeout and --max-flows,
+ * the progress line, stdin, and a stop when the output went away; output passed on after every
+ * batch of a streaming input.
+ */
+export function readCommandFlows(options: Options, io: Io, out: Output, hooks: Omit<FlowReadOptions, keyof ReadOptions> = {}): Promise<FlowRead> {
+  return readFlows(options.captures, {
+    ...hooks,
+    engine: engineOptions(options, hooks.engine),
+    progress: options.progress ?? (io.stderr.isTTY ? 'auto' : false),
+    stdin: io.stdin,
+    shouldStop: () => out.closed,
+    afterBatch: () => out.sendQueued(),
+  });
+}
