@@ -18,7 +18,7 @@ import { readFileSync } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listInterfaces } from '../../src/capture/interfaces.js';
 import { buildDemux } from '../../src/demux/groups.js';
-import type { DemuxSummary, Flow } from '../../src/demux/types.js';
+import type { DemuxSummary, Flow } from '../../src/core/flow.js';
 import { renderDemuxJson } from '../../src/report/demux.js';
 import { flowToNdjsonLine, renderFlowsJson } from '../../src/report/flows.js';
 import { captureFiles, FIXTURES } from '../helpers/fixture-files.js';
