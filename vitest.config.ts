@@ -16,7 +16,7 @@ export default defineConfig({
     // Two cores: keep the pool small so the live-capture and corpus tests are not starved.
     maxWorkers: 2,
     projects: [
-      { extends: true, test: { name: 'suite', include: ['test/**/*.test.ts'], exclude: REACTION, sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'suite', include: ['test/**/*.test.ts', 'examples/**/*.test.ts'], exclude: REACTION, sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'live reaction', include: REACTION, fileParallelism: false, sequence: { groupOrder: 1 } } },
     ],
   },
