@@ -3,7 +3,7 @@
  * The library API's TypeScript types for the JSON shapes, made from docs/json.md (the contract),
  * so the types can never say something the documented JSON does not:
  *
- *   node scripts/check/json-types.mjs          writes src/api/json-types.ts
+ *   node scripts/check/json-types.mjs          writes src/core/json-types.ts
  *   node scripts/check/json-types.mjs --check  exits 1 when that file is not what the doc makes
  *
  * Each `### `Kind`` heading with a Field | Type | Presence | Meaning table becomes an interface:
@@ -17,7 +17,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const DOC = join(ROOT, 'docs', 'json.md');
-const OUT = join(ROOT, 'src', 'api', 'json-types.ts');
+const OUT = join(ROOT, 'src', 'core', 'json-types.ts');
 
 function tsType(text) {
   return text.split(/\s+or\s+/).map((alt) => {
@@ -103,7 +103,7 @@ if (check) {
     now = '';
   }
   if (now !== text) {
-    process.stderr.write('src/api/json-types.ts is not what docs/json.md makes: run node scripts/check/json-types.mjs\n');
+    process.stderr.write('src/core/json-types.ts is not what docs/json.md makes: run node scripts/check/json-types.mjs\n');
     process.exitCode = 1;
   }
 } else if (process.argv[1] === fileURLToPath(import.meta.url)) {

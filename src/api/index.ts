@@ -1,7 +1,7 @@
 /**
  * flowdemux as a library: the captures a script or a test names, read through the same pipeline
  * as the command line, handed back in the shapes of the JSON output (docs/json.md, typed in
- * json-types.ts).
+ * core/json-types.ts, made from that doc).
  *
  * ```ts
  * import { flows } from 'flowdemux';
@@ -30,12 +30,12 @@ import { openLiveCapture } from '../pipeline/live.js';
 import { pump } from '../pipeline/pump.js';
 import { inputName } from '../pipeline/read.js';
 import { demuxToJson } from '../report/demux.js';
-import { flowJsonText, flowsJsonChunks } from '../report/flows.js';
+import { flowJsonText, flowsJsonChunks } from '../report/json.js';
 import { packetJson } from '../report/packets.js';
 import { DemuxEngine } from '../demux/engine.js';
-import type { DemuxDocument, Flow, FlowsDocument, Packet } from './json-types.js';
+import type { DemuxDocument, Flow, FlowsDocument, Packet } from '../core/json-types.js';
 
-export type * from './json-types.js';
+export type * from '../core/json-types.js';
 
 /** Records a consumer may leave waiting before reading pauses. */
 const HIGH_WATER = 256;

@@ -8,7 +8,7 @@ import type { DemuxOptions } from '../core/flow.js';
 import { tryParseAddress } from '../parse/format.js';
 import { readFlows, type FlowRead, type FlowReadOptions } from '../pipeline/flows.js';
 import type { ReadOptions, ReadResult } from '../pipeline/read.js';
-import type { FlowSelection } from '../report/flows.js';
+import type { FlowSelection } from '../report/select.js';
 import { UsageError, type Options } from './options.js';
 import { safeText, type Output } from './output.js';
 

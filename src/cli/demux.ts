@@ -2,7 +2,7 @@
 import { buildDemux } from '../demux/groups.js';
 import type { Flow } from '../core/flow.js';
 import { renderDemuxDot, renderDemuxJson, renderDemuxMermaid, renderDemuxTable } from '../report/demux.js';
-import { filterFlows } from '../report/flows.js';
+import { filterFlows } from '../report/select.js';
 import { ladderPacket, renderLadder, type LadderPacket } from '../report/ladder.js';
 import { flowSelection, noPacketsLine, readCommandFlows, type CommandResult, type Io } from './command.js';
 import { inputName } from '../pipeline/read.js';

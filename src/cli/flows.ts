@@ -1,10 +1,12 @@
 /** `flowdemux flows`: packets into flows by tuple, reported as table, JSON, NDJSON, CSV or Zeek. */
 import type { CaptureInfo } from '../core/frame.js';
 import type { Flow } from '../core/flow.js';
-import {
-  FlowJsonStore, flowJsonBound, flowMatcher, flowsCsvChunks, flowsJsonChunks, flowsJsonHead, flowsJsonTail,
-  renderFlowsTable, selectFlows, writeFlowJson, zeekConnLogChunks, type FlowsDocumentOptions,
-} from '../report/flows.js';
+import { flowsCsvChunks } from '../report/csv.js';
+import { flowJsonBound, flowsJsonChunks, flowsJsonHead, flowsJsonTail, writeFlowJson, type FlowsDocumentOptions } from '../report/json.js';
+import { FlowJsonStore } from '../report/json-store.js';
+import { flowMatcher, selectFlows } from '../report/select.js';
+import { renderFlowsTable } from '../report/table.js';
+import { zeekConnLogChunks } from '../report/zeek.js';
 import { flowSelection, noPacketsLine, readCommandFlows, type CommandResult, type Io } from './command.js';
 import type { Options } from './options.js';
 import type { Output } from './output.js';

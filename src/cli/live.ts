@@ -19,7 +19,9 @@ import { renderDemuxDot, renderDemuxMermaid, renderDemuxTable } from '../report/
 import type { Flow } from '../core/flow.js';
 import { openLiveCapture } from '../pipeline/live.js';
 import { pump } from '../pipeline/pump.js';
-import { filterFlows, flowsJsonChunks, flowToNdjsonLine, renderFlowsTable, selectFlows, sortFlows } from '../report/flows.js';
+import { flowsJsonChunks, flowToNdjsonLine } from '../report/json.js';
+import { filterFlows, selectFlows, sortFlows } from '../report/select.js';
+import { renderFlowsTable } from '../report/table.js';
 import { engineOptions, flowSelection, type CommandResult, type Io } from './command.js';
 import type { Options } from './options.js';
 import { safeText, type Output } from './output.js';

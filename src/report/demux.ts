@@ -15,7 +15,8 @@ import {
   type PortProto, type PortRoleClash, type UnconnectedSocket,
 } from '../demux/groups.js';
 import type { DemuxSummary, EndpointProcess, FlowEndpoint } from '../core/flow.js';
-import { captureToJson, jsonText, processLabel, processToJson } from './flows.js';
+import { captureToJson, jsonText, processToJson } from './json.js';
+import { processLabel } from './labels.js';
 
 // -------------------------------------------------------------------------------------------------
 // JSON

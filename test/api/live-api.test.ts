@@ -1,7 +1,7 @@
 /**
  * The library's live capture on lo, for real (root, libpcap and `cap`; in CI as root it must
  * run): three datagrams from this process to a socket of this process, captured with `count: 3`
- * so the capture ends by itself after exactly those. Port 38650 belongs to this file.
+ * so the capture ends by itself after exactly those. Ports 38650-38651 belong to this file.
  */
 import { createSocket } from 'node:dgram';
 import { describe, expect, it } from 'vitest';
@@ -16,7 +16,8 @@ describe.skipIf(skip)('live() from the library', () => {
     const server = createSocket('udp4');
     await new Promise<void>((r) => server.bind(PORT, '127.0.0.1', r));
     const client = createSocket('udp4');
-    await new Promise<void>((r) => client.bind(0, '127.0.0.1', r));
+    // A UDP flow has no handshake: its client is the end with the higher port (docs/json.md).
+    await new Promise<void>((r) => client.bind(PORT + 1, '127.0.0.1', r));
     const clientPort = client.address().port;
     const r = live({ device: 'lo', filter: `udp port ${PORT}`, count: 3 });
     const got: Flow[] = [];

@@ -6,10 +6,12 @@ import { describe, expect, it } from 'vitest';
 import type { CaptureInfo } from '../../src/core/frame.js';
 import { DemuxEngine } from '../../src/demux/engine.js';
 import type { Flow } from '../../src/core/flow.js';
-import {
-  CSV_COLUMNS, csvField, durationSeconds, filterFlows, flowToNdjsonLine, renderFlowsCsv, renderFlowsJson,
-  renderFlowsTable, renderZeekConnLog, selectFlows, sortFlows, zeekUid,
-} from '../../src/report/flows.js';
+import { CSV_COLUMNS, csvField, renderFlowsCsv } from '../../src/report/csv.js';
+import { durationSeconds } from '../../src/report/flow-time.js';
+import { flowToNdjsonLine, renderFlowsJson } from '../../src/report/json.js';
+import { filterFlows, selectFlows, sortFlows } from '../../src/report/select.js';
+import { renderFlowsTable } from '../../src/report/table.js';
+import { renderZeekConnLog, zeekUid } from '../../src/report/zeek.js';
 import { Conversation, feed } from './packets.js';
 
 const T0 = 1_764_056_602;

@@ -20,7 +20,7 @@ import { listInterfaces } from '../../src/capture/interfaces.js';
 import { buildDemux } from '../../src/demux/groups.js';
 import type { DemuxSummary, Flow } from '../../src/core/flow.js';
 import { renderDemuxJson } from '../../src/report/demux.js';
-import { flowToNdjsonLine, renderFlowsJson } from '../../src/report/flows.js';
+import { flowToNdjsonLine, renderFlowsJson } from '../../src/report/json.js';
 import { captureFiles, FIXTURES } from '../helpers/fixture-files.js';
 import { runCli } from '../helpers/run-cli.js';
 import { runPipeline } from '../report/pipeline.js';

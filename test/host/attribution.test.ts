@@ -9,7 +9,9 @@ import { ProcessMap, TCP_STATES } from '../../src/host/procfs.js';
 import { buildDemux } from '../../src/demux/groups.js';
 import type { Flow, ListenerProcess } from '../../src/core/flow.js';
 import { demuxToJson, renderDemuxDot, renderDemuxMermaid, renderDemuxTable } from '../../src/report/demux.js';
-import { flowJsonText, flowToJson, processLabel, renderFlowsJson, renderFlowsTable } from '../../src/report/flows.js';
+import { flowJsonText, flowToJson, renderFlowsJson } from '../../src/report/json.js';
+import { processLabel } from '../../src/report/labels.js';
+import { renderFlowsTable } from '../../src/report/table.js';
 import { FakeProc } from './fake-proc.js';
 
 const L = TCP_STATES.LISTEN;

@@ -26,7 +26,8 @@ import type { Flow } from '../../src/core/flow.js';
 import { decodeFrame } from '../../src/parse/decode.js';
 import { newPacket } from '../../src/core/packet.js';
 import { demuxToJson, renderDemuxDot, renderDemuxMermaid, renderDemuxTable } from '../../src/report/demux.js';
-import { flowJsonText, renderFlowsTable } from '../../src/report/flows.js';
+import { flowJsonText } from '../../src/report/json.js';
+import { renderFlowsTable } from '../../src/report/table.js';
 
 const SERVER_PORT = 38600;
 const CLIENT_PORT = 38601; // both TCP clients

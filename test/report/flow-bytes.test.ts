@@ -9,9 +9,9 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { captureFiles, FIXTURES } from '../helpers/fixture-files.js';
 import type { EndpointProcess, Flow, FlowEndpoint } from '../../src/core/flow.js';
-import {
-  durationSeconds, FlowJsonStore, flowJsonBound, flowJsonText, flowToJson, jsonText, processToJson, writeFlowJson,
-} from '../../src/report/flows.js';
+import { durationSeconds } from '../../src/report/flow-time.js';
+import { flowJsonBound, flowJsonText, flowToJson, jsonText, processToJson, writeFlowJson } from '../../src/report/json.js';
+import { FlowJsonStore } from '../../src/report/json-store.js';
 import { isoTime, writeIsoTime } from '../../src/report/time.js';
 import { runPipeline } from './pipeline.js';
 

@@ -1,6 +1,6 @@
 /** The direct JSON writer of a flow says exactly what JSON.stringify of the flow object says. */
 import { describe, expect, it } from 'vitest';
-import { flowJsonText, flowToJson } from '../../src/report/flows.js';
+import { flowJsonText, flowToJson } from '../../src/report/json.js';
 import { runPipeline } from './pipeline.js';
 
 const FIX = new URL('../../fixtures/', import.meta.url).pathname;

@@ -1,0 +1,70 @@
+/**
+ * Which flows a report shows and in what order: --proto, --port, --host, --sort, --limit.
+ */
+import type { Flow } from '../core/flow.js';
+import { formatAddress, tryParseAddress } from '../parse/format.js';
+
+export interface FlowFilter {
+  /** tcp, udp, icmp (icmp also matches icmpv6), icmpv6. */
+  proto?: string;
+  /** A TCP/UDP port at either end (ICMP flows have no ports and never match). */
+  port?: number;
+  /** An address at either end, IPv4 or IPv6 text in any valid spelling. */
+  host?: string;
+}
+
+export type FlowSortKey = 'start' | 'bytes' | 'packets';
+
+export interface FlowSelection extends FlowFilter {
+  sort?: FlowSortKey;
+  limit?: number;
+}
+
+export function filterFlows(flows: readonly Flow[], filter: FlowFilter): Flow[] {
+  return flows.filter(flowMatcher(filter));
+}
+
+/** The --proto/--port/--host test as one function, for flows checked one at a time as they end. */
+export function flowMatcher(filter: FlowFilter): (f: Flow) => boolean {
+  const proto = filter.proto?.toLowerCase();
+  const port = filter.port;
+  let host = filter.host;
+  if (host !== undefined) {
+    // Compare canonical text: '2001:DB8:0::1' and '2001:db8::1' are one address.
+    const bytes = tryParseAddress(host);
+    if (bytes !== null) host = formatAddress(bytes, 0, bytes.length);
+  }
+  return (f) => {
+    if (proto !== undefined && f.proto !== proto && !(proto === 'icmp' && f.proto === 'icmpv6')) return false;
+    if (port !== undefined) {
+      if (f.proto !== 'tcp' && f.proto !== 'udp') return false;
+      if (f.client.port !== port && f.server.port !== port) return false;
+    }
+    if (host !== undefined && f.client.ip !== host && f.server.ip !== host) return false;
+    return true;
+  };
+}
+
+const totalBytes = (f: Flow) => f.toServer.wireBytes + f.toClient.wireBytes;
+const totalPackets = (f: Flow) => f.toServer.packets + f.toClient.packets;
+
+/** A sorted copy: start ascending; bytes (wire) and packets descending; ties by id. */
+export function sortFlows(flows: readonly Flow[], key: FlowSortKey): Flow[] {
+  const out = flows.slice();
+  switch (key) {
+    case 'start':
+      return out.sort((a, b) => a.start.sec - b.start.sec || a.start.nsec - b.start.nsec || a.id - b.id);
+    case 'bytes':
+      return out.sort((a, b) => totalBytes(b) - totalBytes(a) || a.id - b.id);
+    case 'packets':
+      return out.sort((a, b) => totalPackets(b) - totalPackets(a) || a.id - b.id);
+  }
+}
+
+/** Filter, then sort, then keep the first `limit`. */
+export function selectFlows(flows: readonly Flow[], sel: FlowSelection): Flow[] {
+  let out = filterFlows(flows, sel);
+  if (sel.sort !== undefined) out = sortFlows(out, sel.sort);
+  if (sel.limit !== undefined && sel.limit >= 0 && out.length > sel.limit) out = out.slice(0, sel.limit);
+  return out;
+}
