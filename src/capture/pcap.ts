@@ -1,33 +1,29 @@
 /**
- * Classic pcap through the `pcap-parser` package (0.2.1), as the user asked, wrapped to close
- * its gaps (peers.md §1 and §3):
+ * Classic pcap: the file header (its four magics, version, snap length, link type) and a walker
+ * over the 16-byte record headers that slices each record out of the read window (peers.md §1
+ * and §3). What it does beyond a plain reader:
  *
- * - nanosecond files: pcap-parser knows only the µs magics ("unknown magic number: 4d3cb2a1").
- *   The magic in our buffer is rewritten to the µs one of the same byte order before
- *   pcap-parser sees it, and we remember that its `timestampMicroseconds` holds nanoseconds.
- * - version: pcap-parser rejects only when `major != 2 && minor != 4`, so 3.4 passes and 9.9
- *   fails. We check before it runs, as libpcap and tshark do: a major version below 2 is
- *   refused at open ("unsupported pcap version 1.0: archaic"); 2.0 to 2.4 are read; a newer
- *   version is read with the 2.4 layout and a warning (the version is rewritten to 2.4 in our
- *   buffer so that pcap-parser takes it). Before 2.3 the record header had caplen and
- *   len the other way round, and some 2.3 writers kept the old order: as libpcap does, 2.0-2.2
- *   records are swapped always and 2.3 records when caplen > len. The swap is written into
- *   the record header in our buffer, so pcap-parser slices the right number of bytes.
+ * - nanosecond files (magic a1b23c4d) as well as microsecond ones, in both byte orders.
+ * - version: as libpcap and tshark, a major version below 2 is refused at open ("unsupported
+ *   pcap version 1.0: archaic"); 2.0 to 2.4 are read; a newer version is read with the 2.4
+ *   layout and a warning. Before 2.3 the record header had caplen and len the other way round,
+ *   and some 2.3 writers kept the old order: as libpcap does, 2.0-2.2 records are swapped
+ *   always and 2.3 records when caplen > len.
  * - link type: only the low 16 bits; the upper bits carry FCS-length information
  *   (LT_FCS_DATALINK_EXT, e.g. 0x04000001 in the corpus).
- * - damage: the wrapper walks the 16-byte record headers itself and feeds pcap-parser whole
- *   records only. A record longer than `recordLimit` is refused before anything of it is
- *   buffered; a file that ends inside a record is reported with the offset and the number of
- *   missing bytes (pcap-parser drops it silently); caplen > len and caplen > snaplen are
- *   counted and reported once.
+ * - damage: a record longer than `recordLimit` is refused before anything of it is buffered; a
+ *   file that ends inside a record is reported with the offset and the number of missing bytes;
+ *   caplen > len and caplen > snaplen are counted and reported once.
  *
- *
- * Division of labour, for speed: pcap-parser parses the file header (its `globalHeader`, checked
- * against ours), and the records are sliced by the walker below, which has to read every record
- * header anyway for the checks above. Handing each record to pcap-parser as well cost 0.9 µs a
- * record (three events, two objects and three slices each, its `readUInt32` + endianness string
- * per field): 1.8 s of the 2.2 s it took to read the 2,000,000-packet benchmark capture, more
- * than the whole per-packet budget of 1 µs (issue 6). The walker reads it in 0.4 s.
+ * The `pcap-parser` package (0.2.1, asked for by the user) reads the file header too, on a copy
+ * of its 24 bytes, and its reading is checked against ours (a difference is a warning). It does
+ * not read the records: handing each record to it cost 0.9 µs a record (three events, two
+ * objects and three slices each, a `readUInt32` and an endianness string per field), 1.8 s of
+ * the 2.2 s it took to read the 2,000,000-packet benchmark capture, more than the whole
+ * per-packet budget of 1 µs (issue 6); the walker reads it in 0.4 s. It knows only the
+ * microsecond magics and versions 2.x or x.4, so its copy of the header is given the
+ * microsecond magic of the same byte order and version 2.4 where ours differ; the file's own
+ * bytes are never changed.
  */
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
@@ -209,16 +205,23 @@ export class PcapSource implements FrameSource {
   }
 
   /**
-   * Lets pcap-parser parse the file header (magic, version, snap length, link type) and checks
-   * its reading against ours. Its `globalHeader` event fires synchronously on the feed.
+   * Lets pcap-parser parse a copy of the file header (magic, version, snap length, link type)
+   * and checks its reading against ours. Its `globalHeader` event fires synchronously on the feed.
    */
-  private parseHeaderWithPcapParser(headerBytes: Uint8Array): void {
+  private parseHeaderWithPcapParser(fileHeader: Uint8Array, le: boolean): void {
+    // A copy: what pcap-parser cannot take is changed in it, never in the file's bytes.
+    const headerBytes = Buffer.from(fileHeader);
+    const hdr = this.header;
+    // It refuses the ns magics: the µs magic of the same byte order.
+    if (hdr.nanoseconds) headerBytes.set(le ? [0xd4, 0xc3, 0xb2, 0xa1] : [0xa1, 0xb2, 0xc3, 0xd4], 0);
+    // It refuses what is not 2.x or x.4: a newer version is read as 2.4.
+    if (hdr.versionMajor > 2 || hdr.versionMinor > 4) headerBytes.set(le ? [2, 0, 4, 0] : [0, 2, 0, 4], 4);
     const feed = new FeedStream();
     const parser = pcapParser.parse(feed);
     let seen: PcapParserGlobalHeader | null = null;
     parser.on('globalHeader', (h: PcapParserGlobalHeader) => (seen = h));
     parser.on('error', (err: Error) => this.info.warnings.push(`pcap-parser: ${errorText(err)}`));
-    feed.emit('data', Buffer.from(headerBytes));
+    feed.emit('data', headerBytes);
     feed.emit('end');
     const h = seen as PcapParserGlobalHeader | null;
     if (h === null) return;
@@ -236,26 +239,7 @@ export class PcapSource implements FrameSource {
     const limit = pcapRecordLimit(hdr.snapLength);
     const lengthOrder: LengthOrder = hdr.versionMajor > 2 ? 0 : hdr.versionMinor < 3 ? 1 : hdr.versionMinor === 3 ? 2 : 0;
 
-    // pcap-parser would refuse the ns magics: give it the µs magic of the same byte order.
-    if (hdr.nanoseconds) {
-      const b = win.buf;
-      const s = win.start;
-      if (le) {
-        b[s] = 0xd4; b[s + 1] = 0xc3; b[s + 2] = 0xb2; b[s + 3] = 0xa1;
-      } else {
-        b[s] = 0xa1; b[s + 1] = 0xb2; b[s + 2] = 0xc3; b[s + 3] = 0xd4;
-      }
-    }
-
-    // pcap-parser refuses what is not 2.x or x.4: a newer version is read as 2.4.
-    if (hdr.versionMajor > 2 || hdr.versionMinor > 4) {
-      const b = win.buf;
-      const s = win.start;
-      b[s + 4] = le ? 2 : 0; b[s + 5] = le ? 0 : 2;
-      b[s + 6] = le ? 4 : 0; b[s + 7] = le ? 0 : 4;
-    }
-
-    this.parseHeaderWithPcapParser(win.buf.subarray(win.start, win.start + PCAP_HEADER_LENGTH));
+    this.parseHeaderWithPcapParser(win.buf.subarray(win.start, win.start + PCAP_HEADER_LENGTH), le);
     // Every frame of a window is yielded before the next fill: buffers can be recycled.
     win.recycle = true;
     // Frame objects, and the batch array itself, are reused from one batch to the next, as

@@ -2,12 +2,16 @@
  * Byte plumbing shared by the capture readers: where bytes come from (a file handle or a
  * stream) and a contiguous read window over them.
  *
- * The window never overwrites a buffer it has handed out: every refill allocates a fresh
- * buffer, copies the few unconsumed bytes to its front and reads after them. Frames can
- * therefore point straight into the window (pcapng does; pcap frames point into
- * pcap-parser's own copy of each feed), with no copy per packet, and a frame stays valid
- * for as long as anyone holds it: more than the FrameSource contract promises, which
- * consumers should still not rely on (a live source may reuse its buffer).
+ * A refill takes another buffer (a fresh one, or with `recycle` set one the reader has
+ * finished with), copies the few unconsumed bytes to its front and reads after them: the
+ * buffer the last batch's frames point into is never written while they may be used. Frames
+ * point straight into the window (pcap and pcapng alike), with no copy per packet.
+ * - pcapng (recycle off): every refill allocates, so a frame stays valid for as long as anyone
+ *   holds it, more than the FrameSource contract promises.
+ * - pcap (recycle on): it yields every frame of a buffer before asking for the next fill, so the
+ *   buffer before the current one is handed back to the input (`ByteInput.recycle`, at most
+ *   four kept) and read into again: a frame is valid until the batch after its own is asked
+ *   for, exactly the FrameSource contract.
  * The unconsumed tail is at most one partial record or block, so the copy is small,
  * except for a record larger than a chunk: its buffer grows (doubling) as its bytes arrive, so
  * memory follows the bytes present, never the length a damaged header claims.
