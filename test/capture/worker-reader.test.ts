@@ -168,14 +168,18 @@ describe('frames over the channel equal the in-thread read', () => {
 });
 
 describe('flow control', () => {
-  /** Messages received on `port` until none came for `quietMs`. */
-  async function drain(port: MessagePort, into: ToMain[], quietMs = 300): Promise<void> {
-    let last = into.length;
-    for (;;) {
-      await new Promise((r) => setTimeout(r, quietMs));
-      if (into.length === last) return;
-      last = into.length;
-    }
+  /** Until `test` holds: checked at each turn of the event loop (the messages arrive on it). */
+  async function until(test: () => boolean): Promise<void> {
+    while (!test()) await new Promise((r) => setImmediate(r));
+  }
+
+  /**
+   * Turns of the event loop in which the producer (in this thread, on a MessageChannel) could
+   * read and post more if nothing held it back: the proof that it waits for an ack is that
+   * nothing more arrives in them. Counted, not timed.
+   */
+  async function turns(n = 500): Promise<void> {
+    for (let i = 0; i < n; i++) await new Promise((r) => setImmediate(r));
   }
 
   it(`the worker sends at most ${AHEAD} batches before an acknowledgement, one more per ack, and stops when told`, async () => {
@@ -186,18 +190,20 @@ describe('flow control', () => {
     let finished = false;
     const producing = produceFrames(port1, [path]).then(() => (finished = true));
     try {
-      await drain(port2, got);
+      await until(() => got.length >= 1 + AHEAD);
+      await turns();
       expect(got.map((m) => m.t)).toEqual(['open', ...Array<string>(AHEAD).fill('batch')]);
       expect(finished).toBe(false);
 
       const first = got[1] as Extract<ToMain, { t: 'batch' }>;
       port2.postMessage({ t: 'ack', bytes: first.bytes, meta: first.meta }, [first.bytes, first.meta]);
-      await drain(port2, got);
+      await until(() => got.length >= 2 + AHEAD);
+      await turns();
       expect(got.map((m) => m.t)).toEqual(['open', ...Array<string>(AHEAD + 1).fill('batch')]);
 
       port2.postMessage({ t: 'stop' });
       await producing;
-      await drain(port2, got, 50); // the 'end' posted last is delivered asynchronously
+      await until(() => got[got.length - 1]!.t === 'end'); // posted last, delivered asynchronously
       const end = got[got.length - 1]!;
       expect(end.t).toBe('end');
       // The file was read only in part: the final info counts what the source had yielded.
