@@ -19,7 +19,8 @@
  *   synWatchStart(device: string): true, or an error text (no such device, not permitted...)
  *   synWatchDrain(): [family, local, lport, remote, rport, inode, pid (-1 not found, -2 skipped),
  *                    command, seenNs, ...]
- *   synWatchStats(): [syns, found, notFound, skipped, overwritten, CPU ns spent looking]
+ *   synWatchStats(): [syns, found, notFound, skipped, overwritten, CPU ns spent looking,
+ *                    processes' fd directories read]
  *   synWatchStop()
  */
 #include <dirent.h>
@@ -75,7 +76,8 @@ static int running = 0;
 static int pkt_fd = -1, wake_fd = -1, nl_fd = -1, loadavg_fd = -1;
 static struct seen ring[RING];
 static size_t ring_head = 0, ring_len = 0;
-static double stats[6]; /* syns, found, notFound, skipped, overwritten, CPU ns spent looking */
+static double stats[7]; /* syns, found, notFound, skipped, overwritten, CPU ns spent looking, fd directories read */
+static double dirs_read = 0; /* the thread's own count, added to stats[6] at each decision */
 static int32_t recent[RECENT];
 
 static uint64_t now_ns(clockid_t c) {
@@ -100,6 +102,7 @@ static int holds(int32_t id, const char *want, size_t want_len) {
   snprintf(path, sizeof path, "/proc/%d/fd", id);
   DIR *d = opendir(path);
   if (d == NULL) return 0;
+  dirs_read++;
   struct dirent *e;
   int found = 0;
   while (!found && (e = readdir(d)) != NULL) {
@@ -152,6 +155,10 @@ static int32_t last_pid(void) {
 static int32_t *listed = NULL;
 static size_t listed_n = 0, listed_cap = 0;
 static uint64_t listed_at = 0;
+/* The kernel's last pid when /proc was listed: the ids after it are new since. */
+static int32_t listed_last = 0;
+/* Ids wrap around at pid_max (32768 by default): "newer" is "counted down from the last pid". */
+static int32_t pid_max = 4194304;
 
 static int cmp_desc(const void *a, const void *b) {
   int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
@@ -160,6 +167,7 @@ static int cmp_desc(const void *a, const void *b) {
 
 static void list_processes(void) {
   listed_n = 0;
+  listed_last = last_pid();
   DIR *proc = opendir("/proc");
   if (proc == NULL) return;
   struct dirent *e;
@@ -188,8 +196,9 @@ static int32_t found_owner(int32_t pid) {
 /*
  * The process holding the inode, -1 when not found: the ids given out since /proc was last
  * listed, newest first (the curl that just started; a thread's id leads to its process), then the
- * last owners found (a program opening many connections), then every listed process,
- * newest first, within PER_SYN_NS of this thread's CPU time.
+ * last owners found (a program opening many connections), then every listed process, newest
+ * first, within PER_SYN_NS of this thread's CPU time. Ids count up and wrap at pid_max, so
+ * "newest first" is counting down from the kernel's last pid, past 1 to pid_max.
  */
 static int32_t owner_of(uint32_t inode) {
   char want[32];
@@ -198,20 +207,27 @@ static int32_t owner_of(uint32_t inode) {
   /* Listing /proc costs ~1 us a process (2 ms on a host with 2,000): only when the new ids and the
    * recent owners did not have it, or when there is no listing yet. */
   if (listed_n == 0) list_processes();
-  int32_t newest = listed_n > 0 ? listed[0] : 0;
   int32_t last = last_pid();
-  for (int32_t id = last; id > newest && id > last - SCAN_IDS; id--) {
-    if (!holds(id, want, (size_t)len)) continue;
-    int32_t pid = tgid_of(id);
-    return pid > 0 ? found_owner(pid) : -1;
+  int32_t id = last;
+  for (int k = 0; k < SCAN_IDS && id != listed_last && last > 0; k++) {
+    if (holds(id, want, (size_t)len)) {
+      int32_t pid = tgid_of(id);
+      return pid > 0 ? found_owner(pid) : -1;
+    }
+    id = id > 1 ? id - 1 : pid_max - 1;
   }
   for (int i = 0; i < RECENT; i++) {
     if (recent[i] > 0 && holds(recent[i], want, (size_t)len)) return recent[i];
   }
   if (now_ns(CLOCK_MONOTONIC) - listed_at > LIST_NS) list_processes();
-  for (size_t i = 0; i < listed_n; i++) {
-    if ((i & 15) == 15 && now_ns(CLOCK_THREAD_CPUTIME_ID) - c0 > PER_SYN_NS) break;
-    if (holds(listed[i], want, (size_t)len)) return found_owner(listed[i]);
+  /* Newest first: the listed ids at or below the last pid, downwards, then those above it (given
+   * out before the ids wrapped), downwards. */
+  size_t from = 0;
+  while (from < listed_n && listed[from] > last) from++;
+  for (size_t k = 0; k < listed_n; k++) {
+    if ((k & 15) == 15 && now_ns(CLOCK_THREAD_CPUTIME_ID) - c0 > PER_SYN_NS) break;
+    int32_t pid = listed[(from + k) % listed_n];
+    if (holds(pid, want, (size_t)len)) return found_owner(pid);
   }
   return -1;
 }
@@ -241,6 +257,16 @@ static void *watch(void *arg) {
    * that priority can take from the rest. */
   struct sched_param sp = { .sched_priority = 1 };
   pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+  char text[32];
+  int fd = open("/proc/sys/kernel/pid_max", O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    if (n > 0) {
+      text[n] = 0;
+      if (atol(text) > 1) pid_max = (int32_t)atol(text);
+    }
+  }
   list_processes(); /* before the first SYN, which should not wait for it */
   uint8_t pkt[128];
   double tokens = BURST_NS;
@@ -296,6 +322,8 @@ static void *watch(void *arg) {
     pthread_mutex_lock(&lock);
     stats[s.pid > 0 ? 1 : 2]++;
     stats[5] += spent;
+    stats[6] += dirs_read;
+    dirs_read = 0;
     pthread_mutex_unlock(&lock);
     tokens -= spent;
   }
@@ -446,9 +474,9 @@ napi_value syn_watch_drain(napi_env env, napi_callback_info info) {
 napi_value syn_watch_stats(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value out, v;
-  napi_create_array_with_length(env, 6, &out);
+  napi_create_array_with_length(env, 7, &out);
   pthread_mutex_lock(&lock);
-  for (uint32_t i = 0; i < 6; i++) {
+  for (uint32_t i = 0; i < 7; i++) {
     napi_create_double(env, stats[i], &v);
     napi_set_element(env, out, i, v);
   }

@@ -133,8 +133,8 @@ export class SynWatch {
     return shared.byTuple.get(`${localIp} ${localPort} ${remoteIp} ${remotePort}`);
   }
 
-  /** [SYNs seen, owners found, not found, skipped for its CPU budget, lost from a full ring, CPU ns spent looking]. */
-  stats(): [number, number, number, number, number, number] | null {
+  /** [SYNs seen, owners found, not found, skipped for its CPU budget, lost from a full ring, CPU ns spent looking, fd directories read]. */
+  stats(): [number, number, number, number, number, number, number] | null {
     const a = load();
     return a === null || this.problem !== null ? null : a.synWatchStats();
   }

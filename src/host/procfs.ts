@@ -352,7 +352,7 @@ export class ProcessMap {
   }
 
   /** The SYN watcher's counts (see native.ts), when it runs. */
-  get synWatchStats(): [number, number, number, number, number, number] | null {
+  get synWatchStats(): [number, number, number, number, number, number, number] | null {
     return this.synWatch?.stats() ?? null;
   }
 

@@ -32,8 +32,8 @@ export interface HostAddon {
    * ns), ...], nine values a SYN.
    */
   synWatchDrain(): (number | Buffer | string)[];
-  /** [SYNs seen, owners found, not found, skipped (its CPU budget), dropped from a full ring, CPU ns spent looking]. */
-  synWatchStats(): [number, number, number, number, number, number];
+  /** [SYNs seen, owners found, not found, skipped (its CPU budget), dropped from a full ring, CPU ns spent looking, fd directories read]. */
+  synWatchStats(): [number, number, number, number, number, number, number];
   synWatchStop(): void;
 }
 

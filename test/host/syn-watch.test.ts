@@ -8,6 +8,7 @@
  * Ports 38630-38631 belong to this file.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeAvailable, SynWatch } from '../../src/host/native.js';
@@ -103,6 +104,46 @@ describe.skipIf(skip)('SYN watcher on lo', () => {
     // Other tests may open connections on lo meanwhile, never fewer than ours.
     expect(after[0] - before[0]).toBeGreaterThanOrEqual(1);
     expect(after[4]).toBe(0); // nothing lost from its ring
+  });
+
+  it('after process ids wrap around at pid_max, new clients (low ids) are still found first', async () => {
+    // Ids count up and wrap at pid_max: a process given an id just below it stays there, and
+    // the clients after it get ids from 300 up. "Newest" is then not "highest". Made to happen
+    // here by setting the kernel's last pid (root; the whole machine's next ids wrap too).
+    const pidMax = Number(readFileSync('/proc/sys/kernel/pid_max', 'utf8'));
+    writeFileSync('/proc/sys/kernel/ns_last_pid', String(pidMax - 3));
+    const old = spawn('sleep', ['infinity'], { stdio: 'ignore' });
+    try {
+      expect(old.pid!).toBeGreaterThan(pidMax - 4);
+      // A watcher started now lists /proc with that process in it, as the newest by number.
+      const fresh = new SynWatch();
+      watch.stop();
+      expect(fresh.start('lo')).toBe(true);
+      let named = 0;
+      const before = fresh.stats()!;
+      for (let i = 0; i < 5; i++) {
+        const c = await quickClient();
+        expect(c.pid).toBeLessThan(old.pid!); // wrapped
+        const got = await decided(fresh, c.port);
+        if (got.pid > 0) {
+          expect(got.pid).toBe(c.pid);
+          named++;
+        }
+      }
+      const after = fresh.stats()!;
+      const dirs = after[6] - before[6];
+      const syns = after[0] - before[0];
+      console.log(`SYN watcher after the ids wrapped: ${named}/5 named, ${dirs} fd directories read for ${syns} SYNs`);
+      expect(named).toBeGreaterThanOrEqual(3);
+      // Found among the newest ids, counting down past 1: a few processes read for each SYN,
+      // not every process of the machine from the highest id down (what a search by number did).
+      const processes = readFileSync('/proc/loadavg', 'latin1').split(' ')[3]!.split('/')[1];
+      expect(dirs / syns, `of ${processes} processes`).toBeLessThanOrEqual(8);
+      fresh.stop();
+      expect(watch.start('lo')).toBe(true);
+    } finally {
+      old.kill('SIGKILL');
+    }
   });
 
   it('a second watcher in the same process shares the thread; stopping one leaves the other running', async () => {
