@@ -28,9 +28,9 @@ if (!existsSync(file)) {
   console.error(`engine-only: no capture ${file} (npm run bench generates the default one)`);
   process.exit(2);
 }
-const { readCaptures } = await import(join(ROOT, 'dist', 'cli', 'read.js'));
+const { readCaptures } = await import(join(ROOT, 'dist', 'pipeline', 'read.js'));
 const { DemuxEngine } = await import(join(ROOT, 'dist', 'demux', 'engine.js'));
-const { newPacket } = await import(join(ROOT, 'dist', 'parse', 'packet.js'));
+const { newPacket } = await import(join(ROOT, 'dist', 'core', 'packet.js'));
 
 // 1. Decode once: addresses (8 bytes) and 12 numbers a packet.
 const NUM = 12;

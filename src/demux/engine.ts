@@ -264,104 +264,130 @@ export class DemuxEngine {
   // ---------------------------------------------------------------------------------------------
   // TCP and UDP
 
+  /**
+   * A TCP segment or UDP datagram, in five steps: find the tuple's flow (slotOf), decide whether
+   * this packet starts a new one (a new tuple, an idle timeout, a SYN after a close...), decide
+   * the roles at a flow's first packet, count the packet, then follow TCP's state (or note UDP's
+   * history). Each step is a method of its own; V8 inlines them back into this one.
+   */
   private ported(pkt: Packet, tsSec: number, tsNsec: number): FlowRef {
-    const t = this.now;
-    const b = pkt.bytes;
-    const len = pkt.addrLength;
-    const so = pkt.srcAddrOffset;
-    const dO = pkt.dstAddrOffset;
-    const sp = pkt.srcPort;
-    const dp = pkt.dstPort;
     const proto = pkt.protocol;
-    const slot = this.slotOf(b, so, dO, len, sp, dp, proto, false, true);
+    const slot = this.slotOf(pkt.bytes, pkt.srcAddrOffset, pkt.dstAddrOffset, pkt.addrLength, pkt.srcPort, pkt.dstPort, proto, false, true);
     const fromA = this.fromA;
     const tcp = proto === TCP;
     const flags = tcp ? pkt.tcpFlags : 0;
     const synOnly = (flags & (F_SYN | F_ACK)) === F_SYN;
-    const seq = pkt.tcpSeq;
-    const store = this.store;
 
-    let f = this.table.foundFlow; // table.flow(slot), without waiting for the slot's record
-    let roleDone = false;
-    if (f < 0) {
-      f = this.startFlow(slot, proto, this.reasonAfterRelease(slot, synOnly), tsSec, tsNsec, t);
-    } else {
-      const v = store.v;
-      const r = FlowStore.base(f);
-      const ended = v[r + ENDED]!;
-      if (t - v[r + LAST_T]! > this.timeoutOf(proto, ended)) {
-        const closed = ended !== ENDED_NONE;
-        const reason: GenerationReason = !closed ? 'idle-timeout'
-          : !synOnly ? 'after-close' : ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
-        f = this.replace(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'idle-timeout', reason, tsSec, tsNsec, t);
-      } else if (synOnly) {
-        // A SYN on a live connection: retransmission, late SYN, or a new connection on the tuple?
-        const e = FlowStore.side(f, fromA);
-        const p = FlowStore.side(f, !fromA);
-        let reason: GenerationReason | null = null;
-        if (ended !== ENDED_NONE) reason = ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
-        else if (v[e + ISN]! >= 0) {
-          if (seq !== v[e + ISN]) reason = 'new-isn'; // same ISN: a retransmitted SYN
-        } else if (v[p + ISN]! >= 0) {
-          // The other end sent the SYN: this is simultaneous open only while nothing else happened.
-          if (!(v[e + STATE] === EP.INACTIVE && v[p + STATE] === EP.SYN_SENT)) reason = 'new-isn';
-        } else if (v[p + SYN_ACK_ACK] === ((seq + 1) >>> 0)) {
-          this.lateSyn(f, e, p, fromA);
-          roleDone = true;
-        } else reason = 'syn-after-midstream';
-        if (reason !== null) {
-          const closed = ended !== ENDED_NONE;
-          f = this.replace(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'superseded', reason, tsSec, tsNsec, t);
-        }
-      }
-    }
+    const found = this.table.foundFlow; // table.flow(slot), without waiting for the slot's record
+    this.lateSynSeen = false;
+    const f = found < 0
+      ? this.startFlow(slot, proto, this.reasonAfterRelease(slot, synOnly), tsSec, tsNsec, this.now)
+      : this.sameOrNewFlow(found, pkt, proto, synOnly, fromA, tsSec, tsNsec);
     // Read after startFlow/replace: the store's array may have grown.
-    const v = store.v;
+    const v = this.store.v;
     const r = FlowStore.base(f);
     const e = r + (fromA ? SIDE_A : SIDE_B);
     const p = r + (fromA ? SIDE_B : SIDE_A);
-    if (v[r + SIDE_A + PACKETS] === 0 && v[r + SIDE_B + PACKETS] === 0) {
-      // First packet of this flow: decide the roles.
-      if (synOnly) {
-        v[r + CLIENT_IS_A] = fromA ? 1 : 0;
-        v[r + ROLES_INFERRED] = 0;
-      } else this.inferRoles(f, fromA, fromA ? sp : dp, fromA ? dp : sp);
-    }
+    if (v[r + SIDE_A + PACKETS] === 0 && v[r + SIDE_B + PACKETS] === 0) this.firstPacketRoles(f, pkt, synOnly, fromA);
+    this.countPacket(v, e, f, pkt, tcp, tsSec, tsNsec);
+    const list = tcp ? this.tcpStep(v, f, r, e, p, pkt, flags, fromA) : this.udpStep(v, f, e, fromA);
+    this.table.touch(slot, list);
 
+    if (pkt.isFragment) this.firstFragment(pkt, f, fromA, this.now);
+    return this.setRef(f, fromA === (v[r + CLIENT_IS_A] === 1), 'ports');
+  }
+
+  /** Set by sameOrNewFlow when a late SYN settled the roles and states itself (lateSyn). */
+  private lateSynSeen = false;
+
+  /**
+   * The flow a packet of a known tuple belongs to: the same one, or a new generation when the
+   * old one was idle past its timeout, or a SYN shows a new connection on the tuple.
+   */
+  private sameOrNewFlow(f: number, pkt: Packet, proto: number, synOnly: boolean, fromA: boolean, tsSec: number, tsNsec: number): number {
+    const t = this.now;
+    const v = this.store.v;
+    const r = FlowStore.base(f);
+    const ended = v[r + ENDED]!;
+    if (t - v[r + LAST_T]! > this.timeoutOf(proto, ended)) {
+      const closed = ended !== ENDED_NONE;
+      const reason: GenerationReason = !closed ? 'idle-timeout'
+        : !synOnly ? 'after-close' : ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
+      return this.replace(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'idle-timeout', reason, tsSec, tsNsec, t);
+    }
+    if (!synOnly) return f;
+    // A SYN on a live connection: retransmission, late SYN, or a new connection on the tuple?
+    const seq = pkt.tcpSeq;
+    const e = FlowStore.side(f, fromA);
+    const p = FlowStore.side(f, !fromA);
+    let reason: GenerationReason | null = null;
+    if (ended !== ENDED_NONE) reason = ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
+    else if (v[e + ISN]! >= 0) {
+      if (seq !== v[e + ISN]) reason = 'new-isn'; // same ISN: a retransmitted SYN
+    } else if (v[p + ISN]! >= 0) {
+      // The other end sent the SYN: this is simultaneous open only while nothing else happened.
+      if (!(v[e + STATE] === EP.INACTIVE && v[p + STATE] === EP.SYN_SENT)) reason = 'new-isn';
+    } else if (v[p + SYN_ACK_ACK] === ((seq + 1) >>> 0)) {
+      this.lateSyn(f, e, p, fromA);
+      this.lateSynSeen = true;
+    } else reason = 'syn-after-midstream';
+    if (reason === null) return f;
+    const closed = ended !== ENDED_NONE;
+    return this.replace(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'superseded', reason, tsSec, tsNsec, t);
+  }
+
+  /** A flow's first packet decides its roles: a SYN's sender is the client, else inferRoles. */
+  private firstPacketRoles(f: number, pkt: Packet, synOnly: boolean, fromA: boolean): void {
+    if (synOnly) {
+      const v = this.store.v;
+      const r = FlowStore.base(f);
+      v[r + CLIENT_IS_A] = fromA ? 1 : 0;
+      v[r + ROLES_INFERRED] = 0;
+    } else this.inferRoles(f, fromA, fromA ? pkt.srcPort : pkt.dstPort, fromA ? pkt.dstPort : pkt.srcPort);
+  }
+
+  /** Counts the packet on its sender's end `e` and stamps the flow's times. */
+  private countPacket(v: Float64Array, e: number, f: number, pkt: Packet, tcp: boolean, tsSec: number, tsNsec: number): void {
     v[e + PACKETS]!++;
     v[e + WIRE_BYTES]! += pkt.originalLength;
     v[e + IP_BYTES]! += pkt.ipLength;
     v[e + PAYLOAD_BYTES]! += pkt.payloadLength;
-    store.stamp(f, tsSec, tsNsec, t);
+    this.store.stamp(f, tsSec, tsNsec, this.now);
     if (tcp) this.kinds.tcp++;
     else this.kinds.udp++;
     this.inFlows++;
+  }
 
-    let list = L_UDP;
-    if (tcp) {
-      if ((flags & F_SYN) !== 0) {
-        if ((flags & F_ACK) === 0) {
-          if (v[e + ISN]! < 0) v[e + ISN] = seq;
-        } else if (v[e + SYN_ACK_ACK]! < 0) v[e + SYN_ACK_ACK] = pkt.tcpAck;
-      }
-      updateHistory(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.payloadLength, pkt.tcpWindow);
-      const clientIsA = v[r + CLIENT_IS_A] === 1;
-      if (!roleDone) updateState(v, e, p, r + (clientIsA ? SIDE_A : SIDE_B), fromA === clientIsA, flags, pkt.payloadLength);
-      updateGaps(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.isFragment ? -1 : pkt.payloadLength);
-      // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close).
-      if (v[e + STATE] === EP.RESET || v[p + STATE] === EP.RESET) v[r + ENDED] = ENDED_RST;
-      else if (v[e + STATE] === EP.CLOSED && v[p + STATE] === EP.CLOSED) v[r + ENDED] = ENDED_FIN;
-      list = v[r + ENDED] !== ENDED_NONE ? L_CLOSED : L_TCP;
-      if (this.endOnClose) this.handOverIfOver(f, p, flags, pkt.tcpAck | 0);
-    } else if ((v[e + HIST_SEEN]! & H_DATA) === 0) {
-      // Zeek's UDP history: 'D' / 'd' once for each direction heard.
-      v[e + HIST_SEEN] = v[e + HIST_SEEN]! | H_DATA;
-      store.hist[f] += fromA ? 'D' : 'd';
+  /**
+   * TCP: initial sequence numbers, Zeek's history, the endpoint states and the capture's gaps;
+   * whether the connection ended. Returns the flow table list the flow now belongs on.
+   */
+  private tcpStep(v: Float64Array, f: number, r: number, e: number, p: number, pkt: Packet, flags: number, fromA: boolean): number {
+    const seq = pkt.tcpSeq;
+    if ((flags & F_SYN) !== 0) {
+      if ((flags & F_ACK) === 0) {
+        if (v[e + ISN]! < 0) v[e + ISN] = seq;
+      } else if (v[e + SYN_ACK_ACK]! < 0) v[e + SYN_ACK_ACK] = pkt.tcpAck;
     }
-    this.table.touch(slot, list);
+    updateHistory(this.store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.payloadLength, pkt.tcpWindow);
+    const clientIsA = v[r + CLIENT_IS_A] === 1;
+    if (!this.lateSynSeen) updateState(v, e, p, r + (clientIsA ? SIDE_A : SIDE_B), fromA === clientIsA, flags, pkt.payloadLength);
+    updateGaps(this.store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.isFragment ? -1 : pkt.payloadLength);
+    // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close).
+    if (v[e + STATE] === EP.RESET || v[p + STATE] === EP.RESET) v[r + ENDED] = ENDED_RST;
+    else if (v[e + STATE] === EP.CLOSED && v[p + STATE] === EP.CLOSED) v[r + ENDED] = ENDED_FIN;
+    const list = v[r + ENDED] !== ENDED_NONE ? L_CLOSED : L_TCP;
+    if (this.endOnClose) this.handOverIfOver(f, p, flags, pkt.tcpAck | 0);
+    return list;
+  }
 
-    if (pkt.isFragment) this.firstFragment(pkt, f, fromA, t);
-    return this.setRef(f, fromA === (v[r + CLIENT_IS_A] === 1), 'ports');
+  /** UDP: Zeek's history, 'D' / 'd' once for each direction heard. */
+  private udpStep(v: Float64Array, f: number, e: number, fromA: boolean): number {
+    if ((v[e + HIST_SEEN]! & H_DATA) === 0) {
+      v[e + HIST_SEEN] = v[e + HIST_SEEN]! | H_DATA;
+      this.store.hist[f] += fromA ? 'D' : 'd';
+    }
+    return L_UDP;
   }
 
   /**
