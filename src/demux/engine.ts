@@ -19,7 +19,7 @@ import { formatAddress } from '../parse/format.js';
 import type { Packet } from '../core/packet.js';
 import { isPortUnreachable } from './closed.js';
 import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './community-id.js';
-import { FlowTable, tupleHash } from './flow-table.js';
+import { FlowTable, TupleKey } from './flow-table.js';
 import {
   CLIENT_IS_A, END_NSEC, END_SEC, ENDED, ENDED_FIN, ENDED_NONE, ENDED_RST, FlowStore, GENERATION, HIST_SEEN,
   ICMP_ERRORS, ID, IP_BYTES, ISN, LAST_T, PACKETS, PAYLOAD_BYTES, PROTO, ROLES_INFERRED, SIDE_A, SIDE_B, SLOT,
@@ -126,6 +126,8 @@ export class DemuxEngine {
   private readonly ref: FlowRef = { id: 0, generation: 0, toServer: true, via: 'ports' };
   /** Set by `slotOf`: the packet's sender is the tuple's end A. */
   private fromA = true;
+  /** The tuple being looked up, set in place for each packet (slotOf). */
+  private readonly key = new TupleKey();
 
   private packets = 0;
   private inFlows = 0;
@@ -289,7 +291,7 @@ export class DemuxEngine {
     const e = r + (fromA ? SIDE_A : SIDE_B);
     const p = r + (fromA ? SIDE_B : SIDE_A);
     if (v[r + SIDE_A + PACKETS] === 0 && v[r + SIDE_B + PACKETS] === 0) this.firstPacketRoles(f, pkt, synOnly, fromA);
-    this.countPacket(v, e, f, pkt, tcp, tsSec, tsNsec);
+    this.countPacket(f, fromA, pkt, tcp, tsSec, tsNsec);
     const list = tcp ? this.tcpStep(v, f, r, e, p, pkt, flags, fromA) : this.udpStep(v, f, e, fromA);
     this.table.touch(slot, list);
 
@@ -346,12 +348,9 @@ export class DemuxEngine {
     } else this.inferRoles(f, fromA, fromA ? pkt.srcPort : pkt.dstPort, fromA ? pkt.dstPort : pkt.srcPort);
   }
 
-  /** Counts the packet on its sender's end `e` and stamps the flow's times. */
-  private countPacket(v: Float64Array, e: number, f: number, pkt: Packet, tcp: boolean, tsSec: number, tsNsec: number): void {
-    v[e + PACKETS]!++;
-    v[e + WIRE_BYTES]! += pkt.originalLength;
-    v[e + IP_BYTES]! += pkt.ipLength;
-    v[e + PAYLOAD_BYTES]! += pkt.payloadLength;
+  /** Counts the packet on its sender's end and stamps the flow's times. */
+  private countPacket(f: number, fromA: boolean, pkt: Packet, tcp: boolean, tsSec: number, tsNsec: number): void {
+    this.count(f, fromA, pkt);
     this.store.stamp(f, tsSec, tsNsec, this.now);
     if (tcp) this.kinds.tcp++;
     else this.kinds.udp++;
@@ -621,10 +620,9 @@ export class DemuxEngine {
     const bOff = fromA ? dO : so;
     const aPort = fromA ? sp : dp;
     const bPort = fromA ? dp : sp;
-    const table = this.table;
-    const hash = tupleHash(b, aOff, bOff, len, aPort, bPort, proto);
-    const slot = table.find(b, aOff, bOff, len, aPort, bPort, proto, hash);
-    return slot >= 0 || !insert ? slot : table.insert(b, aOff, bOff, len, aPort, bPort, proto, hash);
+    const key = this.key.set(b, aOff, bOff, len, aPort, bPort, proto);
+    const slot = this.table.find(key);
+    return slot >= 0 || !insert ? slot : this.table.insert(key);
   }
 
   /** Count a packet for end A (`fromA`) or B of flow `f`. */

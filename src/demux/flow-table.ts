@@ -68,6 +68,35 @@ function mixWord(h: number, w: number): number {
   return (Math.imul(h, 5) + 0xe6546b64) | 0;
 }
 
+/**
+ * One tuple in canonical order (end A first), as the table looks it up: a view over a packet's
+ * bytes (`bytes[aOff..]`, `bytes[bOff..]`, `len` bytes each), its ports, protocol and hash. The
+ * engine keeps one and sets it in place for each packet: no allocation, and find/insert take
+ * the key instead of eight positional arguments.
+ */
+export class TupleKey {
+  bytes: Uint8Array = new Uint8Array(0);
+  aOff = 0;
+  bOff = 0;
+  len = 0;
+  aPort = 0;
+  bPort = 0;
+  proto = 0;
+  hash = 0;
+
+  set(b: Uint8Array, aOff: number, bOff: number, len: number, aPort: number, bPort: number, proto: number): this {
+    this.bytes = b;
+    this.aOff = aOff;
+    this.bOff = bOff;
+    this.len = len;
+    this.aPort = aPort;
+    this.bPort = bPort;
+    this.proto = proto;
+    this.hash = tupleHash(b, aOff, bOff, len, aPort, bPort, proto);
+    return this;
+  }
+}
+
 export class FlowTable {
   capacity: number;
   /** Occupied slots. */
@@ -112,11 +141,12 @@ export class FlowTable {
   }
 
   /** The slot holding this canonical key, or -1. */
-  find(b: Uint8Array, aOff: number, bOff: number, len: number, aPort: number, bPort: number, proto: number, hash: number): number {
+  find(key: TupleKey): number {
+    const { bytes: b, aOff, bOff, len, hash } = key;
     const index = this.index;
     const mask = this.mask;
-    const ports = (aPort << 16) | bPort;
-    const protoLen = proto | (len << 8);
+    const ports = (key.aPort << 16) | key.bPort;
+    const protoLen = key.proto | (len << 8);
     for (let i = hash & mask; ; i = (i + 1) & mask) {
       const c = i * CELL;
       const e = index[c + C_SLOT]!;
@@ -141,7 +171,8 @@ export class FlowTable {
   }
 
   /** Store a key that `find` did not find; returns its new slot (generation 0, on no list). */
-  insert(b: Uint8Array, aOff: number, bOff: number, len: number, aPort: number, bPort: number, proto: number, hash: number): number {
+  insert(key: TupleKey): number {
+    const { bytes: b, aOff, bOff, len, aPort, bPort, proto, hash } = key;
     if (this.freeTop === 0) this.grow();
     const s = this.free[--this.freeTop]!;
     const rec = this.rec;

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { FlowTable, tupleHash } from '../../src/demux/flow-table.js';
+import { FlowTable, TupleKey } from '../../src/demux/flow-table.js';
 
 /** Key k → (4-byte A address, 4-byte B address, ports, protocol), laid out in one buffer. */
 function key(k: number): { b: Uint8Array; aPort: number; bPort: number; proto: number } {
@@ -16,12 +16,12 @@ function key(k: number): { b: Uint8Array; aPort: number; bPort: number; proto: n
 
 function find(t: FlowTable, k: number): number {
   const { b, aPort, bPort, proto } = key(k);
-  return t.find(b, 0, 4, 4, aPort, bPort, proto, tupleHash(b, 0, 4, 4, aPort, bPort, proto));
+  return t.find(new TupleKey().set(b, 0, 4, 4, aPort, bPort, proto));
 }
 
 function insert(t: FlowTable, k: number): number {
   const { b, aPort, bPort, proto } = key(k);
-  return t.insert(b, 0, 4, 4, aPort, bPort, proto, tupleHash(b, 0, 4, 4, aPort, bPort, proto));
+  return t.insert(new TupleKey().set(b, 0, 4, 4, aPort, bPort, proto));
 }
 
 describe('FlowTable', () => {
