@@ -20,11 +20,7 @@ import type { Packet } from '../core/packet.js';
 import { isPortUnreachable } from './closed.js';
 import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './community-id.js';
 import { FlowTable, TupleKey } from './flow-table.js';
-import {
-  CLIENT_IS_A, END_NSEC, END_SEC, ENDED, ENDED_FIN, ENDED_NONE, ENDED_RST, FlowStore, GENERATION, HIST_SEEN,
-  ICMP_ERRORS, ID, IP_BYTES, ISN, LAST_T, PACKETS, PAYLOAD_BYTES, PROTO, ROLES_INFERRED, SIDE_A, SIDE_B, SLOT,
-  START_NSEC, START_SEC, STATE, SYN_ACK_ACK, WIRE_BYTES,
-} from './flow-state.js';
+import { ENDED_FIN, ENDED_NONE, ENDED_RST, FlowStore } from './flow-state.js';
 import { FragmentTable, type FragmentEntry } from './fragments.js';
 import {
   EP, closeIsOver, finishGaps, missedBytes, noteFinAck, renderHistory, tcpConnState, udpConnState, updateGaps, updateHistory,
@@ -209,7 +205,7 @@ export class DemuxEngine {
   finish(): void {
     this.frags.drain((e) => this.dropFragment(e));
     for (const f of this.liveById()) {
-      const ended = this.store.v[FlowStore.base(f) + ENDED];
+      const ended = this.store.ended(f);
       const closed = ended !== ENDED_NONE;
       this.finishLive(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'capture-end',
         closed ? (ended === ENDED_FIN ? N_FIN : N_RST) : N_IDLE);
@@ -228,8 +224,8 @@ export class DemuxEngine {
 
   /** Records of the open flows, in id order. */
   private liveById(): number[] {
-    const v = this.store.v;
-    return this.store.inUse().sort((x, y) => v[FlowStore.base(x) + ID]! - v[FlowStore.base(y) + ID]!);
+    const store = this.store;
+    return store.inUse().sort((x, y) => store.id(x) - store.id(y));
   }
 
   /** `source` names the input in the capture-loss warning (`capture.pcap: 12 TCP flows have sequence gaps...`). */
@@ -285,18 +281,16 @@ export class DemuxEngine {
     const f = found < 0
       ? this.startFlow(slot, proto, this.reasonAfterRelease(slot, synOnly), tsSec, tsNsec, this.now)
       : this.sameOrNewFlow(found, pkt, proto, synOnly, fromA, tsSec, tsNsec);
-    // Read after startFlow/replace: the store's array may have grown.
-    const v = this.store.v;
-    const r = FlowStore.base(f);
-    const e = r + (fromA ? SIDE_A : SIDE_B);
-    const p = r + (fromA ? SIDE_B : SIDE_A);
-    if (v[r + SIDE_A + PACKETS] === 0 && v[r + SIDE_B + PACKETS] === 0) this.firstPacketRoles(f, pkt, synOnly, fromA);
+    const store = this.store;
+    const e = FlowStore.side(f, fromA);
+    const p = FlowStore.side(f, !fromA);
+    if (store.isEmpty(f)) this.firstPacketRoles(f, pkt, synOnly, fromA);
     this.countPacket(f, fromA, pkt, tcp, tsSec, tsNsec);
-    const list = tcp ? this.tcpStep(v, f, r, e, p, pkt, flags, fromA) : this.udpStep(v, f, e, fromA);
+    const list = tcp ? this.tcpStep(f, e, p, pkt, flags, fromA) : this.udpStep(f, e, fromA);
     this.table.touch(slot, list);
 
     if (pkt.isFragment) this.firstFragment(pkt, f, fromA, this.now);
-    return this.setRef(f, fromA === (v[r + CLIENT_IS_A] === 1), 'ports');
+    return this.setRef(f, fromA === store.clientIsA(f), 'ports');
   }
 
   /** Set by sameOrNewFlow when a late SYN settled the roles and states itself (lateSyn). */
@@ -308,10 +302,9 @@ export class DemuxEngine {
    */
   private sameOrNewFlow(f: number, pkt: Packet, proto: number, synOnly: boolean, fromA: boolean, tsSec: number, tsNsec: number): number {
     const t = this.now;
-    const v = this.store.v;
-    const r = FlowStore.base(f);
-    const ended = v[r + ENDED]!;
-    if (t - v[r + LAST_T]! > this.timeoutOf(proto, ended)) {
+    const store = this.store;
+    const ended = store.ended(f);
+    if (t - store.lastT(f) > this.timeoutOf(proto, ended)) {
       const closed = ended !== ENDED_NONE;
       const reason: GenerationReason = !closed ? 'idle-timeout'
         : !synOnly ? 'after-close' : ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
@@ -324,12 +317,12 @@ export class DemuxEngine {
     const p = FlowStore.side(f, !fromA);
     let reason: GenerationReason | null = null;
     if (ended !== ENDED_NONE) reason = ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
-    else if (v[e + ISN]! >= 0) {
-      if (seq !== v[e + ISN]) reason = 'new-isn'; // same ISN: a retransmitted SYN
-    } else if (v[p + ISN]! >= 0) {
+    else if (store.isn(e) >= 0) {
+      if (seq !== store.isn(e)) reason = 'new-isn'; // same ISN: a retransmitted SYN
+    } else if (store.isn(p) >= 0) {
       // The other end sent the SYN: this is simultaneous open only while nothing else happened.
-      if (!(v[e + STATE] === EP.INACTIVE && v[p + STATE] === EP.SYN_SENT)) reason = 'new-isn';
-    } else if (v[p + SYN_ACK_ACK] === ((seq + 1) >>> 0)) {
+      if (!(store.state(e) === EP.INACTIVE && store.state(p) === EP.SYN_SENT)) reason = 'new-isn';
+    } else if (store.synAckAck(p) === ((seq + 1) >>> 0)) {
       this.lateSyn(f, e, p, fromA);
       this.lateSynSeen = true;
     } else reason = 'syn-after-midstream';
@@ -340,12 +333,8 @@ export class DemuxEngine {
 
   /** A flow's first packet decides its roles: a SYN's sender is the client, else inferRoles. */
   private firstPacketRoles(f: number, pkt: Packet, synOnly: boolean, fromA: boolean): void {
-    if (synOnly) {
-      const v = this.store.v;
-      const r = FlowStore.base(f);
-      v[r + CLIENT_IS_A] = fromA ? 1 : 0;
-      v[r + ROLES_INFERRED] = 0;
-    } else this.inferRoles(f, fromA, fromA ? pkt.srcPort : pkt.dstPort, fromA ? pkt.dstPort : pkt.srcPort);
+    if (synOnly) this.store.setRoles(f, fromA, false);
+    else this.inferRoles(f, fromA, fromA ? pkt.srcPort : pkt.dstPort, fromA ? pkt.dstPort : pkt.srcPort);
   }
 
   /** Counts the packet on its sender's end and stamps the flow's times. */
@@ -361,29 +350,30 @@ export class DemuxEngine {
    * TCP: initial sequence numbers, Zeek's history, the endpoint states and the capture's gaps;
    * whether the connection ended. Returns the flow table list the flow now belongs on.
    */
-  private tcpStep(v: Float64Array, f: number, r: number, e: number, p: number, pkt: Packet, flags: number, fromA: boolean): number {
+  private tcpStep(f: number, e: number, p: number, pkt: Packet, flags: number, fromA: boolean): number {
+    const store = this.store;
     const seq = pkt.tcpSeq;
     if ((flags & F_SYN) !== 0) {
       if ((flags & F_ACK) === 0) {
-        if (v[e + ISN]! < 0) v[e + ISN] = seq;
-      } else if (v[e + SYN_ACK_ACK]! < 0) v[e + SYN_ACK_ACK] = pkt.tcpAck;
+        if (store.isn(e) < 0) store.setIsn(e, seq);
+      } else if (store.synAckAck(e) < 0) store.setSynAckAck(e, pkt.tcpAck);
     }
-    updateHistory(this.store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.payloadLength, pkt.tcpWindow);
-    const clientIsA = v[r + CLIENT_IS_A] === 1;
-    if (!this.lateSynSeen) updateState(v, e, p, r + (clientIsA ? SIDE_A : SIDE_B), fromA === clientIsA, flags, pkt.payloadLength);
-    updateGaps(this.store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.isFragment ? -1 : pkt.payloadLength);
+    updateHistory(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.payloadLength, pkt.tcpWindow);
+    const clientIsA = store.clientIsA(f);
+    if (!this.lateSynSeen) updateState(store, e, p, clientIsA === fromA ? e : p, fromA === clientIsA, flags, pkt.payloadLength);
+    updateGaps(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.isFragment ? -1 : pkt.payloadLength);
     // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close).
-    if (v[e + STATE] === EP.RESET || v[p + STATE] === EP.RESET) v[r + ENDED] = ENDED_RST;
-    else if (v[e + STATE] === EP.CLOSED && v[p + STATE] === EP.CLOSED) v[r + ENDED] = ENDED_FIN;
-    const list = v[r + ENDED] !== ENDED_NONE ? L_CLOSED : L_TCP;
+    if (store.state(e) === EP.RESET || store.state(p) === EP.RESET) store.setEnded(f, ENDED_RST);
+    else if (store.state(e) === EP.CLOSED && store.state(p) === EP.CLOSED) store.setEnded(f, ENDED_FIN);
+    const list = store.ended(f) !== ENDED_NONE ? L_CLOSED : L_TCP;
     if (this.endOnClose) this.handOverIfOver(f, p, flags, pkt.tcpAck | 0);
     return list;
   }
 
   /** UDP: Zeek's history, 'D' / 'd' once for each direction heard. */
-  private udpStep(v: Float64Array, f: number, e: number, fromA: boolean): number {
-    if ((v[e + HIST_SEEN]! & H_DATA) === 0) {
-      v[e + HIST_SEEN] = v[e + HIST_SEEN]! | H_DATA;
+  private udpStep(f: number, e: number, fromA: boolean): number {
+    if ((this.store.histSeen(e) & H_DATA) === 0) {
+      this.store.addHistSeen(e, H_DATA);
       this.store.hist[f] += fromA ? 'D' : 'd';
     }
     return L_UDP;
@@ -394,17 +384,13 @@ export class DemuxEngine {
    * same connection. The SYN's sender (end `e`) is the client after all; both ends are established.
    */
   private lateSyn(f: number, e: number, p: number, fromA: boolean): void {
-    const v = this.store.v;
-    const r = FlowStore.base(f);
-    v[r + ROLES_INFERRED] = 0;
-    if ((v[r + CLIENT_IS_A] === 1) !== fromA) {
-      v[r + CLIENT_IS_A] = fromA ? 1 : 0;
-      this.store.hist[f] += '^';
-    }
-    const es = v[e + STATE];
-    if (es === EP.INACTIVE || es === EP.PARTIAL || es === EP.SYN_SENT) v[e + STATE] = EP.ESTABLISHED;
-    const ps = v[p + STATE];
-    if (ps === EP.INACTIVE || ps === EP.PARTIAL || ps === EP.SYN_ACK_SENT) v[p + STATE] = EP.ESTABLISHED;
+    const store = this.store;
+    if (store.clientIsA(f) !== fromA) store.hist[f] += '^';
+    store.setRoles(f, fromA, false);
+    const es = store.state(e);
+    if (es === EP.INACTIVE || es === EP.PARTIAL || es === EP.SYN_SENT) store.setState(e, EP.ESTABLISHED);
+    const ps = store.state(p);
+    if (ps === EP.INACTIVE || ps === EP.PARTIAL || ps === EP.SYN_ACK_SENT) store.setState(p, EP.ESTABLISHED);
   }
 
   /**
@@ -413,11 +399,8 @@ export class DemuxEngine {
    * '^' as Zeek marks a connection whose direction a heuristic flipped.
    */
   private inferRoles(f: number, fromA: boolean, aPort: number, bPort: number): void {
-    const v = this.store.v;
-    const r = FlowStore.base(f);
     const clientIsA = aPort > bPort ? true : aPort < bPort ? false : fromA;
-    v[r + CLIENT_IS_A] = clientIsA ? 1 : 0;
-    v[r + ROLES_INFERRED] = 1;
+    this.store.setRoles(f, clientIsA, true);
     if (clientIsA !== fromA) this.store.hist[f] = '^';
   }
 
@@ -427,14 +410,13 @@ export class DemuxEngine {
    * `p`: the end the packet went to.
    */
   private handOverIfOver(f: number, p: number, flags: number, ack32: number): void {
-    const v = this.store.v;
-    if ((flags & F_ACK) !== 0) noteFinAck(v, p, ack32);
-    const r = FlowStore.base(f);
-    const ended = v[r + ENDED];
+    const store = this.store;
+    if ((flags & F_ACK) !== 0) noteFinAck(store, p, ack32);
+    const ended = store.ended(f);
     if (ended === ENDED_NONE || this.handedOver.has(f)) return;
     // A RST after FIN both ways changes no state (updateState), but nothing is awaited after it.
     const finBothWays = ended === ENDED_FIN;
-    if (!closeIsOver(v, r + SIDE_A, r + SIDE_B, finBothWays) && !(finBothWays && (flags & F_RST) !== 0)) return;
+    if (!closeIsOver(store, FlowStore.side(f, true), FlowStore.side(f, false), finBothWays) && !(finBothWays && (flags & F_RST) !== 0)) return;
     this.handedOver.add(f);
     this.onFlowEnd!(this.toFlow(f, finBothWays ? 'fin' : 'rst'));
   }
@@ -470,26 +452,20 @@ export class DemuxEngine {
     const fromA = this.fromA;
     let f = this.table.foundFlow;
     if (f < 0) f = this.startFlow(slot, pkt.protocol, this.reasonAfterRelease(slot, false), tsSec, tsNsec, t);
-    else if (t - this.store.v[FlowStore.base(f) + LAST_T]! > this.icmpIdle) {
+    else if (t - this.store.lastT(f) > this.icmpIdle) {
       f = this.replace(f, 'idle-timeout', 'idle-timeout', tsSec, tsNsec, t);
     }
-    const v = this.store.v;
-    const r = FlowStore.base(f);
-    if (v[r + SIDE_A + PACKETS] === 0 && v[r + SIDE_B + PACKETS] === 0) {
-      if (counterpart >= 0) {
-        // The asking end is the client, whichever half of the pair was seen first.
-        v[r + CLIENT_IS_A] = (isIcmpRequest(type, v6) ? fromA : !fromA) ? 1 : 0;
-        v[r + ROLES_INFERRED] = 0;
-      } else {
-        v[r + CLIENT_IS_A] = 1;
-        v[r + ROLES_INFERRED] = 1;
-      }
+    const store = this.store;
+    if (store.isEmpty(f)) {
+      // The asking end of a pair is the client, whichever half was seen first.
+      if (counterpart >= 0) store.setRoles(f, isIcmpRequest(type, v6) ? fromA : !fromA, false);
+      else store.setRoles(f, true, true);
     }
     this.count(f, fromA, pkt);
     this.store.stamp(f, tsSec, tsNsec, t);
     this.inFlows++;
     this.table.touch(slot, L_ICMP);
-    return this.setRef(f, fromA === (v[r + CLIENT_IS_A] === 1), 'ports');
+    return this.setRef(f, fromA === store.clientIsA(f), 'ports');
   }
 
   /** An ICMP error quoting a packet of a live TCP/UDP flow is noted on that flow. */
@@ -502,9 +478,7 @@ export class DemuxEngine {
     const fromA = this.fromA;
     const f = slot >= 0 ? this.table.foundFlow : -1;
     if (f < 0) return null;
-    const v = this.store.v;
-    const r = FlowStore.base(f);
-    v[r + ICMP_ERRORS]!++;
+    this.store.addIcmpError(f);
     if (this.store.icmpError[f] === null) {
       this.store.icmpError[f] = { type: pkt.icmpType, code: pkt.icmpCode, reporter: formatAddress(b, pkt.srcAddrOffset, pkt.addrLength) };
     }
@@ -515,7 +489,7 @@ export class DemuxEngine {
       counts[fromA ? 1 : 0]++;
     }
     // The error goes back to the sender of the quoted packet.
-    return this.setRef(f, fromA !== (v[r + CLIENT_IS_A] === 1), 'icmp-error');
+    return this.setRef(f, fromA !== this.store.clientIsA(f), 'icmp-error');
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -530,13 +504,8 @@ export class DemuxEngine {
       if (this.frags.size > this.frags.maxEntries) this.frags.expire(t, (e, overflow) => this.dropFragment(e, overflow));
     } else if (entry.flow < 0 && entry.pendingPackets > 0) {
       // Later fragments that came first now have their flow.
-      const v = this.store.v;
-      const e = FlowStore.side(f, fromA);
       const n = entry.pendingPackets;
-      v[e + PACKETS]! += n;
-      v[e + WIRE_BYTES]! += entry.pendingWire;
-      v[e + IP_BYTES]! += entry.pendingIp;
-      v[e + PAYLOAD_BYTES]! += entry.pendingPayload;
+      this.store.addPackets(FlowStore.side(f, fromA), n, entry.pendingWire, entry.pendingIp, entry.pendingPayload);
       this.store.stamp(f, entry.firstSec, entry.firstNsec, entry.lastT);
       this.store.stamp(f, entry.lastSec, entry.lastNsec, entry.lastT);
       this.kinds['fragment-pending'] -= n;
@@ -545,7 +514,7 @@ export class DemuxEngine {
       entry.pendingPackets = 0;
     }
     entry.flow = f;
-    entry.flowId = this.store.v[FlowStore.base(f) + ID]!;
+    entry.flowId = this.store.id(f);
     entry.fromA = fromA;
   }
 
@@ -555,10 +524,9 @@ export class DemuxEngine {
     const entry = this.frags.find(b, pkt.srcAddrOffset, pkt.dstAddrOffset, pkt.addrLength, pkt.protocol, pkt.ipId);
     const f = entry === null ? -1 : entry.flow;
     if (f >= 0) {
-      const v = this.store.v;
-      const r = FlowStore.base(f);
+      const store = this.store;
       // Ended (its record freed, perhaps already serving a later flow).
-      if (v[r + ID] !== entry!.flowId) {
+      if (store.id(f) !== entry!.flowId) {
         this.kinds['fragment-unmatched']++;
         return null;
       }
@@ -567,8 +535,8 @@ export class DemuxEngine {
       this.store.stamp(f, tsSec, tsNsec, t);
       this.kinds.fragment++;
       this.inFlows++;
-      this.table.touch(v[r + SLOT]!, this.listOf(f));
-      return this.setRef(f, fromA === (v[r + CLIENT_IS_A] === 1), 'fragment');
+      this.table.touch(store.slot(f), this.listOf(f));
+      return this.setRef(f, fromA === store.clientIsA(f), 'fragment');
     }
     let w = entry;
     if (w === null) {
@@ -627,12 +595,7 @@ export class DemuxEngine {
 
   /** Count a packet for end A (`fromA`) or B of flow `f`. */
   private count(f: number, fromA: boolean, pkt: Packet): void {
-    const v = this.store.v;
-    const e = FlowStore.side(f, fromA);
-    v[e + PACKETS]!++;
-    v[e + WIRE_BYTES]! += pkt.originalLength;
-    v[e + IP_BYTES]! += pkt.ipLength;
-    v[e + PAYLOAD_BYTES]! += pkt.payloadLength;
+    this.store.addPackets(FlowStore.side(f, fromA), 1, pkt.originalLength, pkt.ipLength, pkt.payloadLength);
   }
 
   /** A new generation on `slot` (a new tuple or a remembered one), evicting if at the cap. */
@@ -649,9 +612,8 @@ export class DemuxEngine {
 
   /** Finish `old` and start the next generation on its tuple. */
   private replace(old: number, endReason: EndReason, reason: GenerationReason, tsSec: number, tsNsec: number, t: number): number {
-    const v = this.store.v;
-    const slot = v[FlowStore.base(old) + SLOT]!;
-    const proto = v[FlowStore.base(old) + PROTO]!;
+    const slot = this.store.slot(old);
+    const proto = this.store.proto(old);
     this.emit(old, endReason);
     this.table.setFlow(slot, -1);
     this.store.release(old);
@@ -669,9 +631,8 @@ export class DemuxEngine {
   }
 
   private listOf(f: number): number {
-    const v = this.store.v;
-    const proto = v[FlowStore.base(f) + PROTO];
-    if (proto === TCP) return v[FlowStore.base(f) + ENDED] !== ENDED_NONE ? L_CLOSED : L_TCP;
+    const proto = this.store.proto(f);
+    if (proto === TCP) return this.store.ended(f) !== ENDED_NONE ? L_CLOSED : L_TCP;
     return proto === UDP ? L_UDP : L_ICMP;
   }
 
@@ -682,7 +643,7 @@ export class DemuxEngine {
 
   /** The end reason and remembered note of a closed TCP flow. */
   private closedEnd(f: number): [EndReason, number] {
-    return this.store.v[FlowStore.base(f) + ENDED] === ENDED_FIN ? ['fin', N_FIN] : ['rst', N_RST];
+    return this.store.ended(f) === ENDED_FIN ? ['fin', N_FIN] : ['rst', N_RST];
   }
 
   private expireAt(t: number): void {
@@ -691,7 +652,7 @@ export class DemuxEngine {
       const timeout = list === L_TCP ? this.tcpIdle : list === L_UDP ? this.udpIdle : list === L_ICMP ? this.icmpIdle : this.closeLinger;
       for (let s = table.heads[list]!; s >= 0; s = table.heads[list]!) {
         const f = table.flow(s);
-        if (t - this.store.v[FlowStore.base(f) + LAST_T]! <= timeout) break;
+        if (t - this.store.lastT(f) <= timeout) break;
         if (list === L_CLOSED) this.finishLive(f, ...this.closedEnd(f));
         else this.finishLive(f, 'idle-timeout', N_IDLE);
       }
@@ -711,13 +672,13 @@ export class DemuxEngine {
       this.finishLive(f, ...this.closedEnd(f));
       return;
     }
-    const v = this.store.v;
+    const store = this.store;
     let victim = -1;
     for (const list of [L_TCP, L_UDP, L_ICMP]) {
       const s = table.heads[list]!;
       if (s < 0) continue;
       const f = table.flow(s);
-      if (victim < 0 || v[FlowStore.base(f) + LAST_T]! < v[FlowStore.base(victim) + LAST_T]!) victim = f;
+      if (victim < 0 || store.lastT(f) < store.lastT(victim)) victim = f;
     }
     if (victim < 0) return;
     this.evicted++;
@@ -727,7 +688,7 @@ export class DemuxEngine {
   /** Finish a live flow and keep only its tuple's generation count (bounded, oldest forgotten). */
   private finishLive(f: number, endReason: EndReason, note: number): void {
     const table = this.table;
-    const slot = this.store.v[FlowStore.base(f) + SLOT]!;
+    const slot = this.store.slot(f);
     this.emit(f, endReason);
     table.setFlow(slot, -1);
     this.store.release(f);
@@ -745,10 +706,9 @@ export class DemuxEngine {
   }
 
   private setRef(f: number, toServer: boolean, via: FlowRef['via']): FlowRef {
-    const v = this.store.v;
     const ref = this.ref;
-    ref.id = v[FlowStore.base(f) + ID]!;
-    ref.generation = v[FlowStore.base(f) + GENERATION]!;
+    ref.id = this.store.id(f);
+    ref.generation = this.store.generation(f);
     ref.toServer = toServer;
     ref.via = via;
     return ref;
@@ -757,10 +717,9 @@ export class DemuxEngine {
   /** The record of a flow: addresses become text here, once per flow. */
   private toFlow(f: number, endReason: EndReason | null): Flow {
     const table = this.table;
-    const v = this.store.v;
-    const r = FlowStore.base(f);
-    const s = v[r + SLOT]!;
-    const proto = v[r + PROTO]!;
+    const store = this.store;
+    const s = store.slot(f);
+    const proto = store.proto(f);
     const base = FlowTable.addrOffset(s);
     const len = table.addrLength(s);
     const ports = table.ports(s);
@@ -769,9 +728,9 @@ export class DemuxEngine {
     const key = table.keyAddr;
     const aIp = formatAddress(key, base, len);
     const bIp = formatAddress(key, base + 16, len);
-    const ca = v[r + CLIENT_IS_A] === 1;
-    const cs = r + (ca ? SIDE_A : SIDE_B);
-    const ss = r + (ca ? SIDE_B : SIDE_A);
+    const ca = store.clientIsA(f);
+    const cs = FlowStore.side(f, ca);
+    const ss = FlowStore.side(f, !ca);
     let missedC = 0;
     let missedS = 0;
     if (proto === TCP) {
@@ -789,29 +748,29 @@ export class DemuxEngine {
     }
     const history = renderHistory(this.store.hist[f]!, ca);
     let state: string;
-    if (proto === TCP) state = tcpConnState(v[cs + STATE]!, v[ss + STATE]!, v[cs + PAYLOAD_BYTES]!, v[ss + PAYLOAD_BYTES]!, history);
-    else if (proto === UDP) state = udpConnState(v[cs + PACKETS]!, v[ss + PACKETS]!);
+    if (proto === TCP) state = tcpConnState(store.state(cs), store.state(ss), store.payloadBytes(cs), store.payloadBytes(ss), history);
+    else if (proto === UDP) state = udpConnState(store.packets(cs), store.packets(ss));
     else state = 'OTH'; // Zeek's conn_state for ICMP
-    const startSec = v[r + START_SEC]!;
-    const startNsec = v[r + START_NSEC]!;
-    const endSec = v[r + END_SEC]!;
-    const endNsec = v[r + END_NSEC]!;
+    const startSec = store.startSec(f);
+    const startNsec = store.startNsec(f);
+    const endSec = store.endSec(f);
+    const endNsec = store.endNsec(f);
     const flow: Flow = {
-      id: v[r + ID]!,
+      id: store.id(f),
       proto: protoName(proto),
-      generation: v[r + GENERATION]!,
+      generation: store.generation(f),
       client: { ip: ca ? aIp : bIp, port: ca ? aPort : bPort },
       server: { ip: ca ? bIp : aIp, port: ca ? bPort : aPort },
-      rolesInferred: v[r + ROLES_INFERRED] === 1,
+      rolesInferred: store.rolesInferred(f),
       start: { sec: startSec, nsec: startNsec },
       end: { sec: endSec, nsec: endNsec },
       duration: endSec - startSec + (endNsec - startNsec) / 1e9,
       toServer: {
-        packets: v[cs + PACKETS]!, wireBytes: v[cs + WIRE_BYTES]!, ipBytes: v[cs + IP_BYTES]!, payloadBytes: v[cs + PAYLOAD_BYTES]!,
+        packets: store.packets(cs), wireBytes: store.wireBytes(cs), ipBytes: store.ipBytes(cs), payloadBytes: store.payloadBytes(cs),
         missedBytes: missedC,
       },
       toClient: {
-        packets: v[ss + PACKETS]!, wireBytes: v[ss + WIRE_BYTES]!, ipBytes: v[ss + IP_BYTES]!, payloadBytes: v[ss + PAYLOAD_BYTES]!,
+        packets: store.packets(ss), wireBytes: store.wireBytes(ss), ipBytes: store.ipBytes(ss), payloadBytes: store.payloadBytes(ss),
         missedBytes: missedS,
       },
       state,
@@ -820,7 +779,7 @@ export class DemuxEngine {
       generationReason: this.store.reason[f]!,
       endReason,
       ipVersion: len === 16 ? 6 : 4,
-      icmpErrors: v[r + ICMP_ERRORS]!,
+      icmpErrors: store.icmpErrors(f),
       icmpError: this.store.icmpError[f]!,
     };
     const unreachable = this.store.portUnreachable[f];

@@ -7,10 +7,7 @@
  * (flow-state.ts), with no allocation per packet: history letters are appended only when a new
  * letter appears, which is rare.
  */
-import {
-  type FlowStore, GAP_NEXT, gapSide, GAPS, HIST_SEEN, LAST_FIN, LAST_RST, LAST_SYN, MISS, MISS_FROM, MISS_N, MISS_TO,
-  MISSED, NEEDS_ACK, PREV_STATE, REXMIT, REXMIT_NEXT, SEQ_END, STATE, ZERO_WIN, ZERO_WIN_NEXT,
-} from './flow-state.js';
+import { type FlowStore, gapSide, GAPS, MISS_FROM, MISS_N, MISS_TO, MISSED, NEEDS_ACK } from './flow-state.js';
 
 /** Zeek's TCP endpoint states (TCP_ENDPOINT_*). */
 export const EP = {
@@ -57,24 +54,14 @@ function letter(st: FlowStore, f: number, fromA: boolean, upper: string): void {
 
 /** Zeek's CheckHistory: record `code` the first time `mask` is seen. Returns true if it was seen before. */
 function seen(st: FlowStore, f: number, e: number, fromA: boolean, mask: number, code: string): boolean {
-  const v = st.v;
-  if ((v[e + HIST_SEEN]! & mask) !== 0) return true;
-  v[e + HIST_SEEN] = v[e + HIST_SEEN]! | mask;
+  if ((st.histSeen(e) & mask) !== 0) return true;
+  st.addHistSeen(e, mask);
   letter(st, f, fromA, code);
   return false;
 }
 
-/** Zeek's ScaledHistoryEntry: a letter at the 1st, 10th, 100th... occurrence (`count` field, `next` field). */
-function scaled(st: FlowStore, f: number, e: number, fromA: boolean, count: number, next: number, code: string): void {
-  const v = st.v;
-  if (++v[e + count]! === v[e + next]) {
-    letter(st, f, fromA, code);
-    v[e + next] = v[e + next]! * 10;
-  }
-}
-
 /**
- * History letters for one segment from end `e` (peer `p`; both offsets of end fields in `st.v`)
+ * History letters for one segment from end `e` (peer `p`; both ends' base offsets, `FlowStore.side`)
  * of flow `f`, as Zeek's update_history does:
  * - more than one of SYN/FIN/RST: `I` for FIN+RST, else `Q` (once each);
  * - SYN: `S` (no ACK) or `H` (with ACK), again only when the sequence number differs from the
@@ -92,7 +79,6 @@ export function updateHistory(
 ): void {
   const seq = seq32 >>> 0;
   const ack = ack32 >>> 0;
-  const v = st.v;
   const syn = (flags & SYN) !== 0;
   const fin = (flags & FIN) !== 0;
   const rst = (flags & RST) !== 0;
@@ -103,16 +89,16 @@ export function updateHistory(
   } else if (bits === 1) {
     if (syn) {
       const code = (flags & ACK) !== 0 ? 'H' : 'S';
-      if (seen(st, f, e, fromA, H_SYN, code) && seq !== v[e + LAST_SYN]) letter(st, f, fromA, code);
-      v[e + LAST_SYN] = seq;
+      if (seen(st, f, e, fromA, H_SYN, code) && seq !== st.lastSyn(e)) letter(st, f, fromA, code);
+      st.setLastSyn(e, seq);
     } else if (fin) {
       // A FIN's sequence number is after its data, so compare seq + length.
       const x = (seq + len) >>> 0;
-      if (seen(st, f, e, fromA, H_FIN, 'F') && x !== v[e + LAST_FIN]) letter(st, f, fromA, 'F');
-      v[e + LAST_FIN] = x;
+      if (seen(st, f, e, fromA, H_FIN, 'F') && x !== st.lastFin(e)) letter(st, f, fromA, 'F');
+      st.setLastFin(e, x);
     } else {
-      if (seen(st, f, e, fromA, H_RST, 'R') && seq !== v[e + LAST_RST]) letter(st, f, fromA, 'R');
-      v[e + LAST_RST] = seq;
+      if (seen(st, f, e, fromA, H_RST, 'R') && seq !== st.lastRst(e)) letter(st, f, fromA, 'R');
+      st.setLastRst(e, seq);
     }
   } else if (len > 0) {
     seen(st, f, e, fromA, H_DATA, 'D');
@@ -121,29 +107,30 @@ export function updateHistory(
   }
 
   // A zero window is worth a letter unless it comes with or after a RST, or after the peer's FIN
-  // (nothing is left for the peer to send); scaling does not matter for zero.
-  if (window === 0 && !rst && v[p + STATE] !== EP.CLOSED && v[e + STATE] !== EP.RESET) {
-    scaled(st, f, e, fromA, ZERO_WIN, ZERO_WIN_NEXT, 'W');
+  // (nothing is left for the peer to send); scaling does not matter for zero. Like the 'T'
+  // below, it is logarithmic (Zeek's ScaledHistoryEntry: the 1st, 10th, 100th...).
+  if (window === 0 && !rst && st.state(p) !== EP.CLOSED && st.state(e) !== EP.RESET) {
+    if (st.countZeroWindow(e)) letter(st, f, fromA, 'W');
   }
 
   // Retransmission as Zeek's update_last_seq sees it: a segment with payload that does not reach
   // past the highest sequence number this end already sent.
   const end = (seq + len + (syn ? 1 : 0) + (fin ? 1 : 0)) >>> 0;
-  if (v[e + SEQ_END]! < 0) {
+  if (st.seqEnd(e) < 0) {
     // First segment from this end (and its peer never acknowledged anything): a SYN starts the
     // numbering after itself, anything else just before itself, so it is never a duplicate.
-    v[e + SEQ_END] = syn ? end : seq;
+    st.setSeqEnd(e, syn ? end : seq);
   }
-  const delta = (end - v[e + SEQ_END]!) | 0;
+  const delta = (end - st.seqEnd(e)) | 0;
   if ((syn || rst) && (delta > TOO_LARGE_SEQ_DELTA || delta < -TOO_LARGE_SEQ_DELTA)) {
     // An outlandish SYN/RST sequence number moves nothing.
-  } else if (v[e + STATE] === EP.RESET) {
+  } else if (st.state(e) === EP.RESET) {
     // Nothing after a RST is trusted.
-  } else if (delta > 0) v[e + SEQ_END] = end;
-  else if (len > 0) scaled(st, f, e, fromA, REXMIT, REXMIT_NEXT, 'T');
+  } else if (delta > 0) st.setSeqEnd(e, end);
+  else if (len > 0 && st.countRexmit(e)) letter(st, f, fromA, 'T');
   // An ACK from this end tells where the peer's numbering is, if the peer has not spoken yet.
-  if ((flags & ACK) !== 0 && v[p + SEQ_END]! < 0) {
-    v[p + SEQ_END] = (ack - 1) >>> 0;
+  if ((flags & ACK) !== 0 && st.seqEnd(p) < 0) {
+    st.setSeqEnd(p, (ack - 1) >>> 0);
   }
 }
 
@@ -151,9 +138,9 @@ export function updateHistory(
  * A segment with ACK sent to end `p`: notes whether it acknowledges p's FIN (the acknowledgement
  * number is past the FIN's sequence number; `ack32` as in updateHistory).
  */
-export function noteFinAck(v: Float64Array, p: number, ack32: number): void {
-  const fin = v[p + LAST_FIN]!;
-  if (fin >= 0 && (((ack32 >>> 0) - fin - 1) | 0) >= 0) v[p + HIST_SEEN] = v[p + HIST_SEEN]! | FIN_ACKED;
+export function noteFinAck(st: FlowStore, p: number, ack32: number): void {
+  const fin = st.lastFin(p);
+  if (fin >= 0 && (((ack32 >>> 0) - fin - 1) | 0) >= 0) st.addHistSeen(p, FIN_ACKED);
 }
 
 /**
@@ -161,14 +148,14 @@ export function noteFinAck(v: Float64Array, p: number, ack32: number): void {
  * over, so that nothing more belongs to it: both FINs were acknowledged, or a RST ended it. Not
  * a RST that follows its sender's own FIN while the peer has not closed: the peer's FIN may
  * still answer it, and that makes it a normal close (updateState). `a`, `b`: the two ends'
- * offsets in `v`.
+ * base offsets.
  */
-export function closeIsOver(v: Float64Array, a: number, b: number, finBothWays: boolean): boolean {
-  if (finBothWays) return (v[a + HIST_SEEN]! & v[b + HIST_SEEN]! & FIN_ACKED) !== 0;
-  const aReset = v[a + STATE] === EP.RESET;
+export function closeIsOver(st: FlowStore, a: number, b: number, finBothWays: boolean): boolean {
+  if (finBothWays) return (st.histSeen(a) & st.histSeen(b) & FIN_ACKED) !== 0;
+  const aReset = st.state(a) === EP.RESET;
   const rst = aReset ? a : b;
   const peer = aReset ? b : a;
-  return !(v[rst + PREV_STATE] === EP.CLOSED && v[peer + STATE] !== EP.CLOSED);
+  return !(st.prevState(rst) === EP.CLOSED && st.state(peer) !== EP.CLOSED);
 }
 
 // -------------------------------------------------------------------------------------------------
@@ -191,11 +178,11 @@ const MAX_GAP = 0x40000000;
 const UNACKED_HOLE = 65_535;
 
 /** Zeek's is_clean: gaps are only believed between ends that are established (or closed from there). */
-function clean(v: Float64Array, x: number): boolean {
-  const s = v[x + STATE];
+function clean(st: FlowStore, x: number): boolean {
+  const s = st.state(x);
   if (s === EP.ESTABLISHED || s === EP.PARTIAL) return true;
   if (s !== EP.CLOSED) return false;
-  const prev = v[x + PREV_STATE];
+  const prev = st.prevState(x);
   return prev === EP.ESTABLISHED || prev === EP.PARTIAL;
 }
 
@@ -213,9 +200,9 @@ function missed(st: FlowStore, f: number, xIsA: boolean, bytes: number, count: n
   for (let t = 1; t <= after; t *= 10) if (t > before) letter(st, f, xIsA, 'G');
 }
 
-/** No pending hole left in the stream of end `x` (its offset in `v`; `gx` in the details `g`). */
-function clearHoles(v: Float64Array, x: number, g: Float64Array, gx: number): void {
-  v[x + MISS] = 0;
+/** No pending hole left in the stream of end `x` (its base offset; `gx` in the details `g`). */
+function clearHoles(st: FlowStore, x: number, g: Float64Array, gx: number): void {
+  st.setMiss(x, 0);
   g[gx + MISS_N] = 0;
   g[gx + NEEDS_ACK] = 0;
 }
@@ -227,7 +214,7 @@ export function missedBytes(st: FlowStore, f: number, fromA: boolean): number {
 }
 
 /**
- * Content gaps of a TCP segment from end `e` (peer `p`; offsets of end fields in `st.v`) of flow
+ * Content gaps of a TCP segment from end `e` (peer `p`; both ends' base offsets) of flow
  * `f`, after `updateState`. `seq32`/`ack32` as int32, as for updateHistory; `len` the payload
  * length, -1 for the first fragment of a segment (its length is unknown).
  *
@@ -264,21 +251,20 @@ export function updateGaps(
 ): void {
   // A RST's sequence number and payload are not stream data, and its ACK is not trusted (Zeek).
   if ((flags & RST) !== 0) return;
-  const v = st.v;
   const syn = (flags & SYN) !== 0;
   if ((flags & ACK) !== 0) {
-    const next = v[p + GAP_NEXT]!;
+    const next = st.gapNext(p);
     if (next >= 0) {
-      if (((ack32 - next) | 0) > 0 || v[p + MISS]! > 0) ackGaps(st, f, e, p, !fromA, ack32, next);
+      if (((ack32 - next) | 0) > 0 || st.miss(p) > 0) ackGaps(st, f, e, p, !fromA, ack32, next);
     } else if (syn) {
       // A SYN-ACK whose SYN was not seen: the peer's stream starts at what it acknowledges.
-      v[p + GAP_NEXT] = ack32 >>> 0;
+      st.setGapNext(p, ack32 >>> 0);
     }
   }
   if (len < 0) {
     // The first IP fragment of a segment: its length is not known here, so the stream starts
     // again from the next segment (no hole can be told from the rest of this one).
-    v[e + GAP_NEXT] = -1;
+    st.setGapNext(e, -1);
     return;
   }
   // Only data and the SYN move the stream: a pure ACK or a FIN without data leaves it (a
@@ -286,30 +272,30 @@ export function updateGaps(
   if (len === 0 && !syn) return;
   const start = syn ? (seq32 + 1) | 0 : seq32;
   const end = (start + len) | 0;
-  const next = v[e + GAP_NEXT]!;
+  const next = st.gapNext(e);
   if (next < 0) {
-    v[e + GAP_NEXT] = end >>> 0;
+    st.setGapNext(e, end >>> 0);
     return;
   }
   const d = (start - next) | 0;
   if (d === 0) {
-    v[e + GAP_NEXT] = end >>> 0; // in order: the usual case
+    st.setGapNext(e, end >>> 0); // in order: the usual case
   } else if (d > 0) {
     // Past the highest byte seen: the bytes between are a hole (unless a SYN starts the numbering again).
     if (!syn && d <= MAX_GAP) {
       const g = st.gapsOf(f);
       const ge = gapSide(fromA);
-      if (v[e + MISS] === 0) g[ge + MISS_FROM] = next;
+      if (st.miss(e) === 0) g[ge + MISS_FROM] = next;
       if (d > UNACKED_HOLE) g[ge + NEEDS_ACK] = 1;
-      v[e + MISS] = v[e + MISS]! + d;
+      st.setMiss(e, st.miss(e) + d);
       g[ge + MISS_N] = g[ge + MISS_N]! + 1;
       g[ge + MISS_TO] = start >>> 0;
     }
-    v[e + GAP_NEXT] = end >>> 0;
+    st.setGapNext(e, end >>> 0);
   } else {
     // Old sequence space (a retransmission or a late segment): it may reach further, or fill a hole.
-    if (((end - next) | 0) > 0) v[e + GAP_NEXT] = end >>> 0;
-    if (len > 0 && v[e + MISS]! > 0) fillHoles(v, e, st.gapsOf(f), gapSide(fromA), start, (start + len) | 0);
+    if (((end - next) | 0) > 0) st.setGapNext(e, end >>> 0);
+    if (len > 0 && st.miss(e) > 0) fillHoles(st, e, st.gapsOf(f), gapSide(fromA), start, (start + len) | 0);
   }
 }
 
@@ -318,40 +304,39 @@ export function updateGaps(
  * is below `next`; called when it passes `next` or holes are pending.
  */
 function ackGaps(st: FlowStore, f: number, e: number, p: number, pIsA: boolean, ack32: number, next: number): void {
-  const v = st.v;
   // Zeek's AckReceived: an ACK at or past the peer's FIN counts up to the FIN octet only.
-  const peerFin = v[p + LAST_FIN]!;
+  const peerFin = st.lastFin(p);
   const ack = peerFin >= 0 && ((ack32 - peerFin) | 0) > 0 ? peerFin | 0 : ack32;
-  const pending = v[p + MISS]!;
+  const pending = st.miss(p);
   if (pending > 0) {
     const g = st.gapsOf(f);
     const gp = gapSide(pIsA);
     const from = g[gp + MISS_FROM]!;
     if (((ack - g[gp + MISS_TO]!) | 0) >= 0) {
       missed(st, f, pIsA, pending, g[gp + MISS_N]!);
-      clearHoles(v, p, g, gp);
+      clearHoles(st, p, g, gp);
     } else if (g[gp + MISS_N] === 1 && ((ack - from) | 0) > 0) {
       // The front of the one hole is acknowledged: that part is missed (Zeek reports it as a gap then).
       const n = (ack - from) | 0;
       missed(st, f, pIsA, n, 1);
-      v[p + MISS] = pending - n;
+      st.setMiss(p, pending - n);
       g[gp + MISS_FROM] = ack >>> 0;
     }
   }
   const ahead = (ack - next) | 0;
   if (ahead <= 0 || ahead > MAX_GAP) return;
-  if (!clean(v, e) || !clean(v, p)) return;
+  if (!clean(st, e) || !clean(st, p)) return;
   // Zeek's update_ack_seq: an ACK of 0 far ahead is more likely broken than a wrapped stream.
   if (ack === 0 && ahead > TOO_LARGE_SEQ_DELTA) return;
   missed(st, f, pIsA, ahead, 1);
-  v[p + GAP_NEXT] = ack >>> 0;
+  st.setGapNext(p, ack >>> 0);
 }
 
 /**
  * Data [s, t) (int32 sequence numbers) seen in the span of pending holes of end `e`. One hole is
  * exact; with several, the overlap with the span is taken as filled (the count can only go down).
  */
-function fillHoles(v: Float64Array, e: number, g: Float64Array, ge: number, s: number, t: number): void {
+function fillHoles(st: FlowStore, e: number, g: Float64Array, ge: number, s: number, t: number): void {
   const from = g[ge + MISS_FROM]!;
   const span = (g[ge + MISS_TO]! - from) | 0;
   let lo = (s - from) | 0;
@@ -360,11 +345,11 @@ function fillHoles(v: Float64Array, e: number, g: Float64Array, ge: number, s: n
   if (hi > span) hi = span;
   if (hi <= lo) return;
   if (lo === 0 && hi === span) {
-    clearHoles(v, e, g, ge);
+    clearHoles(st, e, g, ge);
     return;
   }
   const one = g[ge + MISS_N] === 1;
-  let pending = one ? span : v[e + MISS]!;
+  let pending = one ? span : st.miss(e);
   if (lo === 0) {
     g[ge + MISS_FROM] = (from + hi) >>> 0;
     pending -= hi;
@@ -376,10 +361,10 @@ function fillHoles(v: Float64Array, e: number, g: Float64Array, ge: number, s: n
     if (one) g[ge + MISS_N] = 2; // the hole is now two
   }
   if (pending <= 0) {
-    clearHoles(v, e, g, ge);
+    clearHoles(st, e, g, ge);
     return;
   }
-  v[e + MISS] = pending;
+  st.setMiss(e, pending);
   if (g[ge + MISS_N]! > pending) g[ge + MISS_N] = pending;
 }
 
@@ -388,75 +373,76 @@ function fillHoles(v: Float64Array, e: number, g: Float64Array, ge: number, s: n
  * bytes are missed, unless one of them was too large to believe without an ACK (UNACKED_HOLE).
  */
 export function finishGaps(st: FlowStore, f: number, x: number, xIsA: boolean): void {
-  const pending = st.v[x + MISS]!;
+  const pending = st.miss(x);
   if (pending > 0) {
     const g = st.gapsOf(f);
     const gx = gapSide(xIsA);
     if (g[gx + NEEDS_ACK] === 0) missed(st, f, xIsA, pending, g[gx + MISS_N]!);
-    clearHoles(st.v, x, g, gx);
+    clearHoles(st, x, g, gx);
   }
 }
 
 /** Zeek's SetState: the previous state is kept only when the state really changes. */
-function setState(v: Float64Array, e: number, state: number): void {
-  if (v[e + STATE] !== state) {
-    v[e + PREV_STATE] = v[e + STATE]!;
-    v[e + STATE] = state;
+function setState(st: FlowStore, e: number, state: number): void {
+  const prev = st.state(e);
+  if (prev !== state) {
+    st.setPrevState(e, prev);
+    st.setState(e, state);
   }
 }
 
 /**
- * Endpoint state change for a segment from end `e` (peer `p`, originator's end `orig`: offsets
- * of end fields in `v`); `isOrig` says whether `e` is the originator (client). Follows the TCP
+ * Endpoint state change for a segment from end `e` (peer `p`, originator's end `orig`: the
+ * ends' base offsets); `isOrig` says whether `e` is the originator (client). Follows the TCP
  * analyzer's per-state updates: a SYN from an idle end, the responder's SYN-ACK establishing both
  * ends, FIN closing, RST resetting (but not once both ends have closed), a first segment without
  * SYN making the end "partial" (midstream), and a FIN answering a FIN-then-RST counting as a
  * normal close.
  */
-export function updateState(v: Float64Array, e: number, p: number, orig: number, isOrig: boolean, flags: number, len: number): void {
+export function updateState(st: FlowStore, e: number, p: number, orig: number, isOrig: boolean, flags: number, len: number): void {
   const syn = (flags & SYN) !== 0;
   const ack = (flags & ACK) !== 0;
   const fin = (flags & FIN) !== 0;
   const rst = (flags & RST) !== 0;
-  switch (v[e + STATE]) {
+  switch (st.state(e)) {
     case EP.INACTIVE:
       if (syn) {
-        if (isOrig) setState(v, e, ack ? EP.SYN_ACK_SENT : EP.SYN_SENT);
+        if (isOrig) setState(st, e, ack ? EP.SYN_ACK_SENT : EP.SYN_SENT);
         else {
           // The responder's SYN-ACK (or a simultaneous-open SYN) establishes both ends.
-          if (v[p + STATE] === EP.SYN_SENT) setState(v, p, EP.ESTABLISHED);
-          setState(v, e, EP.ESTABLISHED);
+          if (st.state(p) === EP.SYN_SENT) setState(st, p, EP.ESTABLISHED);
+          setState(st, e, EP.ESTABLISHED);
         }
       }
-      if (fin) setState(v, e, EP.CLOSED);
-      if (rst) setState(v, e, EP.RESET);
-      if (v[e + STATE] === EP.INACTIVE) {
-        if (!isOrig && len === 0 && v[orig + STATE] === EP.SYN_SENT) {
+      if (fin) setState(st, e, EP.CLOSED);
+      if (rst) setState(st, e, EP.RESET);
+      if (st.state(e) === EP.INACTIVE) {
+        if (!isOrig && len === 0 && st.state(orig) === EP.SYN_SENT) {
           // Some stacks ACK a SYN before answering it: not yet a partial connection.
-        } else if (ack && v[p + STATE] === EP.ESTABLISHED) {
+        } else if (ack && st.state(p) === EP.ESTABLISHED) {
           // Only the SYN was missed: the peer's SYN-ACK was seen, so this is established.
-          setState(v, e, EP.ESTABLISHED);
-        } else setState(v, e, EP.PARTIAL);
+          setState(st, e, EP.ESTABLISHED);
+        } else setState(st, e, EP.PARTIAL);
       }
       return;
     case EP.SYN_SENT:
     case EP.SYN_ACK_SENT:
-      if (fin) setState(v, e, EP.CLOSED);
-      if (rst) setState(v, e, EP.RESET);
+      if (fin) setState(st, e, EP.CLOSED);
+      if (rst) setState(st, e, EP.RESET);
       return;
     case EP.ESTABLISHED:
     case EP.PARTIAL:
-      if (syn && !ack && v[e + STATE] === EP.PARTIAL && v[p + STATE] === EP.INACTIVE) setState(v, e, EP.SYN_SENT);
+      if (syn && !ack && st.state(e) === EP.PARTIAL && st.state(p) === EP.INACTIVE) setState(st, e, EP.SYN_SENT);
       if (fin && !rst) {
-        setState(v, e, EP.CLOSED);
+        setState(st, e, EP.CLOSED);
         // The peer sent FIN then RST: with this FIN the connection closed normally after all.
-        if (v[p + STATE] === EP.RESET && v[p + PREV_STATE] === EP.CLOSED) setState(v, p, EP.CLOSED);
+        if (st.state(p) === EP.RESET && st.prevState(p) === EP.CLOSED) setState(st, p, EP.CLOSED);
       }
-      if (rst) setState(v, e, EP.RESET);
+      if (rst) setState(st, e, EP.RESET);
       return;
     case EP.CLOSED:
       // After a FIN exchange a RST changes nothing.
-      if (rst && v[p + STATE] !== EP.CLOSED) setState(v, e, EP.RESET);
+      if (rst && st.state(p) !== EP.CLOSED) setState(st, e, EP.RESET);
       return;
     default:
       return; // RESET stays RESET
