@@ -76,7 +76,7 @@ export class LiveCaptureError extends Error {
   }
 
   /**
-   * The exit code design.md suggests: 2 (usage error) when the command line named something
+   * The exit code: 2 (usage error) when the command line named something
    * that does not exist or does not parse (interface, filter), 1 when capture cannot run here.
    */
   get exitCode(): 1 | 2 {

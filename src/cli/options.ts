@@ -2,6 +2,7 @@
  * The command-line table (yargs) and the pure checks on its result. Nothing here does I/O, so
  * tests can parse argument vectors without spawning a process.
  */
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 
 export type Command = 'packets' | 'flows' | 'demux' | 'ladder' | 'live' | 'interfaces';
@@ -31,6 +32,9 @@ export interface Options {
 }
 
 const STDIN_TOKEN = '\u0000stdin';
+
+/** The package's version, from its package.json (dist/cli and src/cli are both two levels below). */
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** A usage problem: the CLI prints it on one line and exits 2. */
 export class UsageError extends Error {
@@ -107,12 +111,39 @@ export function buildParser(argv: string[]) {
     .demandCommand(1, 'name a command: packets, flows, demux, ladder, live or interfaces')
     .strict()
     .help()
-    .version(false)
+    .version('version', 'show the version number', VERSION)
     .wrap(Math.min(100, process.stdout.columns || 100))
     .exitProcess(false)
     .fail((msg, err) => {
-      throw new UsageError(msg || err?.message || 'invalid arguments');
+      throw new UsageError(oneLine(msg || err?.message || 'invalid arguments'));
     });
+}
+
+/**
+ * yargs' messages run over several lines ("Invalid values:\n  Argument: format, ..."): one line,
+ * as every message of flowdemux is (a newline would otherwise show as a literal escape).
+ */
+function oneLine(text: string): string {
+  return text.split('\n').map((l) => l.trim()).filter((l) => l !== '').join(' ');
+}
+
+/** The longest wait a Node timer takes (2^31 - 1 ms, 24.8 days): --duration beyond it would not wait at all. */
+const MAX_DURATION_S = Math.floor((2 ** 31 - 1) / 1000);
+
+/** A count: a whole number >= min. */
+function optionalInteger(v: unknown, name: string, min: number): number | undefined {
+  const n = optionalNumber(v, name, min);
+  if (n !== undefined && !Number.isInteger(n)) throw new UsageError(`--${name} must be a whole number >= ${min}`);
+  return n;
+}
+
+/** --duration: seconds, at least a millisecond and at most what a timer can wait. */
+function optionalDuration(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0.001 || v > MAX_DURATION_S) {
+    throw new UsageError(`--duration must be a number of seconds from 0.001 to ${MAX_DURATION_S} (24.8 days)`);
+  }
+  return v;
 }
 
 function optionalNumber(v: unknown, name: string, min: number): number | undefined {
@@ -147,15 +178,15 @@ export function check(args: Record<string, unknown>, stdoutIsTty: boolean): Opti
     port,
     host: args.host as string | undefined,
     sort: args.sort as Options['sort'],
-    limit: optionalNumber(args.limit, 'limit', 0),
+    limit: optionalInteger(args.limit, 'limit', 0),
     idleTimeout: optionalNumber(args['idle-timeout'], 'idle-timeout', 0),
-    maxFlows: optionalNumber(args['max-flows'], 'max-flows', 1),
+    maxFlows: optionalInteger(args['max-flows'], 'max-flows', 1),
     flow: optionalNumber(args.flow, 'flow', 1),
     explain: Boolean(args.explain),
     interface: String(args.interface ?? 'lo'),
     filter: args.filter as string | undefined,
-    count: optionalNumber(args.count, 'count', 1),
-    duration: optionalNumber(args.duration, 'duration', 0),
+    count: optionalInteger(args.count, 'count', 1),
+    duration: optionalDuration(args.duration),
     write: args.write as string | undefined,
     boost: args.boost !== false,
   };

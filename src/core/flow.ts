@@ -105,7 +105,7 @@ export type EndpointProcess =
   | { pid: number; command: string; state: 'running'; pids?: number[] }
   | { state: 'gone'; uid?: number };
 
-/** What one end sent. See design.md "Counting". */
+/** What one end sent. See docs/json.md, `Counters`. */
 export interface DirectionCounters {
   packets: number;
   /** Original frame length including the link header (tshark's conversation bytes). */
@@ -136,7 +136,7 @@ export interface IcmpErrorNote {
 }
 
 /**
- * One generation of one tuple. Fields up to `communityId` are design.md's JSON shape (the
+ * One generation of one tuple. Fields up to `communityId` are docs/json.md's `Flow` (the
  * report turns `start`/`end` into ISO text); the rest are additions.
  */
 export interface Flow {

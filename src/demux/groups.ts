@@ -12,7 +12,7 @@
  *   the group key: two server addresses sharing a port (one host with two addresses, or two hosts
  *   in one capture) is itself an answer, `server.ip` in `differBy` and a key of at least
  *   `address+port`. Only TCP and UDP flows have ports; ICMP flows are listed as `unported`.
- *   `groups` holds the ports that more than one flow shares (design.md's shape); `singles` holds
+ *   `groups` holds the ports that more than one flow shares (docs/json.md's `Group`); `singles` holds
  *   the ports with one flow, so that the table can still draw every server port.
  *
  * - **keyNeeded** is the smallest key that separates every *pair* of flows in the group, i.e. the
@@ -178,7 +178,7 @@ export interface DemuxGroup {
   keyNeeded: KeyNeeded;
   differBy: GroupField[];
   sockets: KernelSocket[];
-  // ---- additions after design.md's keys ----
+  // ---- additions after the first keys of docs/json.md's `Group` ----
   /** Most flows open at one instant. */
   maxConcurrent: number;
   /** What the kernel looks sockets up by for this protocol. */
@@ -213,7 +213,7 @@ export interface PortRoleClash {
 }
 
 export interface DemuxReport {
-  /** Server ports shared by several flows (design.md's `groups`), tcp before udp, by port. */
+  /** Server ports shared by several flows (docs/json.md's `groups`), tcp before udp, by port. */
   groups: DemuxGroup[];
   /** Server ports with a single flow: the port alone finds its socket. Same order. */
   singles: DemuxGroup[];

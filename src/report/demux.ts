@@ -1,6 +1,6 @@
 /**
  * `flowdemux demux` output: the picture of src/demux/groups.ts as a didactic text table (the
- * default), JSON (design.md's `groups` shape, additions after its keys), and two drawings:
+ * default), JSON (docs/json.md's `DemuxDocument`), and two drawings:
  * Graphviz DOT and a Mermaid flowchart. Pure functions from a DemuxReport to text.
  *
  * Both drawings use the same graph: each host (address) is a box holding its ports; a client
@@ -56,7 +56,7 @@ export function socketToJson(s: KernelSocket): Record<string, unknown> {
 }
 
 /**
- * One group as design.md's object: its keys first, in its order, then the additions. The closed
+ * One group as docs/json.md's `Group`: its keys first, in its order, then the additions. The closed
  * port keys come last and only when a flow found the port closed, so that the document of a
  * capture without closed ports keeps its bytes.
  */

@@ -30,3 +30,49 @@ describe('command line', () => {
     expect(r.helpText).toContain('packets');
   });
 });
+
+describe('first-hour papercuts (issue 15): every option checked up front, one line, exit 2', () => {
+  it('--version prints the package version and exits 0', async () => {
+    const { runCli } = await import('../helpers/run-cli.js');
+    const { readFileSync } = await import('node:fs');
+    const version = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')).version;
+    const r = await runCli(['--version']);
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toBe(version);
+  });
+
+  it('a bad --format is said on one line without literal escapes', async () => {
+    const { runCli } = await import('../helpers/run-cli.js');
+    const r = await runCli(['flows', 'x.pcap', '--format', 'xml']);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).not.toContain('\\x0a');
+    expect(r.stderr).toContain('Given: "xml"');
+  });
+
+  it.each([
+    [['live', '--duration', '0'], '--duration'],
+    [['live', '--duration', '0.0001'], '--duration'],
+    [['live', '--duration', '1e12'], '--duration'],
+    [['live', '--duration', '-3'], '--duration'],
+    [['live', '--count', '1.5'], '--count must be a whole number'],
+    [['live', '--count', '0'], '--count'],
+    [['flows', 'x.pcap', '--limit', '2.5'], '--limit must be a whole number'],
+    [['flows', 'x.pcap', '--max-flows', '0'], '--max-flows'],
+  ])('%j: a usage line and exit 2, never an internal error or a Node warning', async (args, says) => {
+    const { runCli } = await import('../helpers/run-cli.js');
+    const warnings: Error[] = [];
+    const onWarning = (w: Error) => warnings.push(w);
+    process.on('warning', onWarning);
+    try {
+      const r = await runCli(args as string[]);
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(says);
+      expect(r.stderr).not.toContain('internal error');
+      expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    } finally {
+      process.off('warning', onWarning);
+    }
+    expect(warnings).toEqual([]);
+  });
+});
