@@ -69,6 +69,10 @@ export function flowSelection(options: Options): FlowSelection {
  * batch of a streaming input.
  */
 export function readCommandFlows(options: Options, io: Io, out: Output, hooks: Omit<FlowReadOptions, keyof ReadOptions> = {}): Promise<FlowRead> {
+  // `-` with nothing piped in would wait, silently, for a capture typed at the keyboard.
+  if (options.captures.includes('-') && (io.stdin as { isTTY?: boolean }).isTTY === true) {
+    throw new UsageError("'-' reads a capture from standard input, which is a terminal here: pipe one in, e.g. tcpdump -U -w - | flowdemux packets -");
+  }
   return readFlows(options.captures, {
     ...hooks,
     engine: engineOptions(options, hooks.engine),

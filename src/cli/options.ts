@@ -81,7 +81,7 @@ export function buildParser(argv: string[]) {
       y.options({
         ...captureOptions,
         ...flowOptions,
-        format: { choices: FORMATS.flows, describe: 'output format (default: table on a terminal, json when piped)' },
+        format: { choices: FORMATS.flows, describe: 'output format (default: table, wherever the output goes)' },
       }),
     )
     .command('demux <captures..>', 'where the port alone is ambiguous, and which key the kernel needs', (y) =>
@@ -156,14 +156,16 @@ function optionalNumber(v: unknown, name: string, min: number): number | undefin
 
 /**
  * Turns yargs' result into checked Options. Pure: throws UsageError with a one-line message.
- * `stdoutIsTty` picks the default format where it depends on the terminal.
+ * `stdoutIsTty` is not used for the format (its default is the same everywhere).
  */
 export function check(args: Record<string, unknown>, stdoutIsTty: boolean): Options {
   const command = String((args._ as unknown[])[0] ?? '') as Command;
   if (!(command in FORMATS)) throw new UsageError(`unknown command '${command}'`);
   const captures = ((args.captures as unknown[]) ?? []).map((c) => (c === STDIN_TOKEN ? '-' : String(c)));
   if (captures.filter((c) => c === '-').length > 1) throw new UsageError("stdin ('-') can be read only once");
-  const format = (args.format as string | undefined) ?? ((command === 'flows' || command === 'live') && !stdoutIsTty ? 'json' : 'table');
+  // One rule, as tshark, tcpdump and ss have it: the default format never depends on where the
+  // output goes (`flows x.pcap | less` is the table you saw on the terminal); --format chooses.
+  const format = (args.format as string | undefined) ?? 'table';
   const port = optionalNumber(args.port, 'port', 0);
   if (port !== undefined && (port > 65535 || !Number.isInteger(port))) throw new UsageError('--port must be 0..65535');
   const proto = args.proto === undefined ? undefined : String(args.proto).toLowerCase();

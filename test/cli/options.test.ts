@@ -7,9 +7,11 @@ describe('command line', () => {
     expect(options).toMatchObject({ command: 'packets', captures: ['a.pcap', 'b.pcapng'], format: 'ndjson', strict: false });
   });
 
-  it('defaults flows to a table on a terminal and JSON when piped', async () => {
-    expect((await parseArgs(['flows', 'x.pcap'], true)).options?.format).toBe('table');
-    expect((await parseArgs(['flows', 'x.pcap'], false)).options?.format).toBe('json');
+  it('defaults every command to a table, whether or not stdout is a terminal (--format chooses)', async () => {
+    for (const cmd of [['flows', 'x.pcap'], ['packets', 'x.pcap'], ['demux', 'x.pcap'], ['live']]) {
+      expect((await parseArgs(cmd, true)).options?.format).toBe('table');
+      expect((await parseArgs(cmd, false)).options?.format).toBe('table');
+    }
   });
 
   it('rejects an unknown format, a missing capture, an unknown option and a bad port', async () => {
@@ -74,5 +76,21 @@ describe('first-hour papercuts (issue 15): every option checked up front, one li
       process.off('warning', onWarning);
     }
     expect(warnings).toEqual([]);
+  });
+});
+
+describe('stdin that is a terminal', () => {
+  it("'-' with nothing piped in: a usage line and exit 2, not a silent wait", async () => {
+    const { run } = await import('../../src/cli/main.js');
+    const { PassThrough, Writable } = await import('node:stream');
+    let err = '';
+    const sink = () => new Writable({ write(c, _e, cb) { err += c; cb(); } });
+    const stdin = Object.assign(new PassThrough(), { isTTY: true }); // never written: a wait would hang
+    for (const cmd of ['packets', 'flows', 'demux']) {
+      err = '';
+      const code = await run([cmd, '-'], { stdout: sink(), stderr: sink(), stdin });
+      expect(code, cmd).toBe(2);
+      expect(err).toContain('standard input, which is a terminal');
+    }
   });
 });
