@@ -55,14 +55,20 @@ const captureOptions = {
   progress: { type: 'boolean', describe: 'progress line on stderr (default: only when stderr is a terminal)' },
 } as const;
 
-const flowOptions = {
+/** Which flows, and how the engine ends them: every command that reports flows. */
+const filterOptions = {
   proto: { type: 'string', describe: 'only flows of this protocol (tcp, udp, icmp)' },
   port: { type: 'number', describe: 'only flows with this port at either end' },
   host: { type: 'string', describe: 'only flows with this address at either end' },
-  sort: { choices: ['start', 'bytes', 'packets'], describe: 'order of the flows' },
-  limit: { type: 'number', describe: 'print at most this many flows' },
   'idle-timeout': { type: 'number', describe: 'seconds of silence that end a flow (default tcp 300, udp 60)' },
   'max-flows': { type: 'number', describe: 'cap on flows held open at once (oldest idle evicted first)' },
+} as const;
+
+/** The order and number of flows printed: only where flows are listed (not demux's groups). */
+const flowOptions = {
+  ...filterOptions,
+  sort: { choices: ['start', 'bytes', 'packets'], describe: 'order of the flows' },
+  limit: { type: 'number', describe: 'print at most this many flows' },
 } as const;
 
 /** Builds the yargs parser. `exitProcess(false)` and a throwing `fail` keep it pure. */
@@ -85,7 +91,7 @@ export function buildParser(argv: string[]) {
       }),
     )
     .command('demux <captures..>', 'where the port alone is ambiguous, and which key the kernel needs', (y) =>
-      y.options({ ...captureOptions, ...flowOptions, format: { choices: FORMATS.demux, default: 'table' } }),
+      y.options({ ...captureOptions, ...filterOptions, format: { choices: FORMATS.demux, default: 'table' } }),
     )
     .command('ladder <captures..>', 'one connection as a sequence diagram', (y) =>
       y.options({ ...captureOptions, flow: { type: 'number', demandOption: true, describe: 'flow id (from `flows`)' } }),

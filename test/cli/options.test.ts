@@ -94,3 +94,15 @@ describe('stdin that is a terminal', () => {
     }
   });
 });
+
+describe('every option in --help does something', () => {
+  it('demux lists groups, not flows: --sort and --limit are not among its options (they did nothing)', async () => {
+    for (const opt of [['--sort', 'bytes'], ['--limit', '1']]) {
+      await expect(parseArgs(['demux', 'x.pcap', ...opt], true)).rejects.toThrow(/Unknown argument/);
+    }
+    const help = (await parseArgs(['demux', '--help'], true)).helpText!;
+    expect(help).not.toContain('--sort');
+    expect(help).not.toContain('--limit');
+    expect(help).toContain('--port');
+  });
+});
