@@ -166,10 +166,13 @@ export async function runInterfaces(options: Options, _io: Io, out: Output): Pro
   if (options.format === 'json') {
     out.write(JSON.stringify(list, null, 1) + '\n');
   } else {
+    // Each fact in its own column: a device without addresses shows none, not its description.
     const width = Math.max(4, ...list.interfaces.map((i) => i.name.length));
-    out.write(`${'name'.padEnd(width)}  loopback  addresses\n`);
-    for (const i of list.interfaces) {
-      out.write(`${i.name.padEnd(width)}  ${(i.loopback ? 'yes' : '').padEnd(8)}  ${i.addresses.join(', ') || (i.description ?? '')}\n`);
+    const rows = list.interfaces.map((i) => ({ name: i.name, loopback: i.loopback ? 'yes' : '', addresses: i.addresses.join(', '), description: i.description ?? '' }));
+    const addrWidth = Math.max(9, ...rows.map((r) => r.addresses.length));
+    out.write(`${'name'.padEnd(width)}  loopback  ${'addresses'.padEnd(addrWidth)}  description\n`.replace(/ +\n$/, '\n'));
+    for (const r of rows) {
+      out.write(`${r.name.padEnd(width)}  ${r.loopback.padEnd(8)}  ${r.addresses.padEnd(addrWidth)}  ${r.description}`.trimEnd() + '\n');
     }
   }
   const warnings = list.source === 'os' && list.reason ? [`showing the OS's interfaces: ${list.reason}`] : [];

@@ -106,3 +106,23 @@ describe('every option in --help does something', () => {
     expect(help).toContain('--port');
   });
 });
+
+describe('interfaces', () => {
+  it('puts each fact in its own column: a device without addresses shows its description under description, not addresses', async () => {
+    const { runCli } = await import('../helpers/run-cli.js');
+    const json = JSON.parse((await runCli(['interfaces', '--format', 'json'])).stdout) as { interfaces: { name: string; addresses: string[]; description?: string }[] };
+    const table = (await runCli(['interfaces'])).stdout.split('\n').filter((l) => l !== '');
+    const header = table[0]!;
+    const addrAt = header.indexOf('addresses');
+    const descAt = header.indexOf('description');
+    expect(addrAt).toBeGreaterThan(0);
+    expect(descAt).toBeGreaterThan(addrAt);
+    expect(table).toHaveLength(json.interfaces.length + 1);
+    json.interfaces.forEach((i, n) => {
+      const row = table[n + 1]!;
+      expect(row.startsWith(i.name)).toBe(true);
+      expect(row.slice(addrAt, descAt).trim()).toBe(i.addresses.join(', '));
+      expect(row.slice(descAt).trim()).toBe(i.description ?? '');
+    });
+  });
+});
