@@ -71,6 +71,17 @@ const flowOptions = {
   limit: { type: 'number', describe: 'print at most this many flows' },
 } as const;
 
+/**
+ * What every command's --help ends with: where captures come from and what the exit codes mean,
+ * the facts a new user otherwise finds only in the README.
+ */
+const CAPTURES_NOTE = [
+  'Captures: pcap or pcapng files, gzip\'d or not; several are read as one timeline (rotated files);',
+  "'-' reads one from standard input (tcpdump -U -w - | flowdemux packets -).",
+  'Exit codes: 0 fine (damage read around is a warning), 1 a capture could not be read,',
+  '2 usage error, 3 warnings under --strict.',
+].join('\n');
+
 /** Builds the yargs parser. `exitProcess(false)` and a throwing `fail` keep it pure. */
 export function buildParser(argv: string[]) {
   return yargs(argv)
@@ -81,20 +92,31 @@ export function buildParser(argv: string[]) {
         ...captureOptions,
         format: { choices: FORMATS.packets, default: 'table', describe: 'output format' },
         explain: { type: 'boolean', default: false, describe: 'say which socket the kernel would pick' },
-      }),
+      })
+        .example('$0 packets fixtures/demux-lo.pcap', 'one line a packet, with its flow id')
+        .example('$0 packets x.pcap --explain', 'and which socket the kernel hands each packet to')
+        .epilogue(CAPTURES_NOTE),
     )
     .command('flows <captures..>', 'flows (connections) by tuple, both directions counted', (y) =>
       y.options({
         ...captureOptions,
         ...flowOptions,
         format: { choices: FORMATS.flows, describe: 'output format (default: table, wherever the output goes)' },
-      }),
+      })
+        .example('$0 flows fixtures/demux-lo.pcap --port 80', 'the connections on port 80')
+        .example('$0 flows part-*.pcap --format ndjson', 'rotated files as one timeline, a JSON line a flow')
+        .epilogue(CAPTURES_NOTE),
     )
     .command('demux <captures..>', 'where the port alone is ambiguous, and which key the kernel needs', (y) =>
-      y.options({ ...captureOptions, ...filterOptions, format: { choices: FORMATS.demux, default: 'table' } }),
+      y.options({ ...captureOptions, ...filterOptions, format: { choices: FORMATS.demux, default: 'table' } })
+        .example('$0 demux fixtures/demux-lo.pcap', 'which key tells the flows of each shared port apart')
+        .example('$0 demux x.pcap --format dot | dot -Tsvg > demux.svg', 'the same as a drawing')
+        .epilogue(CAPTURES_NOTE),
     )
     .command('ladder <captures..>', 'one connection as a sequence diagram', (y) =>
-      y.options({ ...captureOptions, flow: { type: 'number', demandOption: true, describe: 'flow id (from `flows`)' } }),
+      y.options({ ...captureOptions, flow: { type: 'number', demandOption: true, describe: 'flow id (from `flows`)' } })
+        .example('$0 ladder fixtures/demux-lo.pcap --flow 1', 'the handshake, data and close of flow 1')
+        .epilogue(CAPTURES_NOTE),
     )
     .command('live', 'capture live (default on lo) and show the flows', (y) =>
       y.options({
@@ -109,7 +131,11 @@ export function buildParser(argv: string[]) {
           type: 'boolean', default: true,
           describe: 'raise the priority while capturing (nice -10, as root) so that short connections are looked up before they close; --no-boost leaves it',
         },
-      }),
+      })
+        .example("sudo $0 live -i lo --filter 'port 8089'", 'who talks to port 8089; Ctrl-C ends with the report')
+        .example('sudo $0 live --format ndjson --duration 10', 'a JSON line a flow as each ends, for 10 s')
+        .epilogue("Live capture needs root, libpcap and the optional 'cap' package (apt-get install libpcap-dev, then npm install). "
+          + 'Exit codes as for files; 2 also for an unknown device.'),
     )
     .command('interfaces', 'list capture devices', (y) =>
       y.options({ format: { choices: FORMATS.interfaces, default: 'table', describe: 'output format' } }),

@@ -126,3 +126,21 @@ describe('interfaces', () => {
     });
   });
 });
+
+describe('--help teaches what the README does', () => {
+  it.each(['packets', 'flows', 'demux', 'ladder'])('%s --help: examples, stdin, several captures, exit codes', async (cmd) => {
+    const help = (await parseArgs([cmd, '--help'], true)).helpText!;
+    expect(help).toContain('Examples:');
+    expect(help).toContain(`flowdemux ${cmd} `);
+    expect(help).toContain("'-' reads one from standard input");
+    expect(help).toContain('one timeline');
+    expect(help).toContain('Exit codes: 0');
+  });
+
+  it('live --help: examples, and what capture needs', async () => {
+    const help = (await parseArgs(['live', '--help'], true)).helpText!;
+    expect(help).toContain('Examples:');
+    expect(help).toContain('needs root');
+    expect(help).toContain('libpcap-dev');
+  });
+});
