@@ -187,7 +187,9 @@ describe.skipIf(skip)('live: whose sockets, on everyday servers', () => {
   it('SO_REUSEPORT: two workers listen on one port; each of 20 connections names the worker that accepted it and the group', async () => {
     const worker = () => python(
       `import socket, os\n`
-      + `s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n`
+      // SO_REUSEADDR too, as servers do: a client of an earlier test may have left this port in
+      // TIME_WAIT as its ephemeral port (it happened: a curl of the http.server test).
+      + `s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n`
       + `s.bind(('127.0.0.1', ${REUSE_PORT})); s.listen(64)\n`
       + `print('ready', flush=True)\n`
       + `while True:\n`
