@@ -28,7 +28,7 @@ const args = process.argv.slice(2);
 const opt = (name, dflt) => (args.includes(name) ? Number(args[args.indexOf(name) + 1]) : dflt);
 const PROCS = opt('--procs', 2000);
 const FDS = opt('--fds', 25);
-const PORT = 38690;
+const PORT = 30690;
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const ms = (x) => `${x.toFixed(2)} ms`;
@@ -46,7 +46,7 @@ if (process.getuid?.() !== 0) {
 // ---------------------------------------------------------------------------------------------
 // http.server + 20 curls, live
 
-const HTTP = 38691;
+const HTTP = 30691;
 const web = spawn('python3', ['-u', '-c', `
 import http.server, functools
 h = functools.partial(http.server.SimpleHTTPRequestHandler, directory='/')

@@ -1,14 +1,14 @@
 /**
  * The library's live capture on lo, for real (root, libpcap and `cap`; in CI as root it must
  * run): three datagrams from this process to a socket of this process, captured with `count: 3`
- * so the capture ends by itself after exactly those. Ports 38650-38651 belong to this file.
+ * so the capture ends by itself after exactly those. Ports 30650-30651 belong to this file.
  */
 import { createSocket } from 'node:dgram';
 import { describe, expect, it } from 'vitest';
 import { live, type Flow } from '../../src/api/index.js';
 import { skipLive } from '../helpers/live-loop.js';
 
-const PORT = 38650;
+const PORT = 30650;
 const skip = skipLive();
 
 describe.skipIf(skip)('live() from the library', () => {

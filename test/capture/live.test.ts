@@ -1,6 +1,6 @@
 /**
  * Live capture on `lo` for real: servers and clients started here on 127.0.0.1-3 with this
- * file's own ports (38470-38479, kept apart from other test files that capture), a BPF filter
+ * file's own ports (30470-30479, kept apart from other test files that capture), a BPF filter
  * on those ports, and the frames run through the project's decoder.
  *
  * Needs libpcap, the `cap` package and the right to capture (root, or node with
@@ -25,16 +25,16 @@ import { formatAddress } from '../../src/parse/format.js';
 import { newPacket, TCP_FLAG } from '../../src/core/packet.js';
 import { keepFrame, readAll, tempDir, type KeptFrame } from '../helpers/capture-builders.js';
 
-const TCP_PORT = 38470; // server
-const CLIENT_PORT = 38471; // both clients, TCP and UDP
-const UDP_PORT = 38472; // server
-const COUNT_PORT = 38473;
-const BULK_PORT = 38474;
-const SNAP_PORT = 38475;
-const ANY_PORT = 38476;
-const DROP_PORT = 38477;
-const MARK_PORT = 38478; // the barrier's datagrams (collectWithBarrier)
-const SPARE_PORT = 38479; // nothing listens: the probe and the error tests
+const TCP_PORT = 30470; // server
+const CLIENT_PORT = 30471; // both clients, TCP and UDP
+const UDP_PORT = 30472; // server
+const COUNT_PORT = 30473;
+const BULK_PORT = 30474;
+const SNAP_PORT = 30475;
+const ANY_PORT = 30476;
+const DROP_PORT = 30477;
+const MARK_PORT = 30478; // the barrier's datagrams (collectWithBarrier)
+const SPARE_PORT = 30479; // nothing listens: the probe and the error tests
 
 const tmp = tempDir('flowdemux-live-');
 

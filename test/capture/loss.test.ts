@@ -7,7 +7,7 @@
  * a silent shortfall. The test waits for events (the CLI's "capturing" line, the receiver's end
  * of stream), not for time.
  *
- * Port 38630 belongs to this file.
+ * Port 30630 belongs to this file.
  */
 import { spawn } from 'node:child_process';
 import { connect, createServer } from 'node:net';
@@ -15,7 +15,7 @@ import { describe, expect, it } from 'vitest';
 import { skipLive } from '../helpers/live-loop.js';
 
 const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
-const PORT = 38630;
+const PORT = 30630;
 const SIZE = 1 << 30;
 const CHUNK = 1 << 20;
 

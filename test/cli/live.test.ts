@@ -14,10 +14,10 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { runCli } from '../helpers/run-cli.js';
 
 const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
-const TCP_PORT = 38480;
-const UDP_PORT = 38481;
+const TCP_PORT = 30480;
+const UDP_PORT = 30481;
 // Above both server ports, so that the UDP roles (inferred: no SYN) come out as in real life.
-const CLIENT_PORT = 38482;
+const CLIENT_PORT = 30482;
 const isRoot = process.getuid?.() === 0;
 const dir = mkdtempSync(join(tmpdir(), 'flowdemux-live-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

@@ -3,6 +3,10 @@
  * decoder and the demux engine, each new flow to LiveAttribution, a poll after each batch. The
  * test drives real processes, waits for events (flows seen, looks settled), then stops.
  *
+ * Live tests listen on fixed ports from 30400 to 30699: below Linux's ephemeral range (32768
+ * and up), so that no client's connection (a curl of another test, in TIME_WAIT for a minute)
+ * can hold a test's server port; each file names the ports it owns.
+ *
  * `captureProblem()` says why live capture cannot run here (not root, no libpcap or `cap`), or
  * null; in CI as root it must run, so the tests fail instead of skipping.
  */
@@ -16,7 +20,7 @@ import { ProcessMap } from '../../src/host/procfs.js';
 import { openLiveCapture } from '../../src/pipeline/live.js';
 import { pump } from '../../src/pipeline/pump.js';
 
-export function captureProblem(probeFilter = 'udp port 38699'): string | null {
+export function captureProblem(probeFilter = 'udp port 30699'): string | null {
   try {
     openLive({ device: 'lo', filter: probeFilter }).stop();
     return null;

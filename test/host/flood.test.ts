@@ -6,7 +6,7 @@
  * a flow, a shortfall is said (kernel drops), and flows not looked up are counted and said.
  *
  * Runs with the live tests that run alone (vitest.config.ts): a flood disturbs everything else.
- * Port 38640 belongs to this file.
+ * Port 30640 belongs to this file.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { skipLive } from '../helpers/live-loop.js';
 
 const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
-const PORT = 38640;
+const PORT = 30640;
 const N = 50_000;
 const skip = skipLive();
 

@@ -9,7 +9,7 @@
  * port), so every name flowdemux gives is checked against the truth, not against itself. Tests
  * wait for events (a line from a child, a flow seen, the looks settled), never for time.
  *
- * Ports 38610-38629 belong to this file (and 80 for the forking server, when it is free).
+ * Ports 30610-30629 belong to this file (and 80 for the forking server, when it is free).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createSocket } from 'node:dgram';
@@ -21,14 +21,14 @@ import { renderDemuxTable } from '../../src/report/demux.js';
 import { skipLive, startLiveLoop } from '../helpers/live-loop.js';
 
 const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
-const HTTP_PORT = 38610;
-const FORK_FALLBACK_PORT = 38611;
-const REUSE_PORT = 38612;
-const UDP_WILD = 38613; // unconnected, bound to 0.0.0.0
-const UDP_SHARED = 38614; // an unconnected and a connected socket on 127.0.0.1
-const UDP_PEER = 38615; // the connected socket's peer port
-const UDP_DUAL = 38616; // an IPv6 socket taking IPv4
-const UDP_OTHER = 38617; // a peer of the unconnected socket on UDP_SHARED
+const HTTP_PORT = 30610;
+const FORK_FALLBACK_PORT = 30611;
+const REUSE_PORT = 30612;
+const UDP_WILD = 30613; // unconnected, bound to 0.0.0.0
+const UDP_SHARED = 30614; // an unconnected and a connected socket on 127.0.0.1
+const UDP_PEER = 30615; // the connected socket's peer port
+const UDP_DUAL = 30616; // an IPv6 socket taking IPv4
+const UDP_OTHER = 30617; // a peer of the unconnected socket on UDP_SHARED
 
 const skip = skipLive();
 const children: ChildProcess[] = [];

@@ -1,14 +1,14 @@
 /**
  * Process attribution for real, on this host's /proc: the teaching picture with a server and two
  * clients started by this file as separate child processes. Both clients connect from the same
- * port (38601) on 127.0.0.2 and 127.0.0.3 to one server port (38600), so that the server holds
+ * port (30601) on 127.0.0.2 and 127.0.0.3 to one server port (30600), so that the server holds
  * two connection sockets on port 80's stand-in besides its listener; each also sends a datagram
- * from 38603 to the server's UDP socket on 38602. The capture on lo (when it can run: root,
+ * from 30603 to the server's UDP socket on 30602. The capture on lo (when it can run: root,
  * libpcap and `cap`, as in CI) feeds the demux engine and LiveAttribution as `flowdemux live`
  * would; the flows must name each child's pid on the right end. Then the children exit, and a
  * fresh look says `exited`.
  *
- * Ports 38600-38609 belong to this file.
+ * Ports 30600-30609 belong to this file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -29,17 +29,17 @@ import { demuxToJson, renderDemuxDot, renderDemuxMermaid, renderDemuxTable } fro
 import { flowJsonText } from '../../src/report/json.js';
 import { renderFlowsTable } from '../../src/report/table.js';
 
-const SERVER_PORT = 38600;
-const CLIENT_PORT = 38601; // both TCP clients
-const UDP_PORT = 38602; // the server's UDP socket
-const UDP_CLIENT_PORT = 38603; // both UDP clients
-const NOBODY_PORT = 38604; // the unprivileged child's own connection
+const SERVER_PORT = 30600;
+const CLIENT_PORT = 30601; // both TCP clients
+const UDP_PORT = 30602; // the server's UDP socket
+const UDP_CLIENT_PORT = 30603; // both UDP clients
+const NOBODY_PORT = 30604; // the unprivileged child's own connection
 
 const root = process.getuid?.() === 0;
 
 function captureUnavailable(): string | null {
   try {
-    openLive({ device: 'lo', filter: `udp port ${38609}` }).stop();
+    openLive({ device: 'lo', filter: `udp port ${30609}` }).stop();
     return null;
   } catch (err) {
     if (err instanceof LiveCaptureError) return err.message;

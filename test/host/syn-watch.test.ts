@@ -5,7 +5,7 @@
  * client prints of itself (pid, local port); nothing is compared with flowdemux's own output.
  *
  * Runs where live capture can (root); in CI as root it must, and the native part must be built.
- * Ports 38630-38631 belong to this file.
+ * Ports 30660-30661 belong to this file.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nativeAvailable, SynWatch } from '../../src/host/native.js';
 import { skipLive } from '../helpers/live-loop.js';
 
-const PORT = 38630;
+const PORT = 30660;
 const mustRun = Boolean(process.env.CI) && process.getuid?.() === 0;
 if (mustRun && !nativeAvailable()) throw new Error('the native part must be built here (CI as root with a compiler)');
 const skip = skipLive() || !nativeAvailable();
