@@ -232,21 +232,16 @@ napi_value syn_watch_drain(napi_env env, napi_callback_info info);
 napi_value syn_watch_stats(napi_env env, napi_callback_info info);
 
 static napi_value init(napi_env env, napi_value exports) {
-  napi_value fn;
-  napi_create_function(env, "synWatchStart", NAPI_AUTO_LENGTH, syn_watch_start, NULL, &fn);
-  napi_set_named_property(env, exports, "synWatchStart", fn);
-  napi_create_function(env, "synWatchStop", NAPI_AUTO_LENGTH, syn_watch_stop, NULL, &fn);
-  napi_set_named_property(env, exports, "synWatchStop", fn);
-  napi_create_function(env, "synWatchDrain", NAPI_AUTO_LENGTH, syn_watch_drain, NULL, &fn);
-  napi_set_named_property(env, exports, "synWatchDrain", fn);
-  napi_create_function(env, "synWatchStats", NAPI_AUTO_LENGTH, syn_watch_stats, NULL, &fn);
-  napi_set_named_property(env, exports, "synWatchStats", fn);
-  napi_create_function(env, "socketFds", NAPI_AUTO_LENGTH, socket_fds, NULL, &fn);
-  napi_set_named_property(env, exports, "socketFds", fn);
-  napi_create_function(env, "sockLookup", NAPI_AUTO_LENGTH, sock_lookup, NULL, &fn);
-  napi_set_named_property(env, exports, "sockLookup", fn);
-  napi_create_function(env, "packetStats", NAPI_AUTO_LENGTH, packet_stats, NULL, &fn);
-  napi_set_named_property(env, exports, "packetStats", fn);
+  napi_property_descriptor fns[] = {
+    { "synWatchStart", NULL, syn_watch_start, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "synWatchStop", NULL, syn_watch_stop, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "synWatchDrain", NULL, syn_watch_drain, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "synWatchStats", NULL, syn_watch_stats, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "socketFds", NULL, socket_fds, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "sockLookup", NULL, sock_lookup, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "packetStats", NULL, packet_stats, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns);
   return exports;
 }
 

@@ -25,7 +25,7 @@ import type { DemuxOptions, Flow as FlowRecord } from '../core/flow.js';
 import type { CaptureInfo } from '../core/frame.js';
 import { buildDemux } from '../demux/groups.js';
 import { LiveAttribution } from '../host/attribution.js';
-import { readFlows } from '../pipeline/flows.js';
+import { engineSettings, readFlows } from '../pipeline/flows.js';
 import { openLiveCapture } from '../pipeline/live.js';
 import { pump } from '../pipeline/pump.js';
 import { inputName } from '../pipeline/read.js';
@@ -81,13 +81,6 @@ export interface Reading<T> extends AsyncIterable<T> {
    * below that plus the flows one packet can end.
    */
   readonly waiting: number;
-}
-
-function engineOptions(o: ReadOptions, extra: DemuxOptions = {}): DemuxOptions {
-  const e: DemuxOptions = { ...extra };
-  if (o.idleTimeout !== undefined) e.tcpIdleTimeout = e.udpIdleTimeout = e.icmpIdleTimeout = o.idleTimeout;
-  if (o.maxFlows !== undefined) e.maxFlows = o.maxFlows;
-  return e;
 }
 
 const list = (captures: string | readonly string[]) => (typeof captures === 'string' ? [captures] : [...captures]);
@@ -197,7 +190,7 @@ export function flows(captures: string | readonly string[], options: ReadOptions
     let digits = 6;
     let pending: Promise<void> | undefined;
     const { engine, read } = await readFlows(list(captures), {
-      engine: engineOptions(options, {
+      engine: engineSettings(options, {
         onFlowEnd: (flow: FlowRecord) => {
           const w = channel.push(JSON.parse(flowJsonText(flow, { digits })) as Flow);
           if (w) pending = w;
@@ -224,12 +217,12 @@ export function packets(captures: string | readonly string[], options: ReadOptio
     let digits = 6;
     const { engine, read } = await readFlows(list(captures), {
       // Flows are needed for their ids only: none is kept.
-      engine: engineOptions(options, { onFlowEnd: () => undefined }),
+      engine: engineSettings(options, { onFlowEnd: () => undefined }),
       progress: false,
       stdin: options.stdin,
       shouldStop: () => channel.cancelled,
       onDigits: (d) => (digits = d),
-      after: (ref, frame, pkt) => channel.push(JSON.parse(packetJson(frame, pkt, ref, digits)) as Packet),
+      after: (frame, pkt, ref) => channel.push(JSON.parse(packetJson(frame, pkt, ref, digits)) as Packet),
     });
     finishReport(report, read.captures, read.errors, [...read.warnings, ...engine.summary(inputName(read)).warnings]);
   });
@@ -244,7 +237,7 @@ function finishReport(report: ReadReport, captures: CaptureInfo[], errors: strin
 
 /** The `flows --format json` document. */
 export async function flowsDocument(captures: string | readonly string[], options: ReadOptions = {}): Promise<FlowsDocument> {
-  const { engine, read, digits } = await readFlows(list(captures), { engine: engineOptions(options), progress: false, stdin: options.stdin });
+  const { engine, read, digits } = await readFlows(list(captures), { engine: engineSettings(options), progress: false, stdin: options.stdin });
   if (read.captures.length === 0 && read.errors.length > 0) throw new FlowdemuxError(read.errors);
   const summary = engine.summary(inputName(read));
   const text = [...flowsJsonChunks(engine.flows(), read.captures, [...read.warnings, ...summary.warnings], { digits, summary })].join('');
@@ -253,7 +246,7 @@ export async function flowsDocument(captures: string | readonly string[], option
 
 /** The `demux --format json` document: where the port alone is ambiguous, and which key the kernel needs. */
 export async function demux(captures: string | readonly string[], options: ReadOptions = {}): Promise<DemuxDocument> {
-  const { engine, read } = await readFlows(list(captures), { engine: engineOptions(options), progress: false, stdin: options.stdin });
+  const { engine, read } = await readFlows(list(captures), { engine: engineSettings(options), progress: false, stdin: options.stdin });
   if (read.captures.length === 0 && read.errors.length > 0) throw new FlowdemuxError(read.errors);
   const summary = engine.summary(inputName(read));
   const doc = demuxToJson(buildDemux(engine.flows()), { captures: read.captures, warnings: [...read.warnings, ...summary.warnings], summary });
@@ -305,7 +298,7 @@ export function live(options: LiveOptions = {}): LiveReading {
     const attribution = options.processes === false ? null : new LiveAttribution();
     attribution?.start(options.device ?? 'lo');
     let pending: Promise<void> | undefined;
-    const engine = new DemuxEngine(engineOptions(options, {
+    const engine = new DemuxEngine(engineSettings(options, {
       onFlowEnd: (flow: FlowRecord) => {
         attribution?.attribute(flow);
         attribution?.forget(flow.id);

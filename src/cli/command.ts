@@ -4,9 +4,8 @@
  * Commands import this module, never each other or main.ts.
  */
 import type { Readable, Writable } from 'node:stream';
-import type { DemuxOptions } from '../core/flow.js';
 import { tryParseAddress } from '../parse/format.js';
-import { readFlows, type FlowRead, type FlowReadOptions } from '../pipeline/flows.js';
+import { engineSettings, readFlows, type FlowRead, type FlowReadOptions } from '../pipeline/flows.js';
 import type { ReadOptions, ReadResult } from '../pipeline/read.js';
 import type { FlowSelection } from '../report/select.js';
 import { UsageError, type Options } from './options.js';
@@ -45,16 +44,6 @@ export function noPacketsLine(result: ReadResult): string {
   return `flowdemux: no packets in ${safeText(result.captures.map((c) => c.path).join(', '))}\n`;
 }
 
-/** Engine options from the command line: one --idle-timeout for every protocol. */
-export function engineOptions(options: Options, extra: DemuxOptions = {}): DemuxOptions {
-  const o: DemuxOptions = { ...extra };
-  if (options.idleTimeout !== undefined) {
-    o.tcpIdleTimeout = o.udpIdleTimeout = o.icmpIdleTimeout = options.idleTimeout;
-  }
-  if (options.maxFlows !== undefined) o.maxFlows = options.maxFlows;
-  return o;
-}
-
 /** --proto, --port, --host, --sort, --limit; a --host that is no address is a usage error. */
 export function flowSelection(options: Options): FlowSelection {
   if (options.host !== undefined && tryParseAddress(options.host) === null) {
@@ -75,7 +64,7 @@ export function readCommandFlows(options: Options, io: Io, out: Output, hooks: O
   }
   return readFlows(options.captures, {
     ...hooks,
-    engine: engineOptions(options, hooks.engine),
+    engine: engineSettings(options, hooks.engine),
     progress: options.progress ?? (io.stderr.isTTY ? 'auto' : false),
     stdin: io.stdin,
     shouldStop: () => out.closed,

@@ -40,7 +40,7 @@ export async function runLadder(options: Options, io: Io, out: Output): Promise<
   // Only the one flow is kept: the engine streams every other flow away as it ends.
   const { engine, read, digits } = await readCommandFlows(options, io, out, {
     engine: { onFlowEnd: (f) => { if (f.id === id) target = f; } },
-    after: (ref, frame, pkt) => {
+    after: (frame, pkt, ref) => {
       if (ref && ref.id === id) packets.push(ladderPacket(frame, pkt, ref));
       return undefined;
     },

@@ -22,7 +22,8 @@ import { pump } from '../pipeline/pump.js';
 import { flowsJsonChunks, flowToNdjsonLine } from '../report/json.js';
 import { filterFlows, selectFlows, sortFlows } from '../report/select.js';
 import { renderFlowsTable } from '../report/table.js';
-import { engineOptions, flowSelection, type CommandResult, type Io } from './command.js';
+import { engineSettings } from '../pipeline/flows.js';
+import { flowSelection, type CommandResult, type Io } from './command.js';
 import type { Options } from './options.js';
 import { safeText, type Output } from './output.js';
 
@@ -70,7 +71,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   const streaming = format === 'ndjson';
   let pending: Promise<void> | undefined;
   const engine = new DemuxEngine(
-    engineOptions(options, streaming
+    engineSettings(options, streaming
       ? {
           onFlowEnd: (flow: Flow) => {
             attribution.attribute(flow);

@@ -41,7 +41,7 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
     // holding finished flows, so memory stays bounded on any capture.
     engine: { onFlowEnd: () => undefined },
     onDigits: (d) => (ctx.digits = d),
-    after: (ref, frame, pkt) => {
+    after: (frame, pkt, ref) => {
       if (ctx.baseSec < 0) {
         ctx.baseSec = frame.tsSec;
         ctx.baseNsec = frame.tsNsec;

@@ -67,6 +67,8 @@ export class OwnerIndex {
   private nextFullWalkAt = -Infinity;
   /** /proc/loadavg, kept open: read again from its start, ~15 us instead of ~100 for readFileSync. */
   private readonly loadavg: KeptFile;
+  /** The native part, for the real /proc only (a made-up tree is read by the JavaScript walk). */
+  private readonly addon: HostAddon | null;
   /** Processes whose fd directory could not be read (EACCES: another user's, not root). */
   hidden = 0;
   /** Counters, for tests and the benchmark. */
@@ -77,6 +79,7 @@ export class OwnerIndex {
     this.clock = opts.clock;
     this.fullWalkGap = opts.fullWalkGap ?? 4;
     this.loadavg = new KeptFile(`${this.root}/loadavg`);
+    this.addon = this.root === '/proc' ? nativeAddon() : null;
   }
 
   /** Closes what is kept open. */
@@ -131,15 +134,12 @@ export class OwnerIndex {
   walkNew(budgetMs = Infinity, youngSince?: number): void {
     const t0 = this.clock();
     const fresh = this.newPids(t0);
-    const addon = this.root === '/proc' ? nativeAddon() : null;
+    const addon = this.addon;
     if (addon !== null) {
       // In C, a few microseconds a process: every new one at once, then the young again. The
       // curl that just sent a SYN may close its socket a millisecond later.
       this.walkNative(addon, fresh, false);
-      const young = this.clock() - YOUNG_MS;
-      const since = youngSince ?? t0;
-      const again: number[] = [];
-      for (const [pid, first] of this.known) if (first >= young && (this.walkedAt.get(pid) ?? -Infinity) < since) again.push(pid);
+      const again = this.youngToReadAgain(youngSince ?? t0);
       if (again.length > 0) this.walkNative(addon, again, false);
       return;
     }
@@ -206,8 +206,15 @@ export class OwnerIndex {
    * `since`.
    */
   private walkYoung(since: number): void {
+    for (const pid of this.youngToReadAgain(since)) this.walkPid(pid);
+  }
+
+  /** The processes first seen in the last YOUNG_MS and not read at or after `since`. */
+  private youngToReadAgain(since: number): number[] {
     const young = this.clock() - YOUNG_MS;
-    for (const [pid, first] of this.known) if (first >= young && (this.walkedAt.get(pid) ?? -Infinity) < since) this.walkPid(pid);
+    const out: number[] = [];
+    for (const [pid, first] of this.known) if (first >= young && (this.walkedAt.get(pid) ?? -Infinity) < since) out.push(pid);
+    return out;
   }
 
   /** Whether the last `find` looked everywhere (false: the full walk's budget stopped it). */
@@ -225,7 +232,7 @@ export class OwnerIndex {
     // Processes found by a full walk are not new: only those that appear after it are young.
     this.lastPid = -1;
     const pids = this.newPids(t0); // lists /proc (nothing is known now) and notes the kernel's last pid
-    const addon = this.root === '/proc' ? nativeAddon() : null;
+    const addon = this.addon;
     if (addon !== null) {
       // The same reads in C: a readlink costs the kernel ~9 us; Node adds ~3 us and a string.
       this.walkNative(addon, pids, true);

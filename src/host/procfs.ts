@@ -415,23 +415,16 @@ export class ProcessMap {
     // socket held then (the same socket, if the kernel still has it).
     const early = proto === 'tcp' ? this.synWatch?.owner(localIp, localPort, remoteIp, remotePort) : undefined;
     const atSyn = early !== undefined && (e === undefined || e.inode === 0 || e.inode === early.inode) ? early : undefined;
+    let process: EndpointProcess;
+    let inode = e?.inode ?? 0;
     if (atSyn !== undefined) {
-      const process: EndpointProcess = { pid: atSyn.pid, command: atSyn.command, state: 'running' };
-      this.owners.noteOwner(atSyn.pid);
-      const answer: Attribution = { kind: 'process', process, inode: atSyn.inode, at };
-      if (listenerSet !== null) {
-        const l = this.listenerInfo(listenerSet, atSyn.pid);
-        if (l !== undefined) answer.listener = l;
-      }
-      return answer;
-    }
-    if (e !== undefined && e.inode === 0 && proto === 'tcp'
+      process = { pid: atSyn.pid, command: atSyn.command, state: 'running' };
+      inode = atSyn.inode;
+    } else if (e !== undefined && e.inode === 0 && proto === 'tcp'
       && (e.state === TCP_STATES.SYN_RECV || e.state === TCP_STATES.ESTABLISHED)) {
       // Handshake in progress or waiting in the accept queue: the kernel has it, no process yet.
       return this.pending(at, listenerSet);
-    }
-    let process: EndpointProcess;
-    if (e === undefined || e.inode === 0) {
+    } else if (e === undefined || e.inode === 0) {
       // Not in the table, or TIME_WAIT / orphaned: its process had closed it.
       process = { state: 'gone' };
     } else {
@@ -442,9 +435,9 @@ export class ProcessMap {
         return this.pending(at, listenerSet);
       }
       process = owners === null ? { state: 'gone', uid: e.uid } : this.ownerProcess(owners);
-      if (process.state === 'running') this.owners.noteOwner(process.pid);
     }
-    const answer: Attribution = { kind: 'process', process, inode: e?.inode ?? 0, at };
+    if (process.state === 'running') this.owners.noteOwner(process.pid);
+    const answer: Attribution = { kind: 'process', process, inode, at };
     if (listenerSet !== null) {
       const l = this.listenerInfo(listenerSet, process.state === 'running' ? process.pid : null);
       if (l !== undefined) answer.listener = l;

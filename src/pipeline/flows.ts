@@ -20,8 +20,11 @@ export interface FlowReadOptions extends ReadOptions {
   engine?: DemuxOptions;
   /** With a streaming input: DemuxEngine.handOverOnClose (needs `engine.onFlowEnd`). */
   endOnClose?: boolean;
-  /** After each packet was ingested; may return a promise to wait on (output back-pressure). */
-  after?: (ref: FlowRef | null, frame: Frame, pkt: Packet) => Promise<void> | undefined;
+  /**
+   * After each packet was ingested, as the pipeline's loop calls it (pump.ts `each`); may return
+   * a promise to wait on (output back-pressure).
+   */
+  after?: (frame: Frame, pkt: Packet, ref: FlowRef | null) => Promise<void> | undefined;
   /** Once the captures are open: the digits their times need. */
   onDigits?: (digits: number) => void;
 }
@@ -33,11 +36,10 @@ export interface FlowReadOptions extends ReadOptions {
  */
 export async function readFlows(paths: string[], options: FlowReadOptions): Promise<FlowRead> {
   const engine = new DemuxEngine(options.engine ?? {});
-  const after = options.after;
   const state: FlowRead = { engine, read: undefined as unknown as ReadResult, digits: 6 };
   state.read = await readCaptures(
     paths,
-    after === undefined ? undefined : (frame, pkt, ref) => after(ref, frame, pkt),
+    options.after,
     {
       ...options,
       onStart: (captures, streaming) => {
@@ -51,4 +53,12 @@ export async function readFlows(paths: string[], options: FlowReadOptions): Prom
   );
   engine.finish();
   return state;
+}
+
+/** The settings of the engine a user gives (--idle-timeout for every protocol, --max-flows), over `extra`. */
+export function engineSettings(o: { idleTimeout?: number; maxFlows?: number }, extra: DemuxOptions = {}): DemuxOptions {
+  const e: DemuxOptions = { ...extra };
+  if (o.idleTimeout !== undefined) e.tcpIdleTimeout = e.udpIdleTimeout = e.icmpIdleTimeout = o.idleTimeout;
+  if (o.maxFlows !== undefined) e.maxFlows = o.maxFlows;
+  return e;
 }
