@@ -51,7 +51,7 @@ const FORMATS: Record<Command, readonly string[]> = {
 };
 
 const captureOptions = {
-  strict: { type: 'boolean', default: false, describe: 'exit 3 when damage was read around (warnings)' },
+  strict: { type: 'boolean', default: false, describe: 'exit 3 on any warning: a damaged file or packet (cut or malformed header), flows evicted' },
   progress: { type: 'boolean', describe: 'progress line on stderr (default: only when stderr is a terminal)' },
 } as const;
 
@@ -78,8 +78,8 @@ const flowOptions = {
 const CAPTURES_NOTE = [
   'Captures: pcap or pcapng files, gzip\'d or not; several are read as one timeline (rotated files);',
   "'-' reads one from standard input (tcpdump -U -w - | flowdemux packets -).",
-  'Exit codes: 0 fine (damage read around is a warning), 1 a capture could not be read,',
-  '2 usage error, 3 warnings under --strict.',
+  'Exit codes: 0 fine (damage read around is a warning: how many packets, the first one),',
+  '1 a capture could not be read, 2 usage error, 3 any warning under --strict.',
 ].join('\n');
 
 /** Builds the yargs parser. `exitProcess(false)` and a throwing `fail` keep it pure. */

@@ -9,7 +9,7 @@
  */
 import type { FlowRef } from '../core/flow.js';
 import type { Frame } from '../core/frame.js';
-import { newPacket, type Packet } from '../core/packet.js';
+import { newPacket, type Layer, type Packet } from '../core/packet.js';
 import type { DemuxEngine } from '../demux/engine.js';
 import { decodeFrame } from '../parse/decode.js';
 import { isSupportedLinkType } from '../parse/link.js';
@@ -33,10 +33,22 @@ export interface PumpResult {
   stopped: boolean;
   /** Frames of a link type without a decoder, by `sourceIndex:linkType`. */
   unknownLinks: Map<string, number>;
+  /**
+   * Packets with damage (a cut or malformed header; not merely an unsupported protocol), by
+   * capture (`sourceIndex`).
+   */
+  damaged: Map<number, DamagedPackets>;
+}
+
+/** How many packets of one capture had damage, and the first one: enough for one line on stderr. */
+export interface DamagedPackets {
+  count: number;
+  /** The first damaged packet's number in its capture, and its first problem. */
+  first: { number: number; layer: Layer; what: string };
 }
 
 export async function pump(batches: AsyncIterable<Frame[]>, engine: DemuxEngine | null, hooks: PumpHooks = {}): Promise<PumpResult> {
-  const result: PumpResult = { frames: 0, stopped: false, unknownLinks: new Map() };
+  const result: PumpResult = { frames: 0, stopped: false, unknownLinks: new Map(), damaged: new Map() };
   const pkt = newPacket();
   const { each, afterBatch, stop } = hooks;
   for await (const batch of batches) {
@@ -49,6 +61,7 @@ export async function pump(batches: AsyncIterable<Frame[]>, engine: DemuxEngine 
         const key = `${frame.sourceIndex}:${frame.linkType}`;
         result.unknownLinks.set(key, (result.unknownLinks.get(key) ?? 0) + 1);
       }
+      if (pkt.problems.length !== 0) countDamage(result.damaged, frame, pkt);
       const ref = engine === null ? null : engine.ingest(pkt, frame.tsSec, frame.tsNsec);
       if (each !== undefined) {
         const wait = each(frame, pkt, ref);
@@ -66,4 +79,13 @@ export async function pump(batches: AsyncIterable<Frame[]>, engine: DemuxEngine 
     }
   }
   return result;
+}
+
+/** Rare path: a packet with problems; only damage counts, an unsupported protocol is not damage. */
+function countDamage(damaged: Map<number, DamagedPackets>, frame: Frame, pkt: Packet): void {
+  const problem = pkt.problems.find((p) => p.kind !== 'unsupported');
+  if (problem === undefined) return;
+  const counted = damaged.get(frame.sourceIndex);
+  if (counted !== undefined) counted.count++;
+  else damaged.set(frame.sourceIndex, { count: 1, first: { number: frame.number, layer: problem.layer, what: problem.what } });
 }

@@ -18,7 +18,7 @@ import type { FlowRef } from '../core/flow.js';
 import type { Packet } from '../core/packet.js';
 import type { DemuxEngine } from '../demux/engine.js';
 import { Progress } from './progress.js';
-import { pump } from './pump.js';
+import { pump, type DamagedPackets } from './pump.js';
 
 export interface ReadResult {
   /** One per capture that could be opened, in command-line order. */
@@ -101,11 +101,24 @@ export async function readCaptures(
       result.warnings.push(`${path}: link type ${link} (${linkTypeName(link)}) is not decoded: ${count} frame${count === 1 ? '' : 's'} counted without headers`);
     }
     for (const c of input.captures) for (const w of c.warnings) result.warnings.push(`${c.path}: ${w}`);
+    for (const [src, damaged] of [...pumped.damaged].sort((a, b) => a[0] - b[0])) {
+      result.warnings.push(damagedLine(paths[src] ?? String(src), damaged));
+    }
     return result;
   } finally {
     // The reader thread, when the loop above never ran or threw: stop it (no-op once it ended).
     await input.close();
   }
+}
+
+/**
+ * A capture's damaged packets as one warning: how many, and the first one's number and layer, so
+ * that `flowdemux packets FILE` (or Wireshark) finds it. Under --strict any warning exits 3.
+ */
+function damagedLine(path: string, damaged: DamagedPackets): string {
+  const first = damaged.first;
+  const count = damaged.count === 1 ? '1 packet was' : `${damaged.count.toLocaleString('en-US')} packets were`;
+  return `${path}: ${count} damaged (first: packet ${first.number}, ${first.layer}: ${first.what}); what could be read is reported`;
 }
 
 /** The opened captures, wherever they are read. */
