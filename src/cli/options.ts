@@ -187,10 +187,23 @@ function optionalNumber(v: unknown, name: string, min: number): number | undefin
 }
 
 /**
+ * An option given twice counts once, the last one, as in tcpdump and tshark: yargs makes an array
+ * of them (a second --format or --filter broke the command). Captures are the one list.
+ */
+function lastOfRepeated(args: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(args)) {
+    out[key] = Array.isArray(value) && key !== '_' && key !== 'captures' ? value[value.length - 1] : value;
+  }
+  return out;
+}
+
+/**
  * Turns yargs' result into checked Options. Pure: throws UsageError with a one-line message.
  * `stdoutIsTty` is not used for the format (its default is the same everywhere).
  */
-export function check(args: Record<string, unknown>, stdoutIsTty: boolean): Options {
+export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Options {
+  const args = lastOfRepeated(parsed);
   const command = String((args._ as unknown[])[0] ?? '') as Command;
   if (!(command in FORMATS)) throw new UsageError(`unknown command '${command}'`);
   const captures = ((args.captures as unknown[]) ?? []).map((c) => (c === STDIN_TOKEN ? '-' : String(c)));

@@ -22,6 +22,11 @@ describe('command line', () => {
     await expect(parseArgs(['flows', 'a.pcap', '--proto', 'sctp'], true)).rejects.toThrow('--proto');
   });
 
+  it('an option given twice: the last one counts (tcpdump, tshark), not an array', async () => {
+    const { options } = await parseArgs(['live', '--filter', 'udp', '--filter', 'tcp port 80', '--format', 'json', '--format', 'table'], true);
+    expect(options).toMatchObject({ filter: 'tcp port 80', format: 'table' });
+  });
+
   it('refuses stdin twice', async () => {
     await expect(parseArgs(['packets', '-', '-'], true)).rejects.toThrow("stdin ('-') can be read only once");
   });

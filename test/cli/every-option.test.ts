@@ -1,0 +1,407 @@
+/**
+ * Issue 15: every option in `--help` does what it says. The options are read from each
+ * command's own `--help` text, so an option added without a case here fails the first test;
+ * each case runs the CLI end to end on a real capture (or live on lo, as root) and checks the
+ * option's effect against what the command does without it.
+ */
+import { spawn } from 'node:child_process';
+import { createSocket, type Socket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { skipLive } from '../helpers/live-loop.js';
+import { runCli } from '../helpers/run-cli.js';
+
+const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
+const LO = 'fixtures/demux-lo.pcap';
+const GAPS = 'fixtures/crafted/idle-gaps-udp-70s-tcp-400s.pcap';
+const DAMAGED = 'fixtures/damaged/ipv4-ihl-3.pcap';
+const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const dir = mkdtempSync(join(tmpdir(), 'flowdemux-options-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** The long option names a command's --help lists. */
+async function helpOptions(command: string): Promise<string[]> {
+  const r = await runCli([command, '--help']);
+  expect(r.code).toBe(0);
+  return [...r.stdout.matchAll(/^\s+(?:-\w, )?--([\w-]+)/gm)].map((m) => m[1]!).sort();
+}
+
+interface FlowRow { id: number; proto: string; generation: number; client: { ip: string; port: number }; server: { ip: string; port: number }; toServer: { packets: number; wireBytes: number }; toClient: { packets: number; wireBytes: number } }
+
+/** `flows --format ndjson` with extra options: the flows as objects. */
+async function flows(capture: string, ...args: string[]): Promise<FlowRow[]> {
+  const r = await runCli(['flows', capture, '--format', 'ndjson', ...args]);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout.trim() === '' ? [] : r.stdout.trim().split('\n').map((l) => JSON.parse(l) as FlowRow);
+}
+
+const ends = (f: FlowRow) => [f.client.ip, f.server.ip];
+const ports = (f: FlowRow) => [f.client.port, f.server.port];
+const packetsOf = (f: FlowRow) => f.toServer.packets + f.toClient.packets;
+const bytesOf = (f: FlowRow) => f.toServer.wireBytes + f.toClient.wireBytes;
+
+type Case = () => Promise<void>;
+
+/** What every command has: --help shows the command's usage, --version the package's. */
+function common(command: string): Record<string, Case> {
+  return {
+    help: async () => {
+      const r = await runCli([command, '--help']);
+      expect(r.stdout).toContain(`flowdemux ${command}`);
+    },
+    version: async () => {
+      const r = await runCli([command, '--version']);
+      expect([r.code, r.stdout.trim()]).toEqual([0, VERSION]);
+    },
+  };
+}
+
+/** --strict: the damaged fixture exits 0 with a warning, 3 under --strict. */
+function strictCase(command: string, ...extra: string[]): Case {
+  return async () => {
+    expect((await runCli([command, DAMAGED, ...extra])).code).toBe(0);
+    const r = await runCli([command, DAMAGED, ...extra, '--strict']);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toContain('damaged');
+  };
+}
+
+/** --progress forces the line on (stderr here is no terminal), --no-progress keeps it off. */
+function progressCase(command: string, ...extra: string[]): Case {
+  return async () => {
+    const quiet = await runCli([command, LO, ...extra, '--no-progress']);
+    expect(quiet.stderr).toBe('');
+    const forced = await runCli([command, LO, ...extra, '--progress']);
+    expect(forced.stdout).toBe(quiet.stdout);
+    // Whatever was drawn is cleared at the end: the line never mixes with the report.
+    if (forced.stderr !== '') expect(forced.stderr.endsWith('\r\x1b[K')).toBe(true);
+  };
+}
+
+/** What every command reading captures has: --help, --version, --strict, --progress. */
+function captureCommon(command: string, ...extra: string[]): Record<string, Case> {
+  return { ...common(command), strict: strictCase(command, ...extra), progress: progressCase(command, ...extra) };
+}
+
+/** The flow options of `flows`, checked on its NDJSON. */
+const flowsCases: Record<string, Case> = {
+  ...captureCommon('flows'),
+  proto: async () => {
+    const all = await flows(LO);
+    const udp = await flows(LO, '--proto', 'udp');
+    expect(udp.length).toBeGreaterThan(0);
+    expect(udp.length).toBeLessThan(all.length);
+    expect(udp.every((f) => f.proto === 'udp')).toBe(true);
+  },
+  port: async () => {
+    const some = await flows(LO, '--port', '8089');
+    expect(some.map((f) => f.id)).toEqual([3, 4, 5]);
+    expect(some.every((f) => ports(f).includes(8089))).toBe(true);
+  },
+  host: async () => {
+    const some = await flows(LO, '--host', '127.0.0.2');
+    expect(some.length).toBeGreaterThan(0);
+    expect(some.every((f) => ends(f).includes('127.0.0.2'))).toBe(true);
+    expect((await flows(LO)).filter((f) => ends(f).includes('127.0.0.2')).length).toBe(some.length);
+  },
+  'idle-timeout': async () => {
+    // The fixture's gaps are 70 s (udp) and 400 s (tcp): the defaults (60, 300) split both.
+    expect((await flows(GAPS)).length).toBe(4);
+    expect((await flows(GAPS, '--idle-timeout', '500')).length).toBe(2);
+    expect((await flows(GAPS, '--idle-timeout', '100')).length).toBe(3);
+  },
+  'max-flows': async () => {
+    const r = await runCli(['flows', LO, '--max-flows', '1', '--format', 'ndjson']);
+    expect(r.stderr).toContain('evicted before ending: more than --max-flows 1');
+    expect(r.stdout.trim().split('\n').length).toBeGreaterThan((await flows(LO)).length);
+  },
+  sort: async () => {
+    for (const [key, value] of [['bytes', bytesOf], ['packets', packetsOf]] as const) {
+      const sorted = (await flows(LO, '--sort', key)).map(value);
+      expect(sorted).toEqual([...sorted].sort((a, b) => b - a));
+    }
+    const byStart = (await flows(GAPS, '--sort', 'start')).map((f) => f.id);
+    expect(byStart).toEqual([1, 2, 3, 4]);
+  },
+  limit: async () => {
+    expect((await flows(LO, '--limit', '2')).map((f) => f.id)).toEqual([1, 2]);
+    const r = await runCli(['flows', LO, '--limit', '2']);
+    expect(r.stdout).toMatch(/^2 flows shown/m);
+  },
+  format: async () => {
+    const table = await runCli(['flows', LO, '--format', 'table']);
+    expect(table.stdout).toContain('│ 127.0.0.2:9157');
+    expect(JSON.parse((await runCli(['flows', LO, '--format', 'json'])).stdout).flows).toHaveLength(7);
+    expect(await flows(LO)).toHaveLength(7);
+    const csv = (await runCli(['flows', LO, '--format', 'csv'])).stdout.trim().split('\n');
+    expect(csv[0]!.startsWith('id,proto,')).toBe(true);
+    expect(csv).toHaveLength(8);
+    const zeek = (await runCli(['flows', LO, '--format', 'zeek'])).stdout;
+    expect(zeek).toMatch(/^#fields\tts\tuid\tid\.orig_h/m);
+  },
+};
+
+/** demux: the groups of shared ports, narrowed by the flow options. */
+async function demuxJson(capture: string, ...args: string[]): Promise<{ ports: { port: number; proto: string; flows: unknown[] }[] } & Record<string, unknown>> {
+  const r = await runCli(['demux', capture, '--format', 'json', ...args]);
+  expect(r.code, r.stderr).toBe(0);
+  return JSON.parse(r.stdout);
+}
+
+const demuxCases: Record<string, Case> = {
+  ...captureCommon('demux'),
+  proto: async () => {
+    const all = await runCli(['demux', LO]);
+    const udp = await runCli(['demux', LO, '--proto', 'udp']);
+    expect(all.stdout).toMatch(/^tcp port 80 on 127\.0\.0\.1:/m);
+    expect(udp.stdout).not.toMatch(/^tcp /m);
+    expect(udp.stdout).toMatch(/^udp port 5353 on 127\.0\.0\.1:/m);
+  },
+  port: async () => {
+    const r = await runCli(['demux', LO, '--port', '8089']);
+    expect(r.stdout).toMatch(/^tcp port 8089 on 127\.0\.0\.1:/m);
+    expect(r.stdout).not.toMatch(/port 80 |5353/);
+  },
+  host: async () => {
+    const r = await runCli(['demux', LO, '--host', '127.0.0.2']);
+    expect(r.stdout).toContain('127.0.0.2:9157');
+    expect(r.stdout).not.toContain('127.0.0.3');
+  },
+  'idle-timeout': async () => {
+    const split = await runCli(['demux', GAPS]);
+    const whole = await runCli(['demux', GAPS, '--idle-timeout', '500']);
+    expect(split.stdout).not.toBe(whole.stdout);
+    expect(whole.stdout).toMatch(/^\s+udp 198\.51\.100\.7:123\s+flow 1 from/m);
+  },
+  'max-flows': async () => {
+    const r = await runCli(['demux', LO, '--max-flows', '1']);
+    expect(r.stderr).toContain('evicted before ending');
+  },
+  format: async () => {
+    expect((await runCli(['demux', LO, '--format', 'table'])).stdout).toContain('key needed');
+    expect(Object.keys(await demuxJson(LO)).length).toBeGreaterThan(0);
+    expect((await runCli(['demux', LO, '--format', 'dot'])).stdout).toMatch(/^digraph flowdemux \{/);
+    expect((await runCli(['demux', LO, '--format', 'mermaid'])).stdout).toMatch(/^flowchart LR$/m);
+  },
+};
+
+const packetsCases: Record<string, Case> = {
+  ...captureCommon('packets'),
+  explain: async () => {
+    const plain = await runCli(['packets', LO]);
+    const explained = await runCli(['packets', LO, '--explain']);
+    expect(plain.stdout).not.toContain('↳');
+    expect(explained.stdout).toContain('↳ listener 127.0.0.1:80: SYN matches no connection');
+  },
+  format: async () => {
+    const table = (await runCli(['packets', LO, '--format', 'table'])).stdout.trim().split('\n');
+    expect(table[0]).toMatch(/^No\.\s+Time/);
+    const lines = (await runCli(['packets', LO, '--format', 'ndjson'])).stdout.trim().split('\n');
+    expect(lines).toHaveLength(table.length - 1);
+    expect(lines.map((l) => (JSON.parse(l) as { frame: number }).frame)).toEqual(lines.map((_, i) => i + 1));
+  },
+};
+
+const ladderCases: Record<string, Case> = {
+  ...captureCommon('ladder', '--flow', '1'),
+  flow: async () => {
+    const one = await runCli(['ladder', LO, '--flow', '1']);
+    const two = await runCli(['ladder', LO, '--flow', '2']);
+    expect(one.stdout).toMatch(/^flow 1: tcp 127\.0\.0\.2:9157 → 127\.0\.0\.1:80/);
+    expect(two.stdout).toMatch(/^flow 2: tcp 127\.0\.0\.3:9157 → 127\.0\.0\.1:80/);
+    const missing = await runCli(['ladder', LO, '--flow', '99']);
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toContain('no flow 99');
+  },
+};
+
+const interfacesCases: Record<string, Case> = {
+  ...common('interfaces'),
+  format: async () => {
+    const table = await runCli(['interfaces', '--format', 'table']);
+    const json = await runCli(['interfaces', '--format', 'json']);
+    const names = (JSON.parse(json.stdout) as { interfaces: { name: string }[] }).interfaces.map((i) => i.name);
+    expect(names).toContain('lo');
+    for (const name of names) expect(table.stdout).toContain(name);
+  },
+};
+
+// ---------------------------------------------------------------- live, for real on lo
+
+const RECV_A = 30560;
+const RECV_B = 30561;
+/** Only this test's datagrams: live tests of other files may run beside it. */
+const OURS = `udp and portrange ${RECV_A}-${RECV_B}`;
+
+interface LiveRun { code: number | null; stdout: string; stderr: string; nice: number | null }
+
+/**
+ * Runs `flowdemux live ARGS` as a child. Once it says it captures, datagrams flow until it
+ * ends: every 5 ms, two from 127.0.0.2:30562 to :RECV_A and one from 127.0.0.3:30563 to :RECV_B
+ * (both bound, so no ICMP error). Ends by itself (--count or --duration) or by SIGINT after
+ * `interruptAfter` datagrams were sent. Its nice value is read while it captures.
+ */
+async function live(args: string[], interruptAfter?: number): Promise<LiveRun> {
+  const sockets: Socket[] = [];
+  const bound = async (port: number, address: string) => {
+    const s = createSocket('udp4');
+    sockets.push(s);
+    await new Promise<void>((r) => s.bind(port, address, r));
+    return s;
+  };
+  await bound(RECV_A, '127.0.0.1');
+  await bound(RECV_B, '127.0.0.1');
+  const a = await bound(30562, '127.0.0.2');
+  const b = await bound(30563, '127.0.0.3');
+  const child = spawn(process.execPath, [BIN, 'live', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let timer: NodeJS.Timeout | undefined;
+  let nice: number | null = null;
+  let sent = 0;
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (timer === undefined && stderr.includes('; Ctrl-C stops\n')) {
+      nice = niceOf(child.pid!);
+      timer = setInterval(() => {
+        a.send('x', RECV_A, '127.0.0.1');
+        a.send('y', RECV_A, '127.0.0.1');
+        b.send('z', RECV_B, '127.0.0.1');
+        sent += 3;
+        if (interruptAfter !== undefined && sent >= interruptAfter) child.kill('SIGINT');
+      }, 5);
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearInterval(timer);
+  for (const s of sockets) s.close();
+  return { code, stdout, stderr, nice };
+}
+
+/** A process's nice value, from /proc (field 19 of stat), or null when it is gone. */
+function niceOf(pid: number): number | null {
+  try {
+    return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[16]);
+  } catch {
+    return null;
+  }
+}
+
+async function liveFlows(...args: string[]): Promise<FlowRow[]> {
+  const r = await live(['--filter', OURS, '-c', '30', '--format', 'json', ...args]);
+  expect(r.code, r.stderr).toBe(0);
+  return (JSON.parse(r.stdout) as { flows: FlowRow[] }).flows;
+}
+
+const liveCases: Record<string, Case> = {
+  ...common('live'),
+  interface: async () => {
+    const bad = await runCli(['live', '-i', 'nosuchdev0', '--count', '1']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
+    expect(bad.stderr).toContain('nosuchdev0');
+    const r = await live(['-i', 'lo', '--filter', OURS, '-c', '3']);
+    expect(r.stderr).toContain('capturing on lo (EN10MB)');
+  },
+  filter: async () => {
+    const only = await liveFlows('--filter', `${OURS} and src host 127.0.0.2`);
+    expect(only.length).toBeGreaterThan(0);
+    expect(only.every((f) => f.client.ip === '127.0.0.2' || f.server.ip === '127.0.0.2')).toBe(true);
+  },
+  count: async () => {
+    const r = await live(['--filter', OURS, '--count', '7', '--format', 'json']);
+    expect(JSON.parse(r.stdout).summary.packets).toBe(7);
+    expect(r.stderr).toContain('7 packets captured');
+  },
+  duration: async () => {
+    // No packet needed: it ends by itself, with its report.
+    const r = await live(['--filter', 'udp port 30569', '--duration', '0.2', '--format', 'json']);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain('(duration)');
+    expect(JSON.parse(r.stdout).summary.packets).toBe(0);
+  },
+  write: async () => {
+    const file = join(dir, 'live.pcap');
+    await live(['--filter', OURS, '-c', '9', '-w', file, '--format', 'json']);
+    const back = await runCli(['packets', file, '--format', 'ndjson']);
+    expect(back.stdout.trim().split('\n')).toHaveLength(9);
+  },
+  format: async () => {
+    const table = await live(['--filter', OURS, '-c', '6', '--format', 'table']);
+    expect(table.stdout).toContain('│ 127.0.0.2:30562');
+    expect((await liveFlows('--format', 'json')).length).toBeGreaterThan(0);
+    const nd = await live(['--filter', OURS, '-c', '6', '--format', 'ndjson']);
+    expect(nd.stdout.trim().split('\n').map((l) => (JSON.parse(l) as FlowRow).proto)).toContain('udp');
+    expect((await live(['--filter', OURS, '-c', '6', '--format', 'dot'])).stdout).toMatch(/^digraph flowdemux \{/);
+    expect((await live(['--filter', OURS, '-c', '6', '--format', 'mermaid'])).stdout).toMatch(/^flowchart LR$/m);
+  },
+  boost: async () => {
+    // As root, capturing runs at nice -10 (or keeps a higher priority it has) unless --no-boost.
+    const own = niceOf(process.pid)!;
+    const boosted = await live(['--filter', OURS, '-c', '3']);
+    const plain = await live(['--filter', OURS, '-c', '3', '--no-boost']);
+    expect(plain.nice).toBe(own);
+    expect(boosted.nice).toBe(Math.min(own, -10));
+  },
+  proto: async () => {
+    expect(await liveFlows('--proto', 'tcp')).toEqual([]);
+    expect((await liveFlows('--proto', 'udp')).length).toBe(2);
+  },
+  port: async () => {
+    const only = await liveFlows('--port', String(RECV_B));
+    expect(only.map((f) => f.client.ip)).toEqual(['127.0.0.3']);
+  },
+  host: async () => {
+    const only = await liveFlows('--host', '127.0.0.2');
+    expect(only.map((f) => f.server.port)).toEqual([RECV_A]);
+  },
+  sort: async () => {
+    // Two datagrams from .2 for each from .3: the .2 flow has more packets.
+    const sorted = await liveFlows('--sort', 'packets');
+    expect(sorted.map((f) => f.client.ip)).toEqual(['127.0.0.2', '127.0.0.3']);
+  },
+  limit: async () => {
+    expect(await liveFlows('--limit', '1')).toHaveLength(1);
+  },
+  'idle-timeout': async () => {
+    // 5 ms between rounds, 1 ms idle: the datagrams of later rounds start new generations.
+    const split = await liveFlows('--idle-timeout', '0.001');
+    expect(Math.max(...split.map((f) => f.generation))).toBeGreaterThan(1);
+    const whole = await liveFlows();
+    expect(whole.map((f) => f.generation)).toEqual([1, 1]);
+  },
+  'max-flows': async () => {
+    const r = await live(['--filter', OURS, '-c', '30', '--format', 'json', '--max-flows', '1']);
+    expect(r.stderr).toContain('evicted before ending: more than --max-flows 1');
+  },
+};
+
+const FILE_COMMANDS: [string, Record<string, Case>][] = [
+  ['packets', packetsCases],
+  ['flows', flowsCases],
+  ['demux', demuxCases],
+  ['ladder', ladderCases],
+  ['interfaces', interfacesCases],
+];
+
+describe('every option of every command does what --help says', () => {
+  it.each([...FILE_COMMANDS, ['live', liveCases] as [string, Record<string, Case>]])(
+    '%s: each option in --help has a case here (a new option needs one)',
+    async (command, cases) => {
+      expect(await helpOptions(command)).toEqual(Object.keys(cases).sort());
+    },
+  );
+
+  for (const [command, cases] of FILE_COMMANDS) {
+    describe(command, () => {
+      for (const [option, check] of Object.entries(cases)) it(`--${option}`, check);
+    });
+  }
+
+  describe.skipIf(skipLive())('live (on lo, as root)', () => {
+    for (const [option, check] of Object.entries(liveCases)) it(`--${option}`, check);
+  });
+});
