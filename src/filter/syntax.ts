@@ -40,6 +40,8 @@ export class FilterError extends Error {
 interface Token {
   text: string;
   at: number;
+  /** A character libpcap knows but a file filter does not take: the message when it is reached. */
+  refused?: string;
 }
 
 const PROTO_QUALIFIERS = new Set(['ip', 'ip6', 'tcp', 'udp', 'sctp']);
@@ -91,16 +93,25 @@ function tokenize(text: string): Token[] {
       i += 2;
       continue;
     }
-    if (two === '!=') throw new FilterError(`'!=' (comparisons of header fields) is not supported on files`, i);
+    // Refused when the parser reaches them, so that a word before them ('len >') is named first.
+    if (two === '!=') {
+      tokens.push({ text: two, at: i, refused: `'!=' (comparisons of header fields) is not supported on files` });
+      i += 2;
+      continue;
+    }
     if (c === '(' || c === ')' || c === '!') {
       tokens.push({ text: c, at: i });
       i++;
       continue;
     }
-    if (c === '[' || c === ']') throw new FilterError(`byte offsets ('proto[offset]') are not supported on files`, i);
-    if ('<>=&|+*%^\\'.includes(c)) {
-      const what = c === '\\' ? "escaped names ('\\tcp')" : `'${c}' (arithmetic and comparisons of header fields)`;
-      throw new FilterError(`${what} ${c === '\\' ? 'are' : 'is'} not supported on files`, i);
+    let refused: string | undefined;
+    if (c === '[' || c === ']') refused = "byte offsets ('proto[offset]') are not supported on files";
+    else if (c === '\\') refused = "escaped names ('\\tcp') are not supported on files";
+    else if ('<>=&|+*%^'.includes(c)) refused = `'${c}' (arithmetic and comparisons of header fields) is not supported on files`;
+    if (refused !== undefined) {
+      tokens.push({ text: c, at: i, refused });
+      i++;
+      continue;
     }
     if (!WORD.test(c)) throw new FilterError(`unexpected character '${c}'`, i);
     const start = i;
@@ -148,11 +159,16 @@ class Parser {
   }
 
   private peek(k = 0): Token | undefined {
-    return this.tokens[this.pos + k];
+    return this.refuse(this.tokens[this.pos + k]);
   }
 
   private next(): Token | undefined {
-    return this.tokens[this.pos++];
+    return this.refuse(this.tokens[this.pos++]);
+  }
+
+  private refuse(t: Token | undefined): Token | undefined {
+    if (t?.refused !== undefined) throw new FilterError(t.refused, t.at);
+    return t;
   }
 
   private endAt(): number {
@@ -316,7 +332,7 @@ class Parser {
       prefix = /^[0-9]{1,3}$/.test(len) ? Number(len) : -1;
       if (prefix < 0 || prefix > addr.length * 8) throw new FilterError(`'/${len}' is not a prefix length for '${t.text}'`, t.at + slash);
     } else if (this.peek()?.text.toLowerCase() === 'mask') {
-      const maskTok = this.tokens[this.pos + 1];
+      const maskTok = this.peek(1);
       addr = tryParseAddress(t.text);
       const mask = maskTok === undefined ? null : tryParseAddress(maskTok.text);
       if (addr === null || addr.length !== 4) throw new FilterError(`'net ... mask' takes an IPv4 address, not '${t.text}'`, t.at);
