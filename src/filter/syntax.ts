@@ -9,6 +9,7 @@
  *   `dst`, `src or dst`, `src and dst`; type `host`, `net`, `port`, `portrange`;
  * - a value without keywords repeats the qualifiers of the primitive before it
  *   (`port 80 or 443`, `not host a and b` = `not host a and host b`);
+ * - keywords are lowercase, as libpcap has them (`TCP` is refused, with a hint);
  * - the words libpcap knows but a decoded packet cannot answer (link addresses, lengths, byte
  *   offsets, names to resolve) are refused here, by name, rather than read as something else.
  */
@@ -72,6 +73,9 @@ const UNSUPPORTED: Record<string, string> = {
   'tcp-fin': 'TCP flags', 'tcp-syn': 'TCP flags', 'tcp-rst': 'TCP flags', 'tcp-push': 'TCP flags',
   'tcp-ack': 'TCP flags', 'tcp-urg': 'TCP flags',
 };
+
+/** Every word the parser knows, for the hint that keywords are lowercase (as libpcap has them). */
+const KEYWORDS = new Set([...PROTO_QUALIFIERS, ...TYPES, 'icmp', 'icmp6', 'vlan', 'src', 'dst', 'and', 'or', 'not', 'mask', ...Object.keys(UNSUPPORTED)]);
 
 const SUPPORTED_LIST = 'host, net, port, portrange, src, dst, ip, ip6, tcp, udp, sctp, icmp, icmp6, vlan, and, or, not, ( )';
 
@@ -198,6 +202,8 @@ class Parser {
       const inner = this.expr();
       const close = this.next();
       if (close?.text !== ')') throw new FilterError(`'(' at character ${t.at + 1} is not closed`, close?.at ?? this.endAt());
+      // libpcap: a bare value after a parenthesis repeats nothing ('(port 80) or 443' is an error).
+      this.last = null;
       return inner;
     }
     if (t.text === ')' || isAnd(t.text) || isOr(t.text)) throw new FilterError(`'${t.text}' where a primitive was expected`, t.at);
@@ -206,7 +212,7 @@ class Parser {
 
   private primitive(): FilterNode {
     const first = this.peek()!;
-    const word = first.text.toLowerCase();
+    const word = first.text;
     const why = UNSUPPORTED[word];
     if (why !== undefined) throw new FilterError(`'${first.text}' (${why}) is not supported on files; supported: ${SUPPORTED_LIST}`, first.at);
     if (word === 'vlan') return this.vlan();
@@ -235,8 +241,8 @@ class Parser {
     q.dir = this.direction();
     if (q.dir !== null) any = true;
     const typeTok = this.peek();
-    if (typeTok !== undefined && TYPES.has(typeTok.text.toLowerCase())) {
-      q.type = typeTok.text.toLowerCase() as Qualifiers['type'];
+    if (typeTok !== undefined && TYPES.has(typeTok.text)) {
+      q.type = typeTok.text as Qualifiers['type'];
       this.pos++;
       any = true;
     }
@@ -250,11 +256,11 @@ class Parser {
 
   /** `src`, `dst`, `src or dst`, `dst or src`, `src and dst`, `dst and src`; null when none. */
   private direction(): Direction | null {
-    const t = this.peek()?.text.toLowerCase();
+    const t = this.peek()?.text;
     if (t !== 'src' && t !== 'dst') return null;
     this.pos++;
     const joiner = this.peek()?.text;
-    const other = this.peek(1)?.text.toLowerCase();
+    const other = this.peek(1)?.text;
     if ((isAnd(joiner) || isOr(joiner)) && other === (t === 'src' ? 'dst' : 'src')) {
       this.pos += 2;
       return isAnd(joiner) ? 'src and dst' : 'src or dst';
@@ -270,6 +276,7 @@ class Parser {
     if (tryParseAddress(t.text) !== null || /^[0-9]/.test(t.text)) {
       throw new FilterError(`'${t.text}' needs a keyword before it (host, net, port or portrange)`, t.at);
     }
+    if (KEYWORDS.has(t.text.toLowerCase())) throw new FilterError(`unknown word '${t.text}': keywords are lowercase, as in tcpdump`, t.at);
     if (/^[A-Za-z]/.test(t.text)) throw new FilterError(`unknown word '${t.text}'; supported: ${SUPPORTED_LIST}`, t.at);
     throw new FilterError(`'${t.text}' is not a primitive`, t.at);
   }
@@ -331,7 +338,7 @@ class Parser {
       if (addr === null) throw new FilterError(`'${t.text}' is not a net (address/length)`, t.at);
       prefix = /^[0-9]{1,3}$/.test(len) ? Number(len) : -1;
       if (prefix < 0 || prefix > addr.length * 8) throw new FilterError(`'/${len}' is not a prefix length for '${t.text}'`, t.at + slash);
-    } else if (this.peek()?.text.toLowerCase() === 'mask') {
+    } else if (this.peek()?.text === 'mask') {
       const maskTok = this.peek(1);
       addr = tryParseAddress(t.text);
       const mask = maskTok === undefined ? null : tryParseAddress(maskTok.text);

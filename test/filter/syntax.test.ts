@@ -71,7 +71,9 @@ describe('filter syntax', () => {
     expect(tree('tcp dst port 80 or 8089 or 8090')).toBe('((port[dst,tcp]=80 or port[dst,tcp]=8089) or port[dst,tcp]=8090)');
     expect(tree('not host 10.0.0.1 and 10.0.0.2')).toBe('(!net[src or dst]=10.0.0.1/32 and net[src or dst]=10.0.0.2/32)');
     expect(tree('src net 10.0.0.0/8 or 192.168.0.0/16')).toBe('(net[src]=10.0.0.0/8 or net[src]=192.168.0.0/16)');
-    expect(tree('(udp portrange 5000-5010) or 6000-6010')).toBe('(port[src or dst,udp]=5000-5010 or port[src or dst,udp]=6000-6010)');
+    expect(tree('udp portrange 5000-5010 or (6000-6010)')).toBe('(port[src or dst,udp]=5000-5010 or port[src or dst,udp]=6000-6010)');
+    // A primitive with some keywords of its own repeats none (libpcap reads 'dst 5353' as a host).
+    expect(tree('src port 9157 or dst 10.0.0.1')).toBe('(port[src,*]=9157 or net[dst]=10.0.0.1/32)');
   });
 
   it('directions, types implied by the value, and the forms of a net', () => {
@@ -93,6 +95,7 @@ describe('filter syntax', () => {
     ['port 80)', "')' without '('", 7],
     ['port 80 port 53', "expected 'and' or 'or' before 'port'", 8],
     ['tcp prot 80', "unknown word 'prot'", 4],
+    ['TCP or udp', "unknown word 'TCP': keywords are lowercase, as in tcpdump", 0],
     ['ether host 02:00:00:00:00:01', "'ether' (link-layer (MAC) addresses) is not supported on files", 0],
     ['tcp[13] & 2 != 0', "byte offsets ('proto[offset]') are not supported on files", 3],
     ['greater 100', "'greater' (packet lengths) is not supported on files", 0],
@@ -106,6 +109,8 @@ describe('filter syntax', () => {
     ['ip6 net 10.0.0.0/8', "'ip6' cannot qualify the IPv4 address", 8],
     ['icmp port 80', "'icmp' takes no qualifiers", 5],
     ['10.0.0.1', "'10.0.0.1' needs a keyword before it", 0],
+    ['(port 80) or 443', "'443' needs a keyword before it", 13],
+    ['src port 9157 or dst 5353', "'5353' needs a type before it", 21],
     ['port 65536', "'65536' is not a port", 5],
     ['vlan 4096', "'4096' is not a VLAN id", 5],
     ['', 'the expression is empty', 0],
