@@ -8,7 +8,7 @@ import { tryParseAddress } from '../parse/format.js';
 import { engineSettings, readFlows, type FlowRead, type FlowReadOptions } from '../pipeline/flows.js';
 import type { ReadOptions, ReadResult } from '../pipeline/read.js';
 import type { FlowSelection } from '../report/select.js';
-import { UsageError, type Options } from './options.js';
+import { UsageError, type FlowId, type Options } from './options.js';
 import { safeText, type Output } from './output.js';
 
 export interface Io {
@@ -39,9 +39,46 @@ export function outputErrorText(err: Error): string {
   return err.message.split('\n')[0] ?? String(err);
 }
 
-/** The stderr line for captures that were read fine but held no packets (not an error). */
+/** The captures' paths for a message, comma separated. */
+function inputPaths(result: ReadResult): string {
+  return result.captures.map((c) => c.path).join(', ');
+}
+
+/** No packet reached the flows: the captures held none, or --filter matched none. */
+export function noPacketsKept(result: ReadResult): boolean {
+  return result.packets - result.filtered === 0;
+}
+
+/**
+ * The stderr line for captures that were read fine but held no packets, or none that --filter
+ * kept (not an error).
+ */
 export function noPacketsLine(result: ReadResult): string {
-  return `flowdemux: no packets in ${safeText(result.captures.map((c) => c.path).join(', '))}\n`;
+  if (result.filtered > 0) {
+    return `flowdemux: none of the ${result.packets} packets in ${safeText(inputPaths(result))} match the filter\n`;
+  }
+  return `flowdemux: no packets in ${safeText(inputPaths(result))}\n`;
+}
+
+/** --flow text as given: `4` or `4#2`. */
+function flowIdText(flow: FlowId): string {
+  return flow.generation === undefined ? String(flow.id) : `${flow.id}#${flow.generation}`;
+}
+
+/**
+ * --flow ID#N when flow ID is another generation of its tuple: a usage error naming both, so
+ * that a user who copied an id from another run (or another --filter) sees what changed.
+ */
+export function checkFlowGeneration(flow: FlowId, generation: number): void {
+  if (flow.generation === undefined || flow.generation === generation) return;
+  const actual = generation > 1 ? `${flow.id}#${generation}, generation ${generation}` : `generation 1`;
+  throw new UsageError(`--flow ${flowIdText(flow)}: flow ${flow.id} is ${actual} of its tuple, not #${flow.generation}`);
+}
+
+/** --flow names a flow the captures do not have (or that --filter left out). */
+export function noSuchFlow(flow: FlowId, read: ReadResult, flows: number, filtered: boolean): UsageError {
+  const counted = filtered ? `${flows} flows from the packets that match the filter` : `${flows} flows`;
+  return new UsageError(`no flow ${flowIdText(flow)} in ${inputPaths(read)} (${counted}; see flowdemux flows)`);
 }
 
 /** --proto, --port, --host, --sort, --limit; a --host that is no address is a usage error. */
@@ -64,6 +101,7 @@ export function readCommandFlows(options: Options, io: Io, out: Output, hooks: O
   }
   return readFlows(options.captures, {
     ...hooks,
+    filter: options.keep,
     engine: engineSettings(options, hooks.engine),
     progress: options.progress ?? (io.stderr.isTTY ? 'auto' : false),
     stdin: io.stdin,

@@ -4,9 +4,11 @@ import type { Flow } from '../core/flow.js';
 import { renderDemuxDot, renderDemuxJson, renderDemuxMermaid, renderDemuxTable } from '../report/demux.js';
 import { filterFlows } from '../report/select.js';
 import { ladderPacket, renderLadder, type LadderPacket } from '../report/ladder.js';
-import { flowSelection, noPacketsLine, readCommandFlows, type CommandResult, type Io } from './command.js';
+import {
+  checkFlowGeneration, flowSelection, noPacketsKept, noPacketsLine, noSuchFlow, readCommandFlows, type CommandResult, type Io,
+} from './command.js';
 import { inputName } from '../pipeline/read.js';
-import { UsageError, type Options } from './options.js';
+import type { Options } from './options.js';
 import type { Output } from './output.js';
 
 export async function runDemux(options: Options, io: Io, out: Output): Promise<CommandResult> {
@@ -27,14 +29,15 @@ export async function runDemux(options: Options, io: Io, out: Output): Promise<C
       out.write(renderDemuxMermaid(report));
       break;
     default:
-      if (read.packets === 0) io.stderr.write(noPacketsLine(read));
+      if (noPacketsKept(read)) io.stderr.write(noPacketsLine(read));
       else out.write(renderDemuxTable(report));
   }
   return { errors: read.errors, warnings };
 }
 
 export async function runLadder(options: Options, io: Io, out: Output): Promise<CommandResult> {
-  const id = options.flow!;
+  const flow = options.flow!;
+  const id = flow.id;
   const packets: LadderPacket[] = [];
   let target: Flow | null = null;
   // Only the one flow is kept: the engine streams every other flow away as it ends.
@@ -47,9 +50,8 @@ export async function runLadder(options: Options, io: Io, out: Output): Promise<
   });
   const warnings = [...read.warnings, ...engine.summary(inputName(read)).warnings];
   if (read.captures.length === 0) return { errors: read.errors, warnings };
-  if (target === null) {
-    throw new UsageError(`no flow ${id} in ${read.captures.map((c) => c.path).join(', ')} (${engine.summary().flows} flows; see flowdemux flows)`);
-  }
+  if (target === null) throw noSuchFlow(flow, read, engine.summary().flows, options.keep !== undefined);
+  checkFlowGeneration(flow, (target as Flow).generation);
   out.write(renderLadder(target, packets, { digits }));
   return { errors: read.errors, warnings };
 }

@@ -7,7 +7,7 @@ import { FlowJsonStore } from '../report/json-store.js';
 import { flowMatcher, selectFlows } from '../report/select.js';
 import { renderFlowsTable } from '../report/table.js';
 import { zeekConnLogChunks } from '../report/zeek.js';
-import { flowSelection, noPacketsLine, readCommandFlows, type CommandResult, type Io } from './command.js';
+import { flowSelection, noPacketsKept, noPacketsLine, readCommandFlows, type CommandResult, type Io } from './command.js';
 import type { Options } from './options.js';
 import type { Output } from './output.js';
 import { inputName } from '../pipeline/read.js';
@@ -114,7 +114,7 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
           await writeChunks(out, zeekConnLogChunks(flows));
           break;
         default:
-          if (flows.length === 0 && read.packets === 0) io.stderr.write(noPacketsLine(read));
+          if (flows.length === 0 && noPacketsKept(read)) io.stderr.write(noPacketsLine(read));
           else out.write(renderFlowsTable(flows, { digits, summary }));
       }
     }

@@ -4,6 +4,8 @@
  */
 import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
+import { FilterError } from '../filter/syntax.js';
+import { compileFilter, type PacketTest } from '../filter/match.js';
 
 export type Command = 'packets' | 'flows' | 'demux' | 'ladder' | 'live' | 'interfaces';
 
@@ -20,15 +22,24 @@ export interface Options {
   limit: number | undefined;
   idleTimeout: number | undefined;
   maxFlows: number | undefined;
-  flow: number | undefined;
+  /** --flow as `flows` prints it: `4`, or `4#2` (the 2nd flow on a reused tuple). */
+  flow: FlowId | undefined;
   explain: boolean;
   interface: string;
   filter: string | undefined;
+  /** --filter compiled for the file commands (live hands the text to libpcap instead). */
+  keep: PacketTest | undefined;
   count: number | undefined;
   duration: number | undefined;
   write: string | undefined;
   /** live: raise the scheduling priority while capturing (default true; --no-boost). */
   boost: boolean;
+}
+
+export interface FlowId {
+  id: number;
+  /** Given as `id#generation`: checked against the flow's generation. */
+  generation: number | undefined;
 }
 
 const STDIN_TOKEN = '\u0000stdin';
@@ -51,6 +62,10 @@ const FORMATS: Record<Command, readonly string[]> = {
 };
 
 const captureOptions = {
+  filter: {
+    alias: 'f', type: 'string',
+    describe: "only packets matching this tcpdump-style filter, e.g. 'tcp port 80 and host 10.0.0.1' (evaluated on the decoded packets)",
+  },
   strict: { type: 'boolean', default: false, describe: 'exit 3 on any warning: a damaged file or packet (cut or malformed header), flows evicted' },
   progress: { type: 'boolean', describe: 'progress line on stderr (default: only when stderr is a terminal)' },
 } as const;
@@ -76,6 +91,9 @@ const flowOptions = {
  * the facts a new user otherwise finds only in the README.
  */
 const CAPTURES_NOTE = [
+  "--filter takes tcpdump's syntax (host, net, port, portrange, src/dst, ip, ip6, tcp, udp, icmp, vlan, and/or/not,",
+  "parentheses); on files flowdemux evaluates it on each decoded packet (live hands it to libpcap). Packets",
+  'it drops are dropped before flows are made, as if captured with the filter; packets keep their numbers.',
   'Captures: pcap or pcapng files, gzip\'d or not; several are read as one timeline (rotated files);',
   "'-' reads one from standard input (tcpdump -U -w - | flowdemux packets -).",
   'Exit codes: 0 fine (damage read around is a warning: how many packets, the first one),',
@@ -92,8 +110,12 @@ export function buildParser(argv: string[]) {
         ...captureOptions,
         format: { choices: FORMATS.packets, default: 'table', describe: 'output format' },
         explain: { type: 'boolean', default: false, describe: 'say which socket the kernel would pick' },
+        ...filterOptions,
+        flow: { type: 'string', describe: 'only the packets of this flow id, as flows prints it (4, or 4#2)' },
       })
         .example('$0 packets fixtures/demux-lo.pcap', 'one line a packet, with its flow id')
+        .example("$0 packets x.pcap --filter 'tcp port 80 and not host 10.0.0.1'", 'only the packets that match, as tcpdump -r would')
+        .example('$0 packets fixtures/demux-lo.pcap --flow 4#2', 'the packets of one flow (the 2nd on its tuple)')
         .example('$0 packets x.pcap --explain', 'and which socket the kernel hands each packet to')
         .epilogue(CAPTURES_NOTE),
     )
@@ -105,24 +127,28 @@ export function buildParser(argv: string[]) {
       })
         .example('$0 flows fixtures/demux-lo.pcap --port 80', 'the connections on port 80')
         .example('$0 flows part-*.pcap --format ndjson', 'rotated files as one timeline, a JSON line a flow')
+        .example("$0 flows x.pcap -f 'udp and net 10.0.0.0/8'", 'flows made of the matching packets only')
         .epilogue(CAPTURES_NOTE),
     )
     .command('demux <captures..>', 'where the port alone is ambiguous, and which key the kernel needs', (y) =>
       y.options({ ...captureOptions, ...filterOptions, format: { choices: FORMATS.demux, default: 'table' } })
         .example('$0 demux fixtures/demux-lo.pcap', 'which key tells the flows of each shared port apart')
         .example('$0 demux x.pcap --format dot | dot -Tsvg > demux.svg', 'the same as a drawing')
+        .example("$0 demux x.pcap --filter 'portrange 8000-8999'", 'only the ports from 8000 to 8999')
         .epilogue(CAPTURES_NOTE),
     )
     .command('ladder <captures..>', 'one connection as a sequence diagram', (y) =>
-      y.options({ ...captureOptions, flow: { type: 'number', demandOption: true, describe: 'flow id (from `flows`)' } })
+      y.options({ ...captureOptions, flow: { type: 'string', demandOption: true, describe: 'flow id as flows prints it (4, or 4#2)' } })
         .example('$0 ladder fixtures/demux-lo.pcap --flow 1', 'the handshake, data and close of flow 1')
+        .example('$0 ladder fixtures/demux-lo.pcap --flow 4#2', 'the 2nd connection on a reused 4-tuple')
+        .example("$0 ladder x.pcap --filter 'port 443' --flow 2", 'flow 2 of the port 443 packets (with a filter, ids count the matching flows)')
         .epilogue(CAPTURES_NOTE),
     )
     .command('live', 'capture live (default on lo) and show the flows', (y) =>
       y.options({
         ...flowOptions,
         interface: { alias: 'i', type: 'string', default: 'lo', describe: 'capture device' },
-        filter: { alias: 'f', type: 'string', describe: 'BPF capture filter' },
+        filter: { alias: 'f', type: 'string', describe: "BPF capture filter, compiled by libpcap (e.g. 'tcp port 80')" },
         count: { alias: 'c', type: 'number', describe: 'stop after this many packets' },
         duration: { type: 'number', describe: 'stop after this many seconds' },
         write: { alias: 'w', type: 'string', describe: 'also write the packets to this pcap file' },
@@ -228,15 +254,37 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
     limit: optionalInteger(args.limit, 'limit', 0),
     idleTimeout: optionalNumber(args['idle-timeout'], 'idle-timeout', 0),
     maxFlows: optionalInteger(args['max-flows'], 'max-flows', 1),
-    flow: optionalNumber(args.flow, 'flow', 1),
+    flow: flowId(args.flow),
     explain: Boolean(args.explain),
     interface: String(args.interface ?? 'lo'),
     filter: args.filter as string | undefined,
+    keep: command === 'live' || args.filter === undefined ? undefined : fileFilter(String(args.filter)),
     count: optionalInteger(args.count, 'count', 1),
     duration: optionalDuration(args.duration),
     write: args.write as string | undefined,
     boost: args.boost !== false,
   };
+}
+
+/**
+ * --filter on files: compiled once, up front; what it cannot evaluate (or parse) is a usage
+ * error naming the part and where it is, never a filter that silently matches something else.
+ */
+function fileFilter(text: string): PacketTest {
+  try {
+    return compileFilter(text);
+  } catch (err) {
+    if (!(err instanceof FilterError)) throw err;
+    throw new UsageError(`--filter '${text}': ${err.message} (at character ${err.at + 1})`);
+  }
+}
+
+/** --flow: `4`, `4#2` or `4 #2` (as the flows table shows it). */
+function flowId(v: unknown): FlowId | undefined {
+  if (v === undefined) return undefined;
+  const m = /^\s*([1-9][0-9]*)\s*(?:#\s*([1-9][0-9]*)\s*)?$/.exec(String(v));
+  if (m === null) throw new UsageError(`--flow '${String(v)}' is not a flow id: give it as flows prints it, e.g. 4, or 4#2 for the 2nd flow on a reused tuple`);
+  return { id: Number(m[1]), generation: m[2] === undefined ? undefined : Number(m[2]) };
 }
 
 /** Parses an argument vector into Options, or throws UsageError. `help` is set when --help ran. */

@@ -3,7 +3,12 @@ import { statSync } from 'node:fs';
 import { NoSocketLookahead } from '../demux/closed.js';
 import { explainPacket } from '../demux/explain.js';
 import { PACKET_TABLE_HEADER, packetJson, packetTableLine, type PacketLineContext } from '../report/packets.js';
-import { noPacketsLine, readCommandFlows, type CommandResult, type Io } from './command.js';
+import type { FlowRef } from '../core/flow.js';
+import type { Packet } from '../core/packet.js';
+import { packetFlowMatcher } from '../report/select.js';
+import {
+  checkFlowGeneration, flowSelection, noPacketsKept, noPacketsLine, noSuchFlow, readCommandFlows, type CommandResult, type Io,
+} from './command.js';
 import { inputName, readCaptures } from '../pipeline/read.js';
 import type { Options } from './options.js';
 import type { Output } from './output.js';
@@ -26,13 +31,38 @@ async function noSocketLookahead(options: Options): Promise<NoSocketLookahead | 
   if (!options.explain || paths.length === 0 || !paths.every(isFile)) return null;
   const ahead = new NoSocketLookahead(paths.length > 1);
   // Errors and warnings are the main pass's to report.
-  await readCaptures(paths, (_frame, pkt) => ahead.collect(pkt), { progress: false });
+  // With --filter, the answers are those the filtered capture would hold.
+  const read = { progress: false, filter: options.keep };
+  await readCaptures(paths, (_frame, pkt) => ahead.collect(pkt), read);
   if (!ahead.needed) return null;
-  await readCaptures(paths, (frame, pkt) => ahead.resolve(frame, pkt), { progress: false });
+  await readCaptures(paths, (frame, pkt) => ahead.resolve(frame, pkt), read);
   return ahead;
 }
 
+/**
+ * Which packets are printed (every one the filter kept, without these options): --flow, then
+ * --proto/--port/--host by the packet's flow, as `flows` selects flows. --flow ID#N checks the
+ * generation at the flow's first packet, before any of its lines.
+ */
+function packetSelection(options: Options): ((pkt: Packet, ref: FlowRef | null) => boolean) | null {
+  const sel = flowSelection(options);
+  const byFlow = sel.proto === undefined && sel.port === undefined && sel.host === undefined ? null : packetFlowMatcher(sel);
+  const flow = options.flow;
+  if (flow === undefined) return byFlow;
+  let checked = false;
+  return (pkt, ref) => {
+    if (ref === null || ref.id !== flow.id) return false;
+    if (!checked) {
+      checkFlowGeneration(flow, ref.generation);
+      checked = true;
+    }
+    return byFlow === null || byFlow(pkt, ref);
+  };
+}
+
 export async function runPackets(options: Options, io: Io, out: Output): Promise<CommandResult> {
+  const select = packetSelection(options);
+  let shown = 0;
   const ctx: PacketLineContext = { baseSec: -1, baseNsec: 0, digits: 6, multi: options.captures.length > 1 };
   const ahead = await noSocketLookahead(options);
   const table = options.format === 'table';
@@ -42,6 +72,8 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
     engine: { onFlowEnd: () => undefined },
     onDigits: (d) => (ctx.digits = d),
     after: (frame, pkt, ref) => {
+      if (select !== null && !select(pkt, ref)) return undefined;
+      shown++;
       if (ctx.baseSec < 0) {
         ctx.baseSec = frame.tsSec;
         ctx.baseNsec = frame.tsNsec;
@@ -51,7 +83,10 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
       return out.write(table ? packetTableLine(frame, pkt, ref, ctx, why) : packetJson(frame, pkt, ref, ctx.digits, why));
     },
   });
-  if (read.packets === 0 && read.captures.length > 0) {
+  if (read.captures.length > 0 && options.flow !== undefined && shown === 0 && !out.closed) {
+    throw noSuchFlow(options.flow, read, engine.summary().flows, options.keep !== undefined);
+  }
+  if (noPacketsKept(read) && read.captures.length > 0) {
     io.stderr.write(noPacketsLine(read));
   }
   return { errors: read.errors, warnings: [...read.warnings, ...engine.summary(inputName(read)).warnings] };

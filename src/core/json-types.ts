@@ -258,7 +258,10 @@ export interface UdpSocket {
 }
 
 export interface Summary {
-  /** Every packet read, from all captures. */
+  /**
+   * Every packet read, from all captures; with '--filter', every packet that matched it (the
+   * others never reach the flows).
+   */
   packets: number;
   /** The same packets by kind: the kinds add up to 'packets'. */
   byKind: PacketKinds;

@@ -4,7 +4,7 @@
  * caller's hook; after each batch, the caller's batch hook and its stop test.
  *
  * The hot path of the whole tool: per frame a decode, an ingest and at most one hook call, no
- * allocation (frames whose link type has no decoder are counted in a map, once per capture and
+ * allocation; without a `keep` test, one comparison more (frames whose link type has no decoder are counted in a map, once per capture and
  * link type).
  */
 import type { FlowRef } from '../core/flow.js';
@@ -15,6 +15,11 @@ import { decodeFrame } from '../parse/decode.js';
 import { isSupportedLinkType } from '../parse/link.js';
 
 export interface PumpHooks {
+  /**
+   * A packet filter (--filter on files): a frame it refuses is counted and dropped before the
+   * engine and `each` see it, as if the capture had been taken with the filter.
+   */
+  keep?: (pkt: Packet) => boolean;
   /**
    * After each frame was decoded (and ingested, with an engine: `ref` is what `ingest` returned,
    * null without one). Frame and packet are valid only during the call. A promise returned
@@ -29,6 +34,8 @@ export interface PumpHooks {
 
 export interface PumpResult {
   frames: number;
+  /** Frames `keep` dropped (included in `frames`). */
+  dropped: number;
   /** The loop was left because `stop()` said so. */
   stopped: boolean;
   /** Frames of a link type without a decoder, by `sourceIndex:linkType`. */
@@ -48,26 +55,31 @@ export interface DamagedPackets {
 }
 
 export async function pump(batches: AsyncIterable<Frame[]>, engine: DemuxEngine | null, hooks: PumpHooks = {}): Promise<PumpResult> {
-  const result: PumpResult = { frames: 0, stopped: false, unknownLinks: new Map(), damaged: new Map() };
+  const result: PumpResult = { frames: 0, dropped: 0, stopped: false, unknownLinks: new Map(), damaged: new Map() };
   const pkt = newPacket();
-  const { each, afterBatch, stop } = hooks;
+  const { each, afterBatch, stop, keep } = hooks;
   for await (const batch of batches) {
     for (let i = 0; i < batch.length; i++) {
       const frame = batch[i]!;
       decodeFrame(frame, pkt);
+      result.frames++;
       // Only a link type without a decoder: a decodable link carrying something else (a BSD
       // loopback frame of another address family) is the packet's own business.
       if (pkt.networkOffset < 0 && !isSupportedLinkType(frame.linkType)) {
         const key = `${frame.sourceIndex}:${frame.linkType}`;
         result.unknownLinks.set(key, (result.unknownLinks.get(key) ?? 0) + 1);
       }
+      if (keep !== undefined && !keep(pkt)) {
+        result.dropped++;
+        continue;
+      }
+      // Damage of the packets kept: as if the capture had been taken with the filter.
       if (pkt.problems.length !== 0) countDamage(result.damaged, frame, pkt);
       const ref = engine === null ? null : engine.ingest(pkt, frame.tsSec, frame.tsNsec);
       if (each !== undefined) {
         const wait = each(frame, pkt, ref);
         if (wait) await wait;
       }
-      result.frames++;
     }
     if (afterBatch !== undefined) {
       const wait = afterBatch(result.frames);

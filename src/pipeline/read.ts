@@ -29,7 +29,10 @@ export interface ReadResult {
   warnings: string[];
   /** True when the consumer asked to stop early (closed pipe). */
   stopped: boolean;
+  /** Packets read, including those the filter dropped. */
   packets: number;
+  /** Packets the filter (`ReadOptions.filter`) dropped; 0 without one. */
+  filtered: number;
 }
 
 /**
@@ -46,6 +49,11 @@ export interface ReadOptions {
   /** The progress line on stderr; 'auto': unless an input streams (its output is the progress). */
   progress: boolean | 'auto';
   stdin?: NodeJS.ReadableStream;
+  /**
+   * Keeps only the packets it is true for (--filter): the others are dropped before the engine
+   * and `onPacket` (PumpHooks.keep).
+   */
+  filter?: (pkt: Packet) => boolean;
   /** Checked between batches; true stops reading (e.g. the output pipe closed). */
   shouldStop?: () => boolean;
   /**
@@ -74,7 +82,7 @@ export async function readCaptures(
   engine: DemuxEngine | null = null,
 ): Promise<ReadResult> {
   const input = useReadThread(paths) ? await openOnThread(paths) : await openInThread(paths, options.stdin);
-  const result: ReadResult = { captures: input.captures, errors: input.errors, warnings: [], stopped: false, packets: 0 };
+  const result: ReadResult = { captures: input.captures, errors: input.errors, warnings: [], stopped: false, packets: 0, filtered: 0 };
   try {
     if (input.captures.length === 0) return result;
     options.onStart?.(result.captures, input.streaming);
@@ -83,6 +91,7 @@ export async function readCaptures(
     const afterBatch = input.streaming ? options.afterBatch : undefined;
     const pumped = await pump(input.batches(), engine, {
       each: onPacket,
+      keep: options.filter,
       afterBatch: (frames) => {
         progress.update(frames);
         return afterBatch?.();
@@ -90,6 +99,7 @@ export async function readCaptures(
       stop: options.shouldStop,
     });
     result.packets = pumped.frames;
+    result.filtered = pumped.dropped;
     result.stopped = pumped.stopped;
     progress.done();
 

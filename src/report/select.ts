@@ -1,7 +1,8 @@
 /**
  * Which flows a report shows and in what order: --proto, --port, --host, --sort, --limit.
  */
-import type { Flow } from '../core/flow.js';
+import type { Flow, FlowEndpoint, FlowRef } from '../core/flow.js';
+import { IPPROTO, type Packet } from '../core/packet.js';
 import { formatAddress, tryParseAddress } from '../parse/format.js';
 
 export interface FlowFilter {
@@ -24,8 +25,11 @@ export function filterFlows(flows: readonly Flow[], filter: FlowFilter): Flow[] 
   return flows.filter(flowMatcher(filter));
 }
 
+/** What the selection looks at: a flow's protocol and its two ends. */
+export type FlowEnds = Pick<Flow, 'proto'> & { client: Pick<FlowEndpoint, 'ip' | 'port'>; server: Pick<FlowEndpoint, 'ip' | 'port'> };
+
 /** The --proto/--port/--host test as one function, for flows checked one at a time as they end. */
-export function flowMatcher(filter: FlowFilter): (f: Flow) => boolean {
+export function flowMatcher(filter: FlowFilter): (f: FlowEnds) => boolean {
   const proto = filter.proto?.toLowerCase();
   const port = filter.port;
   let host = filter.host;
@@ -43,6 +47,39 @@ export function flowMatcher(filter: FlowFilter): (f: Flow) => boolean {
     if (host !== undefined && f.client.ip !== host && f.server.ip !== host) return false;
     return true;
   };
+}
+
+/**
+ * The same selection for packets (`packets --port/--host/--proto`): a packet passes when its flow
+ * does, so an ICMP error or a later fragment goes with its flow, and a packet in no flow never
+ * passes. Each flow is judged once, at its first packet (whose addresses and ports are the
+ * flow's two ends), and remembered by id: no per-packet text.
+ */
+export function packetFlowMatcher(filter: FlowFilter): (pkt: Packet, ref: FlowRef | null) => boolean {
+  const matches = flowMatcher(filter);
+  let verdicts = new Uint8Array(1024); // by flow id: 0 not seen yet, 1 selected, 2 not
+  return (pkt, ref) => {
+    if (ref === null) return false;
+    if (ref.id >= verdicts.length) {
+      const grown = new Uint8Array(Math.max(ref.id + 1, verdicts.length * 2));
+      grown.set(verdicts);
+      verdicts = grown;
+    }
+    if (verdicts[ref.id] === 0) verdicts[ref.id] = matches(flowEndsOf(pkt, ref)) ? 1 : 2;
+    return verdicts[ref.id] === 1;
+  };
+}
+
+/** A flow's protocol and ends from one of its packets (the quoted header for an ICMP error). */
+function flowEndsOf(pkt: Packet, ref: FlowRef): FlowEnds {
+  const quoted = ref.via === 'icmp-error';
+  const proto = quoted ? pkt.quotedProtocol : pkt.protocol;
+  const len = quoted ? pkt.quotedAddrLength : pkt.addrLength;
+  const a = { ip: formatAddress(pkt.bytes, quoted ? pkt.quotedSrcAddrOffset : pkt.srcAddrOffset, len), port: quoted ? pkt.quotedSrcPort : pkt.srcPort };
+  const b = { ip: formatAddress(pkt.bytes, quoted ? pkt.quotedDstAddrOffset : pkt.dstAddrOffset, len), port: quoted ? pkt.quotedDstPort : pkt.dstPort };
+  const name = proto === IPPROTO.TCP ? 'tcp' : proto === IPPROTO.UDP ? 'udp' : proto === IPPROTO.ICMP ? 'icmp' : 'icmpv6';
+  // Either end may be the client: the selection looks at both alike.
+  return { proto: name, client: a, server: b };
 }
 
 const totalBytes = (f: Flow) => f.toServer.wireBytes + f.toClient.wireBytes;

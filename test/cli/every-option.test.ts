@@ -25,7 +25,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 async function helpOptions(command: string): Promise<string[]> {
   const r = await runCli([command, '--help']);
   expect(r.code).toBe(0);
-  return [...r.stdout.matchAll(/^\s+(?:-\w, )?--([\w-]+)/gm)].map((m) => m[1]!).sort();
+  return [...new Set([...r.stdout.matchAll(/^ +(?:-\w, )?--([\w-]+)/gm)].map((m) => m[1]!))].sort();
 }
 
 interface FlowRow { id: number; proto: string; generation: number; client: { ip: string; port: number }; server: { ip: string; port: number }; toServer: { packets: number; wireBytes: number }; toClient: { packets: number; wireBytes: number } }
@@ -35,6 +35,15 @@ async function flows(capture: string, ...args: string[]): Promise<FlowRow[]> {
   const r = await runCli(['flows', capture, '--format', 'ndjson', ...args]);
   expect(r.code, r.stderr).toBe(0);
   return r.stdout.trim() === '' ? [] : r.stdout.trim().split('\n').map((l) => JSON.parse(l) as FlowRow);
+}
+
+interface PacketRow { frame: number; proto?: string; src?: string; dst?: string; srcPort?: number; dstPort?: number; flow?: { id: number; generation: number } }
+
+/** `packets --format ndjson` with extra options: the packets as objects. */
+async function packets(capture: string, ...args: string[]): Promise<{ rows: PacketRow[]; stderr: string }> {
+  const r = await runCli(['packets', capture, '--format', 'ndjson', ...args]);
+  expect(r.code, r.stderr).toBe(0);
+  return { rows: r.stdout.trim() === '' ? [] : r.stdout.trim().split('\n').map((l) => JSON.parse(l) as PacketRow), stderr: r.stderr };
 }
 
 const ends = (f: FlowRow) => [f.client.ip, f.server.ip];
@@ -88,6 +97,14 @@ function captureCommon(command: string, ...extra: string[]): Record<string, Case
 /** The flow options of `flows`, checked on its NDJSON. */
 const flowsCases: Record<string, Case> = {
   ...captureCommon('flows'),
+  filter: async () => {
+    const some = await flows(LO, '--filter', 'udp and src host 127.0.0.2');
+    // As if captured with the filter: only the datagrams from .2, none of the replies.
+    expect(some.map((f) => [f.proto, f.client.ip, f.toClient.packets])).toEqual([['udp', '127.0.0.2', 0]]);
+    expect(some[0]!.toServer.packets).toBeGreaterThan(0);
+    const bad = await runCli(['flows', LO, '--filter', 'ether host 1:2:3:4:5:6']);
+    expect(bad.code).toBe(2);
+  },
   proto: async () => {
     const all = await flows(LO);
     const udp = await flows(LO, '--proto', 'udp');
@@ -152,6 +169,11 @@ async function demuxJson(capture: string, ...args: string[]): Promise<{ ports: {
 
 const demuxCases: Record<string, Case> = {
   ...captureCommon('demux'),
+  filter: async () => {
+    const r = await runCli(['demux', LO, '--filter', 'tcp port 8089']);
+    expect(r.stdout).toMatch(/^tcp port 8089 on 127\.0\.0\.1:/m);
+    expect(r.stdout).not.toMatch(/port 80 |5353/);
+  },
   proto: async () => {
     const all = await runCli(['demux', LO]);
     const udp = await runCli(['demux', LO, '--proto', 'udp']);
@@ -189,6 +211,42 @@ const demuxCases: Record<string, Case> = {
 
 const packetsCases: Record<string, Case> = {
   ...captureCommon('packets'),
+  filter: async () => {
+    const { rows } = await packets(LO, '--filter', 'udp');
+    expect(rows.map((p) => p.frame)).toEqual([53, 54, 55, 56, 57, 58, 59, 60]);
+  },
+  proto: async () => {
+    const { rows } = await packets(LO, '--proto', 'udp');
+    expect(rows.length).toBe(8);
+    expect(rows.every((p) => p.proto === 'udp')).toBe(true);
+  },
+  port: async () => {
+    const { rows } = await packets(LO, '--port', '8089');
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((p) => p.srcPort === 8089 || p.dstPort === 8089)).toBe(true);
+    expect(new Set(rows.map((p) => p.flow?.id))).toEqual(new Set([3, 4, 5]));
+  },
+  host: async () => {
+    const { rows } = await packets(LO, '--host', '127.0.0.2');
+    expect(rows.length).toBeGreaterThan(0);
+    expect(rows.every((p) => p.src === '127.0.0.2' || p.dst === '127.0.0.2')).toBe(true);
+  },
+  'idle-timeout': async () => {
+    const ids = async (...args: string[]) => Math.max(...(await packets(GAPS, ...args)).rows.map((p) => p.flow?.id ?? 0));
+    expect(await ids()).toBe(4);
+    expect(await ids('--idle-timeout', '500')).toBe(2);
+  },
+  'max-flows': async () => {
+    const { stderr, rows } = await packets(LO, '--max-flows', '1');
+    expect(stderr).toContain('evicted before ending');
+    expect(Math.max(...rows.map((p) => p.flow?.id ?? 0))).toBeGreaterThan(7);
+  },
+  flow: async () => {
+    const { rows } = await packets(LO, '--flow', '4#2');
+    expect(rows.length).toBe(11);
+    expect(rows.every((p) => p.flow?.id === 4 && p.flow.generation === 2)).toBe(true);
+    expect((await runCli(['packets', LO, '--flow', '4#3'])).code).toBe(2);
+  },
   explain: async () => {
     const plain = await runCli(['packets', LO]);
     const explained = await runCli(['packets', LO, '--explain']);
@@ -206,6 +264,11 @@ const packetsCases: Record<string, Case> = {
 
 const ladderCases: Record<string, Case> = {
   ...captureCommon('ladder', '--flow', '1'),
+  filter: async () => {
+    // Flows are numbered among the packets kept: flow 1 of port 8089's packets.
+    const r = await runCli(['ladder', LO, '--filter', 'port 8089', '--flow', '1']);
+    expect(r.stdout).toMatch(/^flow 1: tcp 127\.0\.0\.3:5775 → 127\.0\.0\.1:8089/);
+  },
   flow: async () => {
     const one = await runCli(['ladder', LO, '--flow', '1']);
     const two = await runCli(['ladder', LO, '--flow', '2']);
