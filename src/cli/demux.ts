@@ -3,7 +3,7 @@ import { buildDemux } from '../demux/groups.js';
 import type { Flow } from '../core/flow.js';
 import { renderDemuxDot, renderDemuxJson, renderDemuxMermaid, renderDemuxTable } from '../report/demux.js';
 import { filterFlows } from '../report/select.js';
-import { ladderPacket, renderLadder, type LadderPacket } from '../report/ladder.js';
+import { ladderPacket, renderLadder, renderLadderJson, renderLadderMermaid, type LadderPacket } from '../report/ladder.js';
 import { flowSelection, noPacketsLine, readCommandFlows, type CommandResult, type Io } from './command.js';
 import { inputName } from '../pipeline/read.js';
 import { UsageError, type Options } from './options.js';
@@ -50,6 +50,7 @@ export async function runLadder(options: Options, io: Io, out: Output): Promise<
   if (target === null) {
     throw new UsageError(`no flow ${id} in ${read.captures.map((c) => c.path).join(', ')} (${engine.summary().flows} flows; see flowdemux flows)`);
   }
-  out.write(renderLadder(target, packets, { digits }));
+  const render = options.format === 'json' ? renderLadderJson : options.format === 'mermaid' ? renderLadderMermaid : renderLadder;
+  out.write(render(target, packets, { digits }));
   return { errors: read.errors, warnings };
 }

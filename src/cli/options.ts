@@ -45,7 +45,7 @@ const FORMATS: Record<Command, readonly string[]> = {
   packets: ['table', 'ndjson'],
   flows: ['table', 'json', 'ndjson', 'csv', 'zeek'],
   demux: ['table', 'json', 'dot', 'mermaid'],
-  ladder: ['table'],
+  ladder: ['table', 'json', 'mermaid'],
   live: ['table', 'json', 'ndjson', 'dot', 'mermaid'],
   interfaces: ['table', 'json'],
 };
@@ -114,8 +114,9 @@ export function buildParser(argv: string[]) {
         .epilogue(CAPTURES_NOTE),
     )
     .command('ladder <captures..>', 'one connection as a sequence diagram', (y) =>
-      y.options({ ...captureOptions, flow: { type: 'number', demandOption: true, describe: 'flow id (from `flows`)' } })
+      y.options({ ...captureOptions, flow: { type: 'number', demandOption: true, describe: 'flow id (from `flows`)' }, format: { choices: FORMATS.ladder, default: 'table', describe: 'output format' } })
         .example('$0 ladder fixtures/demux-lo.pcap --flow 1', 'the handshake, data and close of flow 1')
+        .example('$0 ladder x.pcap --flow 3 --format mermaid', 'the same as a Mermaid sequence diagram')
         .epilogue(CAPTURES_NOTE),
     )
     .command('live', 'capture live (default on lo) and show the flows', (y) =>
