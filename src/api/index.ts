@@ -32,6 +32,7 @@ import { inputName } from '../pipeline/read.js';
 import { demuxToJson } from '../report/demux.js';
 import { flowJsonText, flowsJsonChunks } from '../report/json.js';
 import { packetJson } from '../report/packets.js';
+import { WindowScales } from '../demux/window-scale.js';
 import { DemuxEngine } from '../demux/engine.js';
 import type { DemuxDocument, Flow, FlowsDocument, Packet } from '../core/json-types.js';
 
@@ -215,6 +216,7 @@ export function flows(captures: string | readonly string[], options: ReadOptions
 export function packets(captures: string | readonly string[], options: ReadOptions = {}): Reading<Packet> {
   return reading<Packet>(async (channel, report) => {
     let digits = 6;
+    const windows = new WindowScales();
     const { engine, read } = await readFlows(list(captures), {
       // Flows are needed for their ids only: none is kept.
       engine: engineSettings(options, { onFlowEnd: () => undefined }),
@@ -222,7 +224,7 @@ export function packets(captures: string | readonly string[], options: ReadOptio
       stdin: options.stdin,
       shouldStop: () => channel.cancelled,
       onDigits: (d) => (digits = d),
-      after: (frame, pkt, ref) => channel.push(JSON.parse(packetJson(frame, pkt, ref, digits)) as Packet),
+      after: (frame, pkt, ref) => channel.push(JSON.parse(packetJson(frame, pkt, ref, digits, undefined, windows)) as Packet),
     });
     finishReport(report, read.captures, read.errors, [...read.warnings, ...engine.summary(inputName(read)).warnings]);
   });

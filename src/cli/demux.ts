@@ -3,7 +3,7 @@ import { buildDemux } from '../demux/groups.js';
 import type { Flow } from '../core/flow.js';
 import { renderDemuxDot, renderDemuxJson, renderDemuxMermaid, renderDemuxTable } from '../report/demux.js';
 import { filterFlows } from '../report/select.js';
-import { ladderPacket, renderLadder, type LadderPacket } from '../report/ladder.js';
+import { ladderPacket, renderLadder, renderLadderJson, renderLadderMermaid, type LadderPacket } from '../report/ladder.js';
 import {
   checkFlowGeneration, flowSelection, noPacketsKept, noPacketsLine, noSuchFlow, readCommandFlows, type CommandResult, type Io,
 } from './command.js';
@@ -52,6 +52,7 @@ export async function runLadder(options: Options, io: Io, out: Output): Promise<
   if (read.captures.length === 0) return { errors: read.errors, warnings };
   if (target === null) throw noSuchFlow(flow, read, engine.summary().flows, options.keep !== undefined);
   checkFlowGeneration(flow, (target as Flow).generation);
-  out.write(renderLadder(target, packets, { digits }));
+  const render = options.format === 'json' ? renderLadderJson : options.format === 'mermaid' ? renderLadderMermaid : renderLadder;
+  out.write(render(target, packets, { digits }));
   return { errors: read.errors, warnings };
 }

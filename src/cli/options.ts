@@ -56,7 +56,7 @@ const FORMATS: Record<Command, readonly string[]> = {
   packets: ['table', 'ndjson'],
   flows: ['table', 'json', 'ndjson', 'csv', 'zeek'],
   demux: ['table', 'json', 'dot', 'mermaid'],
-  ladder: ['table'],
+  ladder: ['table', 'json', 'mermaid'],
   live: ['table', 'json', 'ndjson', 'dot', 'mermaid'],
   interfaces: ['table', 'json'],
 };
@@ -138,10 +138,15 @@ export function buildParser(argv: string[]) {
         .epilogue(CAPTURES_NOTE),
     )
     .command('ladder <captures..>', 'one connection as a sequence diagram', (y) =>
-      y.options({ ...captureOptions, flow: { type: 'string', demandOption: true, describe: 'flow id as flows prints it (4, or 4#2)' } })
+      y.options({
+        ...captureOptions,
+        flow: { type: 'string', demandOption: true, describe: 'flow id as flows prints it (4, or 4#2)' },
+        format: { choices: FORMATS.ladder, default: 'table', describe: 'output format' },
+      })
         .example('$0 ladder fixtures/demux-lo.pcap --flow 1', 'the handshake, data and close of flow 1')
         .example('$0 ladder fixtures/demux-lo.pcap --flow 4#2', 'the 2nd connection on a reused 4-tuple')
         .example("$0 ladder x.pcap --filter 'port 443' --flow 2", 'flow 2 of the port 443 packets (with a filter, ids count the matching flows)')
+        .example('$0 ladder x.pcap --flow 3 --format mermaid', 'the same as a Mermaid sequence diagram')
         .epilogue(CAPTURES_NOTE),
     )
     .command('live', 'capture live (default on lo) and show the flows', (y) =>

@@ -2,6 +2,7 @@
 import { statSync } from 'node:fs';
 import { NoSocketLookahead } from '../demux/closed.js';
 import { explainPacket } from '../demux/explain.js';
+import { WindowScales } from '../demux/window-scale.js';
 import { PACKET_TABLE_HEADER, packetJson, packetTableLine, type PacketLineContext } from '../report/packets.js';
 import type { FlowRef } from '../core/flow.js';
 import type { Packet } from '../core/packet.js';
@@ -63,7 +64,7 @@ function packetSelection(options: Options): ((pkt: Packet, ref: FlowRef | null) 
 export async function runPackets(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const select = packetSelection(options);
   let shown = 0;
-  const ctx: PacketLineContext = { baseSec: -1, baseNsec: 0, digits: 6, multi: options.captures.length > 1 };
+  const ctx: PacketLineContext = { baseSec: -1, baseNsec: 0, digits: 6, multi: options.captures.length > 1, windows: new WindowScales() };
   const ahead = await noSocketLookahead(options);
   const table = options.format === 'table';
   const { engine, read } = await readCommandFlows(options, io, out, {
@@ -80,7 +81,7 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
         if (table) out.write(PACKET_TABLE_HEADER + '\n');
       }
       const why = options.explain ? explainPacket(pkt, ref, ahead?.note(frame)) : undefined;
-      return out.write(table ? packetTableLine(frame, pkt, ref, ctx, why) : packetJson(frame, pkt, ref, ctx.digits, why));
+      return out.write(table ? packetTableLine(frame, pkt, ref, ctx, why) : packetJson(frame, pkt, ref, ctx.digits, why, ctx.windows));
     },
   });
   if (read.captures.length > 0 && options.flow !== undefined && shown === 0 && !out.closed) {

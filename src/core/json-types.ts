@@ -411,6 +411,17 @@ export interface TcpHeader {
   ack: number;
   /** Window field, raw (not scaled). */
   window: number;
+  /**
+   * When the window's scale factor is known (the flow's handshake was seen, or this is a SYN):
+   * what 'window' is multiplied by, 2^shift; 1 for a SYN (never scaled) and when the handshake did
+   * not agree on scaling. Absent: unknown (tshark's "window size scaling factor: -1").
+   */
+  windowFactor?: number;
+  /**
+   * With 'windowFactor': the window in bytes, 'window' × 'windowFactor' (tshark's
+   * 'tcp.window_size').
+   */
+  windowScaled?: number;
   /** When it has an MSS option: the MSS in bytes. */
   mss?: number;
   /** When it has a window scale option: the shift count. */
@@ -658,6 +669,71 @@ export interface PortRoleClash {
   sameHost: string[];
   /** A flow involved had its roles guessed, which can itself be the cause. */
   inferred: boolean;
+}
+
+export interface LadderDocument {
+  /** The flow, as 'flows --format json' writes it. */
+  flow: Flow;
+  /** Its packets in capture order (an ICMP error about the flow included). */
+  packets: LadderRow[];
+}
+
+export interface LadderRow {
+  /** Its number within its capture, from 1 (as 'Packet.frame'). */
+  frame: number;
+  /** Its time stamp. */
+  ts: string;
+  /** Seconds since the flow's first packet. */
+  time: number;
+  /** Which way it went (an ICMP error: toward which end). */
+  direction: "to-server" | "to-client";
+  /**
+   * How it reached the flow: by its ports, as a later IP fragment, or as an ICMP error quoting a
+   * packet of the flow.
+   */
+  via: "ports" | "fragment" | "icmp-error";
+  /** Its protocol, named as 'Packet.proto'. */
+  proto: string;
+  /** Payload bytes (as 'Packet.payloadLength'; a fragment: its IP payload). */
+  len: number;
+  /** A TCP segment: its flags, as 'TcpHeader.flags'. 'seq' to 'analysis' come with it. */
+  flags?: string;
+  /**
+   * Relative sequence number: 0 at the sender's SYN (Wireshark's rule; without a SYN the sender's
+   * first segment is 1).
+   */
+  seq?: number;
+  /** Relative acknowledgment number; 'null' when the ACK flag is off. */
+  ack?: number | null;
+  /** The window it advertised. */
+  window?: LadderWindow;
+  /**
+   * When tshark's TCP analysis would mark it: the marks in tshark's words, in the order of its
+   * Info column ('TCP Retransmission', 'TCP Spurious Retransmission', 'TCP Fast Retransmission',
+   * 'TCP Out-Of-Order', 'TCP Previous segment not captured', 'TCP ACKed unseen segment', 'TCP Dup
+   * ACK 12#1' (the first duplicate of the ACK sent in frame 12), 'TCP ZeroWindow', 'TCP
+   * ZeroWindowProbe', 'TCP ZeroWindowProbeAck', 'TCP Keep-Alive', 'TCP Keep-Alive ACK', 'TCP
+   * Window Update', 'TCP Window Full').
+   */
+  analysis?: string[];
+  /** An ICMP or ICMPv6 message: its type. */
+  icmpType?: number;
+  /** With 'icmpType': its code. */
+  icmpCode?: number;
+  /** A later IP fragment ('via' '"fragment"'): its offset in bytes. */
+  fragmentOffset?: number;
+}
+
+export interface LadderWindow {
+  /** The window field as sent. */
+  raw: number;
+  /**
+   * What 'raw' is multiplied by (as 'TcpHeader.windowFactor'); 'null' when unknown (the handshake
+   * was not captured).
+   */
+  factor: number | null;
+  /** The window in bytes, 'raw' × 'factor'; 'null' when the factor is unknown. */
+  scaled: number | null;
 }
 
 export interface InterfacesDocument {

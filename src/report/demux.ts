@@ -628,8 +628,16 @@ export function renderDemuxDot(report: DemuxReport, opts: DrawingOptions = {}): 
  * codes (`#quot;`, `#35;`...), line breaks become `<br/>`.
  */
 export function mermaidString(text: string): string {
-  const escaped = text.replace(/[#"<>&]/g, (c) => `#${c.charCodeAt(0)};`).replace(/\r?\n/g, '<br/>');
-  return `"${escaped}"`;
+  return `"${mermaidEscape(text, /[#"<>&]/g)}"`;
+}
+
+/**
+ * `text` with each character `markup` matches as a Mermaid entity code (`#35;`), and line breaks
+ * as `<br/>`. Mermaid replaces entity codes before it parses, so an escaped character never ends
+ * a label or a message (in a sequence diagram, `#` and `;` would).
+ */
+export function mermaidEscape(text: string, markup: RegExp): string {
+  return text.replace(markup, (c) => `#${c.charCodeAt(0)};`).replace(/\r?\n/g, '<br/>');
 }
 
 /** A Mermaid `flowchart LR`, one subgraph a host (renders on GitHub, in mermaid.live...). */

@@ -13,33 +13,35 @@
  * segment's seq minus one (so that segment shows 1, Wireshark's rule for captures started
  * midstream); for a side that never sent, the first ACK of it minus one. Acks are relative to
  * the other side's base. Arithmetic is modulo 2^32. The window is scaled as Wireshark's
- * "calculated window size" when both SYNs carried the window scale option (RFC 7323: never on a
- * SYN itself), else shown as on the wire.
+ * "calculated window size" (demux/window-scale.ts) and written as `packets` writes it
+ * (`windowText`); each segment carries its TCP analysis marks (demux/tcp-analysis.ts), as
+ * Wireshark words them: `[TCP Retransmission]`, `[TCP Dup ACK 7#1]`...
+ *
+ * Three renderings: the text diagram, JSON (`LadderDocument` in docs/json.md) and a Mermaid
+ * `sequenceDiagram`.
  */
 import type { Frame } from '../core/frame.js';
 import type { Flow, FlowRef, FlowVia } from '../core/flow.js';
 import { endpointText } from '../demux/groups.js';
+import type * as J from '../core/json-types.js';
+import { mermaidEscape } from './demux.js';
+import { flowToJson } from './json.js';
 import { formatTcpFlags } from '../parse/format.js';
 import { IPPROTO, TCP_FLAG, type Packet } from '../core/packet.js';
-import { relativeText } from './time.js';
+import { analysisMarks, analyzeTcp, type TcpSegment } from '../demux/tcp-analysis.js';
+import { protocolName, tcpFlagNames, windowText } from './packets.js';
+import { isoTime, relativeText } from './time.js';
 
 /** What the ladder keeps of one packet (a few numbers; nothing refers to the frame's bytes). */
-export interface LadderPacket {
-  /** Frame number in its capture (the `packets` command's No.). */
-  frame: number;
-  sec: number;
-  nsec: number;
-  toServer: boolean;
+/**
+ * What the ladder keeps of one packet (a few numbers; nothing refers to the frame's bytes): the
+ * fields the TCP analysis reads (`frame` is the capture's frame number, the `packets` command's
+ * No.), and how the packet reached the flow.
+ */
+export interface LadderPacket extends TcpSegment {
   via: FlowVia;
   /** IP protocol: 6, 17, 1, 58. */
   proto: number;
-  flags: number;
-  seq: number;
-  ack: number;
-  window: number;
-  /** Window scale option of a SYN; -1 when absent. */
-  windowScale: number;
-  payloadLength: number;
   icmpType: number;
   icmpCode: number;
   fragmentOffset: number;
@@ -68,25 +70,30 @@ export function ladderPacket(frame: Frame, pkt: Packet, ref: FlowRef): LadderPac
 
 const isTcpSegment = (p: LadderPacket): boolean => p.proto === IPPROTO.TCP && p.via === 'ports';
 
-/** Relative seq, ack (null when the ACK flag is off) and window of each TCP segment; null for others. */
+/** Relative seq, ack (null when the ACK flag is off), window and analysis of each TCP segment; null for others. */
 export interface Relative {
   seq: number;
   ack: number | null;
+  /** The window: scaled when the factor is known (see demux/window-scale.ts), else the raw field. */
   window: number;
+  /** What the raw field was multiplied by: 1, 2^shift, or -1 when the handshake was not seen. */
+  factor: number;
+  /** The TCP analysis of the segment (demux/tcp-analysis.ts), in Wireshark's words. */
+  marks: string[];
 }
 
-/** Per-packet relative numbers (see the module comment), parallel to `packets`. */
+/** Per-packet relative numbers and analysis (see the module comment), parallel to `packets`. */
 export function relativeNumbers(packets: readonly LadderPacket[]): (Relative | null)[] {
   // base[0]: the client's, base[1]: the server's.
   const base: (number | null)[] = [null, null];
-  const scale: number[] = [-1, -1];
+  const synSeen = [false, false];
   for (const p of packets) {
     if (!isTcpSegment(p)) continue;
     const side = p.toServer ? 0 : 1;
-    if ((p.flags & TCP_FLAG.SYN) !== 0 && (base[side] === null || scale[side] === -1)) {
+    if ((p.flags & TCP_FLAG.SYN) !== 0 && !synSeen[side]) {
       // A side's SYN sets its base, even after a segment seen out of order before it.
       base[side] = p.seq;
-      scale[side] = p.windowScale;
+      synSeen[side] = true;
     }
   }
   for (const p of packets) {
@@ -99,16 +106,20 @@ export function relativeNumbers(packets: readonly LadderPacket[]): (Relative | n
     const other = p.toServer ? 1 : 0;
     if (base[other] === null) base[other] = (p.ack - 1) >>> 0;
   }
-  const scaled = scale[0]! >= 0 && scale[1]! >= 0;
+  const segments = packets.filter(isTcpSegment);
+  const analysis = analyzeTcp(segments);
+  let next = 0;
   return packets.map((p) => {
     if (!isTcpSegment(p)) return null;
+    const a = analysis[next++]!;
     const side = p.toServer ? 0 : 1;
     const other = 1 - side;
-    const syn = (p.flags & TCP_FLAG.SYN) !== 0;
     return {
       seq: (p.seq - base[side]!) >>> 0,
       ack: (p.flags & TCP_FLAG.ACK) !== 0 ? (p.ack - base[other]!) >>> 0 : null,
-      window: scaled && !syn ? p.window * 2 ** Math.min(scale[side]!, 14) : p.window,
+      window: a.windowFactor > 0 ? p.window * a.windowFactor : p.window,
+      factor: a.windowFactor,
+      marks: analysisMarks(a),
     };
   });
 }
@@ -123,7 +134,10 @@ function arrowLabel(p: LadderPacket): string {
 }
 
 function infoText(p: LadderPacket, r: Relative | null): string {
-  if (r !== null) return `seq=${r.seq}${r.ack !== null ? ` ack=${r.ack}` : ''} win=${r.window} len=${p.payloadLength}`;
+  if (r !== null) {
+    const marks = r.marks.length > 0 ? `  ${r.marks.map((m) => `[${m}]`).join(' ')}` : '';
+    return `seq=${r.seq}${r.ack !== null ? ` ack=${r.ack}` : ''} win=${windowText(p.window, r.factor)} len=${p.payloadLength}${marks}`;
+  }
   if (p.via === 'icmp-error') return `error about this flow, sent toward the ${p.toServer ? 'server' : 'client'}`;
   if (p.via === 'fragment') return `offset=${p.fragmentOffset} len=${p.payloadLength}`;
   return `len=${p.payloadLength}`;
@@ -150,14 +164,8 @@ export interface LadderOptions {
 /** The diagram, a title line first. `packets` in capture order, all of `flow`. */
 export function renderLadder(flow: Flow, packets: readonly LadderPacket[], opts: LadderOptions = {}): string {
   const digits = opts.digits ?? 6;
-  const ported = flow.proto === 'tcp' || flow.proto === 'udp';
-  const client = ported ? endpointText(flow.client) : flow.client.ip;
-  const server = ported ? endpointText(flow.server) : flow.server.ip;
-  const gen = flow.generation > 1 ? `, generation ${flow.generation} of this 4-tuple` : '';
-  const roles = flow.rolesInferred ? ', client guessed (no SYN seen)' : '';
-  const out: string[] = [];
-  out.push(`flow ${flow.id}: ${flow.proto} ${client} → ${server}${gen}, state ${flow.state}, `
-    + `${flow.toServer.packets + flow.toClient.packets} packets (${flow.toServer.packets} →, ${flow.toClient.packets} ←)${roles}`);
+  const { title, client, server } = titleOf(flow);
+  const out: string[] = [title];
   if (packets.length === 0) {
     out.push('(no packets of this flow were collected)');
     return out.join('\n') + '\n';
@@ -176,5 +184,82 @@ export function renderLadder(flow: Flow, packets: readonly LadderPacket[], opts:
     const line = `${String(p.frame).padEnd(noWidth)} ${times[i]!.padStart(timeWidth)}  ${arrow(labels[i]!, inner, p.toServer)}  ${infoText(p, rel[i]!)}`;
     out.push(line);
   });
+  return out.join('\n') + '\n';
+}
+
+// -------------------------------------------------------------------------------------------------
+// JSON and Mermaid
+
+/** The flow's title line: `flow 3: tcp 127.0.0.3:5775 → 127.0.0.1:8089, state RSTO, 8 packets (5 →, 3 ←)`. */
+function titleOf(flow: Flow): { title: string; client: string; server: string } {
+  const ported = flow.proto === 'tcp' || flow.proto === 'udp';
+  const client = ported ? endpointText(flow.client) : flow.client.ip;
+  const server = ported ? endpointText(flow.server) : flow.server.ip;
+  const gen = flow.generation > 1 ? `, generation ${flow.generation} of this 4-tuple` : '';
+  const roles = flow.rolesInferred ? ', client guessed (no SYN seen)' : '';
+  const title = `flow ${flow.id}: ${flow.proto} ${client} → ${server}${gen}, state ${flow.state}, `
+    + `${flow.toServer.packets + flow.toClient.packets} packets (${flow.toServer.packets} →, ${flow.toClient.packets} ←)${roles}`;
+  return { title, client, server };
+}
+
+/** One packet as docs/json.md's `LadderRow`. */
+function rowJson(p: LadderPacket, r: Relative | null, base: LadderPacket, digits: number): J.LadderRow {
+  const o: J.LadderRow = {
+    frame: p.frame,
+    ts: isoTime(p.sec, p.nsec, digits),
+    time: Number(relativeText(p.sec, p.nsec, base.sec, base.nsec, digits)),
+    direction: p.toServer ? 'to-server' : 'to-client',
+    via: p.via,
+    proto: protocolName(p.proto),
+    len: p.payloadLength,
+  };
+  if (r !== null) {
+    o.flags = tcpFlagNames(p.flags);
+    o.seq = r.seq;
+    o.ack = r.ack;
+    o.window = { raw: p.window, factor: r.factor > 0 ? r.factor : null, scaled: r.factor > 0 ? r.window : null };
+    if (r.marks.length > 0) o.analysis = r.marks;
+  }
+  if (p.icmpType >= 0) {
+    o.icmpType = p.icmpType;
+    o.icmpCode = p.icmpCode;
+  }
+  if (p.via === 'fragment') o.fragmentOffset = p.fragmentOffset;
+  return o;
+}
+
+/** `ladder --format json`: docs/json.md's `LadderDocument`, one line. */
+export function renderLadderJson(flow: Flow, packets: readonly LadderPacket[], opts: LadderOptions = {}): string {
+  const digits = opts.digits ?? 6;
+  const rel = relativeNumbers(packets);
+  const doc: J.LadderDocument = {
+    flow: flowToJson(flow, { digits }),
+    packets: packets.map((p, i) => rowJson(p, rel[i]!, packets[0]!, digits)),
+  };
+  return JSON.stringify(doc) + '\n';
+}
+
+/** What `#` and `;` (which end a sequence-diagram message) and markup become in Mermaid. */
+const MERMAID_MESSAGE = /[#;"<>&]/g;
+
+/**
+ * `ladder --format mermaid`: a Mermaid `sequenceDiagram`, the client and the server as
+ * participants, one message a packet (frame number, time, flags, relative numbers, analysis).
+ * Labels go through the demux drawing's escaping (`mermaidEscape`).
+ */
+export function renderLadderMermaid(flow: Flow, packets: readonly LadderPacket[], opts: LadderOptions = {}): string {
+  const digits = opts.digits ?? 6;
+  const { title, client, server } = titleOf(flow);
+  const out: string[] = ['---', `title: ${JSON.stringify(title)}`, '---', 'sequenceDiagram'];
+  out.push(`  participant C as ${mermaidEscape(client, MERMAID_MESSAGE)}`);
+  out.push(`  participant S as ${mermaidEscape(server, MERMAID_MESSAGE)}`);
+  const rel = relativeNumbers(packets);
+  const base = packets[0];
+  packets.forEach((p, i) => {
+    const time = relativeText(p.sec, p.nsec, base!.sec, base!.nsec, digits);
+    const text = `${p.frame} (${time}) ${arrowLabel(p)} ${infoText(p, rel[i]!)}`;
+    out.push(`  ${p.toServer ? 'C->>S' : 'S->>C'}: ${mermaidEscape(text, MERMAID_MESSAGE)}`);
+  });
+  if (packets.length === 0) out.push(`  Note over C,S: ${mermaidEscape('no packets of this flow were collected', MERMAID_MESSAGE)}`);
   return out.join('\n') + '\n';
 }

@@ -8,12 +8,8 @@ import { linkTypeName } from '../core/linktypes.js';
 import { formatAddress } from '../parse/format.js';
 import { IPPROTO, TCP_FLAG, type Packet, type Problem } from '../core/packet.js';
 import { isoTime, relativeText } from './time.js';
-
-/** What the demux engine said about the packet, when a command ran one. */
-export interface PacketFlow {
-  id: number;
-  generation: number;
-}
+import type { FlowRef } from '../core/flow.js';
+import { WindowScales } from '../demux/window-scale.js';
 
 export function protocolName(protocol: number): string {
   switch (protocol) {
@@ -50,10 +46,21 @@ export function problemText(p: Problem): string {
   return s;
 }
 
-function info(pkt: Packet): string {
+/**
+ * The window as `packets` and `ladder` both write it: the window itself when its factor is known
+ * (`65536 (64×1024)` when scaled, the field alone for a SYN or without scaling), else the raw
+ * field marked `(scale unknown)` (the handshake was not captured; Wireshark's "window size
+ * scaling factor: -1 (unknown)").
+ */
+export function windowText(raw: number, factor: number): string {
+  if (factor === 1) return String(raw);
+  return factor > 1 ? `${raw * factor} (${raw}×${factor})` : `${raw} (scale unknown)`;
+}
+
+function info(pkt: Packet, factor: number): string {
   const parts: string[] = [];
   if (pkt.protocol === IPPROTO.TCP && pkt.hasPorts) {
-    parts.push(`[${tcpFlagNames(pkt.tcpFlags)}] seq=${pkt.tcpSeq} ack=${pkt.tcpAck} win=${pkt.tcpWindow} len=${pkt.payloadLength}`);
+    parts.push(`[${tcpFlagNames(pkt.tcpFlags)}] seq=${pkt.tcpSeq} ack=${pkt.tcpAck} win=${windowText(pkt.tcpWindow, factor)} len=${pkt.payloadLength}`);
     if (pkt.mss >= 0) parts.push(`mss=${pkt.mss}`);
     if (pkt.windowScale >= 0) parts.push(`ws=${pkt.windowScale}`);
     if (pkt.sackPermitted) parts.push('sack_perm');
@@ -88,6 +95,8 @@ export interface PacketLineContext {
   digits: number;
   /** Print the capture index before the number when several captures are read. */
   multi: boolean;
+  /** The window scaling of each flow, noted as packets go by (made on first use). */
+  windows?: WindowScales;
 }
 
 function ends(pkt: Packet): [string, string] {
@@ -100,17 +109,21 @@ function ends(pkt: Packet): [string, string] {
 }
 
 /** `explain`, when given, goes on a second line under the packet: the kernel's socket lookup. */
-export function packetTableLine(frame: Frame, pkt: Packet, flow: PacketFlow | null, ctx: PacketLineContext, explain?: string): string {
+export function packetTableLine(frame: Frame, pkt: Packet, flow: FlowRef | null, ctx: PacketLineContext, explain?: string): string {
   const [src, dst] = ends(pkt);
   const no = ctx.multi ? `${frame.sourceIndex + 1}:${frame.number}` : String(frame.number);
   const time = relativeText(frame.tsSec, frame.tsNsec, ctx.baseSec, ctx.baseNsec, ctx.digits);
   const proto = protocolName(pkt.protocol) || (pkt.etherType ? `0x${pkt.etherType.toString(16).padStart(4, '0')}` : '');
   const flowText = flow ? (flow.generation > 1 ? `${flow.id}#${flow.generation}` : String(flow.id)) : '';
-  return `${no.padEnd(7)} ${time.padStart(12)} ${linkTypeName(frame.linkType).padEnd(10)} ${src.padEnd(21)} ${dst.padEnd(21)} ${proto.padEnd(6)} ${String(frame.originalLength).padStart(5)} ${flowText.padEnd(7)} ${info(pkt)}\n${explain ? `${''.padEnd(20)} ↳ ${explain}\n` : ''}`;
+  const factor = (ctx.windows ??= new WindowScales()).factor(pkt, flow);
+  return `${no.padEnd(7)} ${time.padStart(12)} ${linkTypeName(frame.linkType).padEnd(10)} ${src.padEnd(21)} ${dst.padEnd(21)} ${proto.padEnd(6)} ${String(frame.originalLength).padStart(5)} ${flowText.padEnd(7)} ${info(pkt, factor)}\n${explain ? `${''.padEnd(20)} ↳ ${explain}\n` : ''}`;
 }
 
-/** One NDJSON object a packet. Field names are part of the documented output. */
-export function packetJson(frame: Frame, pkt: Packet, flow: PacketFlow | null, digits: number, explain?: string): string {
+/**
+ * One NDJSON object a packet. Field names are part of the documented output. `windows` gives
+ * TCP headers their window factor and scaled window (one per run of a command, fed every packet).
+ */
+export function packetJson(frame: Frame, pkt: Packet, flow: FlowRef | null, digits: number, explain?: string, windows?: WindowScales): string {
   const o: Record<string, unknown> = {
     capture: frame.sourceIndex,
     frame: frame.number,
@@ -139,6 +152,11 @@ export function packetJson(frame: Frame, pkt: Packet, flow: PacketFlow | null, d
   }
   if (pkt.protocol === IPPROTO.TCP && pkt.hasPorts) {
     const tcp: Record<string, unknown> = { flags: tcpFlagNames(pkt.tcpFlags), seq: pkt.tcpSeq, ack: pkt.tcpAck, window: pkt.tcpWindow };
+    const factor = windows ? windows.factor(pkt, flow) : -1;
+    if (factor > 0) {
+      tcp.windowFactor = factor;
+      tcp.windowScaled = pkt.tcpWindow * factor;
+    }
     if (pkt.mss >= 0) tcp.mss = pkt.mss;
     if (pkt.windowScale >= 0) tcp.windowScale = pkt.windowScale;
     if (pkt.sackPermitted) tcp.sackPermitted = true;

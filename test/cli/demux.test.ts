@@ -5,6 +5,8 @@ import { runCli } from '../helpers/run-cli.js';
 
 const SEED = new URL('../../fixtures/demux-lo.pcap', import.meta.url).pathname;
 const CLOSED = new URL('../../fixtures/closed-ports.pcap', import.meta.url).pathname;
+const EVENTS = new URL('../../fixtures/crafted/tcp-analysis-events.pcap', import.meta.url).pathname;
+const MIDSTREAM = new URL('../../fixtures/crafted/tcp-midstream-no-syn.pcap', import.meta.url).pathname;
 
 describe('flowdemux demux / ladder / packets --explain', () => {
   it('demux --format json: the teaching picture', async () => {
@@ -38,6 +40,52 @@ describe('flowdemux demux / ladder / packets --explain', () => {
     const bad = await runCli(['ladder', SEED, '--flow', '99']);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/no flow 99/);
+  });
+
+  it('ladder marks TCP analysis events in tshark\'s words, beside each packet', async () => {
+    const r = await runCli(['ladder', EVENTS, '--flow', '1']);
+    expect(r.code).toBe(0);
+    const rows = r.stdout.split('\n').filter((l) => /[▶◀]/.test(l));
+    expect(rows).toHaveLength(33);
+    expect(rows[8]).toMatch(/^9 .* len=0 {2}\[TCP Dup ACK 8#1\]$/);
+    expect(rows[10]).toMatch(/^11 .* len=100 {2}\[TCP Fast Retransmission\]$/);
+    expect(rows[12]).toMatch(/^13 .*\[TCP Spurious Retransmission\]$/);
+    expect(rows[20]).toMatch(/^21 .* win=0 \(0×8\) len=0 {2}\[TCP ZeroWindowProbeAck\] \[TCP ZeroWindow\]$/);
+    expect(rows[0]).toMatch(/ seq=0 win=64240 len=0$/); // no mark
+  });
+
+  it('ladder --format json: the flow, and each packet with relative numbers, the window three ways and its marks', async () => {
+    const r = await runCli(['ladder', EVENTS, '--flow', '1', '--format', 'json']);
+    expect(r.code).toBe(0);
+    const doc = JSON.parse(r.stdout);
+    expect(doc.flow).toMatchObject({ id: 1, proto: 'tcp', client: { port: 40300 }, server: { port: 80 } });
+    expect(doc.packets).toHaveLength(33);
+    expect(doc.packets[0]).toEqual({
+      frame: 1, ts: '2025-11-24T16:00:00.000000Z', time: 0, direction: 'to-server', via: 'ports', proto: 'tcp', len: 0,
+      flags: 'SYN', seq: 0, ack: null, window: { raw: 64240, factor: 1, scaled: 64240 },
+    });
+    expect(doc.packets[4]).toMatchObject({ frame: 5, direction: 'to-client', seq: 1, ack: 101, window: { raw: 2000, factor: 8, scaled: 16000 } });
+    expect(doc.packets[8].analysis).toEqual(['TCP Dup ACK 8#1']);
+    expect(doc.packets[20].analysis).toEqual(['TCP ZeroWindowProbeAck', 'TCP ZeroWindow']);
+    expect(doc.packets.filter((p: { analysis?: string[] }) => p.analysis).length).toBe(19);
+    const midstream = JSON.parse((await runCli(['ladder', MIDSTREAM, '--flow', '1', '--format', 'json'])).stdout);
+    expect(midstream.packets[0].window).toEqual({ raw: 64240, factor: null, scaled: null });
+  });
+
+  it('ladder --format mermaid: a sequence diagram, one message a packet, markup escaped', async () => {
+    const r = await runCli(['ladder', EVENTS, '--flow', '1', '--format', 'mermaid']);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.trimEnd().split('\n');
+    expect(lines.slice(0, 6)).toEqual([
+      '---', 'title: "flow 1: tcp 192.0.2.1:40300 → 198.51.100.7:80, state SF, 33 packets (18 →, 15 ←)"', '---',
+      'sequenceDiagram', '  participant C as 192.0.2.1:40300', '  participant S as 198.51.100.7:80',
+    ]);
+    const messages = lines.slice(6);
+    expect(messages).toHaveLength(33);
+    for (const m of messages) expect(m).toMatch(/^ {2}(C->>S|S->>C): [^#;]*(#\d+;[^#;]*)*$/); // only entity codes
+    expect(messages[0]).toBe('  C->>S: 1 (0.000000) SYN seq=0 win=64240 len=0');
+    expect(messages[8]).toBe('  C->>S: 9 (0.062000) ACK seq=101 ack=101 win=4000 (1000×4) len=0  [TCP Dup ACK 8#35;1]');
+    expect(messages[1]!.startsWith('  S->>C: 2 ')).toBe(true);
   });
 
   it('packets --explain says which socket gets each packet', async () => {

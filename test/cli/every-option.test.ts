@@ -278,6 +278,15 @@ const ladderCases: Record<string, Case> = {
     expect(missing.code).toBe(2);
     expect(missing.stderr).toContain('no flow 99');
   },
+  format: async () => {
+    const table = (await runCli(['ladder', LO, '--flow', '1', '--format', 'table'])).stdout;
+    const arrows = table.split('\n').filter((l) => /[▶◀]/.test(l)).length;
+    const json = JSON.parse((await runCli(['ladder', LO, '--flow', '1', '--format', 'json'])).stdout) as { packets: unknown[] };
+    expect(json.packets).toHaveLength(arrows);
+    const mermaid = (await runCli(['ladder', LO, '--flow', '1', '--format', 'mermaid'])).stdout;
+    expect(mermaid).toMatch(/^sequenceDiagram$/m);
+    expect(mermaid.split('\n').filter((l) => /^ {2}[CS]->>[CS]: /.test(l))).toHaveLength(arrows);
+  },
 };
 
 const interfacesCases: Record<string, Case> = {

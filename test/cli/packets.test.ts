@@ -56,6 +56,25 @@ describe('flowdemux packets', () => {
     expect(lines[3]).toMatch(/^3\s+0\.099798 .* udp\s+\d+ 2\s+len=12/);
   });
 
+  it('says which window it prints: scaled with its factor, the SYN\'s as is, or raw with the scale unknown', () => {
+    const seed = new URL('../../fixtures/demux-lo.pcap', import.meta.url).pathname;
+    const lines = flowdemux(['packets', seed]).stdout.split('\n');
+    expect(lines[1]).toMatch(/\[SYN\] .* win=65495 len=0 /); // a SYN's window is never scaled
+    expect(lines[3]).toMatch(/\[ACK\] .* win=65536 \(64×1024\) len=0/); // ws=10 both ways
+    const json = flowdemux(['packets', seed, '--format', 'ndjson']).stdout.trim().split('\n').map((l) => JSON.parse(l));
+    expect(json[0].tcp).toMatchObject({ window: 65495, windowFactor: 1, windowScaled: 65495 });
+    expect(json[2].tcp).toMatchObject({ window: 64, windowFactor: 1024, windowScaled: 65536 });
+    // The ladder writes the same window the same way.
+    const ladder = flowdemux(['ladder', seed, '--flow', '1']).stdout;
+    expect(ladder).toMatch(/ACK ─+▶\| {2}seq=1 ack=1 win=65536 \(64×1024\) len=0\n/);
+    // No handshake captured: the raw field, and the factor unknown.
+    const midstream = new URL('../../fixtures/crafted/tcp-midstream-no-syn.pcap', import.meta.url).pathname;
+    expect(flowdemux(['packets', midstream]).stdout.split('\n')[1]).toMatch(/ win=64240 \(scale unknown\) len=18$/);
+    const m = JSON.parse(flowdemux(['packets', midstream, '--format', 'ndjson']).stdout.split('\n')[0]!);
+    expect(m.tcp.window).toBe(64240);
+    expect(m.tcp).not.toHaveProperty('windowFactor');
+  });
+
   it('reads stdin given as -', () => {
     const r = flowdemux(['packets', '-', '--format', 'ndjson'], three);
     expect(r.code).toBe(0);

@@ -233,6 +233,11 @@ function checkOutput(text: string, ndjson: boolean, root: string, where: string)
 }
 
 /** A command on a capture and the kind its output is made of. */
+const LADDER_CAPTURES = [
+  'crafted/tcp-analysis-events.pcap', 'crafted/tcp-midstream-no-syn.pcap', 'closed-ports.pcap',
+  'crafted/icmp-echo-and-port-unreachable.pcap', 'crafted/ipv4-udp-fragments-in-order.pcap',
+];
+
 const COMMANDS: { args: string[]; ndjson: boolean; root: string }[] = [
   { args: ['flows', '--format', 'json'], ndjson: false, root: 'FlowsDocument' },
   { args: ['flows', '--format', 'ndjson'], ndjson: true, root: 'Flow' },
@@ -317,6 +322,21 @@ beforeAll(async () => {
     ...checkOutput(fallback, false, 'InterfacesDocument', 'interfaces without libpcap').problems,
   ]);
 
+  // ladder --format json, every flow of captures that hold each kind of ladder row: TCP with
+  // every analysis mark, TCP without a handshake, UDP, ICMP echo and ICMP errors, IP fragments.
+  const ladderProblems: Problem[] = [];
+  for (const name of LADDER_CAPTURES) {
+    const { flows: ladderFlows } = await runPipeline(FIXTURES + name);
+    for (const f of ladderFlows) {
+      const args = ['ladder', FIXTURES + name, '--flow', String(f.id), '--format', 'json'];
+      const { code, stdout } = await runCli(args);
+      const where = `ladder ${name} --flow ${f.id}`;
+      if (code !== 0) ladderProblems.push({ what: `exit ${code}`, where });
+      else ladderProblems.push(...checkOutput(stdout, false, 'LadderDocument', where).problems);
+    }
+  }
+  found.set('ladder', ladderProblems);
+
   csvHeader = (await runCli(['flows', FIXTURES + 'demux-lo.pcap', '--format', 'csv'])).stdout.split('\n')[0]!;
   const zeek = (await runCli(['flows', FIXTURES + 'demux-lo.pcap', '--format', 'zeek'])).stdout;
   zeekFields = /^#fields\t(.*)$/m.exec(zeek)![1]!.split('\t');
@@ -331,7 +351,7 @@ describe('docs/json.md, the JSON contract', () => {
         for (const k of kindsIn(f.type)) expect(kinds.has(k), `${kind}.${f.name} links to ${k}, which has no table`).toBe(true);
       }
     }
-    for (const root of [...COMMANDS.map((c) => c.root), 'InterfacesDocument']) expect(kinds.has(root), root).toBe(true);
+    for (const root of [...COMMANDS.map((c) => c.root), 'InterfacesDocument', 'LadderDocument']) expect(kinds.has(root), root).toBe(true);
   });
 
   it('flows, packets and demux on every fixture write only documented fields, each always-field, of the documented type', () => {
@@ -344,6 +364,10 @@ describe('docs/json.md, the JSON contract', () => {
 
   it('the live-capture fields of the ends, and of the demux sockets, are the documented ones', () => {
     expect(report(found.get('live')!)).toEqual([]);
+  });
+
+  it('ladder --format json, on flows of every kind, is the documented shape', () => {
+    expect(report(found.get('ladder')!)).toEqual([]);
   });
 
   it('interfaces --format json, from libpcap and from the OS list, is the documented shape', () => {

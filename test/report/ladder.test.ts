@@ -150,7 +150,7 @@ describe('the seed capture, flow 1 (a full HTTP-like exchange)', () => {
   it('collects exactly the flow\'s packets; seq/ack follow the payload lengths from 0', () => {
     expect(packets).toHaveLength(flow.toServer.packets + flow.toClient.packets);
     const r = relativeNumbers(packets);
-    expect(r[0]).toEqual({ seq: 0, ack: null, window: packets[0]!.window });
+    expect(r[0]).toEqual({ seq: 0, ack: null, window: packets[0]!.window, factor: 1, marks: [] });
     expect((packets[0]!.flags & TCP_FLAG.SYN) !== 0).toBe(true);
     // Each side's next seq is its previous seq + length (+1 for SYN/FIN); the other side acks it.
     const next = [0, 0];
