@@ -162,5 +162,6 @@ describe(`fuzz: damaged captures through packets, flows and demux (seed ${SEED},
     }
     collectGarbage();
     expect(heldBytes() - baseline).toBeLessThan(HELD_GROWTH_LIMIT);
-  }, Math.max(120_000, RUNS * 200));
+  // Only a guard against a hang: what passes is decided by the checks above, never by the time taken.
+  }, Math.max(600_000, RUNS * 1000));
 });

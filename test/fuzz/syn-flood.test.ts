@@ -93,5 +93,5 @@ describe(`fuzz: SYN flood from ${SOURCES.toLocaleString('en')} sources`, () => {
     const hwm = Number(readFileSync(hwmFile, 'utf8'));
     expect(hwm, 'peak RSS was recorded').toBeGreaterThan(0);
     expect(hwm, `peak RSS ${(hwm / 1e6).toFixed(0)} MB (${seconds.toFixed(1)} s)`).toBeLessThan(RSS_LIMIT);
-  }, 90_000);
+  }, 600_000); // a guard against a hang only
 });
