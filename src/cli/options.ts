@@ -91,14 +91,15 @@ const flowOptions = {
  * the facts a new user otherwise finds only in the README.
  */
 const CAPTURES_NOTE = [
-  "--filter takes tcpdump's syntax (host, net, port, portrange, src/dst, ip, ip6, tcp, udp, icmp, vlan, and/or/not,",
-  "parentheses); on files flowdemux evaluates it on each decoded packet (live hands it to libpcap). Packets",
-  'it drops are dropped before flows are made, as if captured with the filter; packets keep their numbers.',
-  'Captures: pcap or pcapng files, gzip\'d or not; several are read as one timeline (rotated files);',
-  "'-' reads one from standard input (tcpdump -U -w - | flowdemux packets -).",
-  'Exit codes: 0 fine (damage read around is a warning: how many packets, the first one),',
-  '1 a capture could not be read, 2 usage error, 3 any warning under --strict.',
-].join('\n');
+  'Captures: pcap or pcapng files, gzip\'d or not; several are read as one timeline (rotated files); '
+    + "'-' reads one from standard input (tcpdump -U -w - | flowdemux packets -).",
+  "--filter takes tcpdump's syntax (host, net, port, portrange, src/dst, ip, ip6, tcp, udp, icmp, vlan, "
+    + 'and/or/not, parentheses); on files flowdemux evaluates it on each decoded packet (live hands it to '
+    + 'libpcap). The packets it drops are dropped before flows are made, as if captured with the filter; '
+    + 'packets keep their numbers.',
+  'Exit codes: 0 fine (damage read around is a warning: how many packets, the first one), '
+    + '1 a capture could not be read, 2 usage error, 3 any warning under --strict.',
+].join('\n\n'); // paragraphs: yargs wraps each to the terminal's width
 
 /** Builds the yargs parser. `exitProcess(false)` and a throwing `fail` keep it pure. */
 export function buildParser(argv: string[]) {
@@ -165,12 +166,21 @@ export function buildParser(argv: string[]) {
       })
         .example("sudo $0 live -i lo --filter 'port 8089'", 'who talks to port 8089; Ctrl-C ends with the report')
         .example('sudo $0 live --format ndjson --duration 10', 'a JSON line a flow as each ends, for 10 s')
-        .epilogue("Live capture needs root, libpcap and the optional 'cap' package (apt-get install libpcap-dev, then npm install). "
+        .epilogue("Live capture needs libpcap and the optional 'cap' package (apt-get install libpcap-dev, then npm install), "
+          + 'and root, or the capture capabilities given to node once: '
+          + 'sudo setcap cap_net_raw,cap_net_admin=eip $(readlink -f $(which node)). '
+          + '--filter is a BPF filter compiled by libpcap (tcpdump\'s syntax). On a terminal the table is redrawn in place '
+          + 'each second; Ctrl-C (or --count, --duration) ends with the final report on the normal screen.\n\n'
           + 'Exit codes as for files; 2 also for an unknown device.'),
     )
     .command('interfaces', 'list capture devices', (y) =>
       y.options({ format: { choices: FORMATS.interfaces, default: 'table', describe: 'output format' } }),
     )
+    .example('$0 demux fixtures/demux-lo.pcap', 'which key tells the flows of each shared port apart')
+    .example('$0 flows x.pcap --filter \'tcp port 80\'', 'the connections on port 80, as a table')
+    .example('sudo $0 live --port 8089', 'who talks to port 8089 now, and which process')
+    .epilogue('Each command has its own --help, with examples. Exit codes: 0 fine, 1 a capture could not be '
+      + 'read, 2 usage error, 3 any warning under --strict. JSON output is described in docs/json.md.')
     .demandCommand(1, 'name a command: packets, flows, demux, ladder, live or interfaces')
     .strict()
     .help()

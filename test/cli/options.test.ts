@@ -134,18 +134,28 @@ describe('interfaces', () => {
 
 describe('--help teaches what the README does', () => {
   it.each(['packets', 'flows', 'demux', 'ladder'])('%s --help: examples, stdin, several captures, exit codes', async (cmd) => {
-    const help = (await parseArgs([cmd, '--help'], true)).helpText!;
+    // Paragraphs are wrapped to the terminal's width: compare with the line breaks as spaces.
+    const help = (await parseArgs([cmd, '--help'], true)).helpText!.replace(/\s+/g, ' ');
     expect(help).toContain('Examples:');
     expect(help).toContain(`flowdemux ${cmd} `);
     expect(help).toContain("'-' reads one from standard input");
     expect(help).toContain('one timeline');
     expect(help).toContain('Exit codes: 0');
+    expect(help).toContain("--filter takes tcpdump's syntax");
+  });
+
+  it('flowdemux --help: examples, where each command is explained, exit codes', async () => {
+    const help = (await parseArgs(['--help'], true)).helpText!.replace(/\s+/g, ' ');
+    expect(help).toContain('Examples: flowdemux demux fixtures/demux-lo.pcap');
+    expect(help).toContain('Each command has its own --help');
+    expect(help).toContain('Exit codes: 0 fine');
   });
 
   it('live --help: examples, and what capture needs', async () => {
-    const help = (await parseArgs(['live', '--help'], true)).helpText!;
+    const help = (await parseArgs(['live', '--help'], true)).helpText!.replace(/\s+/g, ' ');
     expect(help).toContain('Examples:');
-    expect(help).toContain('needs root');
+    expect(help).toContain('and root, or the capture capabilities given to node once: sudo setcap');
     expect(help).toContain('libpcap-dev');
+    expect(help).toContain('Ctrl-C (or --count, --duration) ends with the final report');
   });
 });
