@@ -10,6 +10,8 @@ import {
 import { inputName } from '../pipeline/read.js';
 import type { Options } from './options.js';
 import type { Output } from './output.js';
+import { reportWidth } from './terminal.js';
+import { wrapText } from '../report/fit.js';
 
 export async function runDemux(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const selection = flowSelection(options);
@@ -30,7 +32,11 @@ export async function runDemux(options: Options, io: Io, out: Output): Promise<C
       break;
     default:
       if (noPacketsKept(read)) io.stderr.write(noPacketsLine(read));
-      else out.write(renderDemuxTable(report));
+      else {
+        // On a terminal, long lines are wrapped under their own indentation, not by the terminal.
+        const width = reportWidth(io.stdout);
+        out.write(width === undefined ? renderDemuxTable(report) : wrapText(renderDemuxTable(report), width));
+      }
   }
   return { errors: read.errors, warnings };
 }

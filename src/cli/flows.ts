@@ -10,6 +10,7 @@ import { zeekConnLogChunks } from '../report/zeek.js';
 import { flowSelection, noPacketsKept, noPacketsLine, readCommandFlows, type CommandResult, type Io } from './command.js';
 import type { Options } from './options.js';
 import type { Output } from './output.js';
+import { reportWidth } from './terminal.js';
 import { inputName } from '../pipeline/read.js';
 
 async function writeChunks(out: Output, chunks: Iterable<string>): Promise<void> {
@@ -115,7 +116,7 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
           break;
         default:
           if (flows.length === 0 && noPacketsKept(read)) io.stderr.write(noPacketsLine(read));
-          else out.write(renderFlowsTable(flows, { digits, summary }));
+          else out.write(renderFlowsTable(flows, { digits, summary, width: reportWidth(io.stdout) }));
       }
     }
   }

@@ -22,19 +22,25 @@ import { pump } from '../pipeline/pump.js';
 import { flowsJsonChunks, flowToNdjsonLine } from '../report/json.js';
 import { filterFlows, selectFlows, sortFlows } from '../report/select.js';
 import { renderFlowsTable } from '../report/table.js';
+import { cutToFit, fitColumns, renderColumns, wrapText, type Column } from '../report/fit.js';
+import { LiveScreen, reportRows, reportWidth } from './terminal.js';
 import { engineSettings } from '../pipeline/flows.js';
 import { flowSelection, type CommandResult, type Io } from './command.js';
 import type { Options } from './options.js';
 import { safeText, type Output } from './output.js';
 
 const REDRAW_MS = 1000;
-/** Rows of the redrawn table: the flows with the most recent activity. */
+/** Rows of the redrawn table at most: the flows with the most recent activity. */
 const LIVE_ROWS = 20;
+/** Lines of the redraw that are not flows: the capture line, the table's head, two notes, one spare. */
+const LIVE_CHROME = 5;
 
 export async function runLive(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const selection = flowSelection(options);
   const format = options.format ?? 'table';
   const interactive = format === 'table' && Boolean(io.stdout.isTTY);
+  const width = format === 'table' ? reportWidth(io.stdout) : undefined;
+  const rows = reportRows(io.stdout);
 
   // -w first: an unwritable path fails before anything is captured.
   let writer: PcapWriter | null = null;
@@ -93,7 +99,9 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
 
   let lastDraw = Date.now();
   const errors: string[] = [];
+  const screen = interactive ? new LiveScreen(out, rows) : null;
   try {
+    screen?.enter();
     await pump(source.batches(), engine, {
       each: (frame, pkt, ref) => {
         if (writer) writer.write(frame);
@@ -107,10 +115,11 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
         }
         if (interactive && !out.closed && Date.now() - lastDraw >= REDRAW_MS) {
           lastDraw = Date.now();
-          const recent = sortFlows(filterFlows(engine.flows(), selection), 'start').slice(-LIVE_ROWS);
+          const fit = Math.max(1, Math.min(LIVE_ROWS, rows - LIVE_CHROME));
+          const recent = sortFlows(filterFlows(engine.flows(), selection), 'start').slice(-fit);
           for (const f of recent) attribution.attribute(f);
-          out.write(`\x1b[H\x1b[2J${new Date().toISOString()}  ${source.stats.received} packets on ${options.interface}\n`);
-          out.write(renderFlowsTable(recent, { digits: 6 }));
+          screen?.draw(`${new Date().toISOString()}  ${source.stats.received} packets on ${options.interface}\n` +
+            renderFlowsTable(recent, { digits: 6, width }));
           await out.flush();
         }
       },
@@ -121,9 +130,13 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
     errors.push(err.message);
     source.stop();
   } finally {
+    // Back to the normal screen, as it was, whatever ended the capture (an error included).
+    screen?.leave();
     unhook();
     boost?.restore();
   }
+  // The normal screen is back before anything else is said (stderr is not buffered).
+  if (screen) await out.flush();
   // One last look at /proc before the open flows are finished (and streamed, for ndjson).
   attribution.finish();
   try {
@@ -145,10 +158,12 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
       const report = buildDemux(flows);
       out.write(format === 'dot' ? renderDemuxDot(report) : renderDemuxMermaid(report));
     } else {
-      if (interactive) out.write('\x1b[H\x1b[2J');
-      out.write(renderFlowsTable(flows, { digits: 6, summary }));
+      out.write(renderFlowsTable(flows, { digits: 6, summary, width }));
       // The demux picture of what was captured: which key tells each port's flows apart.
-      if (flows.length > 0) out.write('\n' + renderDemuxTable(buildDemux(flows)));
+      if (flows.length > 0) {
+        const demux = renderDemuxTable(buildDemux(flows));
+        out.write('\n' + (width === undefined ? demux : wrapText(demux, width)));
+      }
     }
   } else if (pending) {
     await pending;
@@ -162,19 +177,21 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   return { errors, warnings: [...source.info.warnings, ...summary.warnings, ...attribution.warnings] };
 }
 
-export async function runInterfaces(options: Options, _io: Io, out: Output): Promise<CommandResult> {
+export async function runInterfaces(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const list = listInterfaces();
   if (options.format === 'json') {
     out.write(JSON.stringify(list, null, 1) + '\n');
   } else {
     // Each fact in its own column: a device without addresses shows none, not its description.
-    const width = Math.max(4, ...list.interfaces.map((i) => i.name.length));
-    const rows = list.interfaces.map((i) => ({ name: i.name, loopback: i.loopback ? 'yes' : '', addresses: i.addresses.join(', '), description: i.description ?? '' }));
-    const addrWidth = Math.max(9, ...rows.map((r) => r.addresses.length));
-    out.write(`${'name'.padEnd(width)}  loopback  ${'addresses'.padEnd(addrWidth)}  description\n`.replace(/ +\n$/, '\n'));
-    for (const r of rows) {
-      out.write(`${r.name.padEnd(width)}  ${r.loopback.padEnd(8)}  ${r.addresses.padEnd(addrWidth)}  ${r.description}`.trimEnd() + '\n');
-    }
+    // On a narrow terminal the description is cut first, then the addresses.
+    const cols: Column[] = [
+      { head: 'name', cells: list.interfaces.map((i) => i.name) },
+      { head: 'loopback', cells: list.interfaces.map((i) => (i.loopback ? 'yes' : '')) },
+      { head: 'addresses', cells: list.interfaces.map((i) => i.addresses.join(', ')), min: 20, cut: 'end' },
+      { head: 'description', cells: list.interfaces.map((i) => i.description ?? ''), min: 11, cut: 'end' },
+    ];
+    const width = reportWidth(io.stdout);
+    out.write(renderColumns(width === undefined ? cols : fitColumns(cols, width, [cutToFit('description', width)]), width));
   }
   const warnings = list.source === 'os' && list.reason ? [`showing the OS's interfaces: ${list.reason}`] : [];
   return { errors: [], warnings };

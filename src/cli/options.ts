@@ -101,6 +101,11 @@ const CAPTURES_NOTE = [
     + '1 a capture could not be read, 2 usage error, 3 any warning under --strict.',
 ].join('\n\n'); // paragraphs: yargs wraps each to the terminal's width
 
+/** How the flow table fits a terminal (report/table.ts says the same order). */
+const WIDTH_NOTE = 'On a terminal the table fits its width (COLUMNS overrides it), giving up first the bytes each way '
+  + "(one total), the start's fraction of a second, the packets each way (one total), then the bytes, "
+  + 'start, processes and duration; addresses are cut in the middle last. Piped: the full table.';
+
 /** Builds the yargs parser. `exitProcess(false)` and a throwing `fail` keep it pure. */
 export function buildParser(argv: string[]) {
   return yargs(argv)
@@ -129,7 +134,7 @@ export function buildParser(argv: string[]) {
         .example('$0 flows fixtures/demux-lo.pcap --port 80', 'the connections on port 80')
         .example('$0 flows part-*.pcap --format ndjson', 'rotated files as one timeline, a JSON line a flow')
         .example("$0 flows x.pcap -f 'udp and net 10.0.0.0/8'", 'flows made of the matching packets only')
-        .epilogue(CAPTURES_NOTE),
+        .epilogue(`${WIDTH_NOTE}\n\n${CAPTURES_NOTE}`),
     )
     .command('demux <captures..>', 'where the port alone is ambiguous, and which key the kernel needs', (y) =>
       y.options({ ...captureOptions, ...filterOptions, format: { choices: FORMATS.demux, default: 'table' } })
@@ -171,7 +176,7 @@ export function buildParser(argv: string[]) {
           + 'sudo setcap cap_net_raw,cap_net_admin=eip $(readlink -f $(which node)). '
           + '--filter is a BPF filter compiled by libpcap (tcpdump\'s syntax). On a terminal the table is redrawn in place '
           + 'each second; Ctrl-C (or --count, --duration) ends with the final report on the normal screen.\n\n'
-          + 'Exit codes as for files; 2 also for an unknown device.'),
+          + 'Exit codes as for files; 2 also for an unknown device.\n\n' + WIDTH_NOTE),
     )
     .command('interfaces', 'list capture devices', (y) =>
       y.options({ format: { choices: FORMATS.interfaces, default: 'table', describe: 'output format' } }),

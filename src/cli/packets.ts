@@ -13,6 +13,8 @@ import {
 import { inputName, readCaptures } from '../pipeline/read.js';
 import type { Options } from './options.js';
 import type { Output } from './output.js';
+import { reportWidth } from './terminal.js';
+import { cutText, wrapLine } from '../report/fit.js';
 
 function isFile(path: string): boolean {
   try {
@@ -67,6 +69,11 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
   const ctx: PacketLineContext = { baseSec: -1, baseNsec: 0, digits: 6, multi: options.captures.length > 1, windows: new WindowScales() };
   const ahead = await noSocketLookahead(options);
   const table = options.format === 'table';
+  // On a terminal: each packet on one line cut at its width (the terminal would wrap it), the
+  // explanation wrapped under it.
+  const width = table ? reportWidth(io.stdout) : undefined;
+  const fit = width === undefined ? (t: string) => t
+    : (t: string) => t.split('\n').map((l, i) => (i === 0 ? cutText(l, width) : wrapLine(l, width).join('\n'))).join('\n');
   const { engine, read } = await readCommandFlows(options, io, out, {
     // Flows are only needed for their ids here: a no-op onFlowEnd keeps the engine from
     // holding finished flows, so memory stays bounded on any capture.
@@ -78,10 +85,10 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
       if (ctx.baseSec < 0) {
         ctx.baseSec = frame.tsSec;
         ctx.baseNsec = frame.tsNsec;
-        if (table) out.write(PACKET_TABLE_HEADER + '\n');
+        if (table) out.write(fit(PACKET_TABLE_HEADER + '\n'));
       }
       const why = options.explain ? explainPacket(pkt, ref, ahead?.note(frame)) : undefined;
-      return out.write(table ? packetTableLine(frame, pkt, ref, ctx, why) : packetJson(frame, pkt, ref, ctx.digits, why, ctx.windows));
+      return out.write(table ? fit(packetTableLine(frame, pkt, ref, ctx, why)) : packetJson(frame, pkt, ref, ctx.digits, why, ctx.windows));
     },
   });
   if (read.captures.length > 0 && options.flow !== undefined && shown === 0 && !out.closed) {

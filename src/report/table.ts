@@ -7,6 +7,7 @@ import type { DemuxSummary, Flow, PacketKind } from '../core/flow.js';
 import { isoTime } from './time.js';
 import { digitsOf, durationText, missedOf, type TimeOptions } from './flow-time.js';
 import { endOwnerLabel } from './labels.js';
+import { boxedWidth, dropColumns, fitColumns, renderColumns, replaceColumns, wrapText, type Column, type FitStep } from './fit.js';
 
 function endText(ip: string, port: number, proto: Flow['proto']): string {
   if (proto === 'icmp' || proto === 'icmpv6') return ip; // type/code are not ports
@@ -28,12 +29,46 @@ function loadTable(): typeof CliTable {
 export interface TableOptions extends TimeOptions {
   /** Adds a line counting the packets that are in no flow. */
   summary?: DemuxSummary;
+  /**
+   * The terminal's width: a table wider than this is narrowed (flowsFitSteps) and drawn without
+   * the box; absent (piped output), the full boxed table.
+   */
+  width?: number;
+}
+
+const total = (f: Flow, key: 'packets' | 'wireBytes') => String(f.toServer[key] + f.toClient[key]);
+
+/**
+ * What goes first when the flows do not fit, least missed first: the bytes each way become one
+ * total, the start loses its fraction of a second, the packets each way become one total, then
+ * the bytes, the start, the processes (live) and the duration go. What stays: id, proto,
+ * client, server, packets, state (and missed); then the addresses are cut in the middle.
+ */
+function flowsFitSteps(flows: readonly Flow[], starts: readonly string[], oneDate: string | null): FitStep[] {
+  return [
+    replaceColumns(['bytes →', 'bytes ←'], () => ({ head: 'bytes', cells: flows.map((f) => total(f, 'wireBytes')), align: 'right' })),
+    replaceColumns([startHead(oneDate)], () => ({
+      head: oneDate ? 'start UTC' : 'start (UTC)',
+      // To the second: the time of day, or the date and time when the flows span several dates.
+      cells: starts.map((s) => (oneDate ? s.slice(11, 19) : `${s.slice(0, 10)} ${s.slice(11, 19)}`)),
+    })),
+    replaceColumns(['pkts →', 'pkts ←'], () => ({ head: 'pkts', cells: flows.map((f) => total(f, 'packets')), align: 'right' })),
+    dropColumns('bytes'),
+    dropColumns(oneDate ? 'start UTC' : 'start (UTC)'),
+    dropColumns('client process', 'server process'),
+    dropColumns('duration'),
+  ];
+}
+
+function startHead(oneDate: string | null): string {
+  return oneDate ? `start (${oneDate} UTC)` : 'start (UTC)';
 }
 
 /**
  * The terminal table: id (#generation when > 1), proto, client, server, packets and wire bytes
  * each way, start, duration, state, and the missed bytes when some flow has sequence gaps. Start is the time of day when every flow starts on the same
- * UTC date (the date goes in the column title), else the full ISO time.
+ * UTC date (the date goes in the column title), else the full ISO time. With a `width` the
+ * table fits it (flowsFitSteps).
  */
 export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): string {
   const digits = digitsOf(opts);
@@ -42,43 +77,50 @@ export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): s
   const oneDate = dates.size === 1 ? [...dates][0]! : null;
   // Live capture with process attribution: each end's process after its address (files have none).
   const procs = flows.some((f) => f.client.process !== undefined || f.server.process !== undefined || f.server.listener !== undefined);
-  const proc = endOwnerLabel;
   // Capture loss: a `missed` column only when some flow has sequence gaps.
   const missedTotal = (f: Flow) => missedOf(f.toServer) + missedOf(f.toClient);
   const gaps = flows.some((f) => missedTotal(f) > 0);
-  const Table = loadTable();
-  const table = new Table({
-    head: ['id', 'proto', 'client', ...(procs ? ['client process'] : []), 'server', ...(procs ? ['server process'] : []),
-      'pkts →', 'bytes →', 'pkts ←', 'bytes ←', oneDate ? `start (${oneDate} UTC)` : 'start (UTC)', 'duration', 'state',
-      ...(gaps ? ['missed'] : [])],
-    colAligns: ['right', 'left', 'left', ...(procs ? ['left' as const] : []), 'left', ...(procs ? ['left' as const] : []),
-      'right', 'right', 'right', 'right', 'left', 'right', 'left', ...(gaps ? ['right' as const] : [])],
-    style: { head: [], border: [], compact: true },
-  });
-  flows.forEach((f, i) => {
-    const start = starts[i]!;
-    table.push([
-      f.generation > 1 ? `${f.id} #${f.generation}` : String(f.id),
-      f.proto,
-      endText(f.client.ip, f.client.port, f.proto) + (f.rolesInferred ? ' ?' : ''),
-      ...(procs ? [proc(f.client)] : []),
-      endText(f.server.ip, f.server.port, f.proto),
-      ...(procs ? [proc(f.server)] : []),
-      f.toServer.packets, f.toServer.wireBytes, f.toClient.packets, f.toClient.wireBytes,
-      oneDate ? start.slice(11, -1) : start,
-      durationText(f, digits),
-      f.state,
-      ...(gaps ? [missedTotal(f) > 0 ? missedTotal(f) : ''] : []),
-    ]);
-  });
-  let out = table.toString() + '\n';
-  if (flows.some((f) => f.rolesInferred)) out += '? client guessed: no SYN seen (higher port taken as the client)\n';
-  if (gaps) out += 'missed: TCP bytes sent but never captured (sequence gaps), both ways; missedBytes per direction in --format json\n';
+  const col = (head: string, align: 'left' | 'right', cell: (f: Flow, i: number) => string | number, cut?: Column['cut'], min?: number): Column =>
+    ({ head, align, cells: flows.map((f, i) => String(cell(f, i))), cut, min });
+  const end = (e: Flow['client'], f: Flow) => endText(e.ip, e.port, f.proto);
+  const cols: Column[] = [
+    col('id', 'right', (f) => (f.generation > 1 ? `${f.id} #${f.generation}` : String(f.id))),
+    col('proto', 'left', (f) => f.proto),
+    col('client', 'left', (f) => end(f.client, f) + (f.rolesInferred ? ' ?' : ''), 'middle', 15),
+    ...(procs ? [col('client process', 'left', (f) => endOwnerLabel(f.client), 'end', 12)] : []),
+    col('server', 'left', (f) => end(f.server, f), 'middle', 15),
+    ...(procs ? [col('server process', 'left', (f) => endOwnerLabel(f.server), 'end', 12)] : []),
+    col('pkts →', 'right', (f) => f.toServer.packets),
+    col('bytes →', 'right', (f) => f.toServer.wireBytes),
+    col('pkts ←', 'right', (f) => f.toClient.packets),
+    col('bytes ←', 'right', (f) => f.toClient.wireBytes),
+    col(startHead(oneDate), 'left', (_f, i) => (oneDate ? starts[i]!.slice(11, -1) : starts[i]!)),
+    col('duration', 'right', (f) => durationText(f, digits)),
+    col('state', 'left', (f) => f.state),
+    ...(gaps ? [col('missed', 'right', (f) => (missedTotal(f) > 0 ? missedTotal(f) : ''))] : []),
+  ];
+  const width = opts?.width;
+  let out: string;
+  if (width === undefined || boxedWidth(cols) <= width) {
+    const Table = loadTable();
+    const table = new Table({
+      head: cols.map((c) => c.head),
+      colAligns: cols.map((c) => c.align ?? 'left'),
+      style: { head: [], border: [], compact: true },
+    });
+    for (let i = 0; i < flows.length; i++) table.push(cols.map((c) => c.cells[i]!));
+    out = table.toString() + '\n';
+  } else {
+    out = renderColumns(fitColumns(cols, width, flowsFitSteps(flows, starts, oneDate)), width);
+  }
+  let notes = '';
+  if (flows.some((f) => f.rolesInferred)) notes += '? client guessed: no SYN seen (higher port taken as the client)\n';
+  if (gaps) notes += 'missed: TCP bytes sent but never captured (sequence gaps), both ways; missedBytes per direction in --format json\n';
   const s = opts?.summary;
   if (s) {
     const parts = KIND_ORDER.filter((k) => s.byKind[k] > 0).map((k) => `${s.byKind[k]} ${k}`);
-    out += `${flows.length} flow${flows.length === 1 ? '' : 's'} shown; ${s.packets} packets read`;
-    out += parts.length > 0 ? `; without ports: ${parts.join(', ')}\n` : '\n';
+    notes += `${flows.length} flow${flows.length === 1 ? '' : 's'} shown; ${s.packets} packets read`;
+    notes += parts.length > 0 ? `; without ports: ${parts.join(', ')}\n` : '\n';
   }
-  return out;
+  return out + (width === undefined ? notes : wrapText(notes, width));
 }
