@@ -17,7 +17,7 @@
  * emits every frame up to the second-earliest head in a tight loop, comparing each frame
  * with one bound only, and a batch that goes out whole is passed on as the same array.
  */
-import type { Frame, FrameSource } from '../core/frame.js';
+import type { ByteMeter, Frame, FrameSource } from '../core/frame.js';
 
 interface Cursor {
   iterator: AsyncIterator<Frame[]>;
@@ -121,4 +121,22 @@ async function* mergeMany(sources: FrameSource[]): AsyncGenerator<Frame[]> {
     // Early exit (break in the consumer) or an error: let every source close its input.
     await Promise.all(cursors.map((c) => (c.done ? undefined : c.iterator.return?.())));
   }
+}
+
+/**
+ * The sources' meters as one (the whole timeline's size and bytes read), or undefined when one
+ * has none (a pipe): then no percent can be known.
+ */
+export function mergedMeter(sources: readonly FrameSource[]): ByteMeter | undefined {
+  const meters = sources.map((s) => s.meter);
+  if (meters.length === 0 || meters.some((m) => m === undefined)) return undefined;
+  const all = meters as ByteMeter[];
+  if (all.length === 1) return all[0];
+  const size = all.reduce((sum, m) => sum + m.size, 0);
+  return {
+    size,
+    get bytesRead() {
+      return all.reduce((sum, m) => sum + m.bytesRead, 0);
+    },
+  };
 }

@@ -10,7 +10,7 @@ import { fstatSync, open as openFd } from 'node:fs';
 import { open, stat, type FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { createGunzip } from 'node:zlib';
-import { CaptureError, type FrameSource } from '../core/frame.js';
+import { CaptureError, type ByteMeter, type FrameSource } from '../core/frame.js';
 import { PCAP_HEADER_LENGTH, PcapSource, isPcapMagic, parsePcapHeader } from './pcap.js';
 import { BLOCK, PcapngSource, SHB_MIN_LENGTH, checkSectionHeader } from './pcapng.js';
 import {
@@ -55,15 +55,17 @@ async function openFile(path: string): Promise<FileInput> {
   } catch (err) {
     throw new CaptureError(path, reasonForOpenError(err));
   }
+  let size: number;
   try {
     // open(2) succeeds on a directory for reading; only the read would fail (EISDIR).
     const st = await fh.stat();
     if (st.isDirectory()) throw new CaptureError(path, 'is a directory');
+    size = st.isFile() ? st.size : 0;
   } catch (err) {
     await fh.close().catch(() => undefined);
     throw err instanceof CaptureError ? err : new CaptureError(path, reasonForOpenError(err));
   }
-  return new FileInput(fh);
+  return new FileInput(fh, size);
 }
 
 /** The input of a path, and whether it streams (FrameSource.streaming). */
@@ -166,6 +168,11 @@ export async function openCapture(path: string, sourceIndex: number, opts: OpenO
   return source;
 }
 
+function metered<S extends PcapSource | PcapngSource>(source: S, meter: ByteMeter | undefined): S {
+  source.meter = meter;
+  return source;
+}
+
 /**
  * Sniffs and opens the capture on `raw`. `chunkSize` is what one read asks for: CHUNK_SIZE for
  * files, less for a stream, whose reads return what has arrived (often a single record).
@@ -173,6 +180,8 @@ export async function openCapture(path: string, sourceIndex: number, opts: OpenO
 async function openInput(path: string, sourceIndex: number, raw: ByteInput, chunkSize: number): Promise<PcapSource | PcapngSource> {
   let win = new Window(raw, chunkSize);
   await probe(path, win);
+  // A regular file's bytes read tell the progress line how far it is.
+  let meter: ByteMeter | undefined = raw instanceof FileInput && raw.size > 0 ? raw : undefined;
 
   let compressed = false;
   const b0 = win.buf;
@@ -185,6 +194,8 @@ async function openInput(path: string, sourceIndex: number, raw: ByteInput, chun
     // zlib hands on what it could inflate from each piece of input: a stream whose writer
     // flushes its deflate output (Z_SYNC_FLUSH) after every record streams through here too.
     const gunzip = createGunzip({ chunkSize: CHUNK_SIZE });
+    // gzip: the compressed bytes zlib has taken in, not those read ahead of it from the file.
+    if (meter !== undefined) meter = { size: meter.size, get bytesRead() { return gunzip.bytesWritten; } };
     const compressedBytes = replay(win, chunkSize);
     // pipe() does not forward errors: a read error of the raw input must end the gunzip
     // stream too, with its own message (not "gzip data is corrupt").
@@ -226,7 +237,7 @@ async function openInput(path: string, sourceIndex: number, raw: ByteInput, chun
       await win.input.close();
       throw new CaptureError(path, header);
     }
-    return new PcapSource(path, sourceIndex, win, header, compressed);
+    return metered(new PcapSource(path, sourceIndex, win, header, compressed), meter);
   }
 
   if (magic === BLOCK.SHB) {
@@ -239,7 +250,7 @@ async function openInput(path: string, sourceIndex: number, raw: ByteInput, chun
       await win.input.close();
       throw new CaptureError(path, shb);
     }
-    return new PcapngSource(path, sourceIndex, win, shb.littleEndian, compressed);
+    return metered(new PcapngSource(path, sourceIndex, win, shb.littleEndian, compressed), meter);
   }
 
   await win.input.close();

@@ -27,7 +27,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';
-import type { CaptureInfo, Frame, FrameSource } from '../core/frame.js';
+import type { ByteMeter, CaptureInfo, Frame, FrameSource } from '../core/frame.js';
 import { DamageCounter, MAX_RECORD_BYTES, Window, errorText, inputErrorText, plural, were } from './reader.js';
 
 const require = createRequire(import.meta.url);
@@ -140,6 +140,8 @@ export class PcapSource implements FrameSource {
   private closed = false;
   /** Set by openCapture for a pipe or FIFO (FrameSource.streaming). */
   streaming = false;
+  /** Set by openCapture for a regular file (FrameSource.meter). */
+  meter?: ByteMeter;
 
   private number = 0;
   private readonly fracPerSec: number;

@@ -15,7 +15,7 @@
  * finer than 10^-9 or 2^-32, which no common writer produces. Nanoseconds are truncated
  * where the resolution does not divide a second into whole nanoseconds (e.g. 2^-10).
  */
-import type { CaptureInfo, Frame, FrameSource } from '../core/frame.js';
+import type { ByteMeter, CaptureInfo, Frame, FrameSource } from '../core/frame.js';
 import { DamageCounter, MAX_RECORD_BYTES, Window, errorText, inputErrorText, plural, were } from './reader.js';
 
 export const BLOCK = {
@@ -128,6 +128,8 @@ export class PcapngSource implements FrameSource {
   private closed = false;
   /** Set by openCapture for a pipe or FIFO (FrameSource.streaming). */
   streaming = false;
+  /** Set by openCapture for a regular file (FrameSource.meter). */
+  meter?: ByteMeter;
 
   private le: boolean;
   private ifaces: Iface[] = [];

@@ -18,6 +18,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import type { ByteMeter } from '../core/frame.js';
 
 /** Size of one read. Large reads keep the per-syscall and per-batch costs negligible. */
 export const CHUNK_SIZE = 1 << 20;
@@ -90,7 +91,7 @@ export class InputError extends Error {
  * buffer itself to the Window, which puts its unconsumed tail in the headroom: the 627 MB of the
  * benchmark capture are then not copied a second time (4-8% of a run, issue 6).
  */
-export class FileInput implements ByteInput {
+export class FileInput implements ByteInput, ByteMeter {
   /** The chunk being copied out: cur[curStart, curEnd). */
   private cur: Buffer | null = null;
   private curStart = 0;
@@ -103,7 +104,11 @@ export class FileInput implements ByteInput {
   /** A read returned less than a chunk: the file ends, start no more reads. */
   private eof = false;
 
-  constructor(private readonly fh: FileHandle) {}
+  /** Bytes read from the file so far (ByteMeter): counted per 1 MiB read, not per packet. */
+  bytesRead = 0;
+
+  /** `size`: the file's size at open (ByteMeter). */
+  constructor(private readonly fh: FileHandle, readonly size = 0) {}
 
   private async readFull(target: Buffer, offset: number, length: number): Promise<number> {
     let got = 0;
@@ -112,6 +117,7 @@ export class FileInput implements ByteInput {
       if (bytesRead === 0) break;
       got += bytesRead;
     }
+    this.bytesRead += got;
     return got;
   }
 

@@ -28,7 +28,7 @@ import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { CaptureError, type CaptureInfo, type Frame, type FrameSource } from '../core/frame.js';
-import { mergeSources } from './merge.js';
+import { mergeSources, mergedMeter } from './merge.js';
 import { openCapture } from './open.js';
 
 /** Target size of a batch's frame bytes: large enough that per-message costs vanish. */
@@ -62,8 +62,8 @@ const FILE_OFFSET = 9;
 
 /** Worker → main. */
 export type ToMain =
-  | { t: 'open'; infos: CaptureInfo[]; errors: string[] }
-  | { t: 'batch'; count: number; bytes: ArrayBuffer; meta: ArrayBuffer }
+  | { t: 'open'; infos: CaptureInfo[]; errors: string[]; size?: number }
+  | { t: 'batch'; count: number; bytes: ArrayBuffer; meta: ArrayBuffer; read?: number }
   | { t: 'end'; infos: CaptureInfo[] };
 
 /** Main → worker. */
@@ -278,7 +278,9 @@ export async function produceFrames(port: Endpoint, paths: readonly string[]): P
         errors.push(openErrorText(path, err));
       }
     }
-    port.postMessage({ t: 'open', infos: sources.map((s) => s.info), errors } satisfies ToMain);
+    // The files' size and, with each batch, the bytes read so far: the main thread's progress line.
+    const meter = mergedMeter(sources);
+    port.postMessage({ t: 'open', infos: sources.map((s) => s.info), errors, size: meter?.size } satisfies ToMain);
     if (sources.length === 0) {
       port.postMessage({ t: 'end', infos: [] } satisfies ToMain);
       return;
@@ -290,7 +292,7 @@ export async function produceFrames(port: Endpoint, paths: readonly string[]): P
       if (stopped) return false;
       credits--;
       const b = packer.take();
-      port.postMessage({ t: 'batch', ...b } satisfies ToMain, [b.bytes, b.meta]);
+      port.postMessage({ t: 'batch', ...b, read: meter?.bytesRead } satisfies ToMain, [b.bytes, b.meta]);
       return true;
     };
 
@@ -349,6 +351,8 @@ export class ThreadedCaptures {
   captures: CaptureInfo[] = [];
   /** One line each: captures that could not be opened. */
   errors: string[] = [];
+  /** The files' size and the bytes the worker has read, as of the last batch received. */
+  meter: { size: number; bytesRead: number } | undefined;
 
   private readonly queue: ToMain[] = [];
   private wake: (() => void) | null = null;
@@ -402,6 +406,7 @@ export class ThreadedCaptures {
     if (m.t !== 'open') throw new Error(`capture reader thread: expected 'open', got '${m.t}'`);
     this.captures = m.infos;
     this.errors = m.errors;
+    if (m.size !== undefined) this.meter = { size: m.size, bytesRead: 0 };
   }
 
   private notify(): void {
@@ -452,6 +457,7 @@ export class ThreadedCaptures {
         const bytes = new Uint8Array(m.bytes);
         const meta = new Float64Array(m.meta);
         const n = m.count;
+        if (this.meter !== undefined && m.read !== undefined) this.meter.bytesRead = m.read;
         for (let i = 0, k = 0; i < n; i++, k += FIELDS) {
           let f = pool[i];
           if (f === undefined) {

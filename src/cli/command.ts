@@ -89,12 +89,31 @@ export function flowSelection(options: Options): FlowSelection {
   return { proto: options.proto, port: options.port, host: options.host, sort: options.sort, limit: options.limit };
 }
 
+/** The progress line's name for what follows the read in `flows` and `demux`. */
+export const WRITING_REPORT = 'writing report';
+
+/**
+ * The report of a command whose progress line names the work after reading (WRITING_REPORT):
+ * `write` renders and writes it; the line is cleared before output goes to the terminal it is
+ * on (stdout a terminal too), and when `write` ends or throws.
+ */
+export async function writeReport(read: ReadResult, io: Io, write: (clear: () => void) => Promise<void> | void): Promise<void> {
+  const clear = () => read.progress.done();
+  try {
+    await write(io.stdout.isTTY ? clear : () => undefined);
+  } finally {
+    clear();
+  }
+}
+
 /**
  * The captures of a file command through the pipeline: paths, --idle-timeout and --max-flows,
  * the progress line, stdin, and a stop when the output went away; output passed on after every
  * batch of a streaming input.
  */
-export function readCommandFlows(options: Options, io: Io, out: Output, hooks: Omit<FlowReadOptions, keyof ReadOptions> = {}): Promise<FlowRead> {
+export function readCommandFlows(
+  options: Options, io: Io, out: Output, hooks: Omit<FlowReadOptions, Exclude<keyof ReadOptions, 'nextPhase'>> = {},
+): Promise<FlowRead> {
   // `-` with nothing piped in would wait, silently, for a capture typed at the keyboard.
   if (options.captures.includes('-') && (io.stdin as { isTTY?: boolean }).isTTY === true) {
     throw new UsageError("'-' reads a capture from standard input, which is a terminal here: pipe one in, e.g. tcpdump -U -w - | flowdemux packets -");
@@ -104,6 +123,7 @@ export function readCommandFlows(options: Options, io: Io, out: Output, hooks: O
     filter: options.keep,
     engine: engineSettings(options, hooks.engine),
     progress: options.progress ?? (io.stderr.isTTY ? 'auto' : false),
+    progressStream: io.stderr,
     stdin: io.stdin,
     shouldStop: () => out.closed,
     afterBatch: () => out.sendQueued(),

@@ -5,7 +5,8 @@ import { renderDemuxDot, renderDemuxJson, renderDemuxMermaid, renderDemuxTable }
 import { filterFlows } from '../report/select.js';
 import { ladderPacket, renderLadder, renderLadderJson, renderLadderMermaid, type LadderPacket } from '../report/ladder.js';
 import {
-  checkFlowGeneration, flowSelection, noPacketsKept, noPacketsLine, noSuchFlow, readCommandFlows, type CommandResult, type Io,
+  WRITING_REPORT, checkFlowGeneration, flowSelection, noPacketsKept, noPacketsLine, noSuchFlow, readCommandFlows, writeReport,
+  type CommandResult, type Io,
 } from './command.js';
 import { inputName } from '../pipeline/read.js';
 import type { Options } from './options.js';
@@ -15,29 +16,37 @@ import { wrapText } from '../report/fit.js';
 
 export async function runDemux(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const selection = flowSelection(options);
-  const { engine, read } = await readCommandFlows(options, io, out);
+  const { engine, read } = await readCommandFlows(options, io, out, { nextPhase: WRITING_REPORT });
   const summary = engine.summary(inputName(read));
   const warnings = [...read.warnings, ...summary.warnings];
   if (read.captures.length === 0) return { errors: read.errors, warnings };
-  const report = buildDemux(filterFlows(engine.flows(), selection));
-  switch (options.format) {
-    case 'json':
-      out.write(renderDemuxJson(report, { captures: read.captures, warnings, summary }));
-      break;
-    case 'dot':
-      out.write(renderDemuxDot(report));
-      break;
-    case 'mermaid':
-      out.write(renderDemuxMermaid(report));
-      break;
-    default:
-      if (noPacketsKept(read)) io.stderr.write(noPacketsLine(read));
-      else {
+  await writeReport(read, io, (beforeOutput) => {
+    const report = buildDemux(filterFlows(engine.flows(), selection));
+    let text: string;
+    switch (options.format) {
+      case 'json':
+        text = renderDemuxJson(report, { captures: read.captures, warnings, summary });
+        break;
+      case 'dot':
+        text = renderDemuxDot(report);
+        break;
+      case 'mermaid':
+        text = renderDemuxMermaid(report);
+        break;
+      default: {
+        if (noPacketsKept(read)) {
+          read.progress.done();
+          io.stderr.write(noPacketsLine(read));
+          return;
+        }
         // On a terminal, long lines are wrapped under their own indentation, not by the terminal.
         const width = reportWidth(io.stdout);
-        out.write(width === undefined ? renderDemuxTable(report) : wrapText(renderDemuxTable(report), width));
+        text = width === undefined ? renderDemuxTable(report) : wrapText(renderDemuxTable(report), width);
       }
-  }
+    }
+    beforeOutput();
+    out.write(text);
+  });
   return { errors: read.errors, warnings };
 }
 

@@ -7,7 +7,9 @@ import { FlowJsonStore } from '../report/json-store.js';
 import { flowMatcher, selectFlows } from '../report/select.js';
 import { renderFlowsTable } from '../report/table.js';
 import { zeekConnLogChunks } from '../report/zeek.js';
-import { flowSelection, noPacketsKept, noPacketsLine, readCommandFlows, type CommandResult, type Io } from './command.js';
+import {
+  WRITING_REPORT, flowSelection, noPacketsKept, noPacketsLine, readCommandFlows, writeReport, type CommandResult, type Io,
+} from './command.js';
 import type { Options } from './options.js';
 import type { Output } from './output.js';
 import { reportWidth } from './terminal.js';
@@ -78,6 +80,7 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
     // From a pipe, a closed connection is written when it is over, not when later traffic
     // (or the end of the input) releases it.
     endOnClose: streaming,
+    nextPhase: streaming ? undefined : WRITING_REPORT,
     onDigits: (d) => {
       streamDigits = d;
       if (store) store.digits = d;
@@ -90,13 +93,17 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
   });
   const summary = engine.summary(inputName(read));
   const warnings = [...read.warnings, ...summary.warnings];
-  if (read.captures.length > 0) {
-    if (streaming) {
-      if (pending) await pending;
-    } else if (store) {
-      await writeStoredDocument(out, store, read.captures, warnings, { digits, summary });
-    } else {
+  if (read.captures.length > 0 && streaming) {
+    if (pending) await pending;
+  } else if (read.captures.length > 0) {
+    await writeReport(read, io, async (beforeOutput) => {
+      if (store) {
+        beforeOutput();
+        await writeStoredDocument(out, store, read.captures, warnings, { digits, summary });
+        return;
+      }
       const flows = selectFlows(engine.flows(), selection);
+      if (options.format !== 'table') beforeOutput();
       switch (options.format) {
         case 'json':
           await writeChunks(out, flowsJsonChunks(flows, read.captures, warnings, { digits, summary }));
@@ -114,11 +121,18 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
         case 'zeek':
           await writeChunks(out, zeekConnLogChunks(flows));
           break;
-        default:
-          if (flows.length === 0 && noPacketsKept(read)) io.stderr.write(noPacketsLine(read));
-          else out.write(renderFlowsTable(flows, { digits, summary, width: reportWidth(io.stdout) }));
+        default: {
+          if (flows.length === 0 && noPacketsKept(read)) {
+            read.progress.done();
+            io.stderr.write(noPacketsLine(read));
+            return;
+          }
+          const table = renderFlowsTable(flows, { digits, summary, width: reportWidth(io.stdout) });
+          beforeOutput();
+          out.write(table);
+        }
       }
-    }
+    });
   }
   return { errors: read.errors, warnings };
 }

@@ -67,7 +67,7 @@ const captureOptions = {
     describe: "only packets matching this tcpdump-style filter, e.g. 'tcp port 80 and host 10.0.0.1' (evaluated on the decoded packets)",
   },
   strict: { type: 'boolean', default: false, describe: 'exit 3 on any warning: a damaged file or packet (cut or malformed header), flows evicted' },
-  progress: { type: 'boolean', describe: 'progress line on stderr (default: only when stderr is a terminal)' },
+  progress: { type: 'boolean', describe: 'progress line on stderr: percent and time left, then the phase (default: only when stderr is a terminal)' },
 } as const;
 
 /** Which flows, and how the engine ends them: every command that reports flows. */

@@ -74,7 +74,9 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
   const width = table ? reportWidth(io.stdout) : undefined;
   const fit = width === undefined ? (t: string) => t
     : (t: string) => t.split('\n').map((l, i) => (i === 0 ? cutText(l, width) : wrapLine(l, width).join('\n'))).join('\n');
-  const { engine, read } = await readCommandFlows(options, io, out, {
+  // Packets written to the terminal as they are read are the progress: no line to mix with them.
+  const quiet = table && io.stdout.isTTY && options.progress === undefined ? { ...options, progress: false } : options;
+  const { engine, read } = await readCommandFlows(quiet, io, out, {
     // Flows are only needed for their ids here: a no-op onFlowEnd keeps the engine from
     // holding finished flows, so memory stays bounded on any capture.
     engine: { onFlowEnd: () => undefined },

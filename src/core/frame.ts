@@ -62,6 +62,16 @@ export class CaptureError extends Error {
  * A source of frames. Batches follow the underlying reads: every frame of a batch (and its
  * `bytes`) stays valid until the consumer asks for the next batch.
  */
+/**
+ * How far the reading of regular files has got: their size and the bytes read from them so far
+ * (for gzip the compressed bytes, which is what the size counts). Counted per read of the
+ * input, never per packet.
+ */
+export interface ByteMeter {
+  readonly size: number;
+  readonly bytesRead: number;
+}
+
 export interface FrameSource {
   readonly info: CaptureInfo;
   /**
@@ -70,6 +80,8 @@ export interface FrameSource {
    * pass its results on (flush its output) after every batch, before it asks for the next.
    */
   streaming?: boolean;
+  /** A regular file's size and how much of it was read (the progress line's percent). */
+  meter?: ByteMeter;
   batches(): AsyncIterable<Frame[]>;
   /**
    * Releases the input (file handle, gunzip stream) of a source whose batches are not read to

@@ -9,15 +9,15 @@
  * (capture/worker-reader.ts, `useReadThread` says when); the environment variable
  * FLOWDEMUX_READ_THREAD=0/1 turns it off or on whatever the input.
  */
-import type { CaptureInfo, Frame, FrameSource } from '../core/frame.js';
+import type { ByteMeter, CaptureInfo, Frame, FrameSource } from '../core/frame.js';
 import { openCapture } from '../capture/open.js';
-import { mergeSources } from '../capture/merge.js';
+import { mergeSources, mergedMeter } from '../capture/merge.js';
 import { ThreadedCaptures, openErrorText, useReadThread } from '../capture/worker-reader.js';
 import { linkTypeName } from '../core/linktypes.js';
 import type { FlowRef } from '../core/flow.js';
 import type { Packet } from '../core/packet.js';
 import type { DemuxEngine } from '../demux/engine.js';
-import { Progress } from './progress.js';
+import { Progress, type ProgressStream } from './progress.js';
 import { pump, type DamagedPackets } from './pump.js';
 
 export interface ReadResult {
@@ -33,6 +33,11 @@ export interface ReadResult {
   packets: number;
   /** Packets the filter (`ReadOptions.filter`) dropped; 0 without one. */
   filtered: number;
+  /**
+   * The progress line: cleared already, unless `nextPhase` was given; then it names that work
+   * and the caller clears it (done()) before its output reaches the terminal, and at the end.
+   */
+  progress: Progress;
 }
 
 /**
@@ -68,6 +73,10 @@ export interface ReadOptions {
    * (output backpressure). Never called for files.
    */
   afterBatch?: () => Promise<void> | undefined;
+  /** The work after reading, named on the progress line until the caller clears it (`writing report`). */
+  nextPhase?: string;
+  /** Where the progress line goes (default stderr). */
+  progressStream?: ProgressStream;
 }
 
 /**
@@ -82,18 +91,24 @@ export async function readCaptures(
   engine: DemuxEngine | null = null,
 ): Promise<ReadResult> {
   const input = useReadThread(paths) ? await openOnThread(paths) : await openInThread(paths, options.stdin);
-  const result: ReadResult = { captures: input.captures, errors: input.errors, warnings: [], stopped: false, packets: 0, filtered: 0 };
+  const progress = new Progress({
+    enabled: options.progress === 'auto' ? !input.streaming : options.progress,
+    eager: options.progress === true,
+    stream: options.progressStream,
+  });
+  const result: ReadResult = { captures: input.captures, errors: input.errors, warnings: [], stopped: false, packets: 0, filtered: 0, progress };
+  // The line stays only when it names the next phase; the caller clears it then.
+  let handedOver = false;
   try {
     if (input.captures.length === 0) return result;
     options.onStart?.(result.captures, input.streaming);
 
-    const progress = new Progress(options.progress === 'auto' ? !input.streaming : options.progress);
     const afterBatch = input.streaming ? options.afterBatch : undefined;
     const pumped = await pump(input.batches(), engine, {
       each: onPacket,
       keep: options.filter,
       afterBatch: (frames) => {
-        progress.update(frames);
+        progress.update(frames, input.meter());
         return afterBatch?.();
       },
       stop: options.shouldStop,
@@ -101,7 +116,10 @@ export async function readCaptures(
     result.packets = pumped.frames;
     result.filtered = pumped.dropped;
     result.stopped = pumped.stopped;
-    progress.done();
+    if (options.nextPhase !== undefined && !pumped.stopped) {
+      progress.phase(options.nextPhase);
+      handedOver = true;
+    }
 
     // Undecodable link types, counted per capture and reported once each.
     for (const [key, count] of pumped.unknownLinks) {
@@ -116,6 +134,7 @@ export async function readCaptures(
     }
     return result;
   } finally {
+    if (!handedOver) progress.done();
     // The reader thread, when the loop above never ran or threw: stop it (no-op once it ended).
     await input.close();
   }
@@ -138,6 +157,8 @@ interface OpenedInput {
   errors: string[];
   /** An input streams (FrameSource.streaming): merged with others, it still sets the pace. */
   streaming: boolean;
+  /** The input's size and bytes read so far, when every capture is a regular file. */
+  meter(): ByteMeter | undefined;
   /** The merged frames (once); the infos in `captures` are final when it ends. */
   batches(): AsyncIterable<Frame[]>;
   close(): Promise<void>;
@@ -154,10 +175,12 @@ async function openInThread(paths: string[], stdin: NodeJS.ReadableStream | unde
       errors.push(openErrorText(path, err));
     }
   }
+  const meter = mergedMeter(sources);
   return {
     captures: sources.map((s) => s.info),
     errors,
     streaming: sources.some((s) => s.streaming === true),
+    meter: () => meter,
     batches: () => mergeSources(sources),
     close: async () => undefined,
   };
@@ -174,6 +197,7 @@ async function openOnThread(paths: string[]): Promise<OpenedInput> {
     captures: t.captures,
     errors: t.errors,
     streaming: false, // regular files only
+    meter: () => t.meter,
     batches: () => t.batches(),
     close: () => t.close(),
   };

@@ -77,7 +77,14 @@ export function runOnPty(args: string[], cols: number, rows = 40, env: Record<st
 // eslint-disable-next-line no-control-regex
 const ANSI = /\x1b\[[0-9;?]*[A-Za-z]/g;
 
-/** The lines the terminal showed, ANSI escapes and the pty's carriage returns removed. */
+/**
+ * The lines the terminal showed, ANSI escapes removed: the pty ends lines with \r\n, and what
+ * was written before another carriage return on a line (a progress line, cleared with \r ESC[K)
+ * was overwritten.
+ */
 export function visibleLines(screen: string): string[] {
-  return screen.replace(ANSI, '').replace(/\r/g, '').split('\n');
+  return screen.split('\n').map((l) => {
+    const line = l.replace(/\r$/, '');
+    return line.slice(line.lastIndexOf('\r') + 1).replace(ANSI, '');
+  });
 }
