@@ -120,12 +120,15 @@ export function dropColumns(...heads: string[]): FitStep {
 }
 
 /**
- * Replaces the column named `head` (the first of `heads` in place, the others dropped) with
- * `make()`; a no-op when none is there.
+ * Replaces the columns named in `heads` by `make()`, where the last of them was (`pkts →`,
+ * `bytes →`, `pkts ←`, `bytes ←` with `bytes` for both: after `pkts ←`); a no-op when none is there.
  */
 export function replaceColumns(heads: string[], make: () => Column): FitStep {
   return (cols) => {
-    const at = cols.findIndex((c) => heads.includes(c.head));
+    let at = -1;
+    cols.forEach((c, i) => {
+      if (heads.includes(c.head)) at = i;
+    });
     if (at < 0) return cols;
     const out = cols.filter((c, i) => i === at || !heads.includes(c.head));
     out[out.indexOf(cols[at]!)] = make();

@@ -189,6 +189,33 @@ describe('table', () => {
     expect(text).toMatch(/5 flows shown; 14 packets read; without ports: 1 icmp\n$/);
   });
 
+  it('with a width: the boxed table when it fits, else columns given up in order and long addresses cut in the middle', () => {
+    const { flows, engine } = sample();
+    const full = renderFlowsTable(flows, { summary: engine.summary() });
+    expect(renderFlowsTable(flows, { summary: engine.summary(), width: 1000 })).toBe(full);
+    const heads = (w: number) => renderFlowsTable(flows, { width: w }).split('\n')[0]!.trim().split(/\s{2,}/);
+    // In order: the bytes each way become one total, the start loses its fraction, the packets
+    // each way become one total, then bytes, start and duration go.
+    expect(heads(120)).toEqual(['id', 'proto', 'client', 'server', 'pkts →', 'pkts ←', 'bytes', 'start (2025-11-25 UTC)', 'duration', 'state']);
+    expect(heads(110)).toEqual(['id', 'proto', 'client', 'server', 'pkts →', 'pkts ←', 'bytes', 'start UTC', 'duration', 'state']);
+    expect(heads(100)).toEqual(['id', 'proto', 'client', 'server', 'pkts', 'bytes', 'start UTC', 'duration', 'state']);
+    expect(heads(90)).toEqual(['id', 'proto', 'client', 'server', 'pkts', 'start UTC', 'duration', 'state']);
+    expect(heads(80)).toEqual(['id', 'proto', 'client', 'server', 'pkts', 'duration', 'state']);
+    expect(heads(60)).toEqual(['id', 'proto', 'client', 'server', 'pkts', 'state']);
+
+    const v6 = new DemuxEngine();
+    const long = '2001:db8:85a3:1234:5678:8a2e:370:7334';
+    feed(v6, { proto: 6, src: long, sport: 40000, dst: '2001:db8:85a3:1234:5678:8a2e:370:1', dport: 443 }, T0, 0);
+    v6.finish();
+    for (const width of [60, 80]) {
+      const text = renderFlowsTable(v6.flows(), { width });
+      for (const line of text.split('\n')) expect([...line].length, line).toBeLessThanOrEqual(width);
+      // Cut in the middle: where the address starts and its port stay.
+      expect(text).toMatch(/\[2001:db[^ ]*…[^ ]*:40000/);
+      expect(text).toMatch(/…[^ ]*\]:443/);
+    }
+  });
+
   it('time of day when all flows share a date', () => {
     const engine = new DemuxEngine();
     feed(engine, { proto: 17, src: '10.0.0.1', sport: 1000, dst: '10.0.0.2', dport: 53 }, T0, 0);

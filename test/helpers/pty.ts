@@ -53,8 +53,10 @@ export function runOnPty(args: string[], cols: number, rows = 40, env: Record<st
   });
   let screen = '';
   const waiting: { text: string; resolve: () => void }[] = [];
-  child.stdout.on('data', (d: Buffer) => {
-    screen += d.toString();
+  // Decoded across chunks: a character may be split between two reads of the pty.
+  child.stdout.setEncoding('utf8');
+  child.stdout.on('data', (d: string) => {
+    screen += d;
     for (const w of waiting.filter((x) => screen.includes(x.text))) {
       waiting.splice(waiting.indexOf(w), 1);
       w.resolve();

@@ -36,9 +36,9 @@ describe('fitColumns', () => {
     expect(tight.map((c) => Math.max(...[c.head, ...c.cells].map(visibleWidth)))).toEqual([2, 12, 7, 6]);
   });
 
-  it('replaceColumns merges columns in place of the first', () => {
+  it('replaceColumns merges columns in place of the last', () => {
     const merged = replaceColumns(['bytes', 'id'], () => ({ head: 'both', cells: ['x', 'y'] }))(cols());
-    expect(merged.map((c) => c.head)).toEqual(['both', 'client', 'note']);
+    expect(merged.map((c) => c.head)).toEqual(['client', 'both', 'note']);
   });
 });
 
