@@ -40,8 +40,7 @@ export async function runDemux(options: Options, io: Io, out: Output): Promise<C
           return;
         }
         // On a terminal, long lines are wrapped under their own indentation, not by the terminal.
-        const width = reportWidth(io.stdout);
-        text = width === undefined ? renderDemuxTable(report) : wrapText(renderDemuxTable(report), width);
+        text = wrapText(renderDemuxTable(report), reportWidth(io.stdout));
       }
     }
     beforeOutput();

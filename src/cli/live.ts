@@ -39,8 +39,9 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   const selection = flowSelection(options);
   const format = options.format ?? 'table';
   const interactive = format === 'table' && Boolean(io.stdout.isTTY);
-  const width = format === 'table' ? reportWidth(io.stdout) : undefined;
-  const rows = reportRows(io.stdout);
+  // Asked again at every redraw and at the end: the terminal may be resized while capturing.
+  const width = () => (format === 'table' ? reportWidth(io.stdout) : undefined);
+  const rows = () => reportRows(io.stdout);
 
   // -w first: an unwritable path fails before anything is captured.
   let writer: PcapWriter | null = null;
@@ -115,11 +116,11 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
         }
         if (interactive && !out.closed && Date.now() - lastDraw >= REDRAW_MS) {
           lastDraw = Date.now();
-          const fit = Math.max(1, Math.min(LIVE_ROWS, rows - LIVE_CHROME));
+          const fit = Math.max(1, Math.min(LIVE_ROWS, rows() - LIVE_CHROME));
           const recent = sortFlows(filterFlows(engine.flows(), selection), 'start').slice(-fit);
           for (const f of recent) attribution.attribute(f);
           screen?.draw(`${new Date().toISOString()}  ${source.stats.received} packets on ${options.interface}\n` +
-            renderFlowsTable(recent, { digits: 6, width }));
+            renderFlowsTable(recent, { digits: 6, width: width() }));
           await out.flush();
         }
       },
@@ -158,11 +159,11 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
       const report = buildDemux(flows);
       out.write(format === 'dot' ? renderDemuxDot(report) : renderDemuxMermaid(report));
     } else {
-      out.write(renderFlowsTable(flows, { digits: 6, summary, width }));
+      const w = width();
+      out.write(renderFlowsTable(flows, { digits: 6, summary, width: w }));
       // The demux picture of what was captured: which key tells each port's flows apart.
       if (flows.length > 0) {
-        const demux = renderDemuxTable(buildDemux(flows));
-        out.write('\n' + (width === undefined ? demux : wrapText(demux, width)));
+        out.write('\n' + wrapText(renderDemuxTable(buildDemux(flows)), w));
       }
     }
   } else if (pending) {

@@ -47,7 +47,8 @@ export class LiveScreen {
     if (this.active) writeSync(1, LEAVE);
   };
 
-  constructor(private readonly out: Output, private readonly rows: number) {}
+  /** `rows`: the terminal's height now (it may be resized while the view shows). */
+  constructor(private readonly out: Output, private readonly rows: () => number) {}
 
   enter(): void {
     this.active = true;
@@ -57,7 +58,7 @@ export class LiveScreen {
 
   /** Replaces what is shown by `text`, cut to the screen's height (a last line would scroll). */
   draw(text: string): void {
-    const lines = text.replace(/\n$/, '').split('\n').slice(0, Math.max(1, this.rows - 1));
+    const lines = text.replace(/\n$/, '').split('\n').slice(0, Math.max(1, this.rows() - 1));
     this.out.write(`\x1b[H${lines.map((l) => `${l}\x1b[K`).join('\n')}\n\x1b[J`);
   }
 

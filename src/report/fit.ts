@@ -176,8 +176,9 @@ export function wrapLine(line: string, width: number): string[] {
   return out;
 }
 
-/** Every line of `text` wrapped to `width` (wrapLine). */
-export function wrapText(text: string, width: number): string {
+/** Every line of `text` wrapped to `width` (wrapLine); without a width (piped), `text` itself. */
+export function wrapText(text: string, width: number | undefined): string {
+  if (width === undefined) return text;
   const end = text.endsWith('\n');
   const lines = (end ? text.slice(0, -1) : text).split('\n');
   return lines.flatMap((l) => wrapLine(l, width)).join('\n') + (end ? '\n' : '');

@@ -122,5 +122,5 @@ export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): s
     notes += `${flows.length} flow${flows.length === 1 ? '' : 's'} shown; ${s.packets} packets read`;
     notes += parts.length > 0 ? `; without ports: ${parts.join(', ')}\n` : '\n';
   }
-  return out + (width === undefined ? notes : wrapText(notes, width));
+  return out + wrapText(notes, width);
 }
