@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { NoSocketLookahead } from '../demux/closed.js';
 import { explainPacket } from '../demux/explain.js';
 import { WindowScales } from '../demux/window-scale.js';
-import { PACKET_TABLE_HEADER, packetJson, packetTableLine, type PacketLineContext } from '../report/packets.js';
+import { PACKET_TABLE_HEADER, PACKET_TABLE_HEADER_NARROW, packetJson, packetTableLine, type PacketLineContext } from '../report/packets.js';
 import type { FlowRef } from '../core/flow.js';
 import type { Packet } from '../core/packet.js';
 import { packetFlowMatcher } from '../report/select.js';
@@ -63,6 +63,9 @@ function packetSelection(options: Options): ((pkt: Packet, ref: FlowRef | null) 
   };
 }
 
+/** Narrower terminals get the narrow layout: the full one leaves Info less than ~30 columns. */
+const NARROW_BELOW = 130;
+
 export async function runPackets(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const select = packetSelection(options);
   let shown = 0;
@@ -70,8 +73,9 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
   const ahead = await noSocketLookahead(options);
   const table = options.format === 'table';
   // On a terminal: each packet on one line cut at its width (the terminal would wrap it), the
-  // explanation wrapped under it.
+  // explanation wrapped under it; below NARROW_BELOW columns without the link and wire columns.
   const width = table ? reportWidth(io.stdout) : undefined;
+  ctx.narrow = width !== undefined && width < NARROW_BELOW;
   const fit = width === undefined ? (t: string) => t
     : (t: string) => t.split('\n').map((l, i) => (i === 0 ? cutText(l, width) : wrapLine(l, width).join('\n'))).join('\n');
   // Packets written to the terminal as they are read are the progress: no line to mix with them.
@@ -87,7 +91,7 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
       if (ctx.baseSec < 0) {
         ctx.baseSec = frame.tsSec;
         ctx.baseNsec = frame.tsNsec;
-        if (table) out.write(fit(PACKET_TABLE_HEADER + '\n'));
+        if (table) out.write(fit((ctx.narrow ? PACKET_TABLE_HEADER_NARROW : PACKET_TABLE_HEADER) + '\n'));
       }
       const why = options.explain ? explainPacket(pkt, ref, ahead?.note(frame)) : undefined;
       return out.write(table ? fit(packetTableLine(frame, pkt, ref, ctx, why)) : packetJson(frame, pkt, ref, ctx.digits, why, ctx.windows));

@@ -88,6 +88,14 @@ function info(pkt: Packet, factor: number): string {
 export const PACKET_TABLE_HEADER =
   `${'No.'.padEnd(7)} ${'Time'.padStart(12)} ${'Link'.padEnd(10)} ${'Source'.padEnd(21)} ${'Destination'.padEnd(21)} ${'Proto'.padEnd(6)} ${'Wire'.padStart(5)} ${'Flow'.padEnd(7)} Info`;
 
+/**
+ * The layout for a terminal too narrow for the full one (cli/packets.ts decides): the link type
+ * and the wire length go, the number and time take less room, so that the Info column keeps a
+ * useful part of a narrow line.
+ */
+export const PACKET_TABLE_HEADER_NARROW =
+  `${'No.'.padEnd(5)} ${'Time'.padStart(10)} ${'Source'.padEnd(21)} ${'Destination'.padEnd(21)} ${'Proto'.padEnd(5)} ${'Flow'.padEnd(5)} Info`;
+
 export interface PacketLineContext {
   baseSec: number;
   baseNsec: number;
@@ -97,6 +105,8 @@ export interface PacketLineContext {
   multi: boolean;
   /** The window scaling of each flow, noted as packets go by (made on first use). */
   windows?: WindowScales;
+  /** PACKET_TABLE_HEADER_NARROW's layout. */
+  narrow?: boolean;
 }
 
 function ends(pkt: Packet): [string, string] {
@@ -116,7 +126,11 @@ export function packetTableLine(frame: Frame, pkt: Packet, flow: FlowRef | null,
   const proto = protocolName(pkt.protocol) || (pkt.etherType ? `0x${pkt.etherType.toString(16).padStart(4, '0')}` : '');
   const flowText = flow ? (flow.generation > 1 ? `${flow.id}#${flow.generation}` : String(flow.id)) : '';
   const factor = (ctx.windows ??= new WindowScales()).factor(pkt, flow);
-  return `${no.padEnd(7)} ${time.padStart(12)} ${linkTypeName(frame.linkType).padEnd(10)} ${src.padEnd(21)} ${dst.padEnd(21)} ${proto.padEnd(6)} ${String(frame.originalLength).padStart(5)} ${flowText.padEnd(7)} ${info(pkt, factor)}\n${explain ? `${''.padEnd(20)} ↳ ${explain}\n` : ''}`;
+  const why = explain ? `${''.padEnd(20)} ↳ ${explain}\n` : '';
+  if (ctx.narrow) {
+    return `${no.padEnd(5)} ${time.padStart(10)} ${src.padEnd(21)} ${dst.padEnd(21)} ${proto.padEnd(5)} ${flowText.padEnd(5)} ${info(pkt, factor)}\n${why}`;
+  }
+  return `${no.padEnd(7)} ${time.padStart(12)} ${linkTypeName(frame.linkType).padEnd(10)} ${src.padEnd(21)} ${dst.padEnd(21)} ${proto.padEnd(6)} ${String(frame.originalLength).padStart(5)} ${flowText.padEnd(7)} ${info(pkt, factor)}\n${why}`;
 }
 
 /**

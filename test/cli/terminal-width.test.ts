@@ -17,6 +17,12 @@ async function onPty(args: string[], cols: number, env?: Record<string, string>)
 }
 
 describe('on a terminal, every table fits its width', () => {
+  it('packets at 140 columns: the full layout, cut at the edge', async () => {
+    const lines = await onPty(['packets', 'fixtures/demux-lo.pcap'], 140);
+    expect(lines[0]).toMatch(/^No\. +Time Link +Source/);
+    expect(lines[1]).toMatch(/^1 +0\.000000 EN10MB +127\.0\.0\.2:9157 .* 74 1 +\[SYN\] seq=2945892926 .*…$/);
+  });
+
   it('COLUMNS overrides the terminal width, as for ls', async () => {
     const lines = await onPty(['flows', 'fixtures/demux-lo.pcap'], 120, { COLUMNS: '70' });
     expect(Math.max(...lines.map((l) => [...l].length))).toBeLessThanOrEqual(70);
@@ -52,7 +58,9 @@ describe('on a terminal, every table fits its width', () => {
       const lines = await onPty(['packets', 'fixtures/demux-lo.pcap', '--explain'], cols);
       const packetLines = lines.filter((l) => /^\d+ +\d+\.\d{6} /.test(l));
       expect(packetLines).toHaveLength(60);
-      expect(packetLines[0]).toMatch(/^1 +0\.000000 EN10MB +127\.0\.0\.2/);
+      // Narrower than 130 columns: no link or wire column, so the flow and the info start stay.
+      expect(packetLines[0]).toMatch(/^1 +0\.000000 +127\.0\.0\.2:9157 +127\.0\.0\.1:80/);
+      if (cols >= 80) expect(packetLines[0]).toMatch(/ tcp +1 +\[/);
       expect(lines.join('\n')).toContain('↳ listener 127.0.0.1:80');
     });
 
