@@ -84,8 +84,9 @@ function progressCase(command: string, ...extra: string[]): Case {
     expect(quiet.stderr).toBe('');
     const forced = await runCli([command, LO, ...extra, '--progress']);
     expect(forced.stdout).toBe(quiet.stdout);
-    // Whatever was drawn is cleared at the end: the line never mixes with the report.
-    if (forced.stderr !== '') expect(forced.stderr.endsWith('\r\x1b[K')).toBe(true);
+    expect(forced.stderr).toContain('reading: 100% 60 packets');
+    // Cleared at the end: the line never mixes with the report.
+    expect(forced.stderr.endsWith('\r\x1b[K')).toBe(true);
   };
 }
 

@@ -116,7 +116,7 @@ describe('--filter on files', () => {
   });
 
   it.each(['packets', 'flows', 'demux', 'ladder'])('%s --help shows --filter with an example and where it is evaluated', (cmd) => {
-    const help = flowdemux([cmd, '--help']).stdout;
+    const help = flowdemux([cmd, '--help']).stdout.replace(/\s+/g, ' ');
     expect(help).toMatch(/-f, --filter/);
     expect(help).toContain("tcpdump's syntax");
     expect(help).toContain('evaluates it on each decoded packet (live hands it to libpcap)');
