@@ -147,7 +147,10 @@ export interface Flow {
   generation: number;
   client: FlowEndpoint;
   server: FlowEndpoint;
-  /** No SYN without ACK was seen: the client is the end with the higher port (ties: first sender). */
+  /**
+   * No SYN without ACK was seen: the client is the first sender unless Zeek's likely server ports
+   * flip it (src/demux/server-ports.ts); ICMP: the first sender, `false` when it sent a request.
+   */
   rolesInferred: boolean;
   start: Timestamp;
   end: Timestamp;
@@ -175,6 +178,12 @@ export interface Flow {
    * `icmpErrors`/`icmpError` only); the demux picture reads it (src/demux/groups.ts).
    */
   portUnreachable?: { toServer: number; toClient: number };
+  /**
+   * TCP, both ends closed (a FIN or RST from each): the time of the packet that closed the
+   * second. Zeek's clock stops there, so conn.log's duration ends there; `end` goes on to the
+   * last packet (a final ACK), as tshark's conversation does. Absent otherwise, and in JSON.
+   */
+  closedAt?: Timestamp;
 }
 
 /** How a packet reached its flow. */

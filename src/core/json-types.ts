@@ -74,10 +74,12 @@ export interface Flow {
   /** The other end. */
   server: Endpoint;
   /**
-   * The client was guessed: no SYN without ACK was seen (UDP, a TCP connection caught mid-stream),
-   * so the client is the end with the higher port (ties: the first sender); for one-way ICMP
-   * (errors, adverts), the sender. 'false' for ICMP request/reply flows: the asking end is the
-   * client.
+   * The client was guessed: no SYN without ACK was seen (UDP, a TCP connection first seen by its
+   * SYN-ACK or caught mid-stream). The client is then the first packet's sender, as in Zeek's
+   * conn.log, unless that sender's port is one of Zeek's likely server ports and the other's is
+   * not (TCP: when both are, a packet without SYN from the lower port), or the receiver is
+   * 255.255.255.255; 'history' then starts with '^'. ICMP: the first sender; 'false' when its
+   * first packet was a request (echo, router solicitation...).
    */
   rolesInferred: boolean;
   /** Time of the first packet. */

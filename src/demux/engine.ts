@@ -22,8 +22,9 @@ import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './comm
 import { FlowTable, TupleKey } from './flow-table.js';
 import { ENDED_FIN, ENDED_NONE, ENDED_RST, FlowStore } from './flow-state.js';
 import { FragmentTable, type FragmentEntry } from './fragments.js';
+import { isLimitedBroadcast, zeekFlipsFirstPacket } from './server-ports.js';
 import {
-  EP, closeIsOver, finishGaps, missedBytes, noteFinAck, renderHistory, tcpConnState, udpConnState, updateGaps, updateHistory,
+  EP, closeIsOver, finishGaps, isClosedEnd, missedBytes, noteFinAck, renderHistory, tcpConnState, udpConnState, updateGaps, updateHistory,
   updateState,
 } from './tcp.js';
 import type {
@@ -284,9 +285,9 @@ export class DemuxEngine {
     const store = this.store;
     const e = FlowStore.side(f, fromA);
     const p = FlowStore.side(f, !fromA);
-    if (store.isEmpty(f)) this.firstPacketRoles(f, pkt, synOnly, fromA);
+    if (store.isEmpty(f)) this.firstPacketRoles(f, pkt, synOnly, fromA, flags);
     this.countPacket(f, fromA, pkt, tcp, tsSec, tsNsec);
-    const list = tcp ? this.tcpStep(f, e, p, pkt, flags, fromA) : this.udpStep(f, e, fromA);
+    const list = tcp ? this.tcpStep(f, e, p, pkt, flags, fromA, tsSec, tsNsec) : this.udpStep(f, e, fromA);
     this.table.touch(slot, list);
 
     if (pkt.isFragment) this.firstFragment(pkt, f, fromA, this.now);
@@ -331,10 +332,20 @@ export class DemuxEngine {
     return this.replace(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'superseded', reason, tsSec, tsNsec, t);
   }
 
-  /** A flow's first packet decides its roles: a SYN's sender is the client, else inferRoles. */
-  private firstPacketRoles(f: number, pkt: Packet, synOnly: boolean, fromA: boolean): void {
-    if (synOnly) this.store.setRoles(f, fromA, false);
-    else this.inferRoles(f, fromA, fromA ? pkt.srcPort : pkt.dstPort, fromA ? pkt.dstPort : pkt.srcPort);
+  /**
+   * A flow's first packet decides its roles: a bare SYN's sender is the client; otherwise the
+   * sender too, unless Zeek would flip them (server-ports.ts: the sender's port is a likely
+   * server port). A flip starts the history with '^', as Zeek marks it.
+   */
+  private firstPacketRoles(f: number, pkt: Packet, synOnly: boolean, fromA: boolean, flags: number): void {
+    if (synOnly) {
+      this.store.setRoles(f, fromA, false);
+      return;
+    }
+    const flip = zeekFlipsFirstPacket(pkt.protocol, pkt.srcPort, pkt.dstPort, (flags & F_SYN) !== 0,
+      isLimitedBroadcast(pkt.bytes, pkt.dstAddrOffset, pkt.addrLength));
+    this.store.setRoles(f, flip ? !fromA : fromA, true);
+    if (flip) this.store.hist[f] = '^';
   }
 
   /** Counts the packet on its sender's end and stamps the flow's times. */
@@ -350,7 +361,7 @@ export class DemuxEngine {
    * TCP: initial sequence numbers, Zeek's history, the endpoint states and the capture's gaps;
    * whether the connection ended. Returns the flow table list the flow now belongs on.
    */
-  private tcpStep(f: number, e: number, p: number, pkt: Packet, flags: number, fromA: boolean): number {
+  private tcpStep(f: number, e: number, p: number, pkt: Packet, flags: number, fromA: boolean, tsSec: number, tsNsec: number): number {
     const store = this.store;
     const seq = pkt.tcpSeq;
     if ((flags & F_SYN) !== 0) {
@@ -365,7 +376,11 @@ export class DemuxEngine {
     // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close).
     if (store.state(e) === EP.RESET || store.state(p) === EP.RESET) store.setEnded(f, ENDED_RST);
     else if (store.state(e) === EP.CLOSED && store.state(p) === EP.CLOSED) store.setEnded(f, ENDED_FIN);
-    const list = store.ended(f) !== ENDED_NONE ? L_CLOSED : L_TCP;
+    const ended = store.ended(f) !== ENDED_NONE;
+    if (ended && store.closedAt[f] === null && isClosedEnd(store.state(e)) && isClosedEnd(store.state(p))) {
+      store.closedAt[f] = { sec: tsSec, nsec: tsNsec };
+    }
+    const list = ended ? L_CLOSED : L_TCP;
     if (this.endOnClose) this.handOverIfOver(f, p, flags, pkt.tcpAck | 0);
     return list;
   }
@@ -391,17 +406,6 @@ export class DemuxEngine {
     if (es === EP.INACTIVE || es === EP.PARTIAL || es === EP.SYN_SENT) store.setState(e, EP.ESTABLISHED);
     const ps = store.state(p);
     if (ps === EP.INACTIVE || ps === EP.PARTIAL || ps === EP.SYN_ACK_SENT) store.setState(p, EP.ESTABLISHED);
-  }
-
-  /**
-   * No SYN: the end with the higher port is the client (ephemeral ports are high), ties go to the
-   * first sender. When that makes the first packet's sender the server, the history starts with
-   * '^' as Zeek marks a connection whose direction a heuristic flipped.
-   */
-  private inferRoles(f: number, fromA: boolean, aPort: number, bPort: number): void {
-    const clientIsA = aPort > bPort ? true : aPort < bPort ? false : fromA;
-    this.store.setRoles(f, clientIsA, true);
-    if (clientIsA !== fromA) this.store.hist[f] = '^';
   }
 
   /**
@@ -457,8 +461,9 @@ export class DemuxEngine {
     }
     const store = this.store;
     if (store.isEmpty(f)) {
-      // The asking end of a pair is the client, whichever half was seen first.
-      if (counterpart >= 0) store.setRoles(f, isIcmpRequest(type, v6) ? fromA : !fromA, false);
+      // The first sender is the client, as in Zeek's conn.log (an answer seen first makes its
+      // sender the client: the roles are then a guess). One-way messages: the sender, end A.
+      if (counterpart >= 0) store.setRoles(f, fromA, !isIcmpRequest(type, v6));
       else store.setRoles(f, true, true);
     }
     this.count(f, fromA, pkt);
@@ -782,6 +787,8 @@ export class DemuxEngine {
       icmpErrors: store.icmpErrors(f),
       icmpError: this.store.icmpError[f]!,
     };
+    const closedAt = this.store.closedAt[f];
+    if (closedAt != null) flow.closedAt = { sec: closedAt.sec, nsec: closedAt.nsec };
     const unreachable = this.store.portUnreachable[f];
     if (unreachable != null) {
       flow.portUnreachable = { toServer: unreachable[ca ? 1 : 0], toClient: unreachable[ca ? 0 : 1] };

@@ -20,7 +20,7 @@
  * Strings and rare objects (history letters, generation reason, ICMP error note, content-gap
  * details) live in plain arrays beside, indexed by record number.
  */
-import type { GenerationReason, IcmpErrorNote } from '../core/flow.js';
+import type { GenerationReason, IcmpErrorNote, Timestamp } from '../core/flow.js';
 
 export const ENDED_NONE = 0;
 export const ENDED_FIN = 1;
@@ -135,6 +135,12 @@ export class FlowStore {
    * that end's port had no socket. Null until the first one (they are rare: set off the packet path).
    */
   readonly portUnreachable: ([number, number] | null)[] = [];
+  /**
+   * TCP: when both ends had closed (FIN or RST from each), the time of the packet that closed the
+   * second: Zeek's connection clock stops there (its last time is updated only while an end is
+   * open), so conn.log's duration ends there. Null until then (set off the packet path).
+   */
+  readonly closedAt: (Timestamp | null)[] = [];
   /**
    * Content-gap details (`gapSide(fromA) + MISS_N`...), null until the flow's capture lost
    * something; one entry a record (null when free), so that reading it never leaves the array.
@@ -275,6 +281,7 @@ export class FlowStore {
     this.reason[f] = reason;
     this.icmpError[f] = null;
     this.portUnreachable[f] = null;
+    this.closedAt[f] = null;
     return f;
   }
 
@@ -282,6 +289,7 @@ export class FlowStore {
     this.v[f * STRIDE + ID] = 0;
     this.icmpError[f] = null;
     this.portUnreachable[f] = null;
+    this.closedAt[f] = null;
     this.gaps[f] = null;
     this.free.push(f);
     this.count--;
