@@ -109,15 +109,18 @@ export interface Flow {
    * ended by RST, or by FIN both ways; a SYN with another initial sequence number while the
    * previous one was open; a SYN on a connection whose start was not seen; traffic after the
    * previous generation was idle past its timeout; non-SYN traffic after a closed connection was
-   * released; traffic after the previous generation was evicted ('--max-flows').
+   * released; traffic after the previous generation was evicted ('--max-flows'); traffic after the
+   * previous generation's SYN went unanswered for 5 s (Zeek's connection attempt).
    */
-  generationReason: "first" | "syn-after-rst" | "syn-after-fin" | "new-isn" | "syn-after-midstream" | "idle-timeout" | "after-close" | "after-eviction";
+  generationReason: "first" | "syn-after-rst" | "syn-after-fin" | "new-isn" | "syn-after-midstream" | "idle-timeout" | "after-close" | "after-eviction" | "after-attempt";
   /**
-   * How it ended: RST; FIN both ways; idle timeout; evicted by '--max-flows'; a new connection
-   * took the tuple while it was open; still open when the input ended. 'null' only for a flow
-   * still open, which no command writes today (every report is made after the input ended).
+   * How it ended: RST; FIN both ways, or a FIN whose peer had sent nothing (Zeek's complete
+   * close); idle timeout; evicted by '--max-flows'; a new connection took the tuple while it was
+   * open; still open when the input ended; its SYN went unanswered for 5 s and the tuple was heard
+   * again (Zeek's attempt timer). 'null' only for a flow still open, which no command writes today
+   * (every report is made after the input ended).
    */
-  endReason: "rst" | "fin" | "idle-timeout" | "evicted" | "superseded" | "capture-end" | null;
+  endReason: "rst" | "fin" | "idle-timeout" | "evicted" | "superseded" | "capture-end" | "attempt-timeout" | null;
   /** IP version of the flow's packets (the innermost, for tunnelled traffic). */
   ipVersion: 4 | 6;
   /**

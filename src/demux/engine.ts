@@ -20,7 +20,7 @@ import type { Packet } from '../core/packet.js';
 import { isPortUnreachable } from './closed.js';
 import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './community-id.js';
 import { FlowTable, TupleKey } from './flow-table.js';
-import { ENDED_FIN, ENDED_NONE, ENDED_RST, FlowStore } from './flow-state.js';
+import { ENDED_FIN, ENDED_HALF, ENDED_NONE, ENDED_RST, FlowStore } from './flow-state.js';
 import { FragmentTable, type FragmentEntry } from './fragments.js';
 import { isLimitedBroadcast, zeekFlipsFirstPacket } from './server-ports.js';
 import {
@@ -62,6 +62,7 @@ export const DEFAULTS = {
   udpIdleTimeout: 60,
   icmpIdleTimeout: 60,
   tcpCloseLinger: 5,
+  tcpAttemptDelay: 5,
   // At ~500 bytes a live flow (record and tuple), 250,000 open at once is ~125 MB: memory stays bounded on a SYN
   // flood while real captures (thousands open at once) never reach it.
   maxFlows: 250_000,
@@ -101,6 +102,7 @@ export class DemuxEngine {
   private readonly udpIdle: number;
   private readonly icmpIdle: number;
   private readonly closeLinger: number;
+  private readonly attemptDelay: number;
   private readonly maxFlows: number;
   private readonly maxRemembered: number;
   private readonly icmpFlows: boolean;
@@ -147,6 +149,7 @@ export class DemuxEngine {
     this.udpIdle = opts.udpIdleTimeout ?? DEFAULTS.udpIdleTimeout;
     this.icmpIdle = opts.icmpIdleTimeout ?? DEFAULTS.icmpIdleTimeout;
     this.closeLinger = opts.tcpCloseLinger ?? DEFAULTS.tcpCloseLinger;
+    this.attemptDelay = opts.tcpAttemptDelay ?? DEFAULTS.tcpAttemptDelay;
     this.maxFlows = Math.max(1, opts.maxFlows ?? DEFAULTS.maxFlows);
     this.maxRemembered = Math.max(0, opts.maxRemembered ?? DEFAULTS.maxRemembered);
     this.icmpFlows = opts.icmpFlows ?? true;
@@ -208,8 +211,8 @@ export class DemuxEngine {
     for (const f of this.liveById()) {
       const ended = this.store.ended(f);
       const closed = ended !== ENDED_NONE;
-      this.finishLive(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'capture-end',
-        closed ? (ended === ENDED_FIN ? N_FIN : N_RST) : N_IDLE);
+      this.finishLive(f, closed ? (ended === ENDED_RST ? 'rst' : 'fin') : 'capture-end',
+        closed ? (ended === ENDED_RST ? N_RST : N_FIN) : N_IDLE);
     }
   }
 
@@ -308,8 +311,13 @@ export class DemuxEngine {
     if (t - store.lastT(f) > this.timeoutOf(proto, ended)) {
       const closed = ended !== ENDED_NONE;
       const reason: GenerationReason = !closed ? 'idle-timeout'
-        : !synOnly ? 'after-close' : ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
-      return this.replace(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'idle-timeout', reason, tsSec, tsNsec, t);
+        : !synOnly ? 'after-close' : ended === ENDED_RST ? 'syn-after-rst' : 'syn-after-fin';
+      return this.replace(f, closed ? (ended === ENDED_RST ? 'rst' : 'fin') : 'idle-timeout', reason, tsSec, tsNsec, t);
+    }
+    // Zeek's attempt timer: a SYN its peer never answered ends the connection tcp_attempt_delay
+    // after it (the peer's end still idle); what follows starts a new one (issue 16, item 3).
+    if (proto === TCP && ended === ENDED_NONE && this.attemptOver(f, t)) {
+      return this.replace(f, 'attempt-timeout', 'after-attempt', tsSec, tsNsec, t);
     }
     if (!synOnly) return f;
     // A SYN on a live connection: retransmission, late SYN, or a new connection on the tuple?
@@ -317,7 +325,8 @@ export class DemuxEngine {
     const e = FlowStore.side(f, fromA);
     const p = FlowStore.side(f, !fromA);
     let reason: GenerationReason | null = null;
-    if (ended !== ENDED_NONE) reason = ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
+    // After a FIN whose peer was silent, a SYN is judged by its sequence number, as while open.
+    if (ended === ENDED_FIN || ended === ENDED_RST) reason = ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
     else if (store.isn(e) >= 0) {
       if (seq !== store.isn(e)) reason = 'new-isn'; // same ISN: a retransmitted SYN
     } else if (store.isn(p) >= 0) {
@@ -329,7 +338,21 @@ export class DemuxEngine {
     } else reason = 'syn-after-midstream';
     if (reason === null) return f;
     const closed = ended !== ENDED_NONE;
-    return this.replace(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'superseded', reason, tsSec, tsNsec, t);
+    return this.replace(f, closed ? (ended === ENDED_RST ? 'rst' : 'fin') : 'superseded', reason, tsSec, tsNsec, t);
+  }
+
+  /**
+   * The client sent a SYN (or a SYN-ACK as originator) more than attemptDelay seconds after the
+   * flow began, and the server's end has sent nothing: Zeek's AttemptTimer would have removed
+   * the connection by now. The server's state is read first: it rules out every answered flow.
+   */
+  private attemptOver(f: number, t: number): boolean {
+    const store = this.store;
+    const ca = store.clientIsA(f);
+    if (store.state(FlowStore.side(f, !ca)) !== EP.INACTIVE) return false;
+    const cs = store.state(FlowStore.side(f, ca));
+    if (cs !== EP.SYN_SENT && cs !== EP.SYN_ACK_SENT) return false;
+    return this.attemptDelay > 0 && t - (store.startSec(f) + store.startNsec(f) / 1e9) > this.attemptDelay;
   }
 
   /**
@@ -373,9 +396,11 @@ export class DemuxEngine {
     const clientIsA = store.clientIsA(f);
     if (!this.lateSynSeen) updateState(store, e, p, clientIsA === fromA ? e : p, fromA === clientIsA, flags, pkt.payloadLength);
     updateGaps(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.isFragment ? -1 : pkt.payloadLength);
-    // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close).
+    // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close),
+    // or a FIN while the peer had sent nothing (Zeek's close_complete: the peer is inactive).
     if (store.state(e) === EP.RESET || store.state(p) === EP.RESET) store.setEnded(f, ENDED_RST);
     else if (store.state(e) === EP.CLOSED && store.state(p) === EP.CLOSED) store.setEnded(f, ENDED_FIN);
+    else if (store.state(e) === EP.CLOSED && store.state(p) === EP.INACTIVE) store.setEnded(f, ENDED_HALF);
     const ended = store.ended(f) !== ENDED_NONE;
     if (ended && store.closedAt[f] === null && isClosedEnd(store.state(e)) && isClosedEnd(store.state(p))) {
       store.closedAt[f] = { sec: tsSec, nsec: tsNsec };
@@ -417,7 +442,8 @@ export class DemuxEngine {
     const store = this.store;
     if ((flags & F_ACK) !== 0) noteFinAck(store, p, ack32);
     const ended = store.ended(f);
-    if (ended === ENDED_NONE || this.handedOver.has(f)) return;
+    // A FIN whose peer was silent: its peer may still answer; handed over when it is released.
+    if (ended === ENDED_NONE || ended === ENDED_HALF || this.handedOver.has(f)) return;
     // A RST after FIN both ways changes no state (updateState), but nothing is awaited after it.
     const finBothWays = ended === ENDED_FIN;
     if (!closeIsOver(store, FlowStore.side(f, true), FlowStore.side(f, false), finBothWays) && !(finBothWays && (flags & F_RST) !== 0)) return;
@@ -648,7 +674,7 @@ export class DemuxEngine {
 
   /** The end reason and remembered note of a closed TCP flow. */
   private closedEnd(f: number): [EndReason, number] {
-    return this.store.ended(f) === ENDED_FIN ? ['fin', N_FIN] : ['rst', N_RST];
+    return this.store.ended(f) === ENDED_RST ? ['rst', N_RST] : ['fin', N_FIN];
   }
 
   private expireAt(t: number): void {

@@ -25,6 +25,8 @@ import type { GenerationReason, IcmpErrorNote, Timestamp } from '../core/flow.js
 export const ENDED_NONE = 0;
 export const ENDED_FIN = 1;
 export const ENDED_RST = 2;
+/** A FIN while the peer had sent nothing: Zeek's close is complete then (its peer is inactive). */
+export const ENDED_HALF = 3;
 
 // Fields of a flow, at the start of its record.
 /** Latest packet time as float seconds, for idle checks only (exact times are below). */
@@ -33,7 +35,10 @@ const START_SEC = 1;
 const START_NSEC = 2;
 const END_SEC = 3;
 const END_NSEC = 4;
-/** ENDED_*: the TCP connection closed (RST, or FIN both ways); it lingers for stray packets. */
+/**
+ * ENDED_*: the TCP connection closed (RST, FIN both ways, or a FIN whose peer was silent); it
+ * lingers for stray packets.
+ */
 const ENDED = 5;
 /** 1 when end A is the client. */
 const CLIENT_IS_A = 6;

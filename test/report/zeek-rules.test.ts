@@ -86,6 +86,25 @@ describe("conn.log follows Zeek's rules", () => {
     ]);
   });
 
+  it("timers that split a tuple: Zeek's attempt timer, and a FIN whose peer was silent", async () => {
+    const [c, s] = ['10.1.0.1:50000', '10.1.0.2:22'];
+    const [c2, s2] = ['10.2.0.1:40001', '10.2.0.2:80'];
+    await expectGolden('timers', [
+      // A half-duplex client: its SYN is never answered, so 5 s after it the connection is over
+      // (S0, SDA); the data that follows is a new connection, without SYN (DF, SH).
+      tcp(0, c, s, 'S', 100, 0),
+      tcp(1, c, s, 'PA', 101, 1, 10),
+      tcp(2, c, s, 'A', 111, 1),
+      tcp(6, c, s, 'PA', 111, 1, 10),
+      tcp(7, c, s, 'FA', 121, 1),
+      // A FIN from a peer that had sent nothing completes the close: the ACK just after belongs
+      // to it, a RST 10 s later is a connection of its own.
+      tcp(20, s2, c2, 'FA', 900, 300),
+      tcp(20.0003, c2, s2, 'A', 300, 901),
+      tcp(30, c2, s2, 'R', 300, 0),
+    ]);
+  });
+
   it('UDP and ICMP: the first sender is the originator unless its port is a likely server port', async () => {
     await expectGolden('udp-icmp-roles', [
       // A DNS answer before its query: 53 is a likely server port, the receiver is the originator.
