@@ -108,9 +108,10 @@ export interface Flow {
    * Why this generation began: first traffic on the tuple; a SYN after the previous connection
    * ended by RST, or by FIN both ways; a SYN with another initial sequence number while the
    * previous one was open; a SYN on a connection whose start was not seen; traffic after the
-   * previous generation was idle past its timeout; non-SYN traffic after a closed connection was
-   * released; traffic after the previous generation was evicted ('--max-flows'); traffic after the
-   * previous generation's SYN went unanswered for 5 s (Zeek's connection attempt).
+   * previous generation was idle past its timeout (for UDP to a DNS port, Zeek's DNS session
+   * timeout: 10 s); non-SYN traffic after a closed connection was released; traffic after the
+   * previous generation was evicted ('--max-flows'); traffic after the previous generation's SYN
+   * went unanswered for 5 s (Zeek's connection attempt).
    */
   generationReason: "first" | "syn-after-rst" | "syn-after-fin" | "new-isn" | "syn-after-midstream" | "idle-timeout" | "after-close" | "after-eviction" | "after-attempt";
   /**

@@ -22,7 +22,7 @@ import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './comm
 import { FlowTable, TupleKey } from './flow-table.js';
 import { ENDED_FIN, ENDED_HALF, ENDED_NONE, ENDED_RST, FlowStore } from './flow-state.js';
 import { FragmentTable, type FragmentEntry } from './fragments.js';
-import { isLimitedBroadcast, zeekFlipsFirstPacket } from './server-ports.js';
+import { isDnsPort, isLimitedBroadcast, zeekFlipsFirstPacket } from './server-ports.js';
 import {
   EP, closeIsOver, finishGaps, isClosedEnd, missedBytes, noteFinAck, renderHistory, tcpConnState, udpConnState, updateGaps, updateHistory,
   updateState,
@@ -30,6 +30,9 @@ import {
 import type {
   DemuxOptions, DemuxSummary, EndReason, Flow, FlowProto, FlowRef, GenerationReason, PacketKind,
 } from '../core/flow.js';
+
+/** Zeek's dns_session_timeout (s): how long its DNS analyzer keeps an idle UDP session. */
+const DNS_SESSION_TIMEOUT = 10;
 
 const TCP = 6;
 const UDP = 17;
@@ -314,6 +317,10 @@ export class DemuxEngine {
         : !synOnly ? 'after-close' : ended === ENDED_RST ? 'syn-after-rst' : 'syn-after-fin';
       return this.replace(f, closed ? (ended === ENDED_RST ? 'rst' : 'fin') : 'idle-timeout', reason, tsSec, tsNsec, t);
     }
+    // Zeek's DNS analyzer ends a UDP DNS session after dns_session_timeout: rare path, 9 s idle.
+    if (proto === UDP && t - store.lastT(f) >= DNS_SESSION_TIMEOUT - 1 && this.dnsSessionOver(f, t)) {
+      return this.replace(f, 'idle-timeout', 'idle-timeout', tsSec, tsNsec, t);
+    }
     // Zeek's attempt timer: a SYN its peer never answered ends the connection tcp_attempt_delay
     // after it (the peer's end still idle); what follows starts a new one (issue 16, item 3).
     if (proto === TCP && ended === ENDED_NONE && this.attemptOver(f, t)) {
@@ -339,6 +346,24 @@ export class DemuxEngine {
     if (reason === null) return f;
     const closed = ended !== ENDED_NONE;
     return this.replace(f, closed ? (ended === ENDED_RST ? 'rst' : 'fin') : 'superseded', reason, tsSec, tsNsec, t);
+  }
+
+  /**
+   * A UDP flow to a DNS port (Zeek attaches its DNS analyzer by the responder's port: 53, 137,
+   * 5353, 5355) that Zeek's DNS_Analyzer::ExpireTimer has removed by time `t`. That timer first
+   * runs dns_session_timeout (10 s) after the connection began and again every 10 s after each
+   * run, and removes the connection when it finds it idle for at least 9 s. Modelled with each
+   * run on time (Zeek runs a timer when its capture time passes it, so on a busy link they are):
+   * the first run after the last packet, `next`, finds it idle enough, or a run after that does.
+   */
+  private dnsSessionOver(f: number, t: number): boolean {
+    const store = this.store;
+    const ports = this.table.ports(store.slot(f));
+    if (!isDnsPort(store.clientIsA(f) ? ports & 0xffff : ports >>> 16)) return false;
+    const start = store.startSec(f) + store.startNsec(f) / 1e9;
+    const last = store.lastT(f);
+    const next = start + DNS_SESSION_TIMEOUT * (Math.floor((last - start) / DNS_SESSION_TIMEOUT) + 1);
+    return (next <= t && next - last >= DNS_SESSION_TIMEOUT - 1) || next + DNS_SESSION_TIMEOUT <= t;
   }
 
   /**

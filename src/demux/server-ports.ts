@@ -82,6 +82,11 @@ export function isLikelyServerPort(proto: number, port: number): boolean {
   return false;
 }
 
+/** The UDP ports Zeek's DNS analyzer is attached to by the responder's port (its dns/main.zeek). */
+export function isDnsPort(port: number): boolean {
+  return port === 53 || port === 137 || port === 5353 || port === 5355;
+}
+
 /**
  * Zeek's decision for a flow whose first packet is not a bare SYN: true when the receiver of
  * that packet is the originator. `synAck`: the packet has SYN and ACK (TCP). `toBroadcast`: the

@@ -102,6 +102,13 @@ describe("conn.log follows Zeek's rules", () => {
       tcp(20, s2, c2, 'FA', 900, 300),
       tcp(20.0003, c2, s2, 'A', 300, 901),
       tcp(30, c2, s2, 'R', 300, 0),
+      // DNS over UDP: Zeek's DNS analyzer ends the session when a run of its timer (10 s after
+      // the start, then every 10 s) finds it idle for 9 s: the query at 55 is a new connection.
+      udp(40, '10.3.0.1:40000', '10.3.0.2:53', 30),
+      udp(40.01, '10.3.0.2:53', '10.3.0.1:40000', 60),
+      udp(55, '10.3.0.1:40000', '10.3.0.2:53', 30),
+      // mDNS: idle 5 s at the run at 70 (kept), 15 s at the run at 80: the packet at 81 is new.
+      ...[60, 65, 81].map((t) => udp(t, '10.3.0.3:5353', '224.0.0.251:5353', 100)),
     ]);
   });
 
