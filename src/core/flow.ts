@@ -33,7 +33,8 @@ export type GenerationReason =
 
 /**
  * How a flow record ended: `rst` / `fin` (TCP close seen; `fin` means FIN both ways, or a FIN
- * whose peer had sent nothing, Zeek's complete close), `idle-timeout`, `evicted` (by
+ * whose peer had sent nothing, Zeek's complete close, or 3 s after a FIN that was its end's first
+ * packet while the peer went on, Zeek's partial close), `idle-timeout`, `evicted` (by
  * `maxFlows`), `superseded` (a new connection took the tuple while this one was still open),
  * `attempt-timeout` (a SYN unanswered for `tcpAttemptDelay`, and the tuple was heard again),
  * `capture-end` (still open when the input ended). `null` in a snapshot of a flow that is still

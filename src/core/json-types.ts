@@ -116,10 +116,11 @@ export interface Flow {
   generationReason: "first" | "syn-after-rst" | "syn-after-fin" | "new-isn" | "syn-after-midstream" | "idle-timeout" | "after-close" | "after-eviction" | "after-attempt";
   /**
    * How it ended: RST; FIN both ways, or a FIN whose peer had sent nothing (Zeek's complete
-   * close); idle timeout; evicted by '--max-flows'; a new connection took the tuple while it was
-   * open; still open when the input ended; its SYN went unanswered for 5 s and the tuple was heard
-   * again (Zeek's attempt timer). 'null' only for a flow still open, which no command writes today
-   * (every report is made after the input ended).
+   * close), or a FIN that was its end's first packet while the peer went on, 3 s after it (Zeek's
+   * partial close); idle timeout; evicted by '--max-flows'; a new connection took the tuple while
+   * it was open; still open when the input ended; its SYN went unanswered for 5 s and the tuple
+   * was heard again (Zeek's attempt timer). 'null' only for a flow still open, which no command
+   * writes today (every report is made after the input ended).
    */
   endReason: "rst" | "fin" | "idle-timeout" | "evicted" | "superseded" | "capture-end" | "attempt-timeout" | null;
   /** IP version of the flow's packets (the innermost, for tunnelled traffic). */

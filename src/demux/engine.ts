@@ -34,11 +34,15 @@ import type {
 /** Zeek's dns_session_timeout (s): how long its DNS analyzer keeps an idle UDP session. */
 const DNS_SESSION_TIMEOUT = 10;
 
+/** Zeek's tcp_partial_close_delay (s): see sameOrNewFlow. */
+const TCP_PARTIAL_CLOSE_DELAY = 3;
+
 const TCP = 6;
 const UDP = 17;
 const ICMP = 1;
 const ICMPV6 = 58;
 
+const F_FIN = 0x01;
 const F_SYN = 0x02;
 const F_RST = 0x04;
 const F_ACK = 0x10;
@@ -326,6 +330,12 @@ export class DemuxEngine {
     if (proto === TCP && ended === ENDED_NONE && this.attemptOver(f, t)) {
       return this.replace(f, 'attempt-timeout', 'after-attempt', tsSec, tsNsec, t);
     }
+    // Zeek's partial close: an end whose first packet was a FIN, the peer active and still open
+    // (not ended) tcp_partial_close_delay later: Zeek removed the connection then.
+    const partial = store.partialCloseT(f);
+    if (partial >= 0 && ended === ENDED_NONE && t - partial > TCP_PARTIAL_CLOSE_DELAY) {
+      return this.replace(f, 'fin', 'after-close', tsSec, tsNsec, t);
+    }
     if (!synOnly) return f;
     // A SYN on a live connection: retransmission, late SYN, or a new connection on the tuple?
     const seq = pkt.tcpSeq;
@@ -429,6 +439,11 @@ export class DemuxEngine {
     const ended = store.ended(f) !== ENDED_NONE;
     if (ended && store.closedAt[f] === null && isClosedEnd(store.state(e)) && isClosedEnd(store.state(p))) {
       store.closedAt[f] = { sec: tsSec, nsec: tsNsec };
+    } else if (!ended && (flags & F_FIN) !== 0 && store.prevState(e) === EP.INACTIVE && store.state(e) === EP.CLOSED
+      && store.partialCloseT(f) < 0) {
+      // This end's first packet closed it while its peer is active (not ended: not idle, not
+      // closed): Zeek's partial close, checked on the packet path (sameOrNewFlow).
+      store.setPartialCloseT(f, this.now);
     }
     const list = ended ? L_CLOSED : L_TCP;
     if (this.endOnClose) this.handOverIfOver(f, p, flags, pkt.tcpAck | 0);

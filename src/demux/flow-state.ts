@@ -51,7 +51,12 @@ const GENERATION = 9;
 const SLOT = 10;
 const PROTO = 11;
 const ICMP_ERRORS = 12;
-const HEADER = 13;
+/**
+ * TCP: time (float seconds) of a FIN that was its end's first packet while the peer was active,
+ * Zeek's partial close (its PartialCloseTimer runs tcp_partial_close_delay later); -1 when none.
+ */
+const PARTIAL_CLOSE_T = 13;
+const HEADER = 14;
 
 // Fields of one end (what it sent, and its TCP endpoint state), relative to the end's base.
 // The ones every packet touches come first, on one cache line.
@@ -202,6 +207,8 @@ export class FlowStore {
   proto(f: number): number { return this.v[f * STRIDE + PROTO]!; }
   icmpErrors(f: number): number { return this.v[f * STRIDE + ICMP_ERRORS]!; }
   addIcmpError(f: number): void { this.v[f * STRIDE + ICMP_ERRORS]!++; }
+  partialCloseT(f: number): number { return this.v[f * STRIDE + PARTIAL_CLOSE_T]!; }
+  setPartialCloseT(f: number, t: number): void { this.v[f * STRIDE + PARTIAL_CLOSE_T] = t; }
   startSec(f: number): number { return this.v[f * STRIDE + START_SEC]!; }
   startNsec(f: number): number { return this.v[f * STRIDE + START_NSEC]!; }
   endSec(f: number): number { return this.v[f * STRIDE + END_SEC]!; }
@@ -280,6 +287,7 @@ export class FlowStore {
     v[r + SLOT] = slot;
     v[r + PROTO] = proto;
     v[r + ICMP_ERRORS] = 0;
+    v[r + PARTIAL_CLOSE_T] = -1;
     initSide(v, r + SIDE_A);
     initSide(v, r + SIDE_B);
     this.hist[f] = ''; // gaps[f] is null already (release, or never used)

@@ -89,6 +89,7 @@ describe("conn.log follows Zeek's rules", () => {
   it("timers that split a tuple: Zeek's attempt timer, and a FIN whose peer was silent", async () => {
     const [c, s] = ['10.1.0.1:50000', '10.1.0.2:22'];
     const [c2, s2] = ['10.2.0.1:40001', '10.2.0.2:80'];
+    const [c3, s3] = ['10.4.0.1:40002', '10.4.0.2:80'];
     await expectGolden('timers', [
       // A half-duplex client: its SYN is never answered, so 5 s after it the connection is over
       // (S0, SDA); the data that follows is a new connection, without SYN (DF, SH).
@@ -102,6 +103,12 @@ describe("conn.log follows Zeek's rules", () => {
       tcp(20, s2, c2, 'FA', 900, 300),
       tcp(20.0003, c2, s2, 'A', 300, 901),
       tcp(30, c2, s2, 'R', 300, 0),
+      // Caught mid-stream: the client's first packet is its FIN while the server is sending (a
+      // partial close): 3 s after it the connection is over, the server's data at 5 s is new.
+      tcp(35, s3, c3, 'PA', 5000, 700, 100),
+      tcp(36, c3, s3, 'FA', 700, 5100),
+      tcp(37, s3, c3, 'PA', 5100, 701, 100),
+      tcp(40, s3, c3, 'PA', 5200, 701, 100),
       // DNS over UDP: Zeek's DNS analyzer ends the session when a run of its timer (10 s after
       // the start, then every 10 s) finds it idle for 9 s: the query at 55 is a new connection.
       udp(40, '10.3.0.1:40000', '10.3.0.2:53', 30),
