@@ -118,11 +118,22 @@ function causeOf(field, z, o, trace, golden) {
     if (TUNNEL_SERVICES.has(z.service) || golden.some((g) => (g.tunnel_parents ?? '').split(',').includes(z.uid))) {
       return 'missing: tunnel outer connection (issue item 5)';
     }
+    if (![undefined, '-', '(empty)'].includes(z.tunnel_parents)) return 'missing: inside a tunnel flowdemux does not decapsulate (issue item 9)';
     return 'missing: not found (split or merged differently)';
   }
-  if (field === 'extra') return 'extra: flowdemux has a conn Zeek did not log';
+  if (field === 'extra') {
+    const k = keyOf(o, true);
+    if (golden.some((g) => keyOf(g, true) === k || keyOf(g, true, true) === k)) return 'extra: the ends of one of Zeek\'s, begun at another time';
+    return 'extra: flowdemux has a conn Zeek did not log';
+  }
   const zh = z.history ?? '';
   if (/[Cc]/.test(zh)) return 'checksum: Zeek dropped a packet with a bad checksum (issue item 7)';
+  const parents = z.tunnel_parents ?? '-';
+  if (parents !== '-' && parents !== '(empty)') return 'tunnel: an inner connection counted differently (issue items 5, 9)';
+  if (TUNNEL_SERVICES.has(z.service)) return 'tunnel: an outer connection counted differently (issue item 5)';
+  if (field === 'conn_state' && z.conn_state === 'RSTOS0' && !/^\^?S/.test(zh)) {
+    return 'conn_state: baseline older than RSTOS0 asking for a SYN in the history';
+  }
   if (field === 'duration') {
     const closed = /F.*f|f.*F|R|r/.test(zh);
     if (closed && o.duration !== '-' && z.duration !== '-' && Number(o.duration) > Number(z.duration)) {
@@ -133,7 +144,8 @@ function causeOf(field, z, o, trace, golden) {
   if (field === 'history' && zh.replace('^', '') === (o.history ?? '').replace('^', '')) {
     return NO_FLIP_MARK.has(trace) ? 'history: baseline older than the ^ mark' : 'history: ^ (flip mark) differs';
   }
-  if (field === 'history' && /[gt]/i.test(zh) !== /[gt]/i.test(o.history ?? '')) return 'history: gap or retransmission letters';
+  const gapLetters = (h) => h.replace(/[^GgTt]/g, '');
+  if (field === 'history' && gapLetters(zh) !== gapLetters(o.history ?? '')) return 'history: gap or retransmission letters (issue item 6)';
   return `${field}: other`;
 }
 
