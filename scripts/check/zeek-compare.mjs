@@ -158,26 +158,16 @@ async function flowdemuxLog(run, trace) {
   return out;
 }
 
-async function main(argv) {
-  const list = argv.includes('--list');
-  const ti = argv.indexOf('--trace');
-  const only = ti >= 0 ? argv[ti + 1] : undefined;
-  const dirs = argv.filter((a, i) => !a.startsWith('--') && (ti < 0 || i !== ti + 1));
-  if (dirs.length > 1) {
-    process.stderr.write('usage: zeek-compare.mjs [CORPUS_DIR] [--list] [--trace NAME]\n');
-    return 2;
-  }
-  const corpus = dirs[0] ?? [join(ROOT, '..', 'shared', 'corpus'), '/work/shared/corpus'].find((d) => existsSync(d));
-  if (corpus === undefined || !existsSync(corpus)) {
-    process.stderr.write(`zeek-compare: no corpus folder${dirs[0] ? `: ${dirs[0]}` : ''}\n`);
-    return 2;
-  }
-  const { run } = await import(pathToFileURL(join(ROOT, 'dist', 'cli', 'main.js')).href);
+/**
+ * Compares every golden file whose trace is in `corpus` (or only the trace `only`): connections
+ * found both ways, per-field agreement on the matched ones, and the differences by likely cause
+ * (cause -> lines). `run` is the CLI's run() from dist/.
+ */
+export async function compareAll(run, corpus, only) {
   const files = readdirSync(GOLDEN).filter((n) => n.endsWith('.conn.log')).sort();
-  const totals = { zeek: 0, found: 0, ours: 0, foundOurs: 0, swapped: 0 };
+  const totals = { traces: 0, zeek: 0, found: 0, ours: 0, foundOurs: 0, swapped: 0 };
   const agree = Object.fromEntries(FIELDS.map((f) => [f, { same: 0, of: 0 }]));
   const causes = new Map();
-  let traces = 0;
   const note = (cause, line) => {
     if (!causes.has(cause)) causes.set(cause, []);
     causes.get(cause).push(line);
@@ -187,7 +177,7 @@ async function main(argv) {
     if (only !== undefined && trace !== only) continue;
     const path = join(corpus, trace);
     if (!existsSync(path)) continue;
-    traces++;
+    totals.traces++;
     const golden = parseConnLog(readFileSync(join(GOLDEN, name), 'utf8'));
     const ours = parseConnLog(await flowdemuxLog(run, path)).rows;
     const withProto = golden.cols.includes('proto');
@@ -213,8 +203,27 @@ async function main(argv) {
       }
     }
   }
+  return { totals, agree, causes };
+}
+
+async function main(argv) {
+  const list = argv.includes('--list');
+  const ti = argv.indexOf('--trace');
+  const only = ti >= 0 ? argv[ti + 1] : undefined;
+  const dirs = argv.filter((a, i) => !a.startsWith('--') && (ti < 0 || i !== ti + 1));
+  if (dirs.length > 1) {
+    process.stderr.write('usage: zeek-compare.mjs [CORPUS_DIR] [--list] [--trace NAME]\n');
+    return 2;
+  }
+  const corpus = dirs[0] ?? [join(ROOT, '..', 'shared', 'corpus'), '/work/shared/corpus'].find((d) => existsSync(d));
+  if (corpus === undefined || !existsSync(corpus)) {
+    process.stderr.write(`zeek-compare: no corpus folder${dirs[0] ? `: ${dirs[0]}` : ''}\n`);
+    return 2;
+  }
+  const { run } = await import(pathToFileURL(join(ROOT, 'dist', 'cli', 'main.js')).href);
+  const { totals, agree, causes } = await compareAll(run, corpus, only);
   const pct = (a, b) => (b === 0 ? '-' : `${((100 * a) / b).toFixed(1)}%`);
-  console.log(`zeek-compare: ${traces} traces with Zeek's own conn.log (${GOLDEN.replace(`${ROOT}/`, '')}), corpus ${corpus}`);
+  console.log(`zeek-compare: ${totals.traces} traces with Zeek's own conn.log (${GOLDEN.replace(`${ROOT}/`, '')}), corpus ${corpus}`);
   console.log(`  Zeek's connections found by flowdemux: ${totals.found}/${totals.zeek} (${pct(totals.found, totals.zeek)}), ${totals.swapped} of them with the roles swapped`);
   console.log(`  flowdemux's connections found in Zeek's: ${totals.foundOurs}/${totals.ours} (${pct(totals.foundOurs, totals.ours)})`);
   console.log('  agreement on matched connections:');
@@ -227,4 +236,4 @@ async function main(argv) {
   return 0;
 }
 
-process.exitCode = await main(process.argv.slice(2));
+if (process.argv[1] === fileURLToPath(import.meta.url)) process.exitCode = await main(process.argv.slice(2));
