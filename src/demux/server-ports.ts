@@ -17,7 +17,10 @@
  * ports to it (`redef likely_server_ports += { ports }`). The lists below are those ports, per
  * transport, as the default scripts (`zeek -r trace`, no `-b`) register them. Analyzers that add
  * none (IRC, RFB, WebSocket, the file analyzers...) are absent on purpose, and DHCP adds 67/udp
- * only.
+ * only. Zeek's test baselines agree: an HTTP SYN-ACK from 80 to 6669 (IRC's port) is flipped,
+ * which the rule below does only when 6669 is not listed. Zeek's newest analyzer framework adds
+ * every port an analyzer registers (Analyzer::register_for_ports, unless registered as not a
+ * server port); should that reach IRC's ports, they belong here.
  *
  * Looked up once per flow, at its first packet: a table of 65536 bytes per transport.
  */
