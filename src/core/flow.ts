@@ -16,7 +16,9 @@ export type FlowProto = 'tcp' | 'udp' | 'icmp' | 'icmpv6';
  * - `syn-after-midstream`: a SYN on a connection whose start was never seen;
  * - `idle-timeout`: traffic after the previous generation was silent past its idle timeout;
  * - `after-close`: non-SYN traffic after a closed connection was released (stray packets);
- * - `after-eviction`: traffic after the previous generation was evicted by `maxFlows`.
+ * - `after-eviction`: traffic after the previous generation was evicted by `maxFlows`;
+ * - `after-attempt`: traffic after the previous generation's SYN went unanswered for
+ *   `tcpAttemptDelay` (Zeek's connection attempt: its attempt timer removed the connection).
  */
 export type GenerationReason =
   | 'first'
@@ -26,15 +28,19 @@ export type GenerationReason =
   | 'syn-after-midstream'
   | 'idle-timeout'
   | 'after-close'
-  | 'after-eviction';
+  | 'after-eviction'
+  | 'after-attempt';
 
 /**
- * How a flow record ended: `rst` / `fin` (TCP close seen; `fin` means FIN both ways),
- * `idle-timeout`, `evicted` (by `maxFlows`), `superseded` (a new connection took the tuple while
- * this one was still open), `capture-end` (still open when the input ended). `null` in a
- * snapshot of a flow that is still open.
+ * How a flow record ended: `rst` / `fin` (TCP close seen; `fin` means FIN both ways, or a FIN
+ * whose peer had sent nothing, Zeek's complete close, or 3 s after a FIN that was its end's first
+ * packet while the peer went on, Zeek's partial close), `idle-timeout`, `evicted` (by
+ * `maxFlows`), `superseded` (a new connection took the tuple while this one was still open),
+ * `attempt-timeout` (a SYN unanswered for `tcpAttemptDelay`, and the tuple was heard again),
+ * `capture-end` (still open when the input ended). `null` in a snapshot of a flow that is still
+ * open.
  */
-export type EndReason = 'rst' | 'fin' | 'idle-timeout' | 'evicted' | 'superseded' | 'capture-end';
+export type EndReason = 'rst' | 'fin' | 'idle-timeout' | 'evicted' | 'superseded' | 'capture-end' | 'attempt-timeout';
 
 export interface FlowEndpoint {
   ip: string;
@@ -147,7 +153,10 @@ export interface Flow {
   generation: number;
   client: FlowEndpoint;
   server: FlowEndpoint;
-  /** No SYN without ACK was seen: the client is the end with the higher port (ties: first sender). */
+  /**
+   * No SYN without ACK was seen: the client is the first sender unless Zeek's likely server ports
+   * flip it (src/demux/server-ports.ts); ICMP: the first sender, `false` when it sent a request.
+   */
   rolesInferred: boolean;
   start: Timestamp;
   end: Timestamp;
@@ -175,6 +184,12 @@ export interface Flow {
    * `icmpErrors`/`icmpError` only); the demux picture reads it (src/demux/groups.ts).
    */
   portUnreachable?: { toServer: number; toClient: number };
+  /**
+   * TCP, both ends closed (a FIN or RST from each): the time of the packet that closed the
+   * second. Zeek's clock stops there, so conn.log's duration ends there; `end` goes on to the
+   * last packet (a final ACK), as tshark's conversation does. Absent otherwise, and in JSON.
+   */
+  closedAt?: Timestamp;
 }
 
 /** How a packet reached its flow. */
@@ -242,6 +257,12 @@ export interface DemuxOptions {
    * tcp_close_delay / tcp_reset_delay). A SYN ends the wait at once.
    */
   tcpCloseLinger?: number;
+  /**
+   * Seconds after which a SYN its peer never answered ends the connection (default 5, Zeek's
+   * tcp_attempt_delay; 0: never): a later packet of the tuple starts a new generation
+   * (`after-attempt`), as Zeek logs a new connection.
+   */
+  tcpAttemptDelay?: number;
   /**
    * Cap on flows held open at once; the least recently active is evicted (default 250,000: live
    * state is about 550 bytes a flow, so about 140 MB at the cap).

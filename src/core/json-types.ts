@@ -74,10 +74,12 @@ export interface Flow {
   /** The other end. */
   server: Endpoint;
   /**
-   * The client was guessed: no SYN without ACK was seen (UDP, a TCP connection caught mid-stream),
-   * so the client is the end with the higher port (ties: the first sender); for one-way ICMP
-   * (errors, adverts), the sender. 'false' for ICMP request/reply flows: the asking end is the
-   * client.
+   * The client was guessed: no SYN without ACK was seen (UDP, a TCP connection first seen by its
+   * SYN-ACK or caught mid-stream). The client is then the first packet's sender, as in Zeek's
+   * conn.log, unless that sender's port is one of Zeek's likely server ports and the other's is
+   * not (TCP: when both are, a packet without SYN from the lower port), or the receiver is
+   * 255.255.255.255; 'history' then starts with '^'. ICMP: the first sender; 'false' when its
+   * first packet was a request (echo, router solicitation...).
    */
   rolesInferred: boolean;
   /** Time of the first packet. */
@@ -106,16 +108,21 @@ export interface Flow {
    * Why this generation began: first traffic on the tuple; a SYN after the previous connection
    * ended by RST, or by FIN both ways; a SYN with another initial sequence number while the
    * previous one was open; a SYN on a connection whose start was not seen; traffic after the
-   * previous generation was idle past its timeout; non-SYN traffic after a closed connection was
-   * released; traffic after the previous generation was evicted ('--max-flows').
+   * previous generation was idle past its timeout (for UDP to a DNS port, Zeek's DNS session
+   * timeout: 10 s); non-SYN traffic after a closed connection was released; traffic after the
+   * previous generation was evicted ('--max-flows'); traffic after the previous generation's SYN
+   * went unanswered for 5 s (Zeek's connection attempt).
    */
-  generationReason: "first" | "syn-after-rst" | "syn-after-fin" | "new-isn" | "syn-after-midstream" | "idle-timeout" | "after-close" | "after-eviction";
+  generationReason: "first" | "syn-after-rst" | "syn-after-fin" | "new-isn" | "syn-after-midstream" | "idle-timeout" | "after-close" | "after-eviction" | "after-attempt";
   /**
-   * How it ended: RST; FIN both ways; idle timeout; evicted by '--max-flows'; a new connection
-   * took the tuple while it was open; still open when the input ended. 'null' only for a flow
-   * still open, which no command writes today (every report is made after the input ended).
+   * How it ended: RST; FIN both ways, or a FIN whose peer had sent nothing (Zeek's complete
+   * close), or a FIN that was its end's first packet while the peer went on, 3 s after it (Zeek's
+   * partial close); idle timeout; evicted by '--max-flows'; a new connection took the tuple while
+   * it was open; still open when the input ended; its SYN went unanswered for 5 s and the tuple
+   * was heard again (Zeek's attempt timer). 'null' only for a flow still open, which no command
+   * writes today (every report is made after the input ended).
    */
-  endReason: "rst" | "fin" | "idle-timeout" | "evicted" | "superseded" | "capture-end" | null;
+  endReason: "rst" | "fin" | "idle-timeout" | "evicted" | "superseded" | "capture-end" | "attempt-timeout" | null;
   /** IP version of the flow's packets (the innermost, for tunnelled traffic). */
   ipVersion: 4 | 6;
   /**

@@ -20,21 +20,29 @@ import type { Packet } from '../core/packet.js';
 import { isPortUnreachable } from './closed.js';
 import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './community-id.js';
 import { FlowTable, TupleKey } from './flow-table.js';
-import { ENDED_FIN, ENDED_NONE, ENDED_RST, FlowStore } from './flow-state.js';
+import { ENDED_FIN, ENDED_HALF, ENDED_NONE, ENDED_RST, FlowStore } from './flow-state.js';
 import { FragmentTable, type FragmentEntry } from './fragments.js';
+import { isDnsPort, isLimitedBroadcast, zeekFlipsFirstPacket } from './server-ports.js';
 import {
-  EP, closeIsOver, finishGaps, missedBytes, noteFinAck, renderHistory, tcpConnState, udpConnState, updateGaps, updateHistory,
+  EP, closeIsOver, finishGaps, isClosedEnd, missedBytes, noteFinAck, renderHistory, tcpConnState, udpConnState, updateGaps, updateHistory,
   updateState,
 } from './tcp.js';
 import type {
   DemuxOptions, DemuxSummary, EndReason, Flow, FlowProto, FlowRef, GenerationReason, PacketKind,
 } from '../core/flow.js';
 
+/** Zeek's dns_session_timeout (s): how long its DNS analyzer keeps an idle UDP session. */
+const DNS_SESSION_TIMEOUT = 10;
+
+/** Zeek's tcp_partial_close_delay (s): see sameOrNewFlow. */
+const TCP_PARTIAL_CLOSE_DELAY = 3;
+
 const TCP = 6;
 const UDP = 17;
 const ICMP = 1;
 const ICMPV6 = 58;
 
+const F_FIN = 0x01;
 const F_SYN = 0x02;
 const F_RST = 0x04;
 const F_ACK = 0x10;
@@ -61,6 +69,7 @@ export const DEFAULTS = {
   udpIdleTimeout: 60,
   icmpIdleTimeout: 60,
   tcpCloseLinger: 5,
+  tcpAttemptDelay: 5,
   // At ~500 bytes a live flow (record and tuple), 250,000 open at once is ~125 MB: memory stays bounded on a SYN
   // flood while real captures (thousands open at once) never reach it.
   maxFlows: 250_000,
@@ -100,6 +109,7 @@ export class DemuxEngine {
   private readonly udpIdle: number;
   private readonly icmpIdle: number;
   private readonly closeLinger: number;
+  private readonly attemptDelay: number;
   private readonly maxFlows: number;
   private readonly maxRemembered: number;
   private readonly icmpFlows: boolean;
@@ -146,6 +156,7 @@ export class DemuxEngine {
     this.udpIdle = opts.udpIdleTimeout ?? DEFAULTS.udpIdleTimeout;
     this.icmpIdle = opts.icmpIdleTimeout ?? DEFAULTS.icmpIdleTimeout;
     this.closeLinger = opts.tcpCloseLinger ?? DEFAULTS.tcpCloseLinger;
+    this.attemptDelay = opts.tcpAttemptDelay ?? DEFAULTS.tcpAttemptDelay;
     this.maxFlows = Math.max(1, opts.maxFlows ?? DEFAULTS.maxFlows);
     this.maxRemembered = Math.max(0, opts.maxRemembered ?? DEFAULTS.maxRemembered);
     this.icmpFlows = opts.icmpFlows ?? true;
@@ -207,8 +218,8 @@ export class DemuxEngine {
     for (const f of this.liveById()) {
       const ended = this.store.ended(f);
       const closed = ended !== ENDED_NONE;
-      this.finishLive(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'capture-end',
-        closed ? (ended === ENDED_FIN ? N_FIN : N_RST) : N_IDLE);
+      this.finishLive(f, closed ? (ended === ENDED_RST ? 'rst' : 'fin') : 'capture-end',
+        closed ? (ended === ENDED_RST ? N_RST : N_FIN) : N_IDLE);
     }
   }
 
@@ -284,9 +295,9 @@ export class DemuxEngine {
     const store = this.store;
     const e = FlowStore.side(f, fromA);
     const p = FlowStore.side(f, !fromA);
-    if (store.isEmpty(f)) this.firstPacketRoles(f, pkt, synOnly, fromA);
+    if (store.isEmpty(f)) this.firstPacketRoles(f, pkt, synOnly, fromA, flags);
     this.countPacket(f, fromA, pkt, tcp, tsSec, tsNsec);
-    const list = tcp ? this.tcpStep(f, e, p, pkt, flags, fromA) : this.udpStep(f, e, fromA);
+    const list = tcp ? this.tcpStep(f, e, p, pkt, flags, fromA, tsSec, tsNsec) : this.udpStep(f, e, fromA);
     this.table.touch(slot, list);
 
     if (pkt.isFragment) this.firstFragment(pkt, f, fromA, this.now);
@@ -307,8 +318,23 @@ export class DemuxEngine {
     if (t - store.lastT(f) > this.timeoutOf(proto, ended)) {
       const closed = ended !== ENDED_NONE;
       const reason: GenerationReason = !closed ? 'idle-timeout'
-        : !synOnly ? 'after-close' : ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
-      return this.replace(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'idle-timeout', reason, tsSec, tsNsec, t);
+        : !synOnly ? 'after-close' : ended === ENDED_RST ? 'syn-after-rst' : 'syn-after-fin';
+      return this.replace(f, closed ? (ended === ENDED_RST ? 'rst' : 'fin') : 'idle-timeout', reason, tsSec, tsNsec, t);
+    }
+    // Zeek's DNS analyzer ends a UDP DNS session after dns_session_timeout: rare path, 9 s idle.
+    if (proto === UDP && t - store.lastT(f) >= DNS_SESSION_TIMEOUT - 1 && this.dnsSessionOver(f, t)) {
+      return this.replace(f, 'idle-timeout', 'idle-timeout', tsSec, tsNsec, t);
+    }
+    // Zeek's attempt timer: a SYN its peer never answered ends the connection tcp_attempt_delay
+    // after it (the peer's end still idle); what follows starts a new one (issue 16, item 3).
+    if (proto === TCP && ended === ENDED_NONE && this.attemptOver(f, t)) {
+      return this.replace(f, 'attempt-timeout', 'after-attempt', tsSec, tsNsec, t);
+    }
+    // Zeek's partial close: an end whose first packet was a FIN, the peer active and still open
+    // (not ended) tcp_partial_close_delay later: Zeek removed the connection then.
+    const partial = store.partialCloseT(f);
+    if (partial >= 0 && ended === ENDED_NONE && t - partial > TCP_PARTIAL_CLOSE_DELAY) {
+      return this.replace(f, 'fin', 'after-close', tsSec, tsNsec, t);
     }
     if (!synOnly) return f;
     // A SYN on a live connection: retransmission, late SYN, or a new connection on the tuple?
@@ -316,7 +342,8 @@ export class DemuxEngine {
     const e = FlowStore.side(f, fromA);
     const p = FlowStore.side(f, !fromA);
     let reason: GenerationReason | null = null;
-    if (ended !== ENDED_NONE) reason = ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
+    // After a FIN whose peer was silent, a SYN is judged by its sequence number, as while open.
+    if (ended === ENDED_FIN || ended === ENDED_RST) reason = ended === ENDED_FIN ? 'syn-after-fin' : 'syn-after-rst';
     else if (store.isn(e) >= 0) {
       if (seq !== store.isn(e)) reason = 'new-isn'; // same ISN: a retransmitted SYN
     } else if (store.isn(p) >= 0) {
@@ -328,13 +355,55 @@ export class DemuxEngine {
     } else reason = 'syn-after-midstream';
     if (reason === null) return f;
     const closed = ended !== ENDED_NONE;
-    return this.replace(f, closed ? (ended === ENDED_FIN ? 'fin' : 'rst') : 'superseded', reason, tsSec, tsNsec, t);
+    return this.replace(f, closed ? (ended === ENDED_RST ? 'rst' : 'fin') : 'superseded', reason, tsSec, tsNsec, t);
   }
 
-  /** A flow's first packet decides its roles: a SYN's sender is the client, else inferRoles. */
-  private firstPacketRoles(f: number, pkt: Packet, synOnly: boolean, fromA: boolean): void {
-    if (synOnly) this.store.setRoles(f, fromA, false);
-    else this.inferRoles(f, fromA, fromA ? pkt.srcPort : pkt.dstPort, fromA ? pkt.dstPort : pkt.srcPort);
+  /**
+   * A UDP flow to a DNS port (Zeek attaches its DNS analyzer by the responder's port: 53, 137,
+   * 5353, 5355) that Zeek's DNS_Analyzer::ExpireTimer has removed by time `t`. That timer first
+   * runs dns_session_timeout (10 s) after the connection began and again every 10 s after each
+   * run, and removes the connection when it finds it idle for at least 9 s. Modelled with each
+   * run on time (Zeek runs a timer when its capture time passes it, so on a busy link they are):
+   * the first run after the last packet, `next`, finds it idle enough, or a run after that does.
+   */
+  private dnsSessionOver(f: number, t: number): boolean {
+    const store = this.store;
+    const ports = this.table.ports(store.slot(f));
+    if (!isDnsPort(store.clientIsA(f) ? ports & 0xffff : ports >>> 16)) return false;
+    const start = store.startSec(f) + store.startNsec(f) / 1e9;
+    const last = store.lastT(f);
+    const next = start + DNS_SESSION_TIMEOUT * (Math.floor((last - start) / DNS_SESSION_TIMEOUT) + 1);
+    return (next <= t && next - last >= DNS_SESSION_TIMEOUT - 1) || next + DNS_SESSION_TIMEOUT <= t;
+  }
+
+  /**
+   * The client sent a SYN (or a SYN-ACK as originator) more than attemptDelay seconds after the
+   * flow began, and the server's end has sent nothing: Zeek's AttemptTimer would have removed
+   * the connection by now. The server's state is read first: it rules out every answered flow.
+   */
+  private attemptOver(f: number, t: number): boolean {
+    const store = this.store;
+    const ca = store.clientIsA(f);
+    if (store.state(FlowStore.side(f, !ca)) !== EP.INACTIVE) return false;
+    const cs = store.state(FlowStore.side(f, ca));
+    if (cs !== EP.SYN_SENT && cs !== EP.SYN_ACK_SENT) return false;
+    return this.attemptDelay > 0 && t - (store.startSec(f) + store.startNsec(f) / 1e9) > this.attemptDelay;
+  }
+
+  /**
+   * A flow's first packet decides its roles: a bare SYN's sender is the client; otherwise the
+   * sender too, unless Zeek would flip them (server-ports.ts: the sender's port is a likely
+   * server port). A flip starts the history with '^', as Zeek marks it.
+   */
+  private firstPacketRoles(f: number, pkt: Packet, synOnly: boolean, fromA: boolean, flags: number): void {
+    if (synOnly) {
+      this.store.setRoles(f, fromA, false);
+      return;
+    }
+    const flip = zeekFlipsFirstPacket(pkt.protocol, pkt.srcPort, pkt.dstPort, (flags & F_SYN) !== 0,
+      isLimitedBroadcast(pkt.bytes, pkt.dstAddrOffset, pkt.addrLength));
+    this.store.setRoles(f, flip ? !fromA : fromA, true);
+    if (flip) this.store.hist[f] = '^';
   }
 
   /** Counts the packet on its sender's end and stamps the flow's times. */
@@ -350,7 +419,7 @@ export class DemuxEngine {
    * TCP: initial sequence numbers, Zeek's history, the endpoint states and the capture's gaps;
    * whether the connection ended. Returns the flow table list the flow now belongs on.
    */
-  private tcpStep(f: number, e: number, p: number, pkt: Packet, flags: number, fromA: boolean): number {
+  private tcpStep(f: number, e: number, p: number, pkt: Packet, flags: number, fromA: boolean, tsSec: number, tsNsec: number): number {
     const store = this.store;
     const seq = pkt.tcpSeq;
     if ((flags & F_SYN) !== 0) {
@@ -362,10 +431,21 @@ export class DemuxEngine {
     const clientIsA = store.clientIsA(f);
     if (!this.lateSynSeen) updateState(store, e, p, clientIsA === fromA ? e : p, fromA === clientIsA, flags, pkt.payloadLength);
     updateGaps(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.isFragment ? -1 : pkt.payloadLength);
-    // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close).
+    // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close),
+    // or a FIN while the peer had sent nothing (Zeek's close_complete: the peer is inactive).
     if (store.state(e) === EP.RESET || store.state(p) === EP.RESET) store.setEnded(f, ENDED_RST);
     else if (store.state(e) === EP.CLOSED && store.state(p) === EP.CLOSED) store.setEnded(f, ENDED_FIN);
-    const list = store.ended(f) !== ENDED_NONE ? L_CLOSED : L_TCP;
+    else if (store.state(e) === EP.CLOSED && store.state(p) === EP.INACTIVE) store.setEnded(f, ENDED_HALF);
+    const ended = store.ended(f) !== ENDED_NONE;
+    if (ended && store.closedAt[f] === null && isClosedEnd(store.state(e)) && isClosedEnd(store.state(p))) {
+      store.closedAt[f] = { sec: tsSec, nsec: tsNsec };
+    } else if (!ended && (flags & F_FIN) !== 0 && store.prevState(e) === EP.INACTIVE && store.state(e) === EP.CLOSED
+      && store.partialCloseT(f) < 0) {
+      // This end's first packet closed it while its peer is active (not ended: not idle, not
+      // closed): Zeek's partial close, checked on the packet path (sameOrNewFlow).
+      store.setPartialCloseT(f, this.now);
+    }
+    const list = ended ? L_CLOSED : L_TCP;
     if (this.endOnClose) this.handOverIfOver(f, p, flags, pkt.tcpAck | 0);
     return list;
   }
@@ -394,17 +474,6 @@ export class DemuxEngine {
   }
 
   /**
-   * No SYN: the end with the higher port is the client (ephemeral ports are high), ties go to the
-   * first sender. When that makes the first packet's sender the server, the history starts with
-   * '^' as Zeek marks a connection whose direction a heuristic flipped.
-   */
-  private inferRoles(f: number, fromA: boolean, aPort: number, bPort: number): void {
-    const clientIsA = aPort > bPort ? true : aPort < bPort ? false : fromA;
-    this.store.setRoles(f, clientIsA, true);
-    if (clientIsA !== fromA) this.store.hist[f] = '^';
-  }
-
-  /**
    * endOnClose: a closed connection goes to onFlowEnd as soon as it is over (closeIsOver), not
    * when it is released. It stays live, so that a stray packet still finds it (as in a file).
    * `p`: the end the packet went to.
@@ -413,7 +482,8 @@ export class DemuxEngine {
     const store = this.store;
     if ((flags & F_ACK) !== 0) noteFinAck(store, p, ack32);
     const ended = store.ended(f);
-    if (ended === ENDED_NONE || this.handedOver.has(f)) return;
+    // A FIN whose peer was silent: its peer may still answer; handed over when it is released.
+    if (ended === ENDED_NONE || ended === ENDED_HALF || this.handedOver.has(f)) return;
     // A RST after FIN both ways changes no state (updateState), but nothing is awaited after it.
     const finBothWays = ended === ENDED_FIN;
     if (!closeIsOver(store, FlowStore.side(f, true), FlowStore.side(f, false), finBothWays) && !(finBothWays && (flags & F_RST) !== 0)) return;
@@ -457,8 +527,9 @@ export class DemuxEngine {
     }
     const store = this.store;
     if (store.isEmpty(f)) {
-      // The asking end of a pair is the client, whichever half was seen first.
-      if (counterpart >= 0) store.setRoles(f, isIcmpRequest(type, v6) ? fromA : !fromA, false);
+      // The first sender is the client, as in Zeek's conn.log (an answer seen first makes its
+      // sender the client: the roles are then a guess). One-way messages: the sender, end A.
+      if (counterpart >= 0) store.setRoles(f, fromA, !isIcmpRequest(type, v6));
       else store.setRoles(f, true, true);
     }
     this.count(f, fromA, pkt);
@@ -643,7 +714,7 @@ export class DemuxEngine {
 
   /** The end reason and remembered note of a closed TCP flow. */
   private closedEnd(f: number): [EndReason, number] {
-    return this.store.ended(f) === ENDED_FIN ? ['fin', N_FIN] : ['rst', N_RST];
+    return this.store.ended(f) === ENDED_RST ? ['rst', N_RST] : ['fin', N_FIN];
   }
 
   private expireAt(t: number): void {
@@ -782,6 +853,8 @@ export class DemuxEngine {
       icmpErrors: store.icmpErrors(f),
       icmpError: this.store.icmpError[f]!,
     };
+    const closedAt = this.store.closedAt[f];
+    if (closedAt != null) flow.closedAt = { sec: closedAt.sec, nsec: closedAt.nsec };
     const unreachable = this.store.portUnreachable[f];
     if (unreachable != null) {
       flow.portUnreachable = { toServer: unreachable[ca ? 1 : 0], toClient: unreachable[ca ? 0 : 1] };

@@ -20,11 +20,13 @@
  * Strings and rare objects (history letters, generation reason, ICMP error note, content-gap
  * details) live in plain arrays beside, indexed by record number.
  */
-import type { GenerationReason, IcmpErrorNote } from '../core/flow.js';
+import type { GenerationReason, IcmpErrorNote, Timestamp } from '../core/flow.js';
 
 export const ENDED_NONE = 0;
 export const ENDED_FIN = 1;
 export const ENDED_RST = 2;
+/** A FIN while the peer had sent nothing: Zeek's close is complete then (its peer is inactive). */
+export const ENDED_HALF = 3;
 
 // Fields of a flow, at the start of its record.
 /** Latest packet time as float seconds, for idle checks only (exact times are below). */
@@ -33,7 +35,10 @@ const START_SEC = 1;
 const START_NSEC = 2;
 const END_SEC = 3;
 const END_NSEC = 4;
-/** ENDED_*: the TCP connection closed (RST, or FIN both ways); it lingers for stray packets. */
+/**
+ * ENDED_*: the TCP connection closed (RST, FIN both ways, or a FIN whose peer was silent); it
+ * lingers for stray packets.
+ */
 const ENDED = 5;
 /** 1 when end A is the client. */
 const CLIENT_IS_A = 6;
@@ -46,7 +51,12 @@ const GENERATION = 9;
 const SLOT = 10;
 const PROTO = 11;
 const ICMP_ERRORS = 12;
-const HEADER = 13;
+/**
+ * TCP: time (float seconds) of a FIN that was its end's first packet while the peer was active,
+ * Zeek's partial close (its PartialCloseTimer runs tcp_partial_close_delay later); -1 when none.
+ */
+const PARTIAL_CLOSE_T = 13;
+const HEADER = 14;
 
 // Fields of one end (what it sent, and its TCP endpoint state), relative to the end's base.
 // The ones every packet touches come first, on one cache line.
@@ -136,6 +146,12 @@ export class FlowStore {
    */
   readonly portUnreachable: ([number, number] | null)[] = [];
   /**
+   * TCP: when both ends had closed (FIN or RST from each), the time of the packet that closed the
+   * second: Zeek's connection clock stops there (its last time is updated only while an end is
+   * open), so conn.log's duration ends there. Null until then (set off the packet path).
+   */
+  readonly closedAt: (Timestamp | null)[] = [];
+  /**
    * Content-gap details (`gapSide(fromA) + MISS_N`...), null until the flow's capture lost
    * something; one entry a record (null when free), so that reading it never leaves the array.
    */
@@ -191,6 +207,8 @@ export class FlowStore {
   proto(f: number): number { return this.v[f * STRIDE + PROTO]!; }
   icmpErrors(f: number): number { return this.v[f * STRIDE + ICMP_ERRORS]!; }
   addIcmpError(f: number): void { this.v[f * STRIDE + ICMP_ERRORS]!++; }
+  partialCloseT(f: number): number { return this.v[f * STRIDE + PARTIAL_CLOSE_T]!; }
+  setPartialCloseT(f: number, t: number): void { this.v[f * STRIDE + PARTIAL_CLOSE_T] = t; }
   startSec(f: number): number { return this.v[f * STRIDE + START_SEC]!; }
   startNsec(f: number): number { return this.v[f * STRIDE + START_NSEC]!; }
   endSec(f: number): number { return this.v[f * STRIDE + END_SEC]!; }
@@ -269,12 +287,14 @@ export class FlowStore {
     v[r + SLOT] = slot;
     v[r + PROTO] = proto;
     v[r + ICMP_ERRORS] = 0;
+    v[r + PARTIAL_CLOSE_T] = -1;
     initSide(v, r + SIDE_A);
     initSide(v, r + SIDE_B);
     this.hist[f] = ''; // gaps[f] is null already (release, or never used)
     this.reason[f] = reason;
     this.icmpError[f] = null;
     this.portUnreachable[f] = null;
+    this.closedAt[f] = null;
     return f;
   }
 
@@ -282,6 +302,7 @@ export class FlowStore {
     this.v[f * STRIDE + ID] = 0;
     this.icmpError[f] = null;
     this.portUnreachable[f] = null;
+    this.closedAt[f] = null;
     this.gaps[f] = null;
     this.free.push(f);
     this.count--;

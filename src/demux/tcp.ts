@@ -391,6 +391,11 @@ function setState(st: FlowStore, e: number, state: number): void {
   }
 }
 
+/** An end that has closed its side (Zeek's did_close): it sent a FIN or a RST. */
+export function isClosedEnd(state: number): boolean {
+  return state === EP.CLOSED || state === EP.RESET;
+}
+
 /**
  * Endpoint state change for a segment from end `e` (peer `p`, originator's end `orig`: the
  * ends' base offsets); `isOrig` says whether `e` is the originator (client). Follows the TCP

@@ -160,10 +160,10 @@ function groupTitle(g: DemuxGroup): string {
   let when = '';
   if (n > 1) when = g.concurrent ? `, ${g.maxConcurrent} open at once` : ', one after another';
   let roles = '';
-  if (g.proto === 'udp' && g.rolesInferred) roles = ' (no handshake: the lower port is taken as the server)';
+  if (g.proto === 'udp' && g.rolesInferred) roles = ' (no handshake: the server is guessed as Zeek does, a known server port or else the first receiver)';
   else if (g.rolesInferred) {
     const guessed = g.members.filter((m) => m.rolesInferred).map((m) => m.id);
-    roles = ` (${flowList(guessed, 10)}: no SYN seen, server guessed as the lower port)`;
+    roles = ` (${flowList(guessed, 10)}: no SYN seen, server guessed as Zeek does)`;
   }
   const closed = g.closed.length > 0 ? `, ${g.closed.length} to a closed port` : '';
   return `${g.proto} port ${g.port} ${where}: ${what}${when}${closed}${roles}`;

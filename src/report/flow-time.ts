@@ -36,7 +36,12 @@ export function durationSeconds(flow: Flow, digits = 6): number {
 
 /** Duration as fixed text with `digits` fraction digits, from integers (no float noise). */
 export function durationText(flow: Flow, digits: number): string {
-  const units = durationUnits(flow.start, flow.end, digits);
+  return spanText(flow.start, flow.end, digits);
+}
+
+/** end − start as fixed text with `digits` fraction digits (durationText for any two times). */
+export function spanText(start: Timestamp, end: Timestamp, digits: number): string {
+  const units = durationUnits(start, end, digits);
   if (digits === 0) return String(units);
   const scale = 10 ** digits;
   const whole = Math.floor(units / scale);

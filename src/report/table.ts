@@ -114,7 +114,7 @@ export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): s
     out = renderColumns(fitColumns(cols, width, flowsFitSteps(flows, starts, oneDate)), width);
   }
   let notes = '';
-  if (flows.some((f) => f.rolesInferred)) notes += '? client guessed: no SYN seen (higher port taken as the client)\n';
+  if (flows.some((f) => f.rolesInferred)) notes += '? client guessed: no SYN seen (the first sender, unless only the other end has a known server port, as Zeek guesses)\n';
   if (gaps) notes += 'missed: TCP bytes sent but never captured (sequence gaps), both ways; missedBytes per direction in --format json\n';
   const s = opts?.summary;
   if (s) {

@@ -3,7 +3,7 @@
  */
 import type { Flow, Timestamp } from '../core/flow.js';
 import { epochText } from './time.js';
-import { durationText, durationUnits, missedOf } from './flow-time.js';
+import { durationUnits, missedOf, spanText } from './flow-time.js';
 
 const ZEEK_FIELDS = [
   'ts', 'uid', 'id.orig_h', 'id.orig_p', 'id.resp_h', 'id.resp_p', 'proto', 'service', 'duration',
@@ -42,15 +42,17 @@ function zeekEscape(s: string): string {
 }
 
 function zeekRow(f: Flow): string {
+  // Zeek's clock stops once both ends have closed (closedAt): a last ACK does not lengthen it.
+  const end = f.closedAt ?? f.end;
   // Zeek logs duration and the two byte counts only when the duration is positive.
-  const timed = durationUnits(f.start, f.end, 6) > 0;
+  const timed = durationUnits(f.start, end, 6) > 0;
   return [
     epochText(f.start.sec, f.start.nsec, 6),
     zeekUid(f.id),
     f.client.ip, String(f.client.port), f.server.ip, String(f.server.port),
     f.proto === 'icmpv6' ? 'icmp' : f.proto, // Zeek's transport_proto has one icmp for both
     '-',
-    timed ? durationText(f, 6) : '-',
+    timed ? spanText(f.start, end, 6) : '-',
     timed ? String(f.toServer.payloadBytes) : '-',
     timed ? String(f.toClient.payloadBytes) : '-',
     f.state,

@@ -16,7 +16,7 @@ describe.skipIf(skip)('live() from the library', () => {
     const server = createSocket('udp4');
     await new Promise<void>((r) => server.bind(PORT, '127.0.0.1', r));
     const client = createSocket('udp4');
-    // A UDP flow has no handshake: its client is the end with the higher port (docs/json.md).
+    // A UDP flow has no handshake: its client is the first sender (docs/json.md).
     await new Promise<void>((r) => client.bind(PORT + 1, '127.0.0.1', r));
     const clientPort = client.address().port;
     const r = live({ device: 'lo', filter: `udp port ${PORT}`, count: 3 });

@@ -9,7 +9,7 @@ import { Conversation, feed, makePacket } from './packets.js';
 const T0 = 1_764_056_602;
 
 describe('roles', () => {
-  it('UDP without SYN: the higher port is the client, whoever spoke first', () => {
+  it('UDP without SYN: a known server port (53) makes the other end the client, whoever spoke first', () => {
     const engine = new DemuxEngine();
     // A DNS answer captured before its query.
     feed(engine, { proto: 17, src: '8.8.8.8', sport: 53, dst: '192.168.1.52', dport: 54585, len: 80 }, T0);
@@ -224,20 +224,23 @@ describe('ICMP', () => {
     expect(engine.flows()[0]!.icmpError).toEqual({ type: 3, code: 0, reporter: '2001:db8:ffff::1' });
   });
 
-  it('echo request and reply are one ICMP flow keyed as Community ID does', () => {
+  it('echo request and reply are one ICMP flow keyed as Community ID does; the first sender is the client', () => {
     const engine = new DemuxEngine();
     feed(engine, { proto: 1, src: '5.6.7.8', dst: '1.2.3.4', icmpType: 0, len: 56 }); // reply seen first
     feed(engine, { proto: 1, src: '1.2.3.4', dst: '5.6.7.8', icmpType: 8, len: 56 });
     feed(engine, { proto: 1, src: '1.2.3.4', dst: '5.6.7.8', icmpType: 8, len: 56 });
+    feed(engine, { proto: 1, src: '1.2.3.4', dst: '9.9.9.9', icmpType: 8, len: 56 }); // request first
     engine.finish();
     const flows = engine.flows();
-    expect(flows).toHaveLength(1);
+    expect(flows).toHaveLength(2);
+    // As in Zeek's conn.log: the answer's sender is the originator (orig_p 0, resp_p 8), a guess.
     expect(flows[0]).toMatchObject({
-      proto: 'icmp', client: { ip: '1.2.3.4', port: 8 }, server: { ip: '5.6.7.8', port: 0 }, rolesInferred: false,
+      proto: 'icmp', client: { ip: '5.6.7.8', port: 0 }, server: { ip: '1.2.3.4', port: 8 }, rolesInferred: true,
       state: 'OTH', history: '', communityId: '1:crodRHL2FEsHjbv3UkRrfbs4bZ0=',
     });
-    expect(flows[0]!.toServer.packets).toBe(2);
-    expect(flows[0]!.toClient.packets).toBe(1);
+    expect(flows[0]!.toServer.packets).toBe(1);
+    expect(flows[0]!.toClient.packets).toBe(2);
+    expect(flows[1]).toMatchObject({ client: { ip: '1.2.3.4', port: 8 }, server: { ip: '9.9.9.9', port: 0 }, rolesInferred: false });
   });
 
   it('one-way ICMP (an unmatched error) is a flow per direction; ICMP flows can be turned off', () => {

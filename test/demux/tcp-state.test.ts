@@ -290,8 +290,9 @@ describe('TCP state and history', () => {
 
   it('a SYN captured after its SYN-ACK is the same connection, and roles come from it', () => {
     const engine = new DemuxEngine();
-    // Server on a high port, client on a low one: the port rule guesses wrong at first.
-    const c = new Conversation(engine, '10.0.0.1:1023', '10.0.0.2:8080');
+    // The server's port is not a likely server port: the SYN-ACK's sender is taken for the
+    // originator at first (Zeek's rule), until the SYN shows the roles.
+    const c = new Conversation(engine, '10.0.0.1:1023', '10.0.0.2:9090');
     c.s('SA', { seq: 5000, ack: 1001 });
     c.c('S', { seq: 1000 });
     c.c('A', { seq: 1001, ack: 5001 });

@@ -173,7 +173,7 @@ describe('differences of rule counted as agreement (same sums)', () => {
       }
     }
     engine.finish();
-    // (No SYN in UDP: the higher port is taken for the client, so 776 and 741 are "servers".)
+    // (No SYN in UDP: the roles are guessed, so each flow's ports are compared sorted.)
     expect(engine.flows().map((f) => [[f.client.port, f.server.port].sort((x, y) => x - y), f.toServer.packets + f.toClient.packets])).toEqual([
       [[20048, 50172], 2], [[776, 20048], 2], [[741, 20048], 2]]);
   });

@@ -251,8 +251,8 @@ describe.skipIf(skip)('live: whose sockets, on everyday servers', () => {
     await live.until(() => live.engine.flows().filter((f) => f.proto === 'udp').length === 4 && live.attribution.pending === 0);
     const flows = (await live.stop()).filter((f) => f.proto === 'udp');
     server.kill();
-    // Roles: no handshake, so the lower port is the server; here the test's ports make the
-    // server's port the lower one in every flow.
+    // Roles: no handshake, so the first sender is the client (as Zeek guesses): here the
+    // clients send first in every flow.
     const to = (port: number, from: string) => flows.find((f) => f.server.port === port && f.client.ip === from)!;
     const mine = { pid: server.pid, command: 'python3', state: 'running' };
     expect(to(UDP_WILD, '127.0.0.4').server).toMatchObject({ process: mine, socket: { kind: 'unconnected', bound: `0.0.0.0:${UDP_WILD}` } });

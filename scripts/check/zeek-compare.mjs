@@ -1,0 +1,239 @@
+#!/usr/bin/env node
+/**
+ * How far `flowdemux flows --format zeek` agrees with conn.log files that Zeek itself wrote for
+ * its own test traces (the golden files in test/golden/zeek-conn/, README there: where each came
+ * from and with which options Zeek ran).
+ *
+ *   node scripts/check/zeek-compare.mjs [CORPUS_DIR] [--list] [--trace NAME]
+ *
+ * CORPUS_DIR holds the traces as `zeek__<path with / as __>` (default ../shared/corpus, then
+ * /work/shared/corpus). For each golden file whose trace is there, runs the CLI's own
+ * `run(['flows', trace, '--format', 'zeek'])` from dist/ (build first), and matches connections
+ * without uids: protocol (when the golden has it) and both ends, in the roles each side gave.
+ * A connection of one side found only with the ends swapped counts as found, with its roles
+ * wrong. Several connections on one key are paired in order of start time (within 1 ms when both
+ * have times; Zeek's test baselines often mask `ts`, and are then paired in log order).
+ *
+ * Prints: connections found both ways, then for each field the golden files carry (conn_state,
+ * history, orig/resp pkts, orig/resp ip_bytes, duration within 1e-6 s) how many matched
+ * connections agree, and the differences grouped by their likely cause (`--list` prints each).
+ * Exits 0 (a measurement, not a test); 2 on bad arguments.
+ */
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
+const GOLDEN = join(ROOT, 'test', 'golden', 'zeek-conn');
+const FIELDS = ['conn_state', 'history', 'orig_pkts', 'resp_pkts', 'orig_ip_bytes', 'resp_ip_bytes', 'duration'];
+const TUNNEL_SERVICES = new Set(['vxlan', 'geneve', 'teredo', 'gtpv1', 'ayiya']);
+/** Zeek's `^` appeared in conn.log histories in 2017: older baselines never have one. */
+const NO_FLIP_MARK = new Set(['zeek__pppoe.pcap', 'zeek__q-in-q.pcap', 'zeek__tunnels__Teredo.pcap']);
+
+/** A conn.log (or a zeek-cut of one): its rows as objects keyed by column name. */
+export function parseConnLog(text) {
+  let cols = null;
+  const rows = [];
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('###')) continue;
+    if (line.startsWith('#')) {
+      if (line.startsWith('#fields\t')) cols = line.split('\t').slice(1);
+      continue;
+    }
+    const cells = line.split('\t');
+    if (cols === null) {
+      cols = cells; // zeek-cut output without -m header: the first line names the columns
+      continue;
+    }
+    const row = {};
+    cols.forEach((c, i) => { row[c] = cells[i]; });
+    rows.push(row);
+  }
+  return { cols: cols ?? [], rows };
+}
+
+const keyOf = (r, withProto, swap = false) => {
+  const a = `${r['id.orig_h']}|${r['id.orig_p']}`;
+  const b = `${r['id.resp_h']}|${r['id.resp_p']}`;
+  return `${withProto ? `${r.proto}|` : ''}${swap ? `${b}|${a}` : `${a}|${b}`}`;
+};
+
+const tsOf = (r) => (r.ts === undefined || r.ts.includes('X') ? NaN : Number(r.ts));
+
+function sameField(field, z, o) {
+  if (field === 'duration') {
+    if (z === '-' || o === '-') return z === o;
+    return Math.abs(Number(z) - Number(o)) <= 1e-6 + 1e-9;
+  }
+  return z === o;
+}
+
+/** Pairs the golden rows with ours: same key in the same roles first, then with ends swapped. */
+function match(golden, ours, withProto) {
+  const byKey = new Map();
+  ours.forEach((r, i) => {
+    const k = keyOf(r, withProto);
+    if (!byKey.has(k)) byKey.set(k, []);
+    byKey.get(k).push(i);
+  });
+  const used = new Set();
+  const pairs = [];
+  const missing = [];
+  const take = (z, key) => {
+    const cands = (byKey.get(key) ?? []).filter((i) => !used.has(i));
+    if (cands.length === 0) return -1;
+    const zt = tsOf(z);
+    if (Number.isNaN(zt)) return cands[0];
+    let best = -1;
+    let bestD = Infinity;
+    for (const i of cands) {
+      const d = Math.abs(tsOf(ours[i]) - zt);
+      if (d < bestD) { best = i; bestD = d; }
+    }
+    return bestD <= 1e-3 ? best : -1;
+  };
+  for (const z of golden) {
+    let i = take(z, keyOf(z, withProto));
+    let swapped = false;
+    if (i < 0) {
+      i = take(z, keyOf(z, withProto, true));
+      swapped = i >= 0;
+    }
+    if (i < 0) missing.push(z);
+    else {
+      used.add(i);
+      pairs.push({ z, o: ours[i], swapped });
+    }
+  }
+  const extra = ours.filter((_, i) => !used.has(i));
+  return { pairs, missing, extra };
+}
+
+/** The likely cause of one difference, from what the two rows say. */
+function causeOf(field, z, o, trace, golden) {
+  if (field === 'roles') return 'roles: originator chosen differently';
+  if (field === 'missing') {
+    if (z.proto === 'unknown_transport') return 'missing: other IP protocols are not conns (issue item 4)';
+    if (TUNNEL_SERVICES.has(z.service) || golden.some((g) => (g.tunnel_parents ?? '').split(',').includes(z.uid))) {
+      return 'missing: tunnel outer connection (issue item 5)';
+    }
+    if (![undefined, '-', '(empty)'].includes(z.tunnel_parents)) return 'missing: inside a tunnel flowdemux does not decapsulate (issue item 9)';
+    return 'missing: not found (split or merged differently)';
+  }
+  if (field === 'extra') {
+    const k = keyOf(o, true);
+    if (golden.some((g) => keyOf(g, true) === k || keyOf(g, true, true) === k)) return 'extra: the ends of one of Zeek\'s, begun at another time';
+    return 'extra: flowdemux has a conn Zeek did not log';
+  }
+  const zh = z.history ?? '';
+  if (/[Cc]/.test(zh)) return 'checksum: Zeek dropped a packet with a bad checksum (issue item 7)';
+  const parents = z.tunnel_parents ?? '-';
+  if (parents !== '-' && parents !== '(empty)') return 'tunnel: an inner connection counted differently (issue items 5, 9)';
+  if (TUNNEL_SERVICES.has(z.service)) return 'tunnel: an outer connection counted differently (issue item 5)';
+  if (field === 'conn_state' && z.conn_state === 'RSTOS0' && !/^\^?S/.test(zh)) {
+    return 'conn_state: baseline older than RSTOS0 asking for a SYN in the history';
+  }
+  if (field === 'duration') {
+    const closed = /F.*f|f.*F|R|r/.test(zh);
+    if (closed && o.duration !== '-' && z.duration !== '-' && Number(o.duration) > Number(z.duration)) {
+      return 'duration: runs past the close of both ends (issue item 1)';
+    }
+    return 'duration: other';
+  }
+  if (field === 'history' && zh.replace('^', '') === (o.history ?? '').replace('^', '')) {
+    return NO_FLIP_MARK.has(trace) ? 'history: baseline older than the ^ mark' : 'history: ^ (flip mark) differs';
+  }
+  const gapLetters = (h) => h.replace(/[^GgTt]/g, '');
+  if (field === 'history' && gapLetters(zh) !== gapLetters(o.history ?? '')) return 'history: gap or retransmission letters (issue item 6)';
+  return `${field}: other`;
+}
+
+async function flowdemuxLog(run, trace) {
+  let out = '';
+  const stdout = new Writable({ write(c, _e, cb) { out += c; cb(); } });
+  const stderr = new Writable({ write(_c, _e, cb) { cb(); } });
+  stdout.isTTY = false;
+  await run(['flows', trace, '--format', 'zeek'], { stdout, stderr, stdin: Readable.from([]) });
+  return out;
+}
+
+/**
+ * Compares every golden file whose trace is in `corpus` (or only the trace `only`): connections
+ * found both ways, per-field agreement on the matched ones, and the differences by likely cause
+ * (cause -> lines). `run` is the CLI's run() from dist/.
+ */
+export async function compareAll(run, corpus, only) {
+  const files = readdirSync(GOLDEN).filter((n) => n.endsWith('.conn.log')).sort();
+  const totals = { traces: 0, zeek: 0, found: 0, ours: 0, foundOurs: 0, swapped: 0 };
+  const agree = Object.fromEntries(FIELDS.map((f) => [f, { same: 0, of: 0 }]));
+  const causes = new Map();
+  const note = (cause, line) => {
+    if (!causes.has(cause)) causes.set(cause, []);
+    causes.get(cause).push(line);
+  };
+  for (const name of files) {
+    const trace = name.slice(0, -'.conn.log'.length);
+    if (only !== undefined && trace !== only) continue;
+    const path = join(corpus, trace);
+    if (!existsSync(path)) continue;
+    totals.traces++;
+    const golden = parseConnLog(readFileSync(join(GOLDEN, name), 'utf8'));
+    const ours = parseConnLog(await flowdemuxLog(run, path)).rows;
+    const withProto = golden.cols.includes('proto');
+    const { pairs, missing, extra } = match(golden.rows, ours, withProto);
+    totals.zeek += golden.rows.length;
+    totals.found += pairs.length;
+    totals.ours += ours.length;
+    totals.foundOurs += pairs.length;
+    const fieldsHere = FIELDS.filter((f) => golden.cols.includes(f));
+    for (const z of missing) note(causeOf('missing', z, null, trace, golden.rows), `${trace}: ${keyOf(z, withProto)} (${z.history ?? ''})`);
+    for (const o of extra) note(causeOf('extra', null, o, trace, golden.rows), `${trace}: ${keyOf(o, withProto)} ${o.conn_state} ${o.history}`);
+    for (const { z, o, swapped } of pairs) {
+      if (swapped) {
+        totals.swapped++;
+        note(causeOf('roles', z, o, trace, golden.rows), `${trace}: zeek ${keyOf(z, withProto)} ${z.history ?? ''}, ours ${o.history}`);
+      }
+      for (const f of fieldsHere) {
+        // With the ends swapped, per-direction counts are compared end for end.
+        const of = swapped && f.startsWith('orig_') ? f.replace('orig_', 'resp_') : swapped && f.startsWith('resp_') ? f.replace('resp_', 'orig_') : f;
+        agree[f].of++;
+        if (sameField(f, z[f], o[of])) agree[f].same++;
+        else note(causeOf(f, z, o, trace, golden.rows), `${trace}: ${keyOf(z, withProto)} ${f} zeek ${z[f]} ours ${o[of]}`);
+      }
+    }
+  }
+  return { totals, agree, causes };
+}
+
+async function main(argv) {
+  const list = argv.includes('--list');
+  const ti = argv.indexOf('--trace');
+  const only = ti >= 0 ? argv[ti + 1] : undefined;
+  const dirs = argv.filter((a, i) => !a.startsWith('--') && (ti < 0 || i !== ti + 1));
+  if (dirs.length > 1) {
+    process.stderr.write('usage: zeek-compare.mjs [CORPUS_DIR] [--list] [--trace NAME]\n');
+    return 2;
+  }
+  const corpus = dirs[0] ?? [join(ROOT, '..', 'shared', 'corpus'), '/work/shared/corpus'].find((d) => existsSync(d));
+  if (corpus === undefined || !existsSync(corpus)) {
+    process.stderr.write(`zeek-compare: no corpus folder${dirs[0] ? `: ${dirs[0]}` : ''}\n`);
+    return 2;
+  }
+  const { run } = await import(pathToFileURL(join(ROOT, 'dist', 'cli', 'main.js')).href);
+  const { totals, agree, causes } = await compareAll(run, corpus, only);
+  const pct = (a, b) => (b === 0 ? '-' : `${((100 * a) / b).toFixed(1)}%`);
+  console.log(`zeek-compare: ${totals.traces} traces with Zeek's own conn.log (${GOLDEN.replace(`${ROOT}/`, '')}), corpus ${corpus}`);
+  console.log(`  Zeek's connections found by flowdemux: ${totals.found}/${totals.zeek} (${pct(totals.found, totals.zeek)}), ${totals.swapped} of them with the roles swapped`);
+  console.log(`  flowdemux's connections found in Zeek's: ${totals.foundOurs}/${totals.ours} (${pct(totals.foundOurs, totals.ours)})`);
+  console.log('  agreement on matched connections:');
+  for (const f of FIELDS) console.log(`    ${f.padEnd(14)} ${String(agree[f].same).padStart(4)}/${String(agree[f].of).padEnd(4)} ${pct(agree[f].same, agree[f].of)}`);
+  console.log('  differences by likely cause:');
+  for (const [cause, lines] of [...causes].sort((a, b) => b[1].length - a[1].length)) {
+    console.log(`    ${String(lines.length).padStart(4)}  ${cause}`);
+    if (list) for (const l of lines) console.log(`            ${l}`);
+  }
+  return 0;
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,141 @@
+/**
+ * Zeek's rules for conn.log, each on a small crafted capture, against the conn.log those rules
+ * give (test/golden/zeek-rules/NAME.conn.log, written from Zeek's source: server-ports.ts and
+ * flow-state.ts `closedAt` say where each rule comes from). The capture goes through the CLI's
+ * `flows --format zeek`; the golden files hold the columns the rules decide.
+ */
+import { readFileSync } from 'node:fs';
+import { afterAll, describe, expect, it } from 'vitest';
+import { buildPcap, tempDir, type PcapRecordSpec } from '../helpers/capture-builders.js';
+import { buildEcho, buildTcp, buildUdp, ethernet } from '../helpers/packet-builders.js';
+import { runCli } from '../helpers/run-cli.js';
+
+const GOLDEN = new URL('../golden/zeek-rules/', import.meta.url).pathname;
+const T0 = 1_700_000_000;
+const tmp = tempDir('flowdemux-zeek-rules-');
+afterAll(() => tmp.cleanup());
+
+/** Packets at T0 + seconds, as one Ethernet pcap (µs). */
+function capture(name: string, packets: [number, Uint8Array][]): string {
+  const records: PcapRecordSpec[] = packets.map(([t, ip]) => {
+    const us = Math.round(t * 1e6);
+    return { tsSec: T0 + Math.floor(us / 1e6), tsFrac: us % 1e6, data: ethernet(ip) };
+  });
+  return tmp.write(name, buildPcap({}, records));
+}
+
+/** The rows of a conn.log (ours or a golden file's) as objects, keyed by the #fields names. */
+function rows(text: string): Record<string, string>[] {
+  let cols: string[] = [];
+  const out: Record<string, string>[] = [];
+  for (const line of text.split('\n')) {
+    if (line.startsWith('#fields\t')) cols = line.split('\t').slice(1);
+    if (line === '' || line.startsWith('#')) continue;
+    const cells = line.split('\t');
+    out.push(Object.fromEntries(cols.map((c, i) => [c, cells[i]!])));
+  }
+  return out;
+}
+
+async function expectGolden(name: string, packets: [number, Uint8Array][]): Promise<void> {
+  const r = await runCli(['flows', capture(`${name}.pcap`, packets), '--format', 'zeek']);
+  expect(r.stderr).toBe('');
+  const golden = rows(readFileSync(`${GOLDEN}${name}.conn.log`, 'utf8'));
+  const cols = Object.keys(golden[0]!);
+  const ours = rows(r.stdout).map((row) => Object.fromEntries(cols.map((c) => [c, row[c]])));
+  expect(ours).toEqual(golden);
+}
+
+const tcp = (t: number, src: string, dst: string, flags: string, seq: number, ack: number, len = 0): [number, Uint8Array] => {
+  const [sip, sport] = src.split(':');
+  const [dip, dport] = dst.split(':');
+  return [t, buildTcp({ src: sip!, dst: dip!, sport: Number(sport), dport: Number(dport), flags, seq, ack, payload: new Uint8Array(len) })];
+};
+
+const udp = (t: number, src: string, dst: string, len: number): [number, Uint8Array] => {
+  const [sip, sport] = src.split(/:(?=\d+$)/);
+  const [dip, dport] = dst.split(/:(?=\d+$)/);
+  return [t, buildUdp({ src: sip!, dst: dip!, sport: Number(sport), dport: Number(dport), payload: new Uint8Array(len) })];
+};
+
+describe("conn.log follows Zeek's rules", () => {
+  it('roles of a TCP connection first seen by its SYN-ACK, and the clock that stops at the close', async () => {
+    // Client and server of each connection.
+    const [c, s] = ['10.0.0.1:40000', '10.0.0.2:80'];
+    const [c2, s2] = ['10.0.1.1:40000', '10.0.1.2:9090'];
+    const [c3, s3] = ['10.0.2.1:40000', '10.0.2.2:80'];
+    await expectGolden('syn-ack-first', [
+      // Port 80 is a likely server port: the SYN-ACK's sender is the responder from the start (^h),
+      // and the last ACK after FIN both ways does not lengthen the duration (0.5 s, not 0.6).
+      tcp(0, s, c, 'SA', 5000, 1001),
+      tcp(0.1, c, s, 'A', 1001, 5001),
+      tcp(0.2, c, s, 'PA', 1001, 5001, 10),
+      tcp(0.3, s, c, 'PA', 5001, 1011, 20),
+      tcp(0.4, s, c, 'FA', 5021, 1011),
+      tcp(0.5, c, s, 'FA', 1011, 5022),
+      tcp(0.6, s, c, 'A', 5022, 1012),
+      // Neither port is a likely server port: the SYN-ACK's sender stays the originator (H).
+      tcp(1, s2, c2, 'SA', 7000, 3001),
+      tcp(1.1, c2, s2, 'A', 3001, 7001),
+      // A RST closes one end only: the other end's later packets still count in the duration.
+      tcp(2, c3, s3, 'S', 100, 0),
+      tcp(2.1, s3, c3, 'SA', 900, 101),
+      tcp(2.2, c3, s3, 'A', 101, 901),
+      tcp(2.3, c3, s3, 'R', 101, 0),
+      tcp(2.4, s3, c3, 'PA', 901, 101, 5),
+    ]);
+  });
+
+  it("timers that split a tuple: Zeek's attempt timer, and a FIN whose peer was silent", async () => {
+    const [c, s] = ['10.1.0.1:50000', '10.1.0.2:22'];
+    const [c2, s2] = ['10.2.0.1:40001', '10.2.0.2:80'];
+    const [c3, s3] = ['10.4.0.1:40002', '10.4.0.2:80'];
+    await expectGolden('timers', [
+      // A half-duplex client: its SYN is never answered, so 5 s after it the connection is over
+      // (S0, SDA); the data that follows is a new connection, without SYN (DF, SH).
+      tcp(0, c, s, 'S', 100, 0),
+      tcp(1, c, s, 'PA', 101, 1, 10),
+      tcp(2, c, s, 'A', 111, 1),
+      tcp(6, c, s, 'PA', 111, 1, 10),
+      tcp(7, c, s, 'FA', 121, 1),
+      // A FIN from a peer that had sent nothing completes the close: the ACK just after belongs
+      // to it, a RST 10 s later is a connection of its own.
+      tcp(20, s2, c2, 'FA', 900, 300),
+      tcp(20.0003, c2, s2, 'A', 300, 901),
+      tcp(30, c2, s2, 'R', 300, 0),
+      // Caught mid-stream: the client's first packet is its FIN while the server is sending (a
+      // partial close): 3 s after it the connection is over, the server's data at 5 s is new.
+      tcp(35, s3, c3, 'PA', 5000, 700, 100),
+      tcp(36, c3, s3, 'FA', 700, 5100),
+      tcp(37, s3, c3, 'PA', 5100, 701, 100),
+      tcp(40, s3, c3, 'PA', 5200, 701, 100),
+      // DNS over UDP: Zeek's DNS analyzer ends the session when a run of its timer (10 s after
+      // the start, then every 10 s) finds it idle for 9 s: the query at 55 is a new connection.
+      udp(40, '10.3.0.1:40000', '10.3.0.2:53', 30),
+      udp(40.01, '10.3.0.2:53', '10.3.0.1:40000', 60),
+      udp(55, '10.3.0.1:40000', '10.3.0.2:53', 30),
+      // mDNS: idle 5 s at the run at 70 (kept), 15 s at the run at 80: the packet at 81 is new.
+      ...[60, 65, 81].map((t) => udp(t, '10.3.0.3:5353', '224.0.0.251:5353', 100)),
+    ]);
+  });
+
+  it('UDP and ICMP: the first sender is the originator unless its port is a likely server port', async () => {
+    await expectGolden('udp-icmp-roles', [
+      // A DNS answer before its query: 53 is a likely server port, the receiver is the originator.
+      udp(0, '192.168.1.1:53', '192.168.1.52:54585', 60),
+      udp(0.01, '192.168.1.52:54585', '192.168.1.1:53', 30),
+      // Neither port is a server port: the first sender, even from the lower port.
+      udp(1, '10.0.0.2:5000', '10.0.0.1:33434', 12),
+      udp(1.5, '10.0.0.1:33434', '10.0.0.2:5000', 12),
+      // DHCP: the client's broadcast; the server's broadcast answer from port 67 is not flipped,
+      // because its receiver, 255.255.255.255, is never made an originator.
+      udp(2, '0.0.0.0:68', '255.255.255.255:67', 300),
+      udp(2.1, '192.168.1.1:67', '255.255.255.255:68', 300),
+      // DHCPv6 to its multicast group: the first sender.
+      udp(3, 'fe80::1:546', 'ff02::1:2:547', 100),
+      // An echo reply seen before its request: the replier is the originator (orig_p 0).
+      [4, buildEcho({ src: '10.9.0.2', dst: '10.9.0.1', id: 7, seq: 1, reply: true })],
+      [4.1, buildEcho({ src: '10.9.0.1', dst: '10.9.0.2', id: 7, seq: 2 })],
+    ]);
+  });
+});
