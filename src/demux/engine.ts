@@ -325,16 +325,11 @@ export class DemuxEngine {
     if (proto === UDP && t - store.lastT(f) >= DNS_SESSION_TIMEOUT - 1 && this.dnsSessionOver(f, t)) {
       return this.replace(f, 'idle-timeout', 'idle-timeout', tsSec, tsNsec, t);
     }
-    // Zeek's attempt timer: a SYN its peer never answered ends the connection tcp_attempt_delay
-    // after it (the peer's end still idle); what follows starts a new one (issue 16, item 3).
-    if (proto === TCP && ended === ENDED_NONE && this.attemptOver(f, t)) {
-      return this.replace(f, 'attempt-timeout', 'after-attempt', tsSec, tsNsec, t);
-    }
-    // Zeek's partial close: an end whose first packet was a FIN, the peer active and still open
-    // (not ended) tcp_partial_close_delay later: Zeek removed the connection then.
-    const partial = store.partialCloseT(f);
-    if (partial >= 0 && ended === ENDED_NONE && t - partial > TCP_PARTIAL_CLOSE_DELAY) {
-      return this.replace(f, 'fin', 'after-close', tsSec, tsNsec, t);
+    // Zeek's attempt and partial-close timers: one comparison a packet, the rest off the path.
+    if (proto === TCP && t > store.zeekCheckT(f) && ended === ENDED_NONE) {
+      const timer = this.zeekTimerOver(f, t);
+      if (timer === 'attempt') return this.replace(f, 'attempt-timeout', 'after-attempt', tsSec, tsNsec, t);
+      if (timer === 'partial') return this.replace(f, 'fin', 'after-close', tsSec, tsNsec, t);
     }
     if (!synOnly) return f;
     // A SYN on a live connection: retransmission, late SYN, or a new connection on the tuple?
@@ -377,17 +372,32 @@ export class DemuxEngine {
   }
 
   /**
-   * The client sent a SYN (or a SYN-ACK as originator) more than attemptDelay seconds after the
-   * flow began, and the server's end has sent nothing: Zeek's AttemptTimer would have removed
-   * the connection by now. The server's state is read first: it rules out every answered flow.
+   * Rare path: an open TCP flow past its check time (ZEEK_CHECK_T). Which of Zeek's timers would
+   * have removed the connection by time `t`, if one would, else null, and the next check time:
+   * - attempt: the client sent a SYN (or a SYN-ACK as originator) and the server's end has sent
+   *   nothing attemptDelay seconds after the flow began (Zeek's AttemptTimer);
+   * - partial: an end whose first packet was a FIN, the peer active and still open (not ended)
+   *   tcp_partial_close_delay later (Zeek's PartialCloseTimer).
    */
-  private attemptOver(f: number, t: number): boolean {
+  private zeekTimerOver(f: number, t: number): 'attempt' | 'partial' | null {
     const store = this.store;
     const ca = store.clientIsA(f);
-    if (store.state(FlowStore.side(f, !ca)) !== EP.INACTIVE) return false;
-    const cs = store.state(FlowStore.side(f, ca));
-    if (cs !== EP.SYN_SENT && cs !== EP.SYN_ACK_SENT) return false;
-    return this.attemptDelay > 0 && t - (store.startSec(f) + store.startNsec(f) / 1e9) > this.attemptDelay;
+    let next = Infinity;
+    if (store.state(FlowStore.side(f, !ca)) === EP.INACTIVE && this.attemptDelay > 0) {
+      const cs = store.state(FlowStore.side(f, ca));
+      if (cs === EP.SYN_SENT || cs === EP.SYN_ACK_SENT) {
+        const deadline = store.startSec(f) + store.startNsec(f) / 1e9 + this.attemptDelay;
+        if (t > deadline) return 'attempt';
+        next = deadline;
+      }
+    }
+    const partial = store.partialCloseT(f);
+    if (partial >= 0) {
+      if (t - partial > TCP_PARTIAL_CLOSE_DELAY) return 'partial';
+      next = Math.min(next, partial + TCP_PARTIAL_CLOSE_DELAY);
+    }
+    store.setZeekCheckT(f, next);
+    return null;
   }
 
   /**
@@ -437,13 +447,14 @@ export class DemuxEngine {
     else if (store.state(e) === EP.CLOSED && store.state(p) === EP.CLOSED) store.setEnded(f, ENDED_FIN);
     else if (store.state(e) === EP.CLOSED && store.state(p) === EP.INACTIVE) store.setEnded(f, ENDED_HALF);
     const ended = store.ended(f) !== ENDED_NONE;
-    if (ended && store.closedAt[f] === null && isClosedEnd(store.state(e)) && isClosedEnd(store.state(p))) {
-      store.closedAt[f] = { sec: tsSec, nsec: tsNsec };
+    if (ended && !store.isClosedAtSet(f) && isClosedEnd(store.state(e)) && isClosedEnd(store.state(p))) {
+      store.setClosedAt(f, tsSec, tsNsec);
     } else if (!ended && (flags & F_FIN) !== 0 && store.prevState(e) === EP.INACTIVE && store.state(e) === EP.CLOSED
       && store.partialCloseT(f) < 0) {
       // This end's first packet closed it while its peer is active (not ended: not idle, not
       // closed): Zeek's partial close, checked on the packet path (sameOrNewFlow).
       store.setPartialCloseT(f, this.now);
+      store.setZeekCheckT(f, Math.min(store.zeekCheckT(f), this.now + TCP_PARTIAL_CLOSE_DELAY));
     }
     const list = ended ? L_CLOSED : L_TCP;
     if (this.endOnClose) this.handOverIfOver(f, p, flags, pkt.tcpAck | 0);
@@ -853,8 +864,8 @@ export class DemuxEngine {
       icmpErrors: store.icmpErrors(f),
       icmpError: this.store.icmpError[f]!,
     };
-    const closedAt = this.store.closedAt[f];
-    if (closedAt != null) flow.closedAt = { sec: closedAt.sec, nsec: closedAt.nsec };
+    const closedAt = this.store.closedAt(f);
+    if (closedAt !== null) flow.closedAt = closedAt;
     const unreachable = this.store.portUnreachable[f];
     if (unreachable != null) {
       flow.portUnreachable = { toServer: unreachable[ca ? 1 : 0], toClient: unreachable[ca ? 0 : 1] };

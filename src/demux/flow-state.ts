@@ -56,7 +56,20 @@ const ICMP_ERRORS = 12;
  * Zeek's partial close (its PartialCloseTimer runs tcp_partial_close_delay later); -1 when none.
  */
 const PARTIAL_CLOSE_T = 13;
-const HEADER = 14;
+/**
+ * TCP: the time (float seconds) after which a packet must check Zeek's attempt and partial-close
+ * timers (the engine's sameOrNewFlow); +Infinity once neither can apply. 0 at first: checked on
+ * the second packet, which sets it.
+ */
+const ZEEK_CHECK_T = 14;
+/**
+ * TCP: when both ends had closed (FIN or RST from each), the time of the packet that closed the
+ * second: Zeek's connection clock stops there (its last time is updated only while an end is
+ * open), so conn.log's duration ends there. -1 until then.
+ */
+const CLOSED_SEC = 15;
+const CLOSED_NSEC = 16;
+const HEADER = 17;
 
 // Fields of one end (what it sent, and its TCP endpoint state), relative to the end's base.
 // The ones every packet touches come first, on one cache line.
@@ -146,12 +159,6 @@ export class FlowStore {
    */
   readonly portUnreachable: ([number, number] | null)[] = [];
   /**
-   * TCP: when both ends had closed (FIN or RST from each), the time of the packet that closed the
-   * second: Zeek's connection clock stops there (its last time is updated only while an end is
-   * open), so conn.log's duration ends there. Null until then (set off the packet path).
-   */
-  readonly closedAt: (Timestamp | null)[] = [];
-  /**
    * Content-gap details (`gapSide(fromA) + MISS_N`...), null until the flow's capture lost
    * something; one entry a record (null when free), so that reading it never leaves the array.
    */
@@ -209,6 +216,18 @@ export class FlowStore {
   addIcmpError(f: number): void { this.v[f * STRIDE + ICMP_ERRORS]!++; }
   partialCloseT(f: number): number { return this.v[f * STRIDE + PARTIAL_CLOSE_T]!; }
   setPartialCloseT(f: number, t: number): void { this.v[f * STRIDE + PARTIAL_CLOSE_T] = t; }
+  zeekCheckT(f: number): number { return this.v[f * STRIDE + ZEEK_CHECK_T]!; }
+  setZeekCheckT(f: number, t: number): void { this.v[f * STRIDE + ZEEK_CHECK_T] = t; }
+  /** Both ends had closed (CLOSED_SEC): when; null before. */
+  closedAt(f: number): Timestamp | null {
+    const sec = this.v[f * STRIDE + CLOSED_SEC]!;
+    return sec < 0 ? null : { sec, nsec: this.v[f * STRIDE + CLOSED_NSEC]! };
+  }
+  isClosedAtSet(f: number): boolean { return this.v[f * STRIDE + CLOSED_SEC]! >= 0; }
+  setClosedAt(f: number, sec: number, nsec: number): void {
+    this.v[f * STRIDE + CLOSED_SEC] = sec;
+    this.v[f * STRIDE + CLOSED_NSEC] = nsec;
+  }
   startSec(f: number): number { return this.v[f * STRIDE + START_SEC]!; }
   startNsec(f: number): number { return this.v[f * STRIDE + START_NSEC]!; }
   endSec(f: number): number { return this.v[f * STRIDE + END_SEC]!; }
@@ -288,13 +307,14 @@ export class FlowStore {
     v[r + PROTO] = proto;
     v[r + ICMP_ERRORS] = 0;
     v[r + PARTIAL_CLOSE_T] = -1;
+    v[r + ZEEK_CHECK_T] = 0;
+    v[r + CLOSED_SEC] = -1;
     initSide(v, r + SIDE_A);
     initSide(v, r + SIDE_B);
     this.hist[f] = ''; // gaps[f] is null already (release, or never used)
     this.reason[f] = reason;
     this.icmpError[f] = null;
     this.portUnreachable[f] = null;
-    this.closedAt[f] = null;
     return f;
   }
 
@@ -302,7 +322,6 @@ export class FlowStore {
     this.v[f * STRIDE + ID] = 0;
     this.icmpError[f] = null;
     this.portUnreachable[f] = null;
-    this.closedAt[f] = null;
     this.gaps[f] = null;
     this.free.push(f);
     this.count--;
