@@ -67,6 +67,6 @@ export async function runLadder(options: Options, io: Io, out: Output): Promise<
   if (target === null) throw noSuchFlow(flow, read, engine.summary().flows, options.keep !== undefined);
   checkFlowGeneration(flow, (target as Flow).generation);
   const render = options.format === 'json' ? renderLadderJson : options.format === 'mermaid' ? renderLadderMermaid : renderLadder;
-  out.write(render(target, packets, { digits }));
+  out.write(render(target, packets, { digits, fit: reportWidth(io.stdout) }));
   return { errors: read.errors, warnings };
 }

@@ -25,6 +25,7 @@ import type { Flow, FlowRef, FlowVia } from '../core/flow.js';
 import { endpointText } from '../demux/groups.js';
 import type * as J from '../core/json-types.js';
 import { mermaidEscape } from './demux.js';
+import { wrapLine, wrapText } from './fit.js';
 import { flowToJson } from './json.js';
 import { formatTcpFlags } from '../parse/format.js';
 import { IPPROTO, TCP_FLAG, type Packet } from '../core/packet.js';
@@ -159,6 +160,12 @@ export interface LadderOptions {
   digits?: number;
   /** Characters between the two bars (default: enough for the labels and names, at least 34). */
   width?: number;
+  /**
+   * The terminal's width (undefined when piped: the full lines). Lines are kept within it: the
+   * arrows narrow down to their labels, then what a line says after its arrow (sequence numbers,
+   * window, TCP analysis) goes on the next lines, under the arrow.
+   */
+  fit?: number;
 }
 
 /** The diagram, a title line first. `packets` in capture order, all of `flow`. */
@@ -172,19 +179,36 @@ export function renderLadder(flow: Flow, packets: readonly LadderPacket[], opts:
   }
   const rel = relativeNumbers(packets);
   const labels = packets.map(arrowLabel);
-  const inner = opts.width ?? Math.max(34, ...labels.map((l) => l.length + 8), client.length + server.length + 4);
   const base = packets[0]!;
   const times = packets.map((p) => relativeText(p.sec, p.nsec, base.sec, base.nsec, digits));
   const noWidth = Math.max(3, ...packets.map((p) => String(p.frame).length));
   const timeWidth = Math.max(4, ...times.map((t) => t.length));
+  const indent = noWidth + 1 + timeWidth + 2;
+  const fit = opts.fit;
+  const labelsNeed = Math.max(...labels.map((l) => l.length + 6));
+  let inner = opts.width ?? Math.max(34, labelsNeed + 2, client.length + server.length + 4);
+  const infos = packets.map((p, i) => infoText(p, rel[i]!));
+  // On a narrow terminal the arrows give up their slack first (never below their labels), so
+  // that the numbers after them stay on the arrow's line; the analysis marks may go below.
+  if (fit !== undefined && opts.width === undefined) {
+    const numbers = Math.max(...infos.map((t) => t.split('  [')[0]!.length));
+    inner = Math.max(labelsNeed, Math.min(inner, fit - indent - 4 - numbers));
+  }
   const gap = inner + 2 - client.length - server.length;
   out.push('');
   out.push(`${'No.'.padEnd(noWidth)} ${'Time'.padStart(timeWidth)}  ${client}${' '.repeat(Math.max(1, gap))}${server}`);
   packets.forEach((p, i) => {
-    const line = `${String(p.frame).padEnd(noWidth)} ${times[i]!.padStart(timeWidth)}  ${arrow(labels[i]!, inner, p.toServer)}  ${infoText(p, rel[i]!)}`;
-    out.push(line);
+    const head = `${String(p.frame).padEnd(noWidth)} ${times[i]!.padStart(timeWidth)}  ${arrow(labels[i]!, inner, p.toServer)}`;
+    const info = infos[i]!;
+    const marksAt = info.indexOf('  [');
+    if (fit === undefined || head.length + 2 + info.length <= fit) out.push(`${head}  ${info}`);
+    else if (marksAt > 0 && head.length + 2 + marksAt <= fit) {
+      // The numbers on the arrow's line, the analysis marks under them.
+      out.push(`${head}  ${info.slice(0, marksAt)}`, ...wrapLine(`${' '.repeat(head.length + 2)}${info.slice(marksAt + 2)}`, fit));
+    } else out.push(head, ...wrapLine(`${' '.repeat(indent + 1)}${info}`, fit));
   });
-  return out.join('\n') + '\n';
+  const text = out.join('\n') + '\n';
+  return fit === undefined ? text : wrapText(text, fit);
 }
 
 // -------------------------------------------------------------------------------------------------
