@@ -213,7 +213,9 @@ export interface FlowRef {
  * seen yet; fragment-unmatched: a fragment that could not be tied to a flow (first fragment never
  * seen, transport header split across fragments, or its flow already gone); non-ip: no IP layer
  * (ARP, LLDP, unsupported link types); damaged: an IP packet whose transport header could not be
- * read; other-ip-protocol: IP carrying something without ports (GRE, ESP, OSPF, SCTP...).
+ * read; other-ip-protocol: IP carrying something without ports (GRE, ESP, OSPF, SCTP...);
+ * bad-checksum (only with `--checksums validate`): a wrong IPv4 header checksum (the packet is
+ * dropped, as Zeek drops it) or a wrong TCP checksum (history `C`/`c`, not counted in its flow).
  */
 export type PacketKind =
   | 'tcp'
@@ -225,7 +227,8 @@ export type PacketKind =
   | 'fragment-unmatched'
   | 'non-ip'
   | 'damaged'
-  | 'other-ip-protocol';
+  | 'other-ip-protocol'
+  | 'bad-checksum';
 
 export interface DemuxSummary {
   packets: number;

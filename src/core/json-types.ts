@@ -317,6 +317,12 @@ export interface PacketKinds {
   damaged: number;
   /** IP carrying a protocol without ports (GRE that was not decoded through, ESP, OSPF, SCTP...). */
   "other-ip-protocol": number;
+  /**
+   * With '--checksums validate' only (else 0): packets dropped for a wrong IPv4 header checksum,
+   * and TCP segments with a wrong checksum (history 'C'/'c', not counted in their flow), as Zeek
+   * treats them.
+   */
+  "bad-checksum": number;
 }
 
 export interface Packet {

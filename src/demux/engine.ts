@@ -63,6 +63,8 @@ const N_EVICTED = 4;
 
 /** Zeek's once-per-direction 'D' bit, reused for UDP history. */
 const H_DATA = 8;
+/** An end sent a packet with a bad checksum (ingestBadChecksum): its roles were decided then. */
+const H_CORRUPT = 128;
 
 export const DEFAULTS = {
   tcpIdleTimeout: 300,
@@ -93,7 +95,7 @@ function protoName(proto: number): FlowProto {
 function emptyKinds(): Record<PacketKind, number> {
   return {
     tcp: 0, udp: 0, icmp: 0, icmpv6: 0, fragment: 0, 'fragment-pending': 0, 'fragment-unmatched': 0,
-    'non-ip': 0, damaged: 0, 'other-ip-protocol': 0,
+    'non-ip': 0, damaged: 0, 'other-ip-protocol': 0, 'bad-checksum': 0,
   };
 }
 
@@ -145,6 +147,10 @@ export class DemuxEngine {
   private gapFlows = 0;
   private gapBytes = 0;
   private lastExpireSec = -Infinity;
+  /** Set during ingestBadChecksum: the packet's transport checksum is wrong. */
+  private corrupt = false;
+  /** Bad checksums so far by end record: [flow id, count], for Zeek's scaled C/c letters. */
+  private readonly corruptCounts = new Map<number, [number, number]>();
   /**
    * The packet's time as float seconds, for the handlers below: a field, not an argument, as a
    * double passed to a function that is not inlined is boxed, 16 bytes of garbage a packet.
@@ -197,6 +203,30 @@ export class DemuxEngine {
     }
     this.kinds[hasDamage(pkt) ? 'damaged' : 'other-ip-protocol']++;
     return null;
+  }
+
+  /**
+   * `--checksums validate`: a packet whose TCP, UDP or ICMP checksum is wrong (parse/checksum.ts),
+   * treated as Zeek treats it. Its connection is found or made (roles as from any first packet),
+   * and then: TCP: history `C`/`c` (sender originator/responder), nothing else (not counted, no
+   * state, time or sequence change: Zeek's TCP analyzer returns before all of them); UDP: counted
+   * (packets and IP bytes: Zeek's size analyzer sees it first), `C`/`c`, no payload bytes, no `D`,
+   * the flow's end time not moved; ICMP: counted the same way, no letter. The letter is added
+   * at an end's 1st, 10th, 100th... bad packet, as Zeek's scaled history entries are.
+   */
+  ingestBadChecksum(pkt: Packet, tsSec: number, tsNsec: number): FlowRef | null {
+    this.corrupt = true;
+    try {
+      return this.ingest(pkt, tsSec, tsNsec);
+    } finally {
+      this.corrupt = false;
+    }
+  }
+
+  /** `--checksums validate`: a packet dropped for a bad IPv4 header checksum, counted only. */
+  countBadIpChecksum(): void {
+    this.packets++;
+    this.kinds['bad-checksum']++;
   }
 
   /**
@@ -295,7 +325,12 @@ export class DemuxEngine {
     const store = this.store;
     const e = FlowStore.side(f, fromA);
     const p = FlowStore.side(f, !fromA);
-    if (store.isEmpty(f)) this.firstPacketRoles(f, pkt, synOnly, fromA, flags);
+    if (store.isEmpty(f) && ((store.histSeen(e) | store.histSeen(p)) & H_CORRUPT) === 0) this.firstPacketRoles(f, pkt, synOnly, fromA, flags);
+    if (this.corrupt) {
+      this.badChecksum(f, e, fromA, pkt, tcp);
+      this.table.touch(slot, tcp ? (store.ended(f) !== ENDED_NONE ? L_CLOSED : L_TCP) : L_UDP);
+      return this.setRef(f, fromA === store.clientIsA(f), 'ports');
+    }
     this.countPacket(f, fromA, pkt, tcp, tsSec, tsNsec);
     const list = tcp ? this.tcpStep(f, e, p, pkt, flags, fromA, tsSec, tsNsec) : this.udpStep(f, e, fromA);
     this.table.touch(slot, list);
@@ -461,6 +496,24 @@ export class DemuxEngine {
     return list;
   }
 
+  /** Rare path: a TCP or UDP packet with a bad checksum (ingestBadChecksum). */
+  private badChecksum(f: number, e: number, fromA: boolean, pkt: Packet, tcp: boolean): void {
+    const store = this.store;
+    store.addHistSeen(e, H_CORRUPT);
+    if (tcp) this.kinds['bad-checksum']++;
+    else {
+      store.addPackets(e, 1, pkt.originalLength, pkt.ipLength, 0);
+      this.kinds.udp++;
+      this.inFlows++;
+    }
+    // Zeek's ScaledHistoryEntry: the letter at the 1st, 10th, 100th... bad packet of an end.
+    const id = store.id(f);
+    let counted = this.corruptCounts.get(e);
+    if (counted === undefined || counted[0] !== id) this.corruptCounts.set(e, counted = [id, 0]);
+    const n = ++counted[1];
+    if (10 ** Math.round(Math.log10(n)) === n) store.hist[f] += fromA ? 'C' : 'c'; // side-neutral: upper is end A
+  }
+
   /** UDP: Zeek's history, 'D' / 'd' once for each direction heard. */
   private udpStep(f: number, e: number, fromA: boolean): number {
     if ((this.store.histSeen(e) & H_DATA) === 0) {
@@ -514,7 +567,7 @@ export class DemuxEngine {
     }
     this.kinds[v6 ? 'icmpv6' : 'icmp']++;
     const qp = pkt.quotedProtocol;
-    if ((qp === TCP || qp === UDP) && pkt.quotedAddrLength !== 0) {
+    if ((qp === TCP || qp === UDP) && pkt.quotedAddrLength !== 0 && !this.corrupt) {
       const ref = this.attachIcmpError(pkt);
       if (ref !== null) return ref;
     }
@@ -543,8 +596,11 @@ export class DemuxEngine {
       if (counterpart >= 0) store.setRoles(f, fromA, !isIcmpRequest(type, v6));
       else store.setRoles(f, true, true);
     }
-    this.count(f, fromA, pkt);
-    this.store.stamp(f, tsSec, tsNsec, t);
+    if (this.corrupt) store.addPackets(FlowStore.side(f, fromA), 1, pkt.originalLength, pkt.ipLength, 0);
+    else {
+      this.count(f, fromA, pkt);
+      this.store.stamp(f, tsSec, tsNsec, t);
+    }
     this.inFlows++;
     this.table.touch(slot, L_ICMP);
     return this.setRef(f, fromA === store.clientIsA(f), 'ports');

@@ -11,6 +11,7 @@ import type { FlowRef } from '../core/flow.js';
 import type { Frame } from '../core/frame.js';
 import { newPacket, type Layer, type Packet } from '../core/packet.js';
 import type { DemuxEngine } from '../demux/engine.js';
+import { CHECKSUM, checkPacket } from '../parse/checksum.js';
 import { decodeFrame } from '../parse/decode.js';
 import { isSupportedLinkType } from '../parse/link.js';
 
@@ -30,6 +31,14 @@ export interface PumpHooks {
   afterBatch?: (frames: number) => void | Promise<void>;
   /** Checked after each batch: true stops reading (a closed output, enough packets). */
   stop?: () => boolean;
+  /**
+   * `--checksums validate`: each IP packet's checksums are checked (parse/checksum.ts) as Zeek
+   * checks them. A wrong IPv4 header checksum drops the packet before the engine (which counts
+   * it as `bad-checksum`): `each` still sees it, with no flow (a packet list shows it, `live -w`
+   * writes it); a wrong transport checksum goes to the engine's ingestBadChecksum. Off (the
+   * default): not one checksum is read.
+   */
+  checksums?: boolean;
 }
 
 export interface PumpResult {
@@ -45,6 +54,16 @@ export interface PumpResult {
    * capture (`sourceIndex`).
    */
   damaged: Map<number, DamagedPackets>;
+  /** With `checksums`: packets with a wrong checksum, by capture (`sourceIndex`). */
+  badChecksums: Map<number, BadChecksums>;
+}
+
+/** A capture's packets with wrong checksums: how many, and the first one's number, of each kind. */
+export interface BadChecksums {
+  /** Dropped: a wrong IPv4 header checksum. */
+  ip: { count: number; first: number };
+  /** Kept with history C/c (TCP, UDP) or uncounted bytes: a wrong TCP, UDP or ICMP checksum. */
+  transport: { count: number; first: number };
 }
 
 /** How many packets of one capture had damage, and the first one: enough for one line on stderr. */
@@ -55,9 +74,10 @@ export interface DamagedPackets {
 }
 
 export async function pump(batches: AsyncIterable<Frame[]>, engine: DemuxEngine | null, hooks: PumpHooks = {}): Promise<PumpResult> {
-  const result: PumpResult = { frames: 0, dropped: 0, stopped: false, unknownLinks: new Map(), damaged: new Map() };
+  const result: PumpResult = { frames: 0, dropped: 0, stopped: false, unknownLinks: new Map(), damaged: new Map(), badChecksums: new Map() };
   const pkt = newPacket();
   const { each, afterBatch, stop, keep } = hooks;
+  const checksums = hooks.checksums === true;
   for await (const batch of batches) {
     for (let i = 0; i < batch.length; i++) {
       const frame = batch[i]!;
@@ -75,7 +95,9 @@ export async function pump(batches: AsyncIterable<Frame[]>, engine: DemuxEngine 
       }
       // Damage of the packets kept: as if the capture had been taken with the filter.
       if (pkt.problems.length !== 0) countDamage(result.damaged, frame, pkt);
-      const ref = engine === null ? null : engine.ingest(pkt, frame.tsSec, frame.tsNsec);
+      let ref: FlowRef | null;
+      if (checksums && pkt.ipVersion !== 0) ref = ingestChecked(engine, frame, pkt, result.badChecksums);
+      else ref = engine === null ? null : engine.ingest(pkt, frame.tsSec, frame.tsNsec);
       if (each !== undefined) {
         const wait = each(frame, pkt, ref);
         if (wait) await wait;
@@ -91,6 +113,24 @@ export async function pump(batches: AsyncIterable<Frame[]>, engine: DemuxEngine 
     }
   }
   return result;
+}
+
+/**
+ * `checksums` on: the packet's checksums decide how the engine takes it. Returns what the engine
+ * returned (null without one, or when the packet was dropped for a wrong IPv4 header).
+ */
+function ingestChecked(engine: DemuxEngine | null, frame: Frame, pkt: Packet, bad: Map<number, BadChecksums>): FlowRef | null {
+  const verdict = checkPacket(pkt);
+  if (verdict === CHECKSUM.OK) return engine === null ? null : engine.ingest(pkt, frame.tsSec, frame.tsNsec);
+  let counted = bad.get(frame.sourceIndex);
+  if (counted === undefined) bad.set(frame.sourceIndex, counted = { ip: { count: 0, first: 0 }, transport: { count: 0, first: 0 } });
+  const which = verdict === CHECKSUM.BAD_IP ? counted.ip : counted.transport;
+  if (which.count++ === 0) which.first = frame.number;
+  if (verdict === CHECKSUM.BAD_IP) {
+    engine?.countBadIpChecksum();
+    return null;
+  }
+  return engine === null ? null : engine.ingestBadChecksum(pkt, frame.tsSec, frame.tsNsec);
 }
 
 /** Rare path: a packet with problems; only damage counts, an unsupported protocol is not damage. */

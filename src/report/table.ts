@@ -15,7 +15,7 @@ function endText(ip: string, port: number, proto: Flow['proto']): string {
 }
 
 const KIND_ORDER: PacketKind[] = [
-  'icmp', 'icmpv6', 'fragment-pending', 'fragment-unmatched', 'non-ip', 'damaged', 'other-ip-protocol',
+  'icmp', 'icmpv6', 'fragment-pending', 'fragment-unmatched', 'non-ip', 'damaged', 'other-ip-protocol', 'bad-checksum',
 ];
 
 // cli-table3 (and the string-width tables it loads) takes about 10 ms to load: only the table

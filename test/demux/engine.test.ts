@@ -352,7 +352,7 @@ describe('summary', () => {
     const s = engine.summary();
     expect(s.byKind).toEqual({
       tcp: 1, udp: 0, icmp: 0, icmpv6: 1, fragment: 0, 'fragment-pending': 0, 'fragment-unmatched': 0,
-      'non-ip': 1, damaged: 3, 'other-ip-protocol': 1,
+      'non-ip': 1, damaged: 3, 'other-ip-protocol': 1, 'bad-checksum': 0,
     });
     expect(s.packets).toBe(7);
     expect(s.inFlows).toBe(2);
