@@ -127,5 +127,6 @@ export function readCommandFlows(
     stdin: io.stdin,
     shouldStop: () => out.closed,
     afterBatch: () => out.sendQueued(),
+    checksums: options.checksums === 'validate',
   });
 }

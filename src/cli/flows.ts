@@ -119,7 +119,7 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
           await writeChunks(out, flowsCsvChunks(flows, { digits }));
           break;
         case 'zeek':
-          await writeChunks(out, zeekConnLogChunks(flows));
+          await writeChunks(out, zeekConnLogChunks(flows, { checksums: options.checksums }));
           break;
         default: {
           if (flows.length === 0 && noPacketsKept(read)) {

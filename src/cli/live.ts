@@ -19,6 +19,7 @@ import { renderDemuxDot, renderDemuxMermaid, renderDemuxTable } from '../report/
 import type { Flow } from '../core/flow.js';
 import { openLiveCapture } from '../pipeline/live.js';
 import { pump } from '../pipeline/pump.js';
+import { badChecksumLines } from '../pipeline/read.js';
 import { flowsJsonChunks, flowToNdjsonLine } from '../report/json.js';
 import { filterFlows, selectFlows, sortFlows } from '../report/select.js';
 import { renderFlowsTable } from '../report/table.js';
@@ -100,10 +101,13 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
 
   let lastDraw = Date.now();
   const errors: string[] = [];
+  /** --checksums validate: the line about packets with wrong checksums, at the end. */
+  const checksumWarnings: string[] = [];
   const screen = interactive ? new LiveScreen(out, rows) : null;
   try {
     screen?.enter();
-    await pump(source.batches(), engine, {
+    const pumped = await pump(source.batches(), engine, {
+      checksums: options.checksums === 'validate',
       each: (frame, pkt, ref) => {
         if (writer) writer.write(frame);
         attribution.notePacket(ref, pkt);
@@ -126,6 +130,8 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
       },
       stop: () => out.closed,
     });
+    const bad = pumped.badChecksums.get(0);
+    if (bad !== undefined) checksumWarnings.push(...badChecksumLines(options.interface, bad));
   } catch (err) {
     if (!(err instanceof PcapWriteError)) throw err;
     errors.push(err.message);
@@ -152,7 +158,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   if (!streaming) {
     const flows = selectFlows(engine.flows(), selection);
     for (const f of flows) attribution.attribute(f);
-    const warnings = [...source.info.warnings, ...summary.warnings, ...attribution.warnings];
+    const warnings = [...source.info.warnings, ...checksumWarnings, ...summary.warnings, ...attribution.warnings];
     if (format === 'json') {
       for (const chunk of flowsJsonChunks(flows, [source.info], warnings, { digits: 9, summary })) out.write(chunk);
     } else if (format === 'dot' || format === 'mermaid') {
@@ -175,7 +181,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   io.stderr.write(`flowdemux: ${source.stats.received} packets captured${kernel} (${source.stopReason ?? 'stop'})` +
     `${options.write ? `, written to ${safeText(options.write)}` : ''}\n`);
   attribution.close();
-  return { errors, warnings: [...source.info.warnings, ...summary.warnings, ...attribution.warnings] };
+  return { errors, warnings: [...source.info.warnings, ...checksumWarnings, ...summary.warnings, ...attribution.warnings] };
 }
 
 export async function runInterfaces(options: Options, io: Io, out: Output): Promise<CommandResult> {

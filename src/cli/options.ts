@@ -34,6 +34,8 @@ export interface Options {
   write: string | undefined;
   /** live: raise the scheduling priority while capturing (default true; --no-boost). */
   boost: boolean;
+  /** --checksums: validate checks IP, TCP, UDP and ICMP checksums as Zeek does; ignore (default) as tshark. */
+  checksums: 'ignore' | 'validate';
 }
 
 export interface FlowId {
@@ -61,7 +63,18 @@ const FORMATS: Record<Command, readonly string[]> = {
   interfaces: ['table', 'json'],
 };
 
+/** Every command that reads packets: files and live. */
+const checksumOption = {
+  checksums: {
+    choices: ['ignore', 'validate'], default: 'ignore',
+    describe: 'validate: check IP, TCP, UDP and ICMP checksums as Zeek does (a bad IPv4 header drops the packet, '
+      + 'a bad TCP/UDP checksum adds history C/c); ignore (default) as tshark. Checksums captured on the sending '
+      + 'host (lo, offload) are often not filled in: validate is for captures from the wire',
+  },
+} as const;
+
 const captureOptions = {
+  ...checksumOption,
   filter: {
     alias: 'f', type: 'string',
     describe: "only packets matching this tcpdump-style filter, e.g. 'tcp port 80 and host 10.0.0.1' (evaluated on the decoded packets)",
@@ -158,6 +171,7 @@ export function buildParser(argv: string[]) {
     .command('live', 'capture live (default on lo) and show the flows', (y) =>
       y.options({
         ...flowOptions,
+        ...checksumOption,
         interface: { alias: 'i', type: 'string', default: 'lo', describe: 'capture device' },
         filter: { alias: 'f', type: 'string', describe: "BPF capture filter, compiled by libpcap (e.g. 'tcp port 80')" },
         count: { alias: 'c', type: 'number', describe: 'stop after this many packets' },
@@ -283,6 +297,7 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
     duration: optionalDuration(args.duration),
     write: args.write as string | undefined,
     boost: args.boost !== false,
+    checksums: args.checksums === 'validate' ? 'validate' : 'ignore',
   };
 }
 

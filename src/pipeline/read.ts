@@ -18,7 +18,7 @@ import type { FlowRef } from '../core/flow.js';
 import type { Packet } from '../core/packet.js';
 import type { DemuxEngine } from '../demux/engine.js';
 import { Progress, type ProgressStream } from './progress.js';
-import { pump, type DamagedPackets } from './pump.js';
+import { pump, type BadChecksums, type DamagedPackets } from './pump.js';
 
 export interface ReadResult {
   /** One per capture that could be opened, in command-line order. */
@@ -77,6 +77,8 @@ export interface ReadOptions {
   nextPhase?: string;
   /** Where the progress line goes (default stderr). */
   progressStream?: ProgressStream;
+  /** `--checksums validate` (PumpHooks.checksums): a warning line per capture with wrong ones. */
+  checksums?: boolean;
 }
 
 /**
@@ -112,6 +114,7 @@ export async function readCaptures(
         return afterBatch?.();
       },
       stop: options.shouldStop,
+      checksums: options.checksums,
     });
     result.packets = pumped.frames;
     result.filtered = pumped.dropped;
@@ -132,6 +135,9 @@ export async function readCaptures(
     for (const [src, damaged] of [...pumped.damaged].sort((a, b) => a[0] - b[0])) {
       result.warnings.push(damagedLine(paths[src] ?? String(src), damaged));
     }
+    for (const [src, bad] of [...pumped.badChecksums].sort((a, b) => a[0] - b[0])) {
+      result.warnings.push(...badChecksumLines(paths[src] ?? String(src), bad));
+    }
     return result;
   } finally {
     if (!handedOver) progress.done();
@@ -148,6 +154,23 @@ function damagedLine(path: string, damaged: DamagedPackets): string {
   const first = damaged.first;
   const count = damaged.count === 1 ? '1 packet was' : `${damaged.count.toLocaleString('en-US')} packets were`;
   return `${path}: ${count} damaged (first: packet ${first.number}, ${first.layer}: ${first.what}); what could be read is reported`;
+}
+
+/**
+ * `--checksums validate`: one line for the packets dropped for a wrong IPv4 header checksum, one
+ * for those with a wrong transport checksum, each with the count and the first packet's number.
+ */
+export function badChecksumLines(path: string, bad: BadChecksums): string[] {
+  const lines: string[] = [];
+  const packets = (n: number): string => (n === 1 ? '1 packet' : `${n.toLocaleString('en-US')} packets`);
+  if (bad.ip.count > 0) {
+    lines.push(`${path}: ${packets(bad.ip.count)} with a wrong IPv4 header checksum dropped (first: packet ${bad.ip.first}), as Zeek drops them (--checksums validate)`);
+  }
+  if (bad.transport.count > 0) {
+    lines.push(`${path}: ${packets(bad.transport.count)} with a wrong TCP, UDP or ICMP checksum (first: packet ${bad.transport.first}): `
+      + 'history C/c and left out of the connection as Zeek does (--checksums validate; on the sending host checksums are often left to offload)');
+  }
+  return lines;
 }
 
 /** The opened captures, wherever they are read. */

@@ -70,6 +70,12 @@ export interface ZeekOptions {
   /** Times for #open / #close (default: the first flow's start and the last flow's end). */
   open?: Timestamp;
   close?: Timestamp;
+  /**
+   * `--checksums`: written as a `#checksums` header line before `#fields` (Zeek has no such line;
+   * its readers and zeek-cut skip header lines they do not know), so that a reader can tell a
+   * log made as `zeek -C` makes it (ignore) from one made as plain `zeek` (validate).
+   */
+  checksums?: 'ignore' | 'validate';
 }
 
 /**
@@ -92,7 +98,7 @@ export function* zeekConnLogChunks(flows: readonly Flow[], opts?: ZeekOptions): 
     close ??= last ?? open;
   }
   yield '#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n'
-    + `#open\t${zeekOpenTime(open.sec)}\n#fields\t${ZEEK_FIELDS.join('\t')}\n#types\t${ZEEK_TYPES.join('\t')}\n`;
+    + `#open\t${zeekOpenTime(open.sec)}\n${opts?.checksums === undefined ? '' : `#checksums\t${opts.checksums}\n`}#fields\t${ZEEK_FIELDS.join('\t')}\n#types\t${ZEEK_TYPES.join('\t')}\n`;
   for (const f of flows) yield zeekRow(f) + '\n';
   yield `#close\t${zeekOpenTime(close.sec)}\n`;
 }

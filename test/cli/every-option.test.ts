@@ -90,14 +90,48 @@ function progressCase(command: string, ...extra: string[]): Case {
   };
 }
 
-/** What every command reading captures has: --help, --version, --strict, --progress. */
+/**
+ * --checksums: ignore is the default (same output, nothing said); validate on the loopback
+ * fixture, whose checksums were left to offload (every one wrong), says so in one line. What it
+ * does to the flows is checked on `flows` (flowsCases) and in test/report/zeek-rules.test.ts.
+ */
+function checksumsCase(command: string, ...extra: string[]): Case {
+  return async () => {
+    const plain = await runCli([command, LO, ...extra]);
+    const ignore = await runCli([command, LO, ...extra, '--checksums', 'ignore']);
+    expect([ignore.code, ignore.stdout, ignore.stderr]).toEqual([0, plain.stdout, '']);
+    const validate = await runCli([command, LO, ...extra, '--checksums', 'validate']);
+    expect(validate.code).toBe(0);
+    expect(validate.stderr).toContain(`${LO}: 60 packets with a wrong TCP, UDP or ICMP checksum (first: packet 1)`);
+    const bad = await runCli([command, LO, ...extra, '--checksums', 'maybe']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('checksums');
+  };
+}
+
+/** What every command reading captures has: --help, --version, --strict, --progress, --checksums. */
 function captureCommon(command: string, ...extra: string[]): Record<string, Case> {
-  return { ...common(command), strict: strictCase(command, ...extra), progress: progressCase(command, ...extra) };
+  return {
+    ...common(command), strict: strictCase(command, ...extra), progress: progressCase(command, ...extra),
+    checksums: checksumsCase(command, ...extra),
+  };
 }
 
 /** The flow options of `flows`, checked on its NDJSON. */
 const flowsCases: Record<string, Case> = {
   ...captureCommon('flows'),
+  checksums: async () => {
+    await checksumsCase('flows')();
+    // Every TCP segment of the loopback capture is bad: its connections keep no packet and show
+    // C/c; the UDP ones are counted, with C/c and no D/d.
+    const all = await flows(LO);
+    const checked = (await flows(LO, '--checksums', 'validate')) as (FlowRow & { history: string })[];
+    expect(checked.map((f) => f.id)).toEqual(all.map((f) => f.id));
+    for (const f of checked) {
+      expect(f.history).toMatch(/^\^?C?c?$|^\^?cC$/);
+      expect(packetsOf(f)).toBe(f.proto === 'tcp' ? 0 : packetsOf(all.find((g) => g.id === f.id)!));
+    }
+  },
   filter: async () => {
     const some = await flows(LO, '--filter', 'udp and src host 127.0.0.2');
     // As if captured with the filter: only the datagrams from .2, none of the replies.
@@ -445,6 +479,19 @@ const liveCases: Record<string, Case> = {
     expect(Math.max(...split.map((f) => f.generation))).toBeGreaterThan(1);
     const whole = await liveFlows();
     expect(whole.map((f) => f.generation)).toEqual([1, 1]);
+  },
+  checksums: async () => {
+    // Live and a file of the same packets (-w) judge the same packets bad: loopback datagrams
+    // carry the checksum the stack left to offload, or a right one, the same in both.
+    const file = join(dir, 'live-checksums.pcap');
+    const r = await live(['--filter', OURS, '-c', '30', '--format', 'json', '-w', file, '--checksums', 'validate']);
+    expect(r.code, r.stderr).toBe(0);
+    const fromFile = await runCli(['flows', file, '--format', 'json', '--checksums', 'validate']);
+    const histories = (text: string) => (JSON.parse(text) as { flows: { history: string }[] }).flows.map((f) => f.history);
+    expect(histories(r.stdout)).toEqual(histories(fromFile.stdout));
+    const said = (text: string) => text.split('\n').filter((l) => l.includes('with a wrong')).map((l) => l.replace(/^.*?: (\d+ packets?)/, '$1'));
+    expect(said(r.stderr)).toEqual(said(fromFile.stderr));
+    expect((await live(['--filter', OURS, '-c', '3', '--checksums', 'nope'])).code).toBe(2);
   },
   'max-flows': async () => {
     const r = await live(['--filter', OURS, '-c', '30', '--format', 'json', '--max-flows', '1']);

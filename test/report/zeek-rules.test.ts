@@ -37,9 +37,10 @@ function rows(text: string): Record<string, string>[] {
   return out;
 }
 
-async function expectGolden(name: string, packets: [number, Uint8Array][]): Promise<void> {
-  const r = await runCli(['flows', capture(`${name}.pcap`, packets), '--format', 'zeek']);
-  expect(r.stderr).toBe('');
+async function expectGolden(name: string, packets: [number, Uint8Array][], args: string[] = [], stderr: string[] = []): Promise<void> {
+  const path = capture(`${name}.pcap`, packets);
+  const r = await runCli(['flows', path, '--format', 'zeek', ...args]);
+  expect(r.stderr).toBe(stderr.map((line) => `flowdemux: warning: ${path}: ${line}\n`).join(''));
   const golden = rows(readFileSync(`${GOLDEN}${name}.conn.log`, 'utf8'));
   const cols = Object.keys(golden[0]!);
   const ours = rows(r.stdout).map((row) => Object.fromEntries(cols.map((c) => [c, row[c]])));
@@ -50,6 +51,13 @@ const tcp = (t: number, src: string, dst: string, flags: string, seq: number, ac
   const [sip, sport] = src.split(':');
   const [dip, dport] = dst.split(':');
   return [t, buildTcp({ src: sip!, dst: dip!, sport: Number(sport), dport: Number(dport), flags, seq, ack, payload: new Uint8Array(len) })];
+};
+
+/** The packet with one byte changed: a checksum made wrong (IPv4: 10 is the header checksum). */
+const spoil = ([t, ip]: [number, Uint8Array], at: number): [number, Uint8Array] => {
+  const out = Uint8Array.from(ip);
+  out[at]! ^= 0x5a;
+  return [t, out];
 };
 
 const udp = (t: number, src: string, dst: string, len: number): [number, Uint8Array] => {
@@ -137,5 +145,55 @@ describe("conn.log follows Zeek's rules", () => {
       [4, buildEcho({ src: '10.9.0.2', dst: '10.9.0.1', id: 7, seq: 1, reply: true })],
       [4.1, buildEcho({ src: '10.9.0.1', dst: '10.9.0.2', id: 7, seq: 2 })],
     ]);
+  });
+
+  it('--checksums validate: a wrong IPv4 header drops the packet, a wrong TCP/UDP checksum is C/c', async () => {
+    const [c, s] = ['10.6.0.1:40000', '10.6.0.2:80'];
+    const [q, r] = ['10.6.2.1:5000', '10.6.2.2:53'];
+    const tcpSum = 20 + 16;
+    const udpSum = 20 + 6;
+    const noSum = udp(5, '10.6.4.1:6000', '10.6.4.2:7000', 8);
+    noSum[1][udpSum] = 0;
+    noSum[1][udpSum + 1] = 0;
+    await expectGolden('bad-checksums', [
+      // The client's data arrives with a wrong TCP checksum, then again right: C, not counted
+      // (orig_pkts 5), and the connection goes on as if the bad one had not been there.
+      tcp(0, c, s, 'S', 1000, 0),
+      tcp(0.1, s, c, 'SA', 5000, 1001),
+      tcp(0.2, c, s, 'A', 1001, 5001),
+      spoil(tcp(0.3, c, s, 'PA', 1001, 5001, 10), tcpSum),
+      tcp(0.4, c, s, 'PA', 1001, 5001, 10),
+      tcp(0.5, s, c, 'PA', 5001, 1011, 20),
+      tcp(0.6, c, s, 'FA', 1011, 5021),
+      tcp(0.7, s, c, 'FA', 5021, 1012),
+      tcp(0.8, c, s, 'A', 1012, 5022),
+      // A SYN with a wrong checksum alone: the connection exists, with nothing but its C.
+      spoil(tcp(2, '10.6.1.1:40001', '10.6.1.2:80', 'S', 1, 0), tcpSum),
+      // DNS: a query whose IP header checksum is wrong is dropped before anything sees it; a
+      // query with a wrong UDP checksum is counted (orig_pkts 2) but adds C, not to the duration.
+      udp(3, q, r, 30),
+      spoil(udp(3.005, q, r, 30), 10),
+      udp(3.01, r, q, 60),
+      spoil(udp(3.5, q, r, 30), udpSum),
+      // Dropped for its IP header: no connection at all.
+      spoil(udp(4, '10.6.3.1:6000', '10.6.3.2:7000', 8), 10),
+      // A UDP checksum 0 over IPv4 means none: nothing wrong.
+      noSum,
+    ], ['--checksums', 'validate'], [
+      '2 packets with a wrong IPv4 header checksum dropped (first: packet 12), as Zeek drops them (--checksums validate)',
+      '3 packets with a wrong TCP, UDP or ICMP checksum (first: packet 4): history C/c and left out of the connection as Zeek does '
+        + '(--checksums validate; on the sending host checksums are often left to offload)',
+    ]);
+  });
+
+  it('the conn.log header says which checksum mode made it', async () => {
+    const path = capture('mode.pcap', [udp(0, '10.7.0.1:5000', '10.7.0.2:53', 10)]);
+    const header = async (...args: string[]) => (await runCli(['flows', path, '--format', 'zeek', ...args])).stdout.split('\n')
+      .filter((l) => l.startsWith('#')).map((l) => l.split('\t')[0]);
+    const zeekOrder = ['#separator \\x09', '#set_separator', '#empty_field', '#unset_field', '#path', '#open'];
+    expect(await header()).toEqual([...zeekOrder, '#checksums', '#fields', '#types', '#close']);
+    const mode = async (...args: string[]) => (await runCli(['flows', path, '--format', 'zeek', ...args])).stdout.match(/^#checksums\t(.*)$/m)![1];
+    expect(await mode()).toBe('ignore');
+    expect(await mode('--checksums', 'validate')).toBe('validate');
   });
 });
