@@ -8,8 +8,9 @@
  *
  * CORPUS_DIR holds the traces as `zeek__<path with / as __>` (default ../shared/corpus, then
  * /work/shared/corpus). For each golden file whose trace is there, runs the CLI's own
- * `run(['flows', trace, '--format', 'zeek'])` from dist/ (build first), and matches connections
- * without uids: protocol (when the golden has it) and both ends, in the roles each side gave.
+ * `run(['flows', trace, '--format', 'zeek'])` from dist/ (build first; with `--checksums validate`
+ * where Zeek ran without `-C`), and matches connections without uids: protocol (when the golden
+ * has it) and both ends, in the roles each side gave.
  * A connection of one side found only with the ends swapped counts as found, with its roles
  * wrong. Several connections on one key are paired in order of start time (within 1 ms when both
  * have times; Zeek's test baselines often mask `ts`, and are then paired in log order).
@@ -149,12 +150,22 @@ function causeOf(field, z, o, trace, golden) {
   return `${field}: other`;
 }
 
-async function flowdemuxLog(run, trace) {
+/**
+ * The traces whose baseline Zeek made without `-C`, so checking checksums (the golden README's
+ * table gives each baseline's command): flowdemux is run on them with `--checksums validate`.
+ */
+function validatedTraces() {
+  const rows = readFileSync(join(GOLDEN, 'README.md'), 'utf8').split('\n').filter((l) => l.startsWith('| `zeek__'));
+  return new Set(rows.filter((l) => !/ -C\b/.test(l)).map((l) => l.split('`')[1]));
+}
+
+async function flowdemuxLog(run, trace, validate) {
   let out = '';
   const stdout = new Writable({ write(c, _e, cb) { out += c; cb(); } });
   const stderr = new Writable({ write(_c, _e, cb) { cb(); } });
   stdout.isTTY = false;
-  await run(['flows', trace, '--format', 'zeek'], { stdout, stderr, stdin: Readable.from([]) });
+  const checksums = validate ? ['--checksums', 'validate'] : [];
+  await run(['flows', trace, '--format', 'zeek', ...checksums], { stdout, stderr, stdin: Readable.from([]) });
   return out;
 }
 
@@ -172,6 +183,7 @@ export async function compareAll(run, corpus, only) {
     if (!causes.has(cause)) causes.set(cause, []);
     causes.get(cause).push(line);
   };
+  const validated = validatedTraces();
   for (const name of files) {
     const trace = name.slice(0, -'.conn.log'.length);
     if (only !== undefined && trace !== only) continue;
@@ -179,7 +191,7 @@ export async function compareAll(run, corpus, only) {
     if (!existsSync(path)) continue;
     totals.traces++;
     const golden = parseConnLog(readFileSync(join(GOLDEN, name), 'utf8'));
-    const ours = parseConnLog(await flowdemuxLog(run, path)).rows;
+    const ours = parseConnLog(await flowdemuxLog(run, path, validated.has(trace))).rows;
     const withProto = golden.cols.includes('proto');
     const { pairs, missing, extra } = match(golden.rows, ours, withProto);
     totals.zeek += golden.rows.length;

@@ -5,7 +5,7 @@
  * checksum validates; one flipped byte anywhere it covers does not; what cannot be checked (a
  * snap-length cut, a fragment, a UDP checksum 0 over IPv4) is never called bad.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { CHECKSUM, checkPacket, ipv4HeaderValid, onesSum, transportValid } from '../../src/parse/checksum.js';
 import { decodeFrame } from '../../src/parse/decode.js';
@@ -128,6 +128,24 @@ describe.runIf(existsSync(CORPUS))("Zeek's checksum traces", () => {
     ['ip6-route0-icmp6-bad-chksum', CHECKSUM.BAD_TRANSPORT],
     ['ip6-route0-icmp6-good-chksum', CHECKSUM.OK],
   ];
+  it('every trace whose conn.log baseline Zeek made without -C has no wrong checksum (tunnels, PPPoE, PBB...)', async () => {
+    const readme = readFileSync(new URL('../golden/zeek-conn/README.md', import.meta.url), 'utf8');
+    const checked = readme.split('\n').filter((l) => l.startsWith('| `zeek__') && !/ -C\b/.test(l)).map((l) => l.split('`')[1]!);
+    expect(checked.length).toBeGreaterThan(10);
+    const pkt = newPacket();
+    let packets = 0;
+    for (const trace of checked) {
+      if (!existsSync(`${CORPUS}${trace}`)) continue;
+      for (const f of await readAll(await openCapture(`${CORPUS}${trace}`, 0))) {
+        decodeFrame(f, pkt);
+        if (pkt.ipVersion === 0) continue;
+        packets++;
+        expect(checkPacket(pkt), `${trace} packet ${f.number}`).toBe(CHECKSUM.OK);
+      }
+    }
+    expect(packets).toBeGreaterThan(100);
+  });
+
   for (const [trace, verdict] of verdicts) {
     it(`${trace}: ${Object.entries(CHECKSUM).find(([, v]) => v === verdict)![0]}`, async () => {
       const frames = await readAll(await openCapture(`${CORPUS}zeek__chksums__${trace}.pcap`, 0));
