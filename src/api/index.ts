@@ -46,6 +46,8 @@ export interface ReadOptions {
   idleTimeout?: number;
   /** Flows held open at once, beyond which the oldest idle one is ended (default: no cap). */
   maxFlows?: number;
+  /** The CLI's --checksums: 'validate' checks them as Zeek does; 'ignore' (default) as tshark. */
+  checksums?: 'ignore' | 'validate';
   /** What `-` reads (default: process.stdin). */
   stdin?: NodeJS.ReadableStream;
 }
@@ -200,6 +202,7 @@ export function flows(captures: string | readonly string[], options: ReadOptions
       endOnClose: true,
       progress: false,
       stdin: options.stdin,
+      checksums: options.checksums === 'validate',
       shouldStop: () => channel.cancelled,
       onDigits: (d) => (digits = d),
       after: () => {
@@ -222,6 +225,7 @@ export function packets(captures: string | readonly string[], options: ReadOptio
       engine: engineSettings(options, { onFlowEnd: () => undefined }),
       progress: false,
       stdin: options.stdin,
+      checksums: options.checksums === 'validate',
       shouldStop: () => channel.cancelled,
       onDigits: (d) => (digits = d),
       after: (frame, pkt, ref) => channel.push(JSON.parse(packetJson(frame, pkt, ref, digits, undefined, windows)) as Packet),
@@ -239,7 +243,7 @@ function finishReport(report: ReadReport, captures: CaptureInfo[], errors: strin
 
 /** The `flows --format json` document. */
 export async function flowsDocument(captures: string | readonly string[], options: ReadOptions = {}): Promise<FlowsDocument> {
-  const { engine, read, digits } = await readFlows(list(captures), { engine: engineSettings(options), progress: false, stdin: options.stdin });
+  const { engine, read, digits } = await readFlows(list(captures), { engine: engineSettings(options), progress: false, stdin: options.stdin, checksums: options.checksums === 'validate' });
   if (read.captures.length === 0 && read.errors.length > 0) throw new FlowdemuxError(read.errors);
   const summary = engine.summary(inputName(read));
   const text = [...flowsJsonChunks(engine.flows(), read.captures, [...read.warnings, ...summary.warnings], { digits, summary })].join('');
@@ -248,7 +252,7 @@ export async function flowsDocument(captures: string | readonly string[], option
 
 /** The `demux --format json` document: where the port alone is ambiguous, and which key the kernel needs. */
 export async function demux(captures: string | readonly string[], options: ReadOptions = {}): Promise<DemuxDocument> {
-  const { engine, read } = await readFlows(list(captures), { engine: engineSettings(options), progress: false, stdin: options.stdin });
+  const { engine, read } = await readFlows(list(captures), { engine: engineSettings(options), progress: false, stdin: options.stdin, checksums: options.checksums === 'validate' });
   if (read.captures.length === 0 && read.errors.length > 0) throw new FlowdemuxError(read.errors);
   const summary = engine.summary(inputName(read));
   const doc = demuxToJson(buildDemux(engine.flows()), { captures: read.captures, warnings: [...read.warnings, ...summary.warnings], summary });
@@ -312,6 +316,7 @@ export function live(options: LiveOptions = {}): LiveReading {
     started();
     try {
       await pump(source.batches(), engine, {
+        checksums: options.checksums === 'validate',
         each: (_frame, pkt, ref) => attribution?.notePacket(ref, pkt),
         afterBatch: () => {
           attribution?.poll();

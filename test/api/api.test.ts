@@ -74,6 +74,18 @@ describe('the library API gives what the CLI writes', () => {
     }
   });
 
+  it("options.checksums is the CLI's --checksums: the same flows, records and warnings", async () => {
+    const file = `${FIXTURES}demux-lo.pcap`;
+    const cli = await runCli(['flows', file, '--format', 'json', '--checksums', 'validate']);
+    const doc = await flowsDocument(file, { checksums: 'validate' });
+    expect(doc).toEqual(JSON.parse(cli.stdout));
+    expect(doc.flows.every((f) => f.history.includes('C') || f.history.includes('c'))).toBe(true);
+    const reading = flows(file, { checksums: 'validate' });
+    const streamed = (await collect(reading)) as Flow[];
+    expect(streamed.map((f) => f.history).sort()).toEqual(doc.flows.map((f) => f.history).sort());
+    expect(reading.report.warnings.join('\n')).toContain('60 packets with a wrong TCP, UDP or ICMP checksum');
+  });
+
   it('several captures are one timeline, as on the command line', async () => {
     const parts = ['part-1.pcap', 'part-2.pcap', 'part-3.pcap'].map((p) => `${FIXTURES}rotated/${p}`);
     const got: Flow[] = [];
