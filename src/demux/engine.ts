@@ -63,8 +63,11 @@ const N_EVICTED = 4;
 
 /** Zeek's once-per-direction 'D' bit, reused for UDP history. */
 const H_DATA = 8;
-/** An end sent a packet with a bad checksum (ingestBadChecksum): its roles were decided then. */
-const H_CORRUPT = 128;
+/**
+ * An end sent a packet with a bad checksum (ingestBadChecksum): its roles were decided then.
+ * Above the bits tcp.ts keeps on the same field (letters 1..64, FIN_ACKED 128).
+ */
+const H_CORRUPT = 256;
 
 export const DEFAULTS = {
   tcpIdleTimeout: 300,

@@ -80,6 +80,15 @@ describe('a wrong transport checksum, as Zeek treats it', () => {
     expect(engine.summary().byKind['bad-checksum']).toBe(1);
   });
 
+  it("TCP: a bad first packet makes the connection, so its sender is the originator (Zeek's NewConn runs first)", () => {
+    const a = { src: '10.0.9.1', sport: 5000, dst: '10.0.9.2', dport: 6000 };
+    const b = { src: '10.0.9.2', sport: 6000, dst: '10.0.9.1', dport: 5000 };
+    const f = run([{ ...a, flags: 'PA', seq: 1, ack: 1, len: 5, bad: true }, { ...b, flags: 'A', seq: 1, ack: 6 }]).flows[0]!;
+    expect(f.client).toEqual({ ip: '10.0.9.1', port: 5000 });
+    expect(f.history).toBe('Ca');
+    expect([f.toServer.packets, f.toClient.packets]).toEqual([0, 1]);
+  });
+
   it('the letter comes at the 1st, 10th and 100th bad packet of an end', () => {
     const bad = (n: number) => Array.from({ length: n }, (_, i) => ({ ...C, flags: 'PA', seq: 1001 + i, ack: 5001, len: 1, bad: true }));
     const history = (n: number) => run([...connection().slice(0, 3), ...bad(n)]).flows[0]!.history;
