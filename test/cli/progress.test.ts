@@ -31,7 +31,8 @@ describe('--progress', () => {
     const plain = await runCli(['flows', PCAP]);
     const r = await runCli(['flows', PCAP, '--progress']);
     expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/^\r\x1b\[Kreading: 100% 60 packets, [\d.,]+ [KM]?\/?s?.*, 0:00 left/);
+    // The rate is whatever the machine gave (1.2 M/s, 45.0 K/s, or 600/s on a loaded one).
+    expect(r.stderr).toMatch(/^\r\x1b\[Kreading: 100% 60 packets, [\d.,]+( [KM])?\/s, 0:00 left/);
     expect(r.stderr).toContain(`${CLEAR}writing report...`);
     expect(r.stderr.endsWith(CLEAR)).toBe(true);
     expect(r.stdout).toBe(plain.stdout);
