@@ -42,7 +42,7 @@ export type * from '../core/json-types.js';
 const HIGH_WATER = 256;
 
 export interface ReadOptions {
-  /** Seconds of silence that end a flow, for every protocol (default tcp 300, udp 60, icmp 60). */
+  /** Seconds of silence that end a flow, for every protocol (default tcp 300, udp 60, icmp 60, other IP protocols 60). */
   idleTimeout?: number;
   /** Flows held open at once, beyond which the oldest idle one is ended (default: no cap). */
   maxFlows?: number;

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { FilterError } from '../filter/syntax.js';
 import { compileFilter, type PacketTest } from '../filter/match.js';
+import { otherProtocolNumber } from '../core/ip-protocols.js';
 
 export type Command = 'packets' | 'flows' | 'demux' | 'ladder' | 'live' | 'interfaces';
 
@@ -85,7 +86,7 @@ const captureOptions = {
 
 /** Which flows, and how the engine ends them: every command that reports flows. */
 const filterOptions = {
-  proto: { type: 'string', describe: 'only flows of this protocol (tcp, udp, icmp)' },
+  proto: { type: 'string', describe: 'only flows of this protocol (tcp, udp, icmp; other for the rest, or one: ospf, gre, ip-proto-N...)' },
   port: { type: 'number', describe: 'only flows with this port at either end' },
   host: { type: 'string', describe: 'only flows with this address at either end' },
   'idle-timeout': { type: 'number', describe: 'seconds of silence that end a flow (default tcp 300, udp 60)' },
@@ -274,7 +275,9 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
   const port = optionalNumber(args.port, 'port', 0);
   if (port !== undefined && (port > 65535 || !Number.isInteger(port))) throw new UsageError('--port must be 0..65535');
   const proto = args.proto === undefined ? undefined : String(args.proto).toLowerCase();
-  if (proto !== undefined && !['tcp', 'udp', 'icmp'].includes(proto)) throw new UsageError('--proto must be tcp, udp or icmp');
+  if (proto !== undefined && !['tcp', 'udp', 'icmp', 'other'].includes(proto) && otherProtocolNumber(proto) < 0) {
+    throw new UsageError('--proto must be tcp, udp, icmp, other (every other IP protocol) or the name of one (ospf, gre, esp, ip-proto-N...)');
+  }
   return {
     command,
     captures,

@@ -4,8 +4,13 @@
  * live state (src/demux/engine.ts) is kept in a different, compact form and becomes a `Flow`
  * once, when the flow ends (or when a snapshot is asked for).
  */
+import type { OtherProto } from './ip-protocols.js';
 
-export type FlowProto = 'tcp' | 'udp' | 'icmp' | 'icmpv6';
+/**
+ * tcp, udp, icmp, icmpv6, or another IP protocol's name (core/ip-protocols.ts: `ospf`, `gre`,
+ * `ip-proto-253`...): those flows are keyed on the protocol and the two addresses, ports 0.
+ */
+export type FlowProto = 'tcp' | 'udp' | 'icmp' | 'icmpv6' | OtherProto;
 
 /**
  * Why a flow record exists, i.e. why this generation of the tuple started:
@@ -190,6 +195,8 @@ export interface Flow {
    * last packet (a final ACK), as tshark's conversation does. Absent otherwise, and in JSON.
    */
   closedAt?: Timestamp;
+  /** The IP protocol number, for a flow of another IP protocol (not TCP, UDP or ICMP); absent otherwise. */
+  ipProtocol?: number;
 }
 
 /** How a packet reached its flow. */
@@ -213,9 +220,10 @@ export interface FlowRef {
  * seen yet; fragment-unmatched: a fragment that could not be tied to a flow (first fragment never
  * seen, transport header split across fragments, or its flow already gone); non-ip: no IP layer
  * (ARP, LLDP, unsupported link types); damaged: an IP packet whose transport header could not be
- * read; other-ip-protocol: IP carrying something without ports (GRE, ESP, OSPF, SCTP...);
- * bad-checksum (only with `--checksums validate`): a wrong IPv4 header checksum (the packet is
- * dropped, as Zeek drops it) or a wrong TCP checksum (history `C`/`c`, not counted in its flow).
+ * read; other-ip-protocol: IP carrying something without ports (GRE, ESP, OSPF, SCTP...), in a
+ * flow of its protocol and addresses; bad-checksum (only with `--checksums validate`): a wrong
+ * IPv4 header checksum (the packet is dropped, as Zeek drops it) or a wrong TCP checksum
+ * (history `C`/`c`, not counted in its flow).
  */
 export type PacketKind =
   | 'tcp'
@@ -233,7 +241,7 @@ export type PacketKind =
 export interface DemuxSummary {
   packets: number;
   byKind: Record<PacketKind, number>;
-  /** Packets counted in a flow's counters (tcp, udp, ICMP flows, matched fragments). */
+  /** Packets counted in a flow's counters (tcp, udp, ICMP and other-protocol flows, matched fragments). */
   inFlows: number;
   /** ICMP errors attached to the flow they quote. */
   icmpErrorsAttached: number;
@@ -254,6 +262,11 @@ export interface DemuxOptions {
   udpIdleTimeout?: number;
   /** Seconds of silence that end an ICMP flow (default 60, Zeek's icmp_inactivity_timeout). */
   icmpIdleTimeout?: number;
+  /**
+   * Seconds of silence that end a flow of another IP protocol (OSPF, GRE, ESP...; default 60,
+   * Zeek's unknown_ip_inactivity_timeout).
+   */
+  otherIdleTimeout?: number;
   /**
    * Seconds a TCP connection that ended (RST, or FIN both ways) stays in the table for its
    * trailing packets (last ACK, retransmitted FIN) before it is released (default 5, Zeek's

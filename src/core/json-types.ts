@@ -54,7 +54,9 @@ export interface Capture {
 
 /**
  * One generation of one tuple: both directions of a TCP connection, a UDP socket pair's datagrams,
- * or an ICMP request/reply exchange.
+ * an ICMP request/reply exchange, or the packets of another IP protocol (OSPF, GRE that was not
+ * decoded through, ESP, PIM, VRRP, SCTP...) between two addresses, keyed on the protocol and the
+ * two addresses as Zeek keys its 'unknown_transport' connections.
  */
 export interface Flow {
   /**
@@ -62,8 +64,13 @@ export interface Flow {
    * leave gaps; they never renumber.
    */
   id: number;
-  /** Transport protocol. */
-  proto: "tcp" | "udp" | "icmp" | "icmpv6";
+  /**
+   * Transport protocol: 'tcp', 'udp', 'icmp', 'icmpv6', or for another IP protocol its IANA
+   * keyword in lower case ('igmp', 'gre', 'esp', 'ah', 'eigrp', 'ospf', 'pim', 'vrrp', 'sctp',
+   * 'l2tp'...; 'ospf' for IANA's OSPFIGP) or 'ip-proto-N' for a number without one (as
+   * 'Packet.proto').
+   */
+  proto: string;
   /**
    * 1 for the first flow on this tuple, n+1 for each later one (a new connection on the same
    * 4-tuple, traffic after an idle timeout...).
@@ -79,7 +86,8 @@ export interface Flow {
    * conn.log, unless that sender's port is one of Zeek's likely server ports and the other's is
    * not (TCP: when both are, a packet without SYN from the lower port), or the receiver is
    * 255.255.255.255; 'history' then starts with '^'. ICMP: the first sender; 'false' when its
-   * first packet was a request (echo, router solicitation...).
+   * first packet was a request (echo, router solicitation...). Other IP protocols: the first
+   * sender, always 'true'.
    */
   rolesInferred: boolean;
   /** Time of the first packet. */
@@ -94,12 +102,12 @@ export interface Flow {
   toClient: Counters;
   /**
    * Zeek's conn_state: 'S0', 'S1', 'SF', 'REJ', 'S2', 'S3', 'RSTO', 'RSTR', 'RSTOS0', 'RSTRH',
-   * 'SH', 'SHR', 'OTH' (UDP: 'SF', 'S0', 'SHR', 'OTH'; ICMP: 'OTH').
+   * 'SH', 'SHR', 'OTH' (UDP: 'SF', 'S0', 'SHR', 'OTH'; ICMP and other IP protocols: 'OTH').
    */
   state: string;
   /**
    * Zeek's history letters, upper case for the client, lower case for the server ('ShADadFf');
-   * empty for ICMP.
+   * empty for ICMP and other IP protocols.
    */
   history: string;
   /** Community ID v1, seed 0 ('1:' and base64): the same for every generation of a tuple. */
@@ -132,6 +140,11 @@ export interface Flow {
   icmpErrors: number;
   /** The first of those errors; 'null' when 'icmpErrors' is 0. */
   icmpError: IcmpError | null;
+  /**
+   * The IP protocol number of a flow of another IP protocol (89 for 'ospf'); absent for TCP, UDP,
+   * ICMP and ICMPv6.
+   */
+  ipProtocol?: number;
 }
 
 export interface Endpoint {
@@ -144,7 +157,7 @@ export interface Endpoint {
    * TCP/UDP port. ICMP has no ports: this is what Community ID uses in their place. For a
    * request/reply pair the client's is the request type and the server's the reply type (echo: 8
    * and 0; ICMPv6: 128 and 129); for one-way ICMP the client's (the sender's) is the type and the
-   * server's the code.
+   * server's the code. Other IP protocols: 0 (the flow's 'ipProtocol' names the protocol).
    */
   port: number;
   /**
@@ -172,7 +185,10 @@ export interface Counters {
   wireBytes: number;
   /** IP total length (IPv6: 40 + payload length): Zeek's 'orig_ip_bytes'/'resp_ip_bytes'. */
   ipBytes: number;
-  /** TCP segment data, UDP payload or ICMP data, in bytes, retransmissions included. */
+  /**
+   * TCP segment data, UDP payload or ICMP data, in bytes, retransmissions included; for another IP
+   * protocol, the IP payload (after IPv6 extension headers).
+   */
   payloadBytes: number;
   /**
    * TCP: bytes this end sent that the capture never saw (sequence gaps acknowledged by the peer,
@@ -273,8 +289,8 @@ export interface Summary {
   /** The same packets by kind: the kinds add up to 'packets'. */
   byKind: PacketKinds;
   /**
-   * Packets counted in some flow's counters (TCP, UDP, ICMP flows, later fragments matched to
-   * their flow).
+   * Packets counted in some flow's counters (TCP, UDP, ICMP and other-protocol flows, later
+   * fragments matched to their flow).
    */
   inFlows: number;
   /** ICMP errors noted on the flow they quote ('Flow.icmpErrors'). */
@@ -315,7 +331,10 @@ export interface PacketKinds {
   "non-ip": number;
   /** IP packets whose transport header could not be read. */
   damaged: number;
-  /** IP carrying a protocol without ports (GRE that was not decoded through, ESP, OSPF, SCTP...). */
+  /**
+   * IP carrying a protocol without ports (GRE that was not decoded through, ESP, OSPF, SCTP...),
+   * in the flow of its protocol and addresses.
+   */
   "other-ip-protocol": number;
   /**
    * With '--checksums validate' only (else 0): packets dropped for a wrong IPv4 header checksum,
@@ -365,8 +384,8 @@ export interface Packet {
   /** With 'ipVersion': IPv4 TTL or IPv6 hop limit. */
   ttl?: number;
   /**
-   * With 'ipVersion': 'tcp', 'udp', 'icmp', 'icmpv6', or 'ip-proto-N' for any other protocol
-   * number N (after IPv6 extension headers).
+   * With 'ipVersion': 'tcp', 'udp', 'icmp', 'icmpv6', or for any other protocol (after IPv6
+   * extension headers) its name as in 'Flow.proto' ('ospf', 'gre'...) or 'ip-proto-N'.
    */
   proto?: string;
   /** When the packet is an IP fragment (more-fragments set, or an offset above 0). */
@@ -511,7 +530,10 @@ export interface DemuxDocument {
   singles: Group[];
   /** Port numbers that are a server port in one flow and a client port in another. */
   portRoleClashes: PortRoleClash[];
-  /** Ids of the flows without ports (ICMP), which no group holds. */
+  /**
+   * Ids of the flows without ports (ICMP, and other IP protocols such as OSPF or GRE), which no
+   * group holds.
+   */
   unported: number[];
   /** When some TCP or UDP flow found no socket (its server port was closed): how many. */
   closedPortFlows?: number;

@@ -15,6 +15,7 @@
  * Live flows are numbered records in a typed array (flow-state.ts) and tuples are 64-byte
  * records of the flow table: a packet touches a handful of cache lines and allocates nothing.
  */
+import { otherProtocolName } from '../core/ip-protocols.js';
 import { formatAddress } from '../parse/format.js';
 import type { Packet } from '../core/packet.js';
 import { isPortUnreachable } from './closed.js';
@@ -51,9 +52,10 @@ const F_ACK = 0x10;
 const L_TCP = 0;
 const L_UDP = 1;
 const L_ICMP = 2;
-const L_CLOSED = 3;
-const L_REMEMBERED = 4;
-const LIST_COUNT = 5;
+const L_OTHER = 3;
+const L_CLOSED = 4;
+const L_REMEMBERED = 5;
+const LIST_COUNT = 6;
 
 // Why a remembered (released) tuple's last flow ended: decides the next generation's reason.
 const N_IDLE = 1;
@@ -73,6 +75,7 @@ export const DEFAULTS = {
   tcpIdleTimeout: 300,
   udpIdleTimeout: 60,
   icmpIdleTimeout: 60,
+  otherIdleTimeout: 60,
   tcpCloseLinger: 5,
   tcpAttemptDelay: 5,
   // At ~500 bytes a live flow (record and tuple), 250,000 open at once is ~125 MB: memory stays bounded on a SYN
@@ -91,7 +94,8 @@ function protoName(proto: number): FlowProto {
     case TCP: return 'tcp';
     case UDP: return 'udp';
     case ICMP: return 'icmp';
-    default: return 'icmpv6';
+    case ICMPV6: return 'icmpv6';
+    default: return otherProtocolName(proto);
   }
 }
 
@@ -113,6 +117,7 @@ export class DemuxEngine {
   private readonly tcpIdle: number;
   private readonly udpIdle: number;
   private readonly icmpIdle: number;
+  private readonly otherIdle: number;
   private readonly closeLinger: number;
   private readonly attemptDelay: number;
   private readonly maxFlows: number;
@@ -164,6 +169,7 @@ export class DemuxEngine {
     this.tcpIdle = opts.tcpIdleTimeout ?? DEFAULTS.tcpIdleTimeout;
     this.udpIdle = opts.udpIdleTimeout ?? DEFAULTS.udpIdleTimeout;
     this.icmpIdle = opts.icmpIdleTimeout ?? DEFAULTS.icmpIdleTimeout;
+    this.otherIdle = opts.otherIdleTimeout ?? DEFAULTS.otherIdleTimeout;
     this.closeLinger = opts.tcpCloseLinger ?? DEFAULTS.tcpCloseLinger;
     this.attemptDelay = opts.tcpAttemptDelay ?? DEFAULTS.tcpAttemptDelay;
     this.maxFlows = Math.max(1, opts.maxFlows ?? DEFAULTS.maxFlows);
@@ -178,7 +184,8 @@ export class DemuxEngine {
 
   /**
    * Count one decoded packet. Returns the flow it was assigned to (a reused object: read it
-   * before the next call), or null when it carries no ports or waits for its first fragment.
+   * before the next call), or null when it has no flow (not IP, damaged, ICMP kept out of
+   * flows) or waits for its first fragment.
    * The packet's bytes are not kept.
    */
   ingest(pkt: Packet, tsSec: number, tsNsec: number): FlowRef | null {
@@ -204,8 +211,11 @@ export class DemuxEngine {
       this.kinds[pkt.isFragment ? 'fragment-unmatched' : 'damaged']++;
       return null;
     }
-    this.kinds[hasDamage(pkt) ? 'damaged' : 'other-ip-protocol']++;
-    return null;
+    if (hasDamage(pkt)) {
+      this.kinds.damaged++;
+      return null;
+    }
+    return this.otherProtocol(pkt, tsSec, tsNsec);
   }
 
   /**
@@ -562,7 +572,6 @@ export class DemuxEngine {
   // ICMP
 
   private icmp(pkt: Packet, tsSec: number, tsNsec: number): FlowRef | null {
-    const t = this.now;
     const v6 = pkt.protocol === ICMPV6;
     if (pkt.icmpType < 0) {
       this.kinds.damaged++;
@@ -587,11 +596,7 @@ export class DemuxEngine {
     const oneWay = counterpart < 0;
     const slot = this.slotOf(b, so, dO, len, type, oneWay ? pkt.icmpCode : counterpart, pkt.protocol, oneWay, true);
     const fromA = this.fromA;
-    let f = this.table.foundFlow;
-    if (f < 0) f = this.startFlow(slot, pkt.protocol, this.reasonAfterRelease(slot, false), tsSec, tsNsec, t);
-    else if (t - this.store.lastT(f) > this.icmpIdle) {
-      f = this.replace(f, 'idle-timeout', 'idle-timeout', tsSec, tsNsec, t);
-    }
+    const f = this.portlessFlow(slot, pkt.protocol, this.icmpIdle, tsSec, tsNsec);
     const store = this.store;
     if (store.isEmpty(f)) {
       // The first sender is the client, as in Zeek's conn.log (an answer seen first makes its
@@ -599,13 +604,56 @@ export class DemuxEngine {
       if (counterpart >= 0) store.setRoles(f, fromA, !isIcmpRequest(type, v6));
       else store.setRoles(f, true, true);
     }
-    if (this.corrupt) store.addPackets(FlowStore.side(f, fromA), 1, pkt.originalLength, pkt.ipLength, 0);
+    this.countPortless(f, slot, fromA, pkt, L_ICMP, tsSec, tsNsec);
+    return this.setRef(f, fromA === store.clientIsA(f), 'ports');
+  }
+
+  /**
+   * The live flow of a tuple without ports (ICMP, other IP protocols) from `slotOf`, or its next
+   * generation when the tuple is new, was released, or its flow was idle past `idle` seconds.
+   */
+  private portlessFlow(slot: number, proto: number, idle: number, tsSec: number, tsNsec: number): number {
+    const t = this.now;
+    const f = this.table.foundFlow;
+    if (f < 0) return this.startFlow(slot, proto, this.reasonAfterRelease(slot, false), tsSec, tsNsec, t);
+    return t - this.store.lastT(f) > idle ? this.replace(f, 'idle-timeout', 'idle-timeout', tsSec, tsNsec, t) : f;
+  }
+
+  /**
+   * Counts a packet of a flow without ports and moves its tuple to the end of `list`. A packet
+   * with a wrong ICMP checksum (`--checksums validate`) is counted in packets and IP bytes only,
+   * without moving the flow's end time (as Zeek counts it).
+   */
+  private countPortless(f: number, slot: number, fromA: boolean, pkt: Packet, list: number, tsSec: number, tsNsec: number): void {
+    if (this.corrupt) this.store.addPackets(FlowStore.side(f, fromA), 1, pkt.originalLength, pkt.ipLength, 0);
     else {
       this.count(f, fromA, pkt);
-      this.store.stamp(f, tsSec, tsNsec, t);
+      this.store.stamp(f, tsSec, tsNsec, this.now);
     }
     this.inFlows++;
-    this.table.touch(slot, L_ICMP);
+    this.table.touch(slot, list);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Other IP protocols
+
+  /**
+   * A packet of another IP protocol (OSPF, GRE not decapsulated, ESP, PIM, VRRP, SCTP...): a flow
+   * keyed on the protocol and the two addresses (ports 0), both directions together, as Zeek's
+   * unknown_transport connections are. The first sender is the client (Zeek's originator: it
+   * flips no roles for these), so `rolesInferred`. Only packets that used to be counted and
+   * dropped come here: TCP and UDP never pay for it.
+   */
+  private otherProtocol(pkt: Packet, tsSec: number, tsNsec: number): FlowRef {
+    this.kinds['other-ip-protocol']++;
+    const slot = this.slotOf(pkt.bytes, pkt.srcAddrOffset, pkt.dstAddrOffset, pkt.addrLength, 0, 0, pkt.protocol, false, true);
+    const fromA = this.fromA;
+    const f = this.portlessFlow(slot, pkt.protocol, this.otherIdle, tsSec, tsNsec);
+    const store = this.store;
+    if (store.isEmpty(f)) store.setRoles(f, fromA, true);
+    this.countPortless(f, slot, fromA, pkt, L_OTHER, tsSec, tsNsec);
+    // Its later fragments follow it, as a TCP or UDP datagram's do.
+    if (pkt.isFragment) this.firstFragment(pkt, f, fromA, this.now);
     return this.setRef(f, fromA === store.clientIsA(f), 'ports');
   }
 
@@ -774,12 +822,12 @@ export class DemuxEngine {
   private listOf(f: number): number {
     const proto = this.store.proto(f);
     if (proto === TCP) return this.store.ended(f) !== ENDED_NONE ? L_CLOSED : L_TCP;
-    return proto === UDP ? L_UDP : L_ICMP;
+    return proto === UDP ? L_UDP : proto === ICMP || proto === ICMPV6 ? L_ICMP : L_OTHER;
   }
 
   private timeoutOf(proto: number, ended: number): number {
     if (proto === TCP) return ended !== ENDED_NONE ? this.closeLinger : this.tcpIdle;
-    return proto === UDP ? this.udpIdle : this.icmpIdle;
+    return proto === UDP ? this.udpIdle : proto === ICMP || proto === ICMPV6 ? this.icmpIdle : this.otherIdle;
   }
 
   /** The end reason and remembered note of a closed TCP flow. */
@@ -790,7 +838,8 @@ export class DemuxEngine {
   private expireAt(t: number): void {
     const table = this.table;
     for (let list = 0; list < L_REMEMBERED; list++) {
-      const timeout = list === L_TCP ? this.tcpIdle : list === L_UDP ? this.udpIdle : list === L_ICMP ? this.icmpIdle : this.closeLinger;
+      const timeout = list === L_TCP ? this.tcpIdle : list === L_UDP ? this.udpIdle : list === L_ICMP ? this.icmpIdle
+        : list === L_OTHER ? this.otherIdle : this.closeLinger;
       for (let s = table.heads[list]!; s >= 0; s = table.heads[list]!) {
         const f = table.flow(s);
         if (t - this.store.lastT(f) <= timeout) break;
@@ -815,7 +864,7 @@ export class DemuxEngine {
     }
     const store = this.store;
     let victim = -1;
-    for (const list of [L_TCP, L_UDP, L_ICMP]) {
+    for (const list of [L_TCP, L_UDP, L_ICMP, L_OTHER]) {
       const s = table.heads[list]!;
       if (s < 0) continue;
       const f = table.flow(s);
@@ -891,7 +940,7 @@ export class DemuxEngine {
     let state: string;
     if (proto === TCP) state = tcpConnState(store.state(cs), store.state(ss), store.payloadBytes(cs), store.payloadBytes(ss), history);
     else if (proto === UDP) state = udpConnState(store.packets(cs), store.packets(ss));
-    else state = 'OTH'; // Zeek's conn_state for ICMP
+    else state = 'OTH'; // Zeek's conn_state for ICMP and for other IP protocols (unknown_transport)
     const startSec = store.startSec(f);
     const startNsec = store.startNsec(f);
     const endSec = store.endSec(f);
@@ -925,6 +974,7 @@ export class DemuxEngine {
     };
     const closedAt = this.store.closedAt(f);
     if (closedAt !== null) flow.closedAt = closedAt;
+    if (proto !== TCP && proto !== UDP && proto !== ICMP && proto !== ICMPV6) flow.ipProtocol = proto;
     const unreachable = this.store.portUnreachable[f];
     if (unreachable != null) {
       flow.portUnreachable = { toServer: unreachable[ca ? 1 : 0], toClient: unreachable[ca ? 0 : 1] };

@@ -11,7 +11,8 @@
  *   80: is the port enough to find its socket?". The server address is deliberately not part of
  *   the group key: two server addresses sharing a port (one host with two addresses, or two hosts
  *   in one capture) is itself an answer, `server.ip` in `differBy` and a key of at least
- *   `address+port`. Only TCP and UDP flows have ports; ICMP flows are listed as `unported`.
+ *   `address+port`. Only TCP and UDP flows have ports; ICMP flows and those of other IP
+ *   protocols are listed as `unported`.
  *   `groups` holds the ports that more than one flow shares (docs/json.md's `Group`); `singles` holds
  *   the ports with one flow, so that the table can still draw every server port.
  *
@@ -218,8 +219,10 @@ export interface DemuxReport {
   /** Server ports with a single flow: the port alone finds its socket. Same order. */
   singles: DemuxGroup[];
   portRoleClashes: PortRoleClash[];
-  /** Flows without ports (ICMP), not part of any group. */
+  /** Flows without ports (ICMP and other IP protocols), not part of any group. */
   unported: number[];
+  /** Those of other IP protocols (OSPF, GRE, ESP...): the kernel keys their raw sockets on protocol and addresses. */
+  otherProtocol: number[];
   /** All flows looked at. */
   flowCount: number;
   /** TCP/UDP flows that found no socket: their server port was closed. */
@@ -536,9 +539,11 @@ export function buildDemux(flows: Iterable<Flow>): DemuxReport {
   const protoById = new Map<number, PortProto>();
   const all: GroupFlow[] = [];
   const unported: number[] = [];
+  const otherProtocol: number[] = [];
   for (const f of sorted) {
     if (f.proto !== 'tcp' && f.proto !== 'udp') {
       unported.push(f.id);
+      if (f.ipProtocol !== undefined) otherProtocol.push(f.id);
       continue;
     }
     const m = member(f);
@@ -557,6 +562,7 @@ export function buildDemux(flows: Iterable<Flow>): DemuxReport {
     singles: analyzed.filter((g) => g.flows.length === 1),
     portRoleClashes: findRoleClashes(all, (m) => protoById.get(m.id)!),
     unported,
+    otherProtocol,
     flowCount: sorted.length,
     closedFlows: all.filter((m) => m.closed !== null).length,
   };

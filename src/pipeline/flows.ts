@@ -58,7 +58,7 @@ export async function readFlows(paths: string[], options: FlowReadOptions): Prom
 /** The settings of the engine a user gives (--idle-timeout for every protocol, --max-flows), over `extra`. */
 export function engineSettings(o: { idleTimeout?: number; maxFlows?: number }, extra: DemuxOptions = {}): DemuxOptions {
   const e: DemuxOptions = { ...extra };
-  if (o.idleTimeout !== undefined) e.tcpIdleTimeout = e.udpIdleTimeout = e.icmpIdleTimeout = o.idleTimeout;
+  if (o.idleTimeout !== undefined) e.tcpIdleTimeout = e.udpIdleTimeout = e.icmpIdleTimeout = e.otherIdleTimeout = o.idleTimeout;
   if (o.maxFlows !== undefined) e.maxFlows = o.maxFlows;
   return e;
 }

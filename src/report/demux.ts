@@ -391,9 +391,16 @@ export function renderDemuxTable(report: DemuxReport, opts: DemuxTableOptions = 
     for (const c of report.portRoleClashes) out.push(`  ${clashLine(c, maxIds)}`);
     out.push('');
   }
-  if (report.unported.length > 0) {
-    out.push(`No ports, not sorted into sockets by port: ICMP ${flowList(report.unported, maxIds)} `
+  const icmp = report.otherProtocol.length === 0 ? report.unported : report.unported.filter((id) => !report.otherProtocol.includes(id));
+  if (icmp.length > 0) {
+    out.push(`No ports, not sorted into sockets by port: ICMP ${flowList(icmp, maxIds)} `
       + '(echo is answered by the kernel itself; an error goes to the socket of the flow it quotes)');
+    out.push('');
+  }
+  if (report.otherProtocol.length > 0) {
+    out.push(`No ports, other IP protocols: ${flowList(report.otherProtocol, maxIds)} (the kernel hands each packet to `
+      + 'its own handler for the protocol if it has one (IGMP, GRE or ESP tunnels, SCTP), and a copy to every raw socket '
+      + 'of that protocol number whose bound and connected addresses match: the key is protocol + addresses)');
     out.push('');
   }
   if (ports === 0 && report.unported.length === 0) {

@@ -66,6 +66,7 @@ export function flowToJson(flow: Flow, opts?: TimeOptions): J.Flow {
     ipVersion: flow.ipVersion,
     icmpErrors: flow.icmpErrors,
     icmpError: flow.icmpError === null ? null : { ...flow.icmpError },
+    ...(flow.ipProtocol === undefined ? {} : { ipProtocol: flow.ipProtocol }),
   };
 }
 
@@ -149,9 +150,15 @@ export function writeFlowJson(buf: Uint8Array, pos: number, flow: Flow, digits: 
   p = writeJsonNumber(v, buf, p, flow.ipVersion);
   p = putLiteral(v, p, J_ICMP_ERRORS);
   p = writeJsonNumber(v, buf, p, flow.icmpErrors);
-  if (flow.icmpError === null) return putLiteral(v, p, J_ICMP_ERROR_NULL);
-  p = putLiteral(v, p, J_ICMP_ERROR);
-  p = writeText(buf, p, JSON.stringify(flow.icmpError));
+  if (flow.icmpError === null) p = putLiteral(v, p, J_ICMP_ERROR_NULL);
+  else {
+    p = putLiteral(v, p, J_ICMP_ERROR);
+    p = writeText(buf, p, JSON.stringify(flow.icmpError));
+  }
+  if (flow.ipProtocol !== undefined) {
+    p = putLiteral(v, p, J_IP_PROTOCOL);
+    p = writeJsonNumber(v, buf, p, flow.ipProtocol);
+  }
   v.setUint8(p, 0x7d); // }
   return p + 1;
 }
@@ -245,8 +252,9 @@ const J_END_REASON = literal('"endReason":');
 const J_NULL_COMMA = literal('null,');
 const J_IP_VERSION = literal('"ipVersion":');
 const J_ICMP_ERRORS = literal(',"icmpErrors":');
-const J_ICMP_ERROR_NULL = literal(',"icmpError":null}');
+const J_ICMP_ERROR_NULL = literal(',"icmpError":null');
 const J_ICMP_ERROR = literal(',"icmpError":');
+const J_IP_PROTOCOL = literal(',"ipProtocol":');
 
 // The DataView of the buffer written last: made once per buffer (an output piece, a page).
 let lastBuffer: Uint8Array | null = null;

@@ -8,6 +8,7 @@ import { linkTypeName } from '../core/linktypes.js';
 import { formatAddress } from '../parse/format.js';
 import { IPPROTO, TCP_FLAG, type Packet, type Problem } from '../core/packet.js';
 import { isoTime, relativeText } from './time.js';
+import { otherProtocolName } from '../core/ip-protocols.js';
 import type { FlowRef } from '../core/flow.js';
 import { WindowScales } from '../demux/window-scale.js';
 
@@ -18,7 +19,7 @@ export function protocolName(protocol: number): string {
     case IPPROTO.ICMP: return 'icmp';
     case IPPROTO.ICMPV6: return 'icmpv6';
     case -1: return '';
-    default: return `ip-proto-${protocol}`;
+    default: return otherProtocolName(protocol); // as its flow's proto: ospf, gre, ip-proto-253...
   }
 }
 

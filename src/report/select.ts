@@ -2,6 +2,7 @@
  * Which flows a report shows and in what order: --proto, --port, --host, --sort, --limit.
  */
 import type { Flow, FlowEndpoint, FlowRef } from '../core/flow.js';
+import { otherProtocolName, otherProtocolNumber } from '../core/ip-protocols.js';
 import { IPPROTO, type Packet } from '../core/packet.js';
 import { formatAddress, tryParseAddress } from '../parse/format.js';
 
@@ -38,8 +39,12 @@ export function flowMatcher(filter: FlowFilter): (f: FlowEnds) => boolean {
     const bytes = tryParseAddress(host);
     if (bytes !== null) host = formatAddress(bytes, 0, bytes.length);
   }
+  // `other`: any IP protocol but TCP, UDP and ICMP; `ip-proto-89` is the same as `ospf`.
+  const otherNumber = proto === undefined ? -1 : otherProtocolNumber(proto);
   return (f) => {
-    if (proto !== undefined && f.proto !== proto && !(proto === 'icmp' && f.proto === 'icmpv6')) return false;
+    if (proto !== undefined && f.proto !== proto && !(proto === 'icmp' && f.proto === 'icmpv6')
+      && !(proto === 'other' && otherProtocolNumber(f.proto) >= 0)
+      && !(otherNumber >= 0 && otherProtocolNumber(f.proto) === otherNumber)) return false;
     if (port !== undefined) {
       if (f.proto !== 'tcp' && f.proto !== 'udp') return false;
       if (f.client.port !== port && f.server.port !== port) return false;
@@ -77,7 +82,8 @@ function flowEndsOf(pkt: Packet, ref: FlowRef): FlowEnds {
   const len = quoted ? pkt.quotedAddrLength : pkt.addrLength;
   const a = { ip: formatAddress(pkt.bytes, quoted ? pkt.quotedSrcAddrOffset : pkt.srcAddrOffset, len), port: quoted ? pkt.quotedSrcPort : pkt.srcPort };
   const b = { ip: formatAddress(pkt.bytes, quoted ? pkt.quotedDstAddrOffset : pkt.dstAddrOffset, len), port: quoted ? pkt.quotedDstPort : pkt.dstPort };
-  const name = proto === IPPROTO.TCP ? 'tcp' : proto === IPPROTO.UDP ? 'udp' : proto === IPPROTO.ICMP ? 'icmp' : 'icmpv6';
+  const name = proto === IPPROTO.TCP ? 'tcp' : proto === IPPROTO.UDP ? 'udp' : proto === IPPROTO.ICMP ? 'icmp'
+    : proto === IPPROTO.ICMPV6 ? 'icmpv6' : otherProtocolName(proto);
   // Either end may be the client: the selection looks at both alike.
   return { proto: name, client: a, server: b };
 }

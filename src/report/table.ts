@@ -10,7 +10,8 @@ import { endOwnerLabel } from './labels.js';
 import { boxedWidth, dropColumns, fitColumns, renderColumns, replaceColumns, wrapText, type Column, type FitStep } from './fit.js';
 
 function endText(ip: string, port: number, proto: Flow['proto']): string {
-  if (proto === 'icmp' || proto === 'icmpv6') return ip; // type/code are not ports
+  // ICMP's type/code are not ports; other IP protocols have none.
+  if (proto !== 'tcp' && proto !== 'udp') return ip;
   return ip.includes(':') ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 

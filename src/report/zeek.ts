@@ -46,15 +46,18 @@ function zeekRow(f: Flow): string {
   const end = f.closedAt ?? f.end;
   // Zeek logs duration and the two byte counts only when the duration is positive.
   const timed = durationUnits(f.start, end, 6) > 0;
+  // Another IP protocol is Zeek's unknown_transport: its number in both port fields (Zeek's
+  // baselines write it so) and no payload counted (its endpoints have no size).
+  const other = f.ipProtocol;
   return [
     epochText(f.start.sec, f.start.nsec, 6),
     zeekUid(f.id),
-    f.client.ip, String(f.client.port), f.server.ip, String(f.server.port),
-    f.proto === 'icmpv6' ? 'icmp' : f.proto, // Zeek's transport_proto has one icmp for both
+    f.client.ip, String(other ?? f.client.port), f.server.ip, String(other ?? f.server.port),
+    other !== undefined ? 'unknown_transport' : f.proto === 'icmpv6' ? 'icmp' : f.proto, // Zeek's transport_proto has one icmp for both
     '-',
     timed ? spanText(f.start, end, 6) : '-',
-    timed ? String(f.toServer.payloadBytes) : '-',
-    timed ? String(f.toClient.payloadBytes) : '-',
+    timed ? String(other === undefined ? f.toServer.payloadBytes : 0) : '-',
+    timed ? String(other === undefined ? f.toClient.payloadBytes : 0) : '-',
     f.state,
     '-', '-',
     String(missedOf(f.toServer) + missedOf(f.toClient)),

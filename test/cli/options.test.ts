@@ -19,7 +19,8 @@ describe('command line', () => {
     await expect(parseArgs(['packets'], true)).rejects.toBeInstanceOf(UsageError);
     await expect(parseArgs(['packets', 'a.pcap', '--bogus'], true)).rejects.toBeInstanceOf(UsageError);
     await expect(parseArgs(['flows', 'a.pcap', '--port', '70000'], true)).rejects.toThrow('--port must be 0..65535');
-    await expect(parseArgs(['flows', 'a.pcap', '--proto', 'sctp'], true)).rejects.toThrow('--proto');
+    await expect(parseArgs(['flows', 'a.pcap', '--proto', 'bogus'], true)).rejects.toThrow('--proto');
+    await expect(parseArgs(['flows', 'a.pcap', '--proto', 'ip-proto-6'], true)).rejects.toThrow('--proto');
   });
 
   it('an option given twice: the last one counts (tcpdump, tshark), not an array', async () => {

@@ -330,7 +330,7 @@ describe('bounded memory', () => {
 });
 
 describe('summary', () => {
-  it('counts packets without ports by kind, and the kinds add up', () => {
+  it('counts packets without ports by kind, and the kinds add up (another IP protocol is in a flow too)', () => {
     const engine = new DemuxEngine();
     const arp = newPacket(); // no IP layer, nothing wrong
     arp.problems.push({ kind: 'unsupported', layer: 'link', offset: 12, what: 'EtherType not IP' });
@@ -339,7 +339,7 @@ describe('summary', () => {
     cut.problems.push({ kind: 'truncated', layer: 'ipv4', offset: 14, need: 20, have: 6, cause: 'capture', what: 'IPv4 header cut' });
     engine.ingest(cut, T0, 0);
     const gre = makePacket({ proto: 47, src: '10.0.0.1', dst: '10.0.0.2', len: 100 });
-    expect(engine.ingest(gre, T0, 0)).toBeNull();
+    expect(engine.ingest(gre, T0, 0)).toMatchObject({ id: 1, generation: 1, toServer: true });
     const tcpCut = makePacket({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1, dport: 2 });
     tcpCut.hasPorts = false;
     tcpCut.problems.push({ kind: 'truncated', layer: 'tcp', offset: 34, need: 20, have: 4, what: 'TCP header cut' });
@@ -355,9 +355,27 @@ describe('summary', () => {
       'non-ip': 1, damaged: 3, 'other-ip-protocol': 1, 'bad-checksum': 0,
     });
     expect(s.packets).toBe(7);
-    expect(s.inFlows).toBe(2);
-    expect(s.flows).toBe(2);
+    expect(s.inFlows).toBe(3);
+    expect(s.flows).toBe(3);
     expect(s.warnings).toEqual([]);
+  });
+
+  it('another IP protocol: one flow a protocol and address pair, both directions, ports 0, a new generation after 60 s idle', () => {
+    const engine = new DemuxEngine();
+    const ospf = (src: string, dst: string, t: number) => engine.ingest(makePacket({ proto: 89, src, dst, len: 64 }), t, 0);
+    expect(ospf('10.0.0.2', '10.0.0.1', T0)).toMatchObject({ id: 1, toServer: true });
+    expect(ospf('10.0.0.1', '10.0.0.2', T0 + 1)).toMatchObject({ id: 1, toServer: false });
+    expect(engine.ingest(makePacket({ proto: 112, src: '10.0.0.1', dst: '10.0.0.2', len: 40 }), T0 + 2, 0)).toMatchObject({ id: 2 });
+    expect(ospf('10.0.0.1', '10.0.0.2', T0 + 62)).toMatchObject({ id: 3, generation: 2, toServer: true });
+    engine.finish();
+    const flows = engine.flows();
+    expect(flows.map((f) => [f.id, f.proto, f.ipProtocol, f.client.ip, f.client.port, f.server.port, f.toServer.packets, f.toClient.packets,
+      f.state, f.history, f.generationReason, f.endReason])).toEqual([
+      [1, 'ospf', 89, '10.0.0.2', 0, 0, 1, 1, 'OTH', '', 'first', 'idle-timeout'],
+      [2, 'vrrp', 112, '10.0.0.1', 0, 0, 1, 0, 'OTH', '', 'first', 'capture-end'],
+      [3, 'ospf', 89, '10.0.0.1', 0, 0, 1, 0, 'OTH', '', 'idle-timeout', 'capture-end'],
+    ]);
+    expect(engine.summary().byKind['other-ip-protocol']).toBe(4);
   });
 
   it('flows() shows open flows as snapshots without ending them', () => {

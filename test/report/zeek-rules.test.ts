@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildPcap, tempDir, type PcapRecordSpec } from '../helpers/capture-builders.js';
-import { buildEcho, buildTcp, buildUdp, ethernet } from '../helpers/packet-builders.js';
+import { buildEcho, buildTcp, buildUdp, ethernet, ip } from '../helpers/packet-builders.js';
 import { runCli } from '../helpers/run-cli.js';
 
 const GOLDEN = new URL('../golden/zeek-rules/', import.meta.url).pathname;
@@ -195,5 +195,27 @@ describe("conn.log follows Zeek's rules", () => {
     const mode = async (...args: string[]) => (await runCli(['flows', path, '--format', 'zeek', ...args])).stdout.match(/^#checksums\t(.*)$/m)![1];
     expect(await mode()).toBe('ignore');
     expect(await mode('--checksums', 'validate')).toBe('validate');
+  });
+
+  it("other IP protocols are Zeek's unknown_transport: keyed on the addresses and the protocol, the first sender the originator", async () => {
+    const other = (t: number, src: string, dst: string, proto: number, ipBytes: number): [number, Uint8Array] =>
+      [t, ip(src, dst, proto, new Uint8Array(ipBytes - 20))];
+    await expectGolden('other-protocols', [
+      // As in Zeek's own baseline for its vntag trace: protocol 253 in both port fields, no payload counted.
+      other(0, '1.1.1.1', '1.1.2.1', 253, 100),
+      other(0, '1.1.1.1', '1.1.2.1', 253, 100),
+      other(0.000001, '1.1.1.1', '1.1.2.1', 253, 100),
+      // OSPF both ways between two routers: one connection, the first sender its originator.
+      other(1, '10.0.0.2', '10.0.0.1', 89, 64),
+      other(1.2, '10.0.0.1', '10.0.0.2', 89, 64),
+      other(1.5, '10.0.0.2', '10.0.0.1', 89, 64),
+      // To multicast groups: OSPF hello, PIM hello, VRRP advertisement, IGMP report.
+      other(2, '10.0.0.1', '224.0.0.5', 89, 64),
+      other(3, '10.0.0.1', '224.0.0.13', 103, 54),
+      other(4, '10.0.0.1', '224.0.0.18', 112, 40),
+      other(4, '10.0.0.3', '224.0.0.22', 2, 36),
+      // 61.1 s after its last packet (unknown_ip_inactivity_timeout is 60 s): a new connection, whose first sender is the other router.
+      other(62.6, '10.0.0.1', '10.0.0.2', 89, 64),
+    ]);
   });
 });
