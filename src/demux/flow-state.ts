@@ -52,24 +52,27 @@ const SLOT = 10;
 const PROTO = 11;
 const ICMP_ERRORS = 12;
 /**
- * TCP: time (float seconds) of a FIN that was its end's first packet while the peer was active,
- * Zeek's partial close (its PartialCloseTimer runs tcp_partial_close_delay later); -1 when none.
- */
-const PARTIAL_CLOSE_T = 13;
-/**
  * TCP: the time (float seconds) after which a packet must check Zeek's attempt and partial-close
  * timers (the engine's sameOrNewFlow); +Infinity once neither can apply. 0 at first: checked on
  * the second packet, which sets it.
  */
-const ZEEK_CHECK_T = 14;
+const ZEEK_CHECK_T = 13;
+const HEADER = 14;
+
+// Fields a flow rarely needs, in `closing` (three a record, off the record every packet reads):
+/**
+ * TCP: time (float seconds) of a FIN that was its end's first packet while the peer was active,
+ * Zeek's partial close (its PartialCloseTimer runs tcp_partial_close_delay later); -1 when none.
+ */
+const PARTIAL_CLOSE_T = 0;
 /**
  * TCP: when both ends had closed (FIN or RST from each), the time of the packet that closed the
  * second: Zeek's connection clock stops there (its last time is updated only while an end is
  * open), so conn.log's duration ends there. -1 until then.
  */
-const CLOSED_SEC = 15;
-const CLOSED_NSEC = 16;
-const HEADER = 17;
+const CLOSED_SEC = 1;
+const CLOSED_NSEC = 2;
+const CLOSING = 3;
 
 // Fields of one end (what it sent, and its TCP endpoint state), relative to the end's base.
 // The ones every packet touches come first, on one cache line.
@@ -163,6 +166,8 @@ export class FlowStore {
    * something; one entry a record (null when free), so that reading it never leaves the array.
    */
   readonly gaps: (Float64Array | null)[];
+  /** The fields a flow rarely needs (PARTIAL_CLOSE_T, CLOSED_SEC...), CLOSING a record. */
+  private closing: Float64Array;
   /** Records in use. */
   count = 0;
   private capacity: number;
@@ -171,6 +176,7 @@ export class FlowStore {
   constructor(initialCapacity = 4096) {
     this.capacity = initialCapacity;
     this.v = new Float64Array(initialCapacity * STRIDE);
+    this.closing = new Float64Array(initialCapacity * CLOSING);
     this.gaps = new Array<Float64Array | null>(initialCapacity).fill(null);
     for (let f = initialCapacity - 1; f >= 0; f--) this.free.push(f);
   }
@@ -214,19 +220,19 @@ export class FlowStore {
   proto(f: number): number { return this.v[f * STRIDE + PROTO]!; }
   icmpErrors(f: number): number { return this.v[f * STRIDE + ICMP_ERRORS]!; }
   addIcmpError(f: number): void { this.v[f * STRIDE + ICMP_ERRORS]!++; }
-  partialCloseT(f: number): number { return this.v[f * STRIDE + PARTIAL_CLOSE_T]!; }
-  setPartialCloseT(f: number, t: number): void { this.v[f * STRIDE + PARTIAL_CLOSE_T] = t; }
+  partialCloseT(f: number): number { return this.closing[f * CLOSING + PARTIAL_CLOSE_T]!; }
+  setPartialCloseT(f: number, t: number): void { this.closing[f * CLOSING + PARTIAL_CLOSE_T] = t; }
   zeekCheckT(f: number): number { return this.v[f * STRIDE + ZEEK_CHECK_T]!; }
   setZeekCheckT(f: number, t: number): void { this.v[f * STRIDE + ZEEK_CHECK_T] = t; }
   /** Both ends had closed (CLOSED_SEC): when; null before. */
   closedAt(f: number): Timestamp | null {
-    const sec = this.v[f * STRIDE + CLOSED_SEC]!;
-    return sec < 0 ? null : { sec, nsec: this.v[f * STRIDE + CLOSED_NSEC]! };
+    const sec = this.closing[f * CLOSING + CLOSED_SEC]!;
+    return sec < 0 ? null : { sec, nsec: this.closing[f * CLOSING + CLOSED_NSEC]! };
   }
-  isClosedAtSet(f: number): boolean { return this.v[f * STRIDE + CLOSED_SEC]! >= 0; }
+  isClosedAtSet(f: number): boolean { return this.closing[f * CLOSING + CLOSED_SEC]! >= 0; }
   setClosedAt(f: number, sec: number, nsec: number): void {
-    this.v[f * STRIDE + CLOSED_SEC] = sec;
-    this.v[f * STRIDE + CLOSED_NSEC] = nsec;
+    this.closing[f * CLOSING + CLOSED_SEC] = sec;
+    this.closing[f * CLOSING + CLOSED_NSEC] = nsec;
   }
   startSec(f: number): number { return this.v[f * STRIDE + START_SEC]!; }
   startNsec(f: number): number { return this.v[f * STRIDE + START_NSEC]!; }
@@ -306,9 +312,9 @@ export class FlowStore {
     v[r + SLOT] = slot;
     v[r + PROTO] = proto;
     v[r + ICMP_ERRORS] = 0;
-    v[r + PARTIAL_CLOSE_T] = -1;
     v[r + ZEEK_CHECK_T] = 0;
-    v[r + CLOSED_SEC] = -1;
+    this.closing[f * CLOSING + PARTIAL_CLOSE_T] = -1;
+    this.closing[f * CLOSING + CLOSED_SEC] = -1;
     initSide(v, r + SIDE_A);
     initSide(v, r + SIDE_B);
     this.hist[f] = ''; // gaps[f] is null already (release, or never used)
@@ -358,6 +364,9 @@ export class FlowStore {
     const v = new Float64Array(cap * STRIDE);
     v.set(this.v);
     this.v = v;
+    const closing = new Float64Array(cap * CLOSING);
+    closing.set(this.closing);
+    this.closing = closing;
 
     for (let f = cap - 1; f >= old; f--) this.free.push(f);
     for (let f = old; f < cap; f++) this.gaps.push(null);
