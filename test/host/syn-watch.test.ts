@@ -77,8 +77,9 @@ describe.skipIf(skip)('SYN watcher on lo', () => {
     let named = 0;
     for (const c of clients) {
       const got = await decided(watch, c.port);
-      expect(got.inode).toBeGreaterThan(0); // the kernel had the socket at the SYN
-      // Never a wrong process: the client's own pid, or none (-1: closed before it was read).
+      // Never a wrong process: the client's own pid, or none (-1: closed before it was read; on a
+      // loaded machine the whole connection may even be over before the kernel is asked, inode 0).
+      if (got.inode === 0) expect(got.pid).toBe(-1);
       if (got.pid > 0) {
         expect(got).toMatchObject({ pid: c.pid, command: 'python3' });
         named++;
