@@ -24,6 +24,7 @@
 import type { DemuxOptions, Flow as FlowRecord } from '../core/flow.js';
 import type { CaptureInfo } from '../core/frame.js';
 import { buildDemux } from '../demux/groups.js';
+import { compileFilter } from '../filter/match.js';
 import { LiveAttribution } from '../host/attribution.js';
 import { engineSettings, readFlows } from '../pipeline/flows.js';
 import { openLiveCapture } from '../pipeline/live.js';
@@ -37,6 +38,8 @@ import { DemuxEngine } from '../demux/engine.js';
 import type { DemuxDocument, Flow, FlowsDocument, Packet } from '../core/json-types.js';
 
 export type * from '../core/json-types.js';
+/** Thrown at once by a reading function whose `filter` cannot be evaluated (the CLI's exit 2). */
+export { FilterError } from '../filter/syntax.js';
 
 /** Records a consumer may leave waiting before reading pauses. */
 const HIGH_WATER = 256;
@@ -48,8 +51,23 @@ export interface ReadOptions {
   maxFlows?: number;
   /** The CLI's --checksums: 'validate' checks them as Zeek does; 'ignore' (default) as tshark. */
   checksums?: 'ignore' | 'validate';
+  /**
+   * The CLI's --filter: tcpdump's filter language, evaluated on each decoded packet; the others
+   * are dropped before flows are made. A filter it cannot evaluate throws FilterError at once.
+   */
+  filter?: string;
   /** What `-` reads (default: process.stdin). */
   stdin?: NodeJS.ReadableStream;
+}
+
+/** What every reading function passes to the pipeline from ReadOptions (the filter compiled once). */
+function readSettings(options: ReadOptions) {
+  return {
+    progress: false,
+    stdin: options.stdin,
+    checksums: options.checksums === 'validate',
+    filter: options.filter === undefined ? undefined : compileFilter(options.filter),
+  } as const;
 }
 
 /** None of the captures could be opened: `message` has one line for each. */
@@ -189,6 +207,7 @@ function reading<T>(produce: (channel: Channel<T>, report: ReadReport) => Promis
 
 /** Every flow of the captures, as it ends (`flows --format ndjson`, record by record). */
 export function flows(captures: string | readonly string[], options: ReadOptions = {}): Reading<Flow> {
+  const settings = readSettings(options); // a bad filter throws here, before any reading
   return reading<Flow>(async (channel, report) => {
     let digits = 6;
     let pending: Promise<void> | undefined;
@@ -200,9 +219,7 @@ export function flows(captures: string | readonly string[], options: ReadOptions
         },
       }),
       endOnClose: true,
-      progress: false,
-      stdin: options.stdin,
-      checksums: options.checksums === 'validate',
+      ...settings,
       shouldStop: () => channel.cancelled,
       onDigits: (d) => (digits = d),
       after: () => {
@@ -217,15 +234,14 @@ export function flows(captures: string | readonly string[], options: ReadOptions
 
 /** Every packet of the captures (`packets --format ndjson`, record by record). */
 export function packets(captures: string | readonly string[], options: ReadOptions = {}): Reading<Packet> {
+  const settings = readSettings(options); // a bad filter throws here, before any reading
   return reading<Packet>(async (channel, report) => {
     let digits = 6;
     const windows = new WindowScales();
     const { engine, read } = await readFlows(list(captures), {
       // Flows are needed for their ids only: none is kept.
       engine: engineSettings(options, { onFlowEnd: () => undefined }),
-      progress: false,
-      stdin: options.stdin,
-      checksums: options.checksums === 'validate',
+      ...settings,
       shouldStop: () => channel.cancelled,
       onDigits: (d) => (digits = d),
       after: (frame, pkt, ref) => channel.push(JSON.parse(packetJson(frame, pkt, ref, digits, undefined, windows)) as Packet),
@@ -243,7 +259,7 @@ function finishReport(report: ReadReport, captures: CaptureInfo[], errors: strin
 
 /** The `flows --format json` document. */
 export async function flowsDocument(captures: string | readonly string[], options: ReadOptions = {}): Promise<FlowsDocument> {
-  const { engine, read, digits } = await readFlows(list(captures), { engine: engineSettings(options), progress: false, stdin: options.stdin, checksums: options.checksums === 'validate' });
+  const { engine, read, digits } = await readFlows(list(captures), { engine: engineSettings(options), ...readSettings(options) });
   if (read.captures.length === 0 && read.errors.length > 0) throw new FlowdemuxError(read.errors);
   const summary = engine.summary(inputName(read));
   const text = [...flowsJsonChunks(engine.flows(), read.captures, [...read.warnings, ...summary.warnings], { digits, summary })].join('');
@@ -252,7 +268,7 @@ export async function flowsDocument(captures: string | readonly string[], option
 
 /** The `demux --format json` document: where the port alone is ambiguous, and which key the kernel needs. */
 export async function demux(captures: string | readonly string[], options: ReadOptions = {}): Promise<DemuxDocument> {
-  const { engine, read } = await readFlows(list(captures), { engine: engineSettings(options), progress: false, stdin: options.stdin, checksums: options.checksums === 'validate' });
+  const { engine, read } = await readFlows(list(captures), { engine: engineSettings(options), ...readSettings(options) });
   if (read.captures.length === 0 && read.errors.length > 0) throw new FlowdemuxError(read.errors);
   const summary = engine.summary(inputName(read));
   const doc = demuxToJson(buildDemux(engine.flows()), { captures: read.captures, warnings: [...read.warnings, ...summary.warnings], summary });

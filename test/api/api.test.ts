@@ -7,7 +7,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { demux, flows, flowsDocument, FlowdemuxError, packets, type Flow } from '../../src/api/index.js';
+import { demux, FilterError, flows, flowsDocument, FlowdemuxError, packets, type Flow } from '../../src/api/index.js';
 import { buildPcap, tempDir } from '../helpers/capture-builders.js';
 import { captureFiles, FIXTURES } from '../helpers/fixture-files.js';
 import { buildUdp, ethernet } from '../helpers/packet-builders.js';
@@ -186,5 +186,28 @@ describe('the examples, run as a user runs them', () => {
     const r = node(['examples/who-talks.mjs']);
     expect(r.status).toBe(2);
     expect(r.stderr).toContain('usage:');
+  });
+});
+
+describe('the filter option: the CLI\'s --filter', () => {
+  const LO = `${FIXTURES}demux-lo.pcap`;
+
+  it('flows, packets and the documents give what the CLI gives with --filter', async () => {
+    const filter = 'udp or tcp port 8089';
+    const got: Flow[] = [];
+    for await (const f of flows(LO, { filter })) got.push(f);
+    expect(got.map((f) => f.id)).toEqual([1, 2, 3, 4, 5]);
+    expect(got).toEqual(lines((await runCli(['flows', LO, '--format', 'ndjson', '--filter', filter])).stdout));
+    const pk = [];
+    for await (const p of packets(LO, { filter: 'udp' })) pk.push(p.frame);
+    expect(pk).toEqual([53, 54, 55, 56, 57, 58, 59, 60]);
+    expect((await flowsDocument(LO, { filter })).flows).toHaveLength(5);
+    expect(JSON.stringify(await demux(LO, { filter: 'udp' }))).not.toContain('8089');
+  });
+
+  it('a filter it cannot evaluate throws FilterError before reading', async () => {
+    expect(() => flows(LO, { filter: 'ether host 1:2:3:4:5:6' })).toThrow(FilterError);
+    expect(() => packets(LO, { filter: 'port 80 and' })).toThrow(FilterError);
+    await expect(flowsDocument(LO, { filter: 'len > 100' })).rejects.toBeInstanceOf(FilterError);
   });
 });
