@@ -19,6 +19,17 @@ const NAMES: ReadonlyMap<number, OtherProto> = new Map(NAMED);
 
 const NUMBERS: ReadonlyMap<string, number> = new Map([...NAMES].map(([n, name]) => [name, n]));
 
+/** A flow's `proto`: the name of any IP protocol number, as flows, packets and --proto spell it. */
+export function ipProtocolName(protocol: number): 'tcp' | 'udp' | 'icmp' | 'icmpv6' | OtherProto {
+  switch (protocol) {
+    case 6: return 'tcp';
+    case 17: return 'udp';
+    case 1: return 'icmp';
+    case 58: return 'icmpv6';
+    default: return otherProtocolName(protocol);
+  }
+}
+
 /** The name of an other IP protocol's flows (`proto` in flows JSON). */
 export function otherProtocolName(protocol: number): OtherProto {
   return NAMES.get(protocol) ?? `ip-proto-${protocol}`;

@@ -15,7 +15,7 @@
  * Live flows are numbered records in a typed array (flow-state.ts) and tuples are 64-byte
  * records of the flow table: a packet touches a handful of cache lines and allocates nothing.
  */
-import { otherProtocolName } from '../core/ip-protocols.js';
+import { ipProtocolName } from '../core/ip-protocols.js';
 import { formatAddress } from '../parse/format.js';
 import type { Packet } from '../core/packet.js';
 import { isPortUnreachable } from './closed.js';
@@ -29,7 +29,7 @@ import {
   updateState,
 } from './tcp.js';
 import type {
-  DemuxOptions, DemuxSummary, EndReason, Flow, FlowProto, FlowRef, GenerationReason, PacketKind,
+  DemuxOptions, DemuxSummary, EndReason, Flow, FlowRef, GenerationReason, PacketKind,
 } from '../core/flow.js';
 
 /** Zeek's dns_session_timeout (s): how long its DNS analyzer keeps an idle UDP session. */
@@ -88,16 +88,6 @@ export const DEFAULTS = {
   fragmentTimeout: 60,
   maxFragmentDatagrams: 65_536,
 } as const;
-
-function protoName(proto: number): FlowProto {
-  switch (proto) {
-    case TCP: return 'tcp';
-    case UDP: return 'udp';
-    case ICMP: return 'icmp';
-    case ICMPV6: return 'icmpv6';
-    default: return otherProtocolName(proto);
-  }
-}
 
 function emptyKinds(): Record<PacketKind, number> {
   return {
@@ -947,7 +937,7 @@ export class DemuxEngine {
     const endNsec = store.endNsec(f);
     const flow: Flow = {
       id: store.id(f),
-      proto: protoName(proto),
+      proto: ipProtocolName(proto),
       generation: store.generation(f),
       client: { ip: ca ? aIp : bIp, port: ca ? aPort : bPort },
       server: { ip: ca ? bIp : aIp, port: ca ? bPort : aPort },

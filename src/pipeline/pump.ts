@@ -4,8 +4,8 @@
  * caller's hook; after each batch, the caller's batch hook and its stop test.
  *
  * The hot path of the whole tool: per frame a decode, an ingest and at most one hook call, no
- * allocation; without a `keep` test, one comparison more (frames whose link type has no decoder are counted in a map, once per capture and
- * link type).
+ * allocation; a `keep` test and checksums cost one comparison each when absent (frames whose
+ * link type has no decoder are counted in a map, once per capture and link type).
  */
 import type { FlowRef } from '../core/flow.js';
 import type { Frame } from '../core/frame.js';

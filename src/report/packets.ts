@@ -8,19 +8,13 @@ import { linkTypeName } from '../core/linktypes.js';
 import { formatAddress } from '../parse/format.js';
 import { IPPROTO, TCP_FLAG, type Packet, type Problem } from '../core/packet.js';
 import { isoTime, relativeText } from './time.js';
-import { otherProtocolName } from '../core/ip-protocols.js';
+import { ipProtocolName } from '../core/ip-protocols.js';
 import type { FlowRef } from '../core/flow.js';
 import { WindowScales } from '../demux/window-scale.js';
 
+/** A packet's protocol as its flow's `proto` (ospf, gre, ip-proto-253...); '' without IP. */
 export function protocolName(protocol: number): string {
-  switch (protocol) {
-    case IPPROTO.TCP: return 'tcp';
-    case IPPROTO.UDP: return 'udp';
-    case IPPROTO.ICMP: return 'icmp';
-    case IPPROTO.ICMPV6: return 'icmpv6';
-    case -1: return '';
-    default: return otherProtocolName(protocol); // as its flow's proto: ospf, gre, ip-proto-253...
-  }
+  return protocol === -1 ? '' : ipProtocolName(protocol);
 }
 
 const FLAG_LETTERS: [number, string][] = [

@@ -2,8 +2,8 @@
  * Which flows a report shows and in what order: --proto, --port, --host, --sort, --limit.
  */
 import type { Flow, FlowEndpoint, FlowRef } from '../core/flow.js';
-import { otherProtocolName, otherProtocolNumber } from '../core/ip-protocols.js';
-import { IPPROTO, type Packet } from '../core/packet.js';
+import { ipProtocolName, otherProtocolNumber } from '../core/ip-protocols.js';
+import type { Packet } from '../core/packet.js';
 import { formatAddress, tryParseAddress } from '../parse/format.js';
 
 export interface FlowFilter {
@@ -41,10 +41,10 @@ export function flowMatcher(filter: FlowFilter): (f: FlowEnds) => boolean {
   }
   // `other`: any IP protocol but TCP, UDP and ICMP; `ip-proto-89` is the same as `ospf`.
   const otherNumber = proto === undefined ? -1 : otherProtocolNumber(proto);
+  const protoMatches = (name: string) => name === proto || (proto === 'icmp' && name === 'icmpv6')
+    || (proto === 'other' ? otherProtocolNumber(name) >= 0 : otherNumber >= 0 && otherProtocolNumber(name) === otherNumber);
   return (f) => {
-    if (proto !== undefined && f.proto !== proto && !(proto === 'icmp' && f.proto === 'icmpv6')
-      && !(proto === 'other' && otherProtocolNumber(f.proto) >= 0)
-      && !(otherNumber >= 0 && otherProtocolNumber(f.proto) === otherNumber)) return false;
+    if (proto !== undefined && !protoMatches(f.proto)) return false;
     if (port !== undefined) {
       if (f.proto !== 'tcp' && f.proto !== 'udp') return false;
       if (f.client.port !== port && f.server.port !== port) return false;
@@ -82,10 +82,8 @@ function flowEndsOf(pkt: Packet, ref: FlowRef): FlowEnds {
   const len = quoted ? pkt.quotedAddrLength : pkt.addrLength;
   const a = { ip: formatAddress(pkt.bytes, quoted ? pkt.quotedSrcAddrOffset : pkt.srcAddrOffset, len), port: quoted ? pkt.quotedSrcPort : pkt.srcPort };
   const b = { ip: formatAddress(pkt.bytes, quoted ? pkt.quotedDstAddrOffset : pkt.dstAddrOffset, len), port: quoted ? pkt.quotedDstPort : pkt.dstPort };
-  const name = proto === IPPROTO.TCP ? 'tcp' : proto === IPPROTO.UDP ? 'udp' : proto === IPPROTO.ICMP ? 'icmp'
-    : proto === IPPROTO.ICMPV6 ? 'icmpv6' : otherProtocolName(proto);
   // Either end may be the client: the selection looks at both alike.
-  return { proto: name, client: a, server: b };
+  return { proto: ipProtocolName(proto), client: a, server: b };
 }
 
 const totalBytes = (f: Flow) => f.toServer.wireBytes + f.toClient.wireBytes;
