@@ -52,6 +52,12 @@ export interface ReadOptions {
   /** The CLI's --checksums: 'validate' checks them as Zeek does; 'ignore' (default) as tshark. */
   checksums?: 'ignore' | 'validate';
   /**
+   * The CLI's --tunnel-flows (default true): a UDP tunnel's own datagrams (VXLAN, Geneve, Teredo,
+   * GTP-U) are a flow too, as Zeek's outer connection; false counts a tunnelled packet only in
+   * its inner flow.
+   */
+  tunnelFlows?: boolean;
+  /**
    * The CLI's --filter: tcpdump's filter language, evaluated on each decoded packet; the others
    * are dropped before flows are made. A filter it cannot evaluate throws FilterError at once.
    */
@@ -244,7 +250,7 @@ export function packets(captures: string | readonly string[], options: ReadOptio
       ...settings,
       shouldStop: () => channel.cancelled,
       onDigits: (d) => (digits = d),
-      after: (frame, pkt, ref) => channel.push(JSON.parse(packetJson(frame, pkt, ref, digits, undefined, windows)) as Packet),
+      after: (frame, pkt, ref, engine) => channel.push(JSON.parse(packetJson(frame, pkt, ref, digits, undefined, windows, engine.outerIds())) as Packet),
     });
     finishReport(report, read.captures, read.errors, [...read.warnings, ...engine.summary(inputName(read)).warnings]);
   });

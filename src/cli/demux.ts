@@ -1,6 +1,8 @@
 /** `flowdemux demux` (which key tells a port's flows apart) and `flowdemux ladder` (one connection). */
 import { buildDemux } from '../demux/groups.js';
-import type { Flow } from '../core/flow.js';
+import type { Flow, FlowRef } from '../core/flow.js';
+import { newPacket } from '../core/packet.js';
+import { packetOfFlow } from '../pipeline/flows.js';
 import { renderDemuxDot, renderDemuxJson, renderDemuxMermaid, renderDemuxTable } from '../report/demux.js';
 import { filterFlows } from '../report/select.js';
 import { ladderPacket, renderLadder, renderLadderJson, renderLadderMermaid, type LadderPacket } from '../report/ladder.js';
@@ -54,11 +56,15 @@ export async function runLadder(options: Options, io: Io, out: Output): Promise<
   const id = flow.id;
   const packets: LadderPacket[] = [];
   let target: Flow | null = null;
+  const layer = newPacket();
+  const layerRef: FlowRef = { id: 0, generation: 0, toServer: true, via: 'ports' };
   // Only the one flow is kept: the engine streams every other flow away as it ends.
   const { engine, read, digits } = await readCommandFlows(options, io, out, {
     engine: { onFlowEnd: (f) => { if (f.id === id) target = f; } },
-    after: (frame, pkt, ref) => {
-      if (ref && ref.id === id) packets.push(ladderPacket(frame, pkt, ref));
+    after: (frame, pkt, ref, eng) => {
+      // A UDP tunnel's flow: its datagrams, not the packets inside them.
+      const view = packetOfFlow(eng, pkt, ref, id, layer, layerRef);
+      if (view !== null) packets.push(ladderPacket(frame, view[0], view[1]));
       return undefined;
     },
   });

@@ -37,6 +37,8 @@ export interface Options {
   boost: boolean;
   /** --checksums: validate checks IP, TCP, UDP and ICMP checksums as Zeek does; ignore (default) as tshark. */
   checksums: 'ignore' | 'validate';
+  /** --tunnel-flows (default true; --no-tunnel-flows): a UDP tunnel's datagrams are a flow too. */
+  tunnelFlows: boolean;
 }
 
 export interface FlowId {
@@ -91,6 +93,11 @@ const filterOptions = {
   host: { type: 'string', describe: 'only flows with this address at either end' },
   'idle-timeout': { type: 'number', describe: 'seconds of silence that end a flow (default tcp 300, udp 60)' },
   'max-flows': { type: 'number', describe: 'cap on flows held open at once (oldest idle evicted first)' },
+  'tunnel-flows': {
+    type: 'boolean', default: true,
+    describe: "a UDP tunnel's own datagrams (VXLAN, Geneve, Teredo, GTP-U) are a flow too, as Zeek's outer connection; "
+      + '--no-tunnel-flows counts a tunnelled packet only in its inner flow, so that totals over flows count none twice',
+  },
 } as const;
 
 /** The order and number of flows printed: only where flows are listed (not demux's groups). */
@@ -301,6 +308,7 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
     write: args.write as string | undefined,
     boost: args.boost !== false,
     checksums: args.checksums === 'validate' ? 'validate' : 'ignore',
+    tunnelFlows: args['tunnel-flows'] !== false,
   };
 }
 

@@ -5,7 +5,9 @@ import { explainPacket } from '../demux/explain.js';
 import { WindowScales } from '../demux/window-scale.js';
 import { PACKET_TABLE_HEADER, PACKET_TABLE_HEADER_NARROW, packetJson, packetTableLine, type PacketLineContext } from '../report/packets.js';
 import type { FlowRef } from '../core/flow.js';
-import type { Packet } from '../core/packet.js';
+import { newPacket, type Packet } from '../core/packet.js';
+import type { DemuxEngine } from '../demux/engine.js';
+import { packetOfFlow } from '../pipeline/flows.js';
 import { packetFlowMatcher } from '../report/select.js';
 import {
   checkFlowGeneration, flowSelection, noPacketsKept, noPacketsLine, noSuchFlow, readCommandFlows, type CommandResult, type Io,
@@ -43,23 +45,27 @@ async function noSocketLookahead(options: Options): Promise<NoSocketLookahead | 
 }
 
 /**
- * Which packets are printed (every one the filter kept, without these options): --flow, then
- * --proto/--port/--host by the packet's flow, as `flows` selects flows. --flow ID#N checks the
- * generation at the flow's first packet, before any of its lines.
+ * Which packets are printed, and as what (every one the filter kept, without these options):
+ * --flow, then --proto/--port/--host by the packet's flow, as `flows` selects flows. --flow ID#N
+ * checks the generation at the flow's first packet, before any of its lines. A UDP tunnel's flow
+ * (--flow of a VXLAN flow) shows its datagrams, not the packets inside them.
  */
-function packetSelection(options: Options): ((pkt: Packet, ref: FlowRef | null) => boolean) | null {
+function packetSelection(options: Options): ((pkt: Packet, ref: FlowRef | null, engine: DemuxEngine) => [Packet, FlowRef | null] | null) | null {
   const sel = flowSelection(options);
   const byFlow = sel.proto === undefined && sel.port === undefined && sel.host === undefined ? null : packetFlowMatcher(sel);
   const flow = options.flow;
-  if (flow === undefined) return byFlow;
+  if (flow === undefined) return byFlow === null ? null : (pkt, ref) => (byFlow(pkt, ref) ? [pkt, ref] : null);
   let checked = false;
-  return (pkt, ref) => {
-    if (ref === null || ref.id !== flow.id) return false;
+  const layer = newPacket();
+  const layerRef: FlowRef = { id: 0, generation: 0, toServer: true, via: 'ports' };
+  return (pkt, ref, engine) => {
+    const view = packetOfFlow(engine, pkt, ref, flow.id, layer, layerRef);
+    if (view === null) return null;
     if (!checked) {
-      checkFlowGeneration(flow, ref.generation);
+      checkFlowGeneration(flow, view[1].generation);
       checked = true;
     }
-    return byFlow === null || byFlow(pkt, ref);
+    return byFlow === null || byFlow(view[0], view[1]) ? view : null;
   };
 }
 
@@ -85,8 +91,16 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
     // holding finished flows, so memory stays bounded on any capture.
     engine: { onFlowEnd: () => undefined },
     onDigits: (d) => (ctx.digits = d),
-    after: (frame, pkt, ref) => {
-      if (select !== null && !select(pkt, ref)) return undefined;
+    after: (frame, inner, innerRef, engine) => {
+      let pkt = inner;
+      let ref = innerRef;
+      if (select !== null) {
+        const view = select(inner, innerRef, engine);
+        if (view === null) return undefined;
+        [pkt, ref] = view;
+      }
+      // The tunnels' own flows that counted the frame too, when the packet shown is the inner one.
+      const tunnels = pkt === inner ? engine.outerIds() : undefined;
       shown++;
       if (ctx.baseSec < 0) {
         ctx.baseSec = frame.tsSec;
@@ -94,7 +108,7 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
         if (table) out.write(fit((ctx.narrow ? PACKET_TABLE_HEADER_NARROW : PACKET_TABLE_HEADER) + '\n'));
       }
       const why = options.explain ? explainPacket(pkt, ref, ahead?.note(frame)) : undefined;
-      return out.write(table ? fit(packetTableLine(frame, pkt, ref, ctx, why)) : packetJson(frame, pkt, ref, ctx.digits, why, ctx.windows));
+      return out.write(table ? fit(packetTableLine(frame, pkt, ref, ctx, why)) : packetJson(frame, pkt, ref, ctx.digits, why, ctx.windows, tunnels));
     },
   });
   if (read.captures.length > 0 && options.flow !== undefined && shown === 0 && !out.closed) {

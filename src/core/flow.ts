@@ -5,6 +5,7 @@
  * once, when the flow ends (or when a snapshot is asked for).
  */
 import type { OtherProto } from './ip-protocols.js';
+import type { TunnelKind } from './packet.js';
 
 /**
  * tcp, udp, icmp, icmpv6, or another IP protocol's name (core/ip-protocols.ts: `ospf`, `gre`,
@@ -197,6 +198,20 @@ export interface Flow {
   closedAt?: Timestamp;
   /** The IP protocol number, for a flow of another IP protocol (not TCP, UDP or ICMP); absent otherwise. */
   ipProtocol?: number;
+  /** A UDP flow whose datagrams carry a tunnel (VXLAN, Geneve, Teredo, GTP-U...): which. */
+  carries?: TunnelKind;
+  /**
+   * With `carries`: datagrams of both ends carried it. Zeek's Teredo analyzer confirms the
+   * protocol (conn.log's service) only then. Absent in JSON.
+   */
+  carriesBothWays?: boolean;
+  /** A flow whose packets came through a tunnel: the innermost one (of its first such packet). */
+  tunnel?: TunnelKind;
+  /**
+   * With `tunnel`: the ids of the UDP tunnel flows (`carries`) right around its packets, first
+   * seen first, 64 at most; empty when that tunnel is GRE or IP in IP (not a flow).
+   */
+  tunnelParents?: number[];
 }
 
 /** How a packet reached its flow. */
@@ -295,6 +310,13 @@ export interface DemuxOptions {
   maxFragmentDatagrams?: number;
   /** Make ICMP/ICMPv6 flows keyed as Community ID maps type/code to ports (default true). */
   icmpFlows?: boolean;
+  /**
+   * A UDP tunnel's own datagrams (VXLAN, Geneve, Teredo, GTP-U) are a flow too, as Zeek's outer
+   * connection, besides the inner packets' flows (default true). false: a tunnelled packet counts
+   * only in its innermost flow (as tshark's conversations with one stream a frame), so totals over
+   * flows count no packet twice.
+   */
+  tunnelFlows?: boolean;
   /** Community ID seed (default 0). */
   communityIdSeed?: number;
   /**

@@ -145,6 +145,20 @@ export interface Flow {
    * ICMP and ICMPv6.
    */
   ipProtocol?: number;
+  /**
+   * A UDP flow whose datagrams carry a tunnel: which one. Its datagrams count here (the tunnel's
+   * own flow, Zeek's outer connection) and their inner packets count again in their own flows,
+   * which name this one in 'tunnelParents'.
+   */
+  carries?: "ip-in-ip" | "gre" | "vxlan" | "vxlan-gpe" | "geneve" | "teredo" | "gtp-u";
+  /** A flow whose packets came through a tunnel: the innermost tunnel (of its first such packet). */
+  tunnel?: "ip-in-ip" | "gre" | "vxlan" | "vxlan-gpe" | "geneve" | "teredo" | "gtp-u";
+  /**
+   * With 'tunnel': the 'id's of the UDP tunnel flows ('carries') right around its packets, first
+   * seen first (each direction may have its own), 64 at most; empty when that tunnel is GRE or IP
+   * in IP, which are not flows.
+   */
+  tunnelParents?: number[];
 }
 
 export interface Endpoint {
@@ -413,6 +427,12 @@ export interface Packet {
   icmp?: Icmp;
   /** When the packet went to a flow (an ICMP error: the flow whose packet it quotes). */
   flow?: FlowRef;
+  /**
+   * A packet inside UDP tunnels (VXLAN, Geneve, Teredo, GTP-U): the ids of the tunnels' own flows,
+   * which count its frame too, outermost first. '--flow' with one of them shows that tunnel's
+   * datagrams instead.
+   */
+  tunnelFlows?: number[];
   /**
    * With '--explain': in words, which socket the kernel hands the packet to and why. Text for
    * people.

@@ -91,6 +91,12 @@ export interface Packet {
    * ends. Those later fragments carry the outer addresses and are not tied to the inner flow.
    */
   outerFragment: boolean;
+  /**
+   * A tunnel found in this packet's payload whose inner packet the demux cannot key (ARP in
+   * VXLAN, a Teredo bubble): the packet stands for the tunnel's own datagram, and this names the
+   * tunnel it carries. null otherwise (also when the inner packet was decoded: see `tunnel`).
+   */
+  carried: TunnelKind | null;
 
   // ---- IP (the innermost IP header: the one that carries the transport) ----
   /** 0 when no IP header was decoded. */
@@ -190,7 +196,7 @@ export function newPacket(): Packet {
     bytes: new Uint8Array(0), frameOffset: 0, linkType: 0, capturedLength: 0, originalLength: 0, snapped: false,
     ipLongerThanFrame: false,
     etherType: 0, vlanIds: [], vlanCount: 0, networkOffset: -1,
-    tunnelDepth: 0, tunnel: null, outerNetworkOffset: -1, outerFragment: false,
+    tunnelDepth: 0, tunnel: null, outerNetworkOffset: -1, outerFragment: false, carried: null,
     ipVersion: 0, srcAddrOffset: 0, dstAddrOffset: 0, addrLength: 0, ipLength: 0, ipLengthFromFrame: false,
     ipHeaderLength: 0,
     ttl: 0, ipId: 0, dontFragment: false, moreFragments: false, fragmentOffset: 0, isFragment: false,

@@ -16,8 +16,9 @@
  * records of the flow table: a packet touches a handful of cache lines and allocates nothing.
  */
 import { ipProtocolName } from '../core/ip-protocols.js';
+import { decodeLayer } from '../parse/decode.js';
 import { formatAddress } from '../parse/format.js';
-import type { Packet } from '../core/packet.js';
+import { newPacket, type Packet, type TunnelKind } from '../core/packet.js';
 import { isPortUnreachable } from './closed.js';
 import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './community-id.js';
 import { FlowTable, TupleKey } from './flow-table.js';
@@ -97,6 +98,45 @@ function emptyKinds(): Record<PacketKind, number> {
 }
 
 /** A problem that is damage, not merely "not decoded" (unsupported). */
+/**
+ * Parents kept per flow at most: a tunnel's source port is usually fixed per inner flow (VXLAN,
+ * Geneve hash the inner tuple into it), or one per direction (GTP-U); a crafted capture could
+ * give every packet another, and memory stays bounded.
+ */
+const MAX_TUNNEL_PARENTS = 64;
+
+/** A flow's part in tunnels: rare, so kept by flow id beside the typed-array records. */
+interface TunnelNote {
+  /** The tunnel its datagrams carry (a UDP flow of VXLAN, Geneve, Teredo, GTP-U...). */
+  carries: TunnelKind | null;
+  /** Directions its datagrams carried the tunnel in: 1 client to server, 2 server to client. */
+  carriedWays: number;
+  /** The innermost tunnel its own packets came through. */
+  tunnel: TunnelKind | null;
+  /** Ids of the UDP tunnel flows whose datagrams carried its packets, first seen first. */
+  parents: number[];
+}
+
+/**
+ * The UDP tunnel flows that counted the last packet ingested too (the tunnels around it),
+ * outermost first: each one's id, generation and direction, and the depth of its datagram in
+ * the frame (parse/decode.ts decodeLayer's `depth`). Arrays reused: `count` of them are valid.
+ */
+export interface OuterFlows {
+  count: number;
+  ids: number[];
+  generations: number[];
+  toServer: boolean[];
+  depths: number[];
+}
+
+/** A flow's datagram carried a tunnel packet: the first kind seen is its kind. */
+function carrying(note: TunnelNote, kind: TunnelKind | null, toServer: boolean): void {
+  if (kind === null) return;
+  note.carries ??= kind;
+  note.carriedWays |= toServer ? 1 : 2;
+}
+
 function hasDamage(pkt: Packet): boolean {
   const problems = pkt.problems;
   for (let i = 0; i < problems.length; i++) if (problems[i]!.kind !== 'unsupported') return true;
@@ -113,6 +153,7 @@ export class DemuxEngine {
   private readonly maxFlows: number;
   private readonly maxRemembered: number;
   private readonly icmpFlows: boolean;
+  private readonly tunnelFlows: boolean;
   private readonly seed: number;
   private readonly onFlowEnd: ((flow: Flow) => void) | undefined;
   /** DemuxOptions.endOnClose; also set by handOverOnClose. */
@@ -154,6 +195,17 @@ export class DemuxEngine {
    * double passed to a function that is not inlined is boxed, 16 bytes of garbage a packet.
    */
   private now = 0;
+  /** Tunnels: see TunnelNote; by flow id, dropped when the flow is finished. */
+  private readonly tunnelNotes = new Map<number, TunnelNote>();
+  /** A tunnelled frame's outer layers, decoded into these (grown to the deepest tunnel seen). */
+  private readonly layers: Packet[] = [];
+  /** See OuterFlows: valid until the next packet. */
+  readonly outer: OuterFlows = { count: 0, ids: [], generations: [], toServer: [], depths: [] };
+
+  /** The ids of `outer` (a new array), or undefined when the last packet was in no tunnel flow. */
+  outerIds(): number[] | undefined {
+    return this.outer.count === 0 ? undefined : this.outer.ids.slice(0, this.outer.count);
+  }
 
   constructor(opts: DemuxOptions = {}) {
     this.tcpIdle = opts.tcpIdleTimeout ?? DEFAULTS.tcpIdleTimeout;
@@ -165,6 +217,7 @@ export class DemuxEngine {
     this.maxFlows = Math.max(1, opts.maxFlows ?? DEFAULTS.maxFlows);
     this.maxRemembered = Math.max(0, opts.maxRemembered ?? DEFAULTS.maxRemembered);
     this.icmpFlows = opts.icmpFlows ?? true;
+    this.tunnelFlows = opts.tunnelFlows ?? true;
     this.seed = opts.communityIdSeed ?? 0;
     this.onFlowEnd = opts.onFlowEnd;
     this.endOnClose = opts.endOnClose === true && opts.onFlowEnd !== undefined;
@@ -180,6 +233,7 @@ export class DemuxEngine {
    */
   ingest(pkt: Packet, tsSec: number, tsNsec: number): FlowRef | null {
     this.packets++;
+    if (this.outer.count !== 0) this.outer.count = 0;
     const t = tsSec + tsNsec / 1e9;
     this.now = t;
     // Idle expiry at most once per capture-second: list heads only, so it costs next to nothing.
@@ -187,6 +241,12 @@ export class DemuxEngine {
       this.lastExpireSec = tsSec;
       this.expireAt(t);
     }
+    if ((pkt.tunnelDepth !== 0 || pkt.carried !== null) && this.tunnelFlows) return this.tunnelled(pkt, tsSec, tsNsec);
+    return this.route(pkt, tsSec, tsNsec);
+  }
+
+  /** The packet to its flow, by protocol: the dispatch of `ingest`, once a frame is counted. */
+  private route(pkt: Packet, tsSec: number, tsNsec: number): FlowRef | null {
     if (pkt.ipVersion === 0) {
       this.kinds[hasDamage(pkt) ? 'damaged' : 'non-ip']++;
       return null;
@@ -206,6 +266,64 @@ export class DemuxEngine {
       return null;
     }
     return this.otherProtocol(pkt, tsSec, tsNsec);
+  }
+
+  /**
+   * A frame decoded through tunnels. As Zeek does, every UDP tunnel on the way (VXLAN, Geneve,
+   * Teredo, GTP-U...) is a flow of its own that counts the datagram (its `carries` names the
+   * tunnel), and the innermost packet's flow names, in `tunnelParents`, the UDP tunnel flow right
+   * around it (a GRE or IP-in-IP tunnel is not a flow: Zeek makes no connection of it either). The
+   * frame is counted once: the outer flows' packets are not added to the summary's kinds.
+   * Rare path: each outer layer is decoded again from the frame's bytes.
+   */
+  private tunnelled(pkt: Packet, tsSec: number, tsNsec: number): FlowRef | null {
+    const depth = pkt.tunnelDepth;
+    const layers = this.layers;
+    while (layers.length < depth) layers.push(newPacket());
+    for (let d = 0; d < depth; d++) decodeLayer(pkt, d, layers[d]!);
+    // A wrong inner checksum is the inner packet's (the outer UDP checksum is never checked).
+    const corrupt = this.corrupt;
+    const inFlows = this.inFlows;
+    const udp = this.kinds.udp;
+    this.corrupt = false;
+    let parent = -1;
+    for (let d = 0; d < depth; d++) {
+      const o = layers[d]!;
+      if (o.tunnelDepth !== d || o.protocol !== UDP || !o.hasPorts || (o.isFragment && o.fragmentOffset !== 0)) {
+        parent = -1;
+        continue;
+      }
+      const ref = this.ported(o, tsSec, tsNsec);
+      const id = ref.id;
+      const outer = this.outer;
+      const k = outer.count++;
+      outer.ids[k] = id;
+      outer.generations[k] = ref.generation;
+      outer.toServer[k] = ref.toServer;
+      outer.depths[k] = d;
+      carrying(this.tunnelNote(id, d === 0 ? null : o.tunnel, parent), d + 1 < depth ? layers[d + 1]!.tunnel : pkt.tunnel, ref.toServer);
+      parent = id;
+    }
+    this.corrupt = corrupt;
+    this.inFlows = inFlows;
+    this.kinds.udp = udp;
+    const ref = this.route(pkt, tsSec, tsNsec);
+    // An ICMP error is counted for the flow it quotes, not as one of its packets.
+    if (ref !== null && ref.via !== 'icmp-error') {
+      const note = this.tunnelNote(ref.id, pkt.tunnel, parent);
+      if (pkt.carried !== null) carrying(note, pkt.carried, ref.toServer);
+    }
+    return ref;
+  }
+
+  /** The flow's TunnelNote, made on first use; `tunnel` and `parent` (-1: none) are added. */
+  private tunnelNote(id: number, tunnel: TunnelKind | null, parent: number): TunnelNote {
+    let note = this.tunnelNotes.get(id);
+    if (note === undefined) this.tunnelNotes.set(id, note = { carries: null, carriedWays: 0, tunnel, parents: [] });
+    else note.tunnel ??= tunnel;
+    const parents = note.parents;
+    if (parent >= 0 && parents.length < MAX_TUNNEL_PARENTS && !parents.includes(parent)) parents.push(parent);
+    return note;
   }
 
   /**
@@ -965,6 +1083,18 @@ export class DemuxEngine {
     const closedAt = this.store.closedAt(f);
     if (closedAt !== null) flow.closedAt = closedAt;
     if (proto !== TCP && proto !== UDP && proto !== ICMP && proto !== ICMPV6) flow.ipProtocol = proto;
+    const note = this.tunnelNotes.get(flow.id);
+    if (note !== undefined) {
+      if (endReason !== null) this.tunnelNotes.delete(flow.id);
+      if (note.carries !== null) {
+        flow.carries = note.carries;
+        flow.carriesBothWays = note.carriedWays === 3;
+      }
+      if (note.tunnel !== null) {
+        flow.tunnel = note.tunnel;
+        flow.tunnelParents = note.parents.slice();
+      }
+    }
     const unreachable = this.store.portUnreachable[f];
     if (unreachable != null) {
       flow.portUnreachable = { toServer: unreachable[ca ? 1 : 0], toClient: unreachable[ca ? 0 : 1] };

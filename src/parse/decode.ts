@@ -40,6 +40,15 @@ export function decodeBytes(
   return decodeUpTo(linkType, bytes, 0, capturedLength, originalLength, pkt, maxTunnelDepth);
 }
 
+/**
+ * The packet a tunnel layer of `pkt`'s frame describes: `into` is filled as `pkt`'s frame
+ * decoded through `depth` tunnels only (0: the outermost IP packet). For the demux, which keys
+ * a UDP tunnel's own datagrams as a flow too (Zeek's outer connection). `pkt` is not changed.
+ */
+export function decodeLayer(pkt: Packet, depth: number, into: Packet): Packet {
+  return decodeUpTo(pkt.linkType, pkt.bytes, pkt.frameOffset, pkt.capturedLength, pkt.originalLength, into, depth);
+}
+
 /** The last link type looked up, and its decoder: a capture has one or a few (a Map lookup a packet was 1% of a run). */
 let lastLinkType = -1;
 let lastLink: LinkDecoder | undefined;
@@ -125,14 +134,19 @@ function blameOuterLength(pkt: Packet, limit: number): void {
 }
 
 /**
- * Can the demux key this (inner) packet? TCP, UDP, ICMP, or a fragment (tied to its first
- * fragment's flow). An inner packet that is not IP, or IP without those (a Teredo bubble's
- * no-next-header, OSPF in GRE), is left to the tunnel's outer packet instead.
+ * Can the demux key this (inner) packet? Any IP packet: TCP, UDP, ICMP, a fragment (tied to its
+ * first fragment's flow), another IP protocol (OSPF in GRE is an OSPF flow, as Zeek makes it an
+ * unknown_transport connection inside the tunnel). An inner packet that is not IP (ARP in
+ * VXLAN), or IPv6 with no next header (a Teredo bubble, which Zeek's Teredo analyzer keeps to
+ * the tunnel's own connection), is left to the tunnel's outer packet instead; so is IP in IP that
+ * was not followed (past the depth cap), and another protocol in a damaged packet (a broken IP
+ * header reads as protocol 0).
  */
 function keyable(pkt: Packet): boolean {
   if (pkt.ipVersion === 0) return false;
   const p = pkt.protocol;
-  return p === 6 || p === 17 || p === 1 || p === 58 || pkt.isFragment;
+  if (p === 6 || p === 17 || p === 1 || p === 58 || pkt.isFragment) return true;
+  return p >= 0 && p !== 59 && p !== 4 && p !== 41 && pkt.problems.length === 0;
 }
 
 /**
@@ -145,7 +159,9 @@ function outerAgain(
   maxDepth: number,
 ): Packet {
   const innerProblems = pkt.problems.length > 0 ? pkt.problems.slice() : null;
+  const carried = pkt.tunnel;
   decodeUpTo(linkType, bytes, start, capturedLength, originalLength, pkt, maxDepth);
+  pkt.carried ??= carried; // a nested call named the tunnel right around the packet already
   if (innerProblems !== null) {
     for (const p of innerProblems) if (!pkt.problems.some((q) => q.offset === p.offset && q.what === p.what)) pkt.problems.push(p);
   }
@@ -169,6 +185,7 @@ export function resetPacket(
   pkt.tunnel = null;
   pkt.outerNetworkOffset = -1;
   pkt.outerFragment = false;
+  pkt.carried = null;
   resetNetwork(pkt);
   // Setting an array's length is a runtime call even when it is already 0 (measured: about a
   // tenth of the time of a clean frame), and most frames have no problems.

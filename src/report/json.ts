@@ -67,6 +67,8 @@ export function flowToJson(flow: Flow, opts?: TimeOptions): J.Flow {
     icmpErrors: flow.icmpErrors,
     icmpError: flow.icmpError === null ? null : { ...flow.icmpError },
     ...(flow.ipProtocol === undefined ? {} : { ipProtocol: flow.ipProtocol }),
+    ...(flow.carries === undefined ? {} : { carries: flow.carries }),
+    ...(flow.tunnel === undefined ? {} : { tunnel: flow.tunnel, tunnelParents: (flow.tunnelParents ?? []).slice() }),
   };
 }
 
@@ -100,6 +102,7 @@ export function flowJsonBound(flow: Flow): number {
     + flow.history.length + flow.communityId.length + (flow.generationReason ?? '').length + (flow.endReason ?? '').length);
   n += 3 * (hostJsonText(flow.client).length + hostJsonText(flow.server).length);
   if (flow.icmpError !== null) n += 3 * JSON.stringify(flow.icmpError).length;
+  if (flow.carries !== undefined || flow.tunnel !== undefined) n += 3 * tunnelJsonText(flow).length;
   return n;
 }
 
@@ -159,8 +162,16 @@ export function writeFlowJson(buf: Uint8Array, pos: number, flow: Flow, digits: 
     p = putLiteral(v, p, J_IP_PROTOCOL);
     p = writeJsonNumber(v, buf, p, flow.ipProtocol);
   }
+  if (flow.carries !== undefined || flow.tunnel !== undefined) p = writeText(buf, p, tunnelJsonText(flow));
   v.setUint8(p, 0x7d); // }
   return p + 1;
+}
+
+/** A tunnel's keys (`carries`, `tunnel`, `tunnelParents`) as JSON text: rare, so made as a string. */
+function tunnelJsonText(flow: Flow): string {
+  let s = flow.carries === undefined ? '' : `,"carries":"${flow.carries}"`;
+  if (flow.tunnel !== undefined) s += `,"tunnel":"${flow.tunnel}","tunnelParents":[${(flow.tunnelParents ?? []).join(',')}]`;
+  return s;
 }
 
 /** An endpoint's IP (its opening `{"ip":"` written by the caller) up to the `}` left open. */

@@ -132,7 +132,9 @@ export function packetTableLine(frame: Frame, pkt: Packet, flow: FlowRef | null,
  * One NDJSON object a packet. Field names are part of the documented output. `windows` gives
  * TCP headers their window factor and scaled window (one per run of a command, fed every packet).
  */
-export function packetJson(frame: Frame, pkt: Packet, flow: FlowRef | null, digits: number, explain?: string, windows?: WindowScales): string {
+export function packetJson(
+  frame: Frame, pkt: Packet, flow: FlowRef | null, digits: number, explain?: string, windows?: WindowScales, tunnelFlows?: number[],
+): string {
   const o: Record<string, unknown> = {
     capture: frame.sourceIndex,
     frame: frame.number,
@@ -187,6 +189,7 @@ export function packetJson(frame: Frame, pkt: Packet, flow: FlowRef | null, digi
     o.icmp = icmp;
   }
   if (flow) o.flow = { id: flow.id, generation: flow.generation };
+  if (tunnelFlows !== undefined && tunnelFlows.length > 0) o.tunnelFlows = tunnelFlows;
   if (explain) o.socket = explain;
   if (pkt.problems.length > 0) o.problems = pkt.problems.map((p) => ({ ...p }));
   return JSON.stringify(o) + '\n';

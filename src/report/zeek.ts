@@ -2,6 +2,7 @@
  * Flows as Zeek's conn.log (TSV with its #fields header).
  */
 import type { Flow, Timestamp } from '../core/flow.js';
+import type { TunnelKind } from '../core/packet.js';
 import { epochText } from './time.js';
 import { durationUnits, missedOf, spanText } from './flow-time.js';
 
@@ -15,6 +16,23 @@ const ZEEK_TYPES = [
   'count', 'count', 'string', 'bool', 'bool', 'count', 'string',
   'count', 'count', 'count', 'count', 'set[string]', 'string',
 ];
+
+/**
+ * The `service` Zeek's tunnel analyzers give a UDP tunnel's own connection; tunnels Zeek does
+ * not decode (VXLAN-GPE) leave it `-`.
+ */
+const ZEEK_TUNNEL_SERVICE: Partial<Record<TunnelKind, string>> = {
+  vxlan: 'vxlan', geneve: 'geneve', teredo: 'teredo', 'gtp-u': 'gtpv1',
+};
+
+/**
+ * conn.log's service: a tunnel's name once Zeek would have confirmed it. Its Teredo analyzer
+ * confirms only after valid Teredo both ways (so that ordinary UDP is not taken for Teredo).
+ */
+function zeekService(f: Flow): string {
+  if (f.carries === undefined || (f.carries === 'teredo' && f.carriesBothWays !== true)) return '-';
+  return ZEEK_TUNNEL_SERVICE[f.carries] ?? '-';
+}
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
@@ -54,7 +72,7 @@ function zeekRow(f: Flow): string {
     zeekUid(f.id),
     f.client.ip, String(other ?? f.client.port), f.server.ip, String(other ?? f.server.port),
     other !== undefined ? 'unknown_transport' : f.proto === 'icmpv6' ? 'icmp' : f.proto, // Zeek's transport_proto has one icmp for both
-    '-',
+    zeekService(f),
     timed ? spanText(f.start, end, 6) : '-',
     timed ? String(other === undefined ? f.toServer.payloadBytes : 0) : '-',
     timed ? String(other === undefined ? f.toClient.payloadBytes : 0) : '-',
@@ -64,7 +82,7 @@ function zeekRow(f: Flow): string {
     f.history === '' ? '-' : zeekEscape(f.history),
     String(f.toServer.packets), String(f.toServer.ipBytes),
     String(f.toClient.packets), String(f.toClient.ipBytes),
-    '-',
+    f.tunnelParents === undefined || f.tunnelParents.length === 0 ? '-' : f.tunnelParents.map(zeekUid).join(','),
     f.communityId,
   ].join('\t');
 }

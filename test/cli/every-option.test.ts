@@ -11,12 +11,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skipLive } from '../helpers/live-loop.js';
+import { buildUdp, concat, ethernet, fromHex } from '../helpers/packet-builders.js';
 import { runCli } from '../helpers/run-cli.js';
 
 const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
 const LO = 'fixtures/demux-lo.pcap';
 const GAPS = 'fixtures/crafted/idle-gaps-udp-70s-tcp-400s.pcap';
 const DAMAGED = 'fixtures/damaged/ipv4-ihl-3.pcap';
+/** VXLAN datagrams both ways, carrying a TCP connection and ARP. */
+const VXLAN = 'fixtures/crafted/vxlan-eth-tcp-and-arp.pcap';
 const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 const dir = mkdtempSync(join(tmpdir(), 'flowdemux-options-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -172,6 +175,16 @@ const flowsCases: Record<string, Case> = {
     expect(r.stderr).toContain('evicted before ending: more than --max-flows 1');
     expect(r.stdout.trim().split('\n').length).toBeGreaterThan((await flows(LO)).length);
   },
+  'tunnel-flows': async () => {
+    // The VXLAN datagrams are flows of their own beside the TCP inside, unless --no-tunnel-flows.
+    const all = await flows(VXLAN);
+    expect(all.map((f) => f.proto)).toEqual(['udp', 'udp', 'udp', 'tcp']);
+    expect(await flows(VXLAN, '--tunnel-flows')).toEqual(all);
+    const inner = await flows(VXLAN, '--no-tunnel-flows');
+    expect(inner.map((f) => f.proto)).toEqual(['udp', 'udp', 'tcp']); // ARP stays in its datagrams' flows
+    expect(inner.reduce((n, f) => n + packetsOf(f), 0)).toBe(10);
+    expect(all.reduce((n, f) => n + packetsOf(f), 0)).toBe(18);
+  },
   sort: async () => {
     for (const [key, value] of [['bytes', bytesOf], ['packets', packetsOf]] as const) {
       const sorted = (await flows(LO, '--sort', key)).map(value);
@@ -239,6 +252,18 @@ const demuxCases: Record<string, Case> = {
     const r = await runCli(['demux', LO, '--max-flows', '1']);
     expect(r.stderr).toContain('evicted before ending');
   },
+  'tunnel-flows': async () => {
+    // The tunnel's server port 4789 is a shared port of the picture only with tunnel flows.
+    const all = await runCli(['demux', VXLAN, '--format', 'json']);
+    const inner = await runCli(['demux', VXLAN, '--format', 'json', '--no-tunnel-flows']);
+    type Group = { port: number; flows: unknown[] };
+    const flowsOn4789 = (text: string) => {
+      const doc = JSON.parse(text) as { groups: Group[]; singles: Group[] };
+      return [...doc.groups, ...doc.singles].filter((g) => g.port === 4789).reduce((n, g) => n + g.flows.length, 0);
+    };
+    expect(flowsOn4789(all.stdout)).toBe(3);
+    expect(flowsOn4789(inner.stdout)).toBe(2);
+  },
   format: async () => {
     expect((await runCli(['demux', LO, '--format', 'table'])).stdout).toContain('key needed');
     expect(Object.keys(await demuxJson(LO)).length).toBeGreaterThan(0);
@@ -278,6 +303,20 @@ const packetsCases: Record<string, Case> = {
     const { stderr, rows } = await packets(LO, '--max-flows', '1');
     expect(stderr).toContain('evicted before ending');
     expect(Math.max(...rows.map((p) => p.flow?.id ?? 0))).toBeGreaterThan(7);
+  },
+  'tunnel-flows': async () => {
+    // Flow 3 is the VXLAN tunnel carrying flow 4 (TCP): each TCP packet names it, and --flow 3
+    // shows the tunnel's own datagrams, the same frames.
+    type Tunnelled = PacketRow & { tunnelFlows?: number[] };
+    const tcp = (await packets(VXLAN, '--flow', '4')).rows as Tunnelled[];
+    expect(tcp.length).toBe(8);
+    expect(tcp.every((p) => p.proto === 'tcp' && p.tunnelFlows?.join() === '3')).toBe(true);
+    const tunnel = (await packets(VXLAN, '--flow', '3')).rows as Tunnelled[];
+    expect(tunnel.map((p) => p.frame)).toEqual(tcp.map((p) => p.frame));
+    expect(tunnel.every((p) => p.proto === 'udp' && [p.srcPort, p.dstPort].includes(4789) && p.flow?.id === 3 && p.tunnelFlows === undefined)).toBe(true);
+    // Without tunnel flows the TCP connection is flow 3 and names no tunnel flow.
+    const off = (await packets(VXLAN, '--no-tunnel-flows', '--flow', '3')).rows as Tunnelled[];
+    expect(off.map((p) => [p.frame, p.proto, p.tunnelFlows])).toEqual(tcp.map((p) => [p.frame, 'tcp', undefined]));
   },
   flow: async () => {
     const { rows } = await packets(LO, '--flow', '4#2');
@@ -351,9 +390,10 @@ interface LiveRun { code: number | null; stdout: string; stderr: string; nice: n
  * Runs `flowdemux live ARGS` as a child. Once it says it captures, datagrams flow until it
  * ends: every 5 ms, two from 127.0.0.2:30562 to :RECV_A and one from 127.0.0.3:30563 to :RECV_B
  * (both bound, so no ICMP error). Ends by itself (--count or --duration) or by SIGINT after
- * `interruptAfter` datagrams were sent. Its nice value is read while it captures.
+ * `interruptAfter` datagrams were sent. Its nice value is read while it captures. `round`, when
+ * given, sends each round's datagrams instead (from 127.0.0.2:30562) and returns how many.
  */
-async function live(args: string[], interruptAfter?: number): Promise<LiveRun> {
+async function live(args: string[], interruptAfter?: number, round?: (from: Socket) => number): Promise<LiveRun> {
   const sockets: Socket[] = [];
   const bound = async (port: number, address: string) => {
     const s = createSocket('udp4');
@@ -377,6 +417,10 @@ async function live(args: string[], interruptAfter?: number): Promise<LiveRun> {
     if (timer === undefined && stderr.includes('; Ctrl-C stops\n')) {
       nice = niceOf(child.pid!);
       timer = setInterval(() => {
+        if (round !== undefined) {
+          sent += round(a);
+          return;
+        }
         a.send('x', RECV_A, '127.0.0.1');
         a.send('y', RECV_A, '127.0.0.1');
         b.send('z', RECV_B, '127.0.0.1');
@@ -499,6 +543,25 @@ const liveCases: Record<string, Case> = {
   'max-flows': async () => {
     const r = await live(['--filter', OURS, '-c', '30', '--format', 'json', '--max-flows', '1']);
     expect(r.stderr).toContain('evicted before ending: more than --max-flows 1');
+  },
+  'tunnel-flows': async () => {
+    // VXLAN datagrams on lo (to 4789, from 127.0.0.2:30562) carrying UDP between two inner hosts.
+    const inner = buildUdp({ src: '10.20.0.1', dst: '10.20.0.2', sport: 30564, dport: 30565, payload: new Uint8Array(20) });
+    const datagram = concat(fromHex('08000000 00007b00'), ethernet(inner));
+    const round = (from: Socket) => {
+      from.send(datagram, 4789, '127.0.0.1');
+      return 1;
+    };
+    const run = async (...args: string[]) => {
+      const r = await live(['--filter', 'udp and src port 30562', '-c', '6', '--format', 'json', ...args], undefined, round);
+      expect(r.code, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { flows: (FlowRow & { carries?: string; tunnelParents?: number[] })[] }).flows;
+    };
+    const both = await run();
+    expect(both.map((f) => [f.proto, f.server.port, packetsOf(f), f.carries])).toEqual([['udp', 4789, 6, 'vxlan'], ['udp', 30565, 6, undefined]]);
+    expect(both[1]!.tunnelParents).toEqual([both[0]!.id]);
+    const off = await run('--no-tunnel-flows');
+    expect(off.map((f) => [f.proto, f.server.port, packetsOf(f)])).toEqual([['udp', 30565, 6]]);
   },
 };
 

@@ -138,11 +138,15 @@ describe('GRE (protocol 47)', () => {
     expect([pkt.tunnel, pkt.protocol, pkt.icmpType, pkt.icmpId, src(pkt)]).toEqual(['gre', 1, 8, 1, A]);
   });
 
-  it('nothing keyable inside (ARP, OSPF): the GRE packet stands', () => {
+  it('nothing keyable inside (ARP): the GRE packet stands, naming the tunnel it carries', () => {
     decode(overIpv4(47, gre(0x6558, arp)));
-    expect([pkt.tunnelDepth, pkt.tunnel, pkt.protocol, src(pkt), pkt.networkOffset]).toEqual([0, null, 47, O1, 14]);
+    expect([pkt.tunnelDepth, pkt.tunnel, pkt.carried, pkt.protocol, src(pkt), pkt.networkOffset]).toEqual([0, null, 'gre', 47, O1, 14]);
+    expect(pkt.problems).toEqual([]);
+  });
+
+  it('another IP protocol inside (OSPF) is the packet, as Zeek keys it inside the tunnel', () => {
     decode(overIpv4(47, gre(0x0800, ipv4({ src: A, dst: B, protocol: 89, payload: new Uint8Array(24) }))));
-    expect([pkt.tunnelDepth, pkt.protocol, src(pkt)]).toEqual([0, 47, O1]);
+    expect([pkt.tunnelDepth, pkt.tunnel, pkt.carried, pkt.protocol, src(pkt)]).toEqual([1, 'gre', null, 89, A]);
     expect(pkt.problems).toEqual([]);
   });
 
@@ -186,10 +190,10 @@ describe('UDP tunnels on their ports', () => {
     decode(overUdp(3544, concat(origin, innerUdp6)));
     expect([pkt.tunnel, src(pkt), dst(pkt), pkt.srcPort, pkt.dstPort]).toEqual(['teredo', X, Y, 5353, 53]);
     decode(overUdp(3544, ipv6({ src: X, dst: Y, nextHeader: 59 })));
-    expect([pkt.tunnelDepth, pkt.protocol, src(pkt), pkt.dstPort]).toEqual([0, 17, O1, 3544]);
+    expect([pkt.tunnelDepth, pkt.protocol, src(pkt), pkt.dstPort, pkt.carried]).toEqual([0, 17, O1, 3544, 'teredo']);
     // Not IPv6 at all (Teredo is only ever IPv6): plain UDP.
     decode(overUdp(3544, innerTcp));
-    expect([pkt.tunnelDepth, pkt.protocol]).toEqual([0, 17]);
+    expect([pkt.tunnelDepth, pkt.protocol, pkt.carried]).toEqual([0, 17, null]);
   });
 
   it('GTP-U (2152): G-PDU with sequence number and an extension header; echo is not a tunnel', () => {

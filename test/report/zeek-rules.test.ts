@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildPcap, tempDir, type PcapRecordSpec } from '../helpers/capture-builders.js';
-import { buildEcho, buildTcp, buildUdp, ethernet, ip } from '../helpers/packet-builders.js';
+import { buildEcho, buildTcp, buildUdp, concat, ethernet, fromHex, ip } from '../helpers/packet-builders.js';
 import { runCli } from '../helpers/run-cli.js';
 
 const GOLDEN = new URL('../golden/zeek-rules/', import.meta.url).pathname;
@@ -216,6 +216,37 @@ describe("conn.log follows Zeek's rules", () => {
       other(4, '10.0.0.3', '224.0.0.22', 2, 36),
       // 61.1 s after its last packet (unknown_ip_inactivity_timeout is 60 s): a new connection, whose first sender is the other router.
       other(62.6, '10.0.0.1', '10.0.0.2', 89, 64),
+    ]);
+  });
+  it("tunnels: a UDP tunnel's own connection (service) and the inner ones naming it in tunnel_parents", async () => {
+    const vxlan = fromHex('08000000 00007b00'); // I flag, VNI 123
+    const geneve = fromHex('00006558 00000100'); // no options, Ethernet inside, VNI 1
+    const over = (t: number, src: string, dst: string, header: Uint8Array, frame: Uint8Array): [number, Uint8Array] => {
+      const [sip, sport] = src.split(':');
+      const [dip, dport] = dst.split(':');
+      return [t, buildUdp({ src: sip!, dst: dip!, sport: Number(sport), dport: Number(dport), payload: concat(header, frame) })];
+    };
+    const echo = (src: string, dst: string, seq: number, reply = false) =>
+      ethernet(buildEcho({ src, dst, id: 1, seq, reply, payload: new Uint8Array(56) }));
+    const [a, b] = ['192.168.56.11', '192.168.56.12'];
+    const arp = ethernet(new Uint8Array(28), { etherType: 0x0806, dst: [0xff, 0xff, 0xff, 0xff, 0xff, 0xff] });
+    const dns = (t: number, src: string, dst: string, len: number) => udp(t, src, dst, len)[1];
+    await expectGolden('tunnels', [
+      // As in Zeek's vxlan trace: an echo and its reply, each way through its own VXLAN source
+      // port (two outer connections, both parents of the inner ICMP one), then a VXLAN datagram
+      // carrying ARP: nothing inside to key, a VXLAN connection all the same.
+      over(0, `${b}:38071`, `${a}:4789`, vxlan, echo('10.0.0.1', '10.0.0.2', 1)),
+      over(0.001, `${a}:48134`, `${b}:4789`, vxlan, echo('10.0.0.2', '10.0.0.1', 1, true)),
+      over(1, `${b}:38071`, `${a}:4789`, vxlan, echo('10.0.0.1', '10.0.0.2', 2)),
+      over(1.001, `${a}:48134`, `${b}:4789`, vxlan, echo('10.0.0.2', '10.0.0.1', 2, true)),
+      over(2, `${b}:40908`, `${a}:4789`, vxlan, arp),
+      // Geneve carrying VXLAN carrying DNS: each tunnel is the parent of the one inside it.
+      over(3, '127.0.0.1:11803', '127.0.0.1:6081', geneve, ethernet(
+        over(3, '127.0.0.1:26383', '127.0.0.1:4789', vxlan, ethernet(dns(3, '172.16.11.201:36872', '1.1.1.1:53', 30)))[1])),
+      over(3.5, '127.0.0.1:11803', '127.0.0.1:6081', geneve, ethernet(
+        over(3.5, '127.0.0.1:26383', '127.0.0.1:4789', vxlan, ethernet(dns(3.5, '1.1.1.1:53', '172.16.11.201:36872', 50)))[1])),
+      // TCP in GRE: GRE is no connection of Zeek's (tunnel.log names it), so no parent here.
+      [4, ip('10.9.0.1', '10.9.0.2', 47, concat(fromHex('00000800'), tcp(4, '172.16.0.1:40000', '172.16.0.2:80', 'S', 1, 0)[1]))],
     ]);
   });
 });
