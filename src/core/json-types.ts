@@ -146,17 +146,18 @@ export interface Flow {
    */
   ipProtocol?: number;
   /**
-   * A UDP flow whose datagrams carry a tunnel: which one. Its datagrams count here (the tunnel's
-   * own flow, Zeek's outer connection) and their inner packets count again in their own flows,
-   * which name this one in 'tunnelParents'.
+   * A flow whose packets carry a tunnel: which one (a UDP flow of VXLAN, Geneve, Teredo...; or a
+   * GRE flow whose packets carried nothing a flow can be keyed on, such as ARP). A UDP tunnel's
+   * datagrams count here (the tunnel's own flow, Zeek's outer connection) and their inner packets
+   * count again in their own flows, which name this one in 'tunnelParents'.
    */
-  carries?: "ip-in-ip" | "gre" | "vxlan" | "vxlan-gpe" | "geneve" | "teredo" | "gtp-u";
+  carries?: "ip-in-ip" | "gre" | "gre-udp" | "vxlan" | "vxlan-gpe" | "geneve" | "teredo" | "gtp-u" | "ayiya" | "pim";
   /** A flow whose packets came through a tunnel: the innermost tunnel (of its first such packet). */
-  tunnel?: "ip-in-ip" | "gre" | "vxlan" | "vxlan-gpe" | "geneve" | "teredo" | "gtp-u";
+  tunnel?: "ip-in-ip" | "gre" | "gre-udp" | "vxlan" | "vxlan-gpe" | "geneve" | "teredo" | "gtp-u" | "ayiya" | "pim";
   /**
    * With 'tunnel': the 'id's of the UDP tunnel flows ('carries') right around its packets, first
-   * seen first (each direction may have its own), 64 at most; empty when that tunnel is GRE or IP
-   * in IP, which are not flows.
+   * seen first (each direction may have its own), 64 at most; empty when that tunnel is GRE, PIM
+   * or IP in IP, which are not flows.
    */
   tunnelParents?: number[];
 }
@@ -164,7 +165,8 @@ export interface Flow {
 export interface Endpoint {
   /**
    * The address (for tunnelled traffic, the innermost packet's; for IPv6, the final destination of
-   * a routing header and the home address of a Home Address option).
+   * a routing header and the home address of a Home Address option; for IPv4, the final
+   * destination of a loose or strict source route).
    */
   ip: string;
   /**
@@ -390,7 +392,7 @@ export interface Packet {
   src?: string;
   /**
    * With 'ipVersion': destination address (for IPv6, a routing header's final destination when
-   * there is one).
+   * there is one; for IPv4, a loose or strict source route's).
    */
   dst?: string;
   /** With 'ipVersion': IPv4 total length; IPv6 40 + payload length. Bytes. */

@@ -10,11 +10,13 @@ export type Layer =
 
 /**
  * An encapsulation the decoder went through to reach the packet the flow is keyed on: IP in IP
- * (IPv4/IPv6 in IPv4/IPv6, protocols 4 and 41), GRE (including ERSPAN and WCCP), and the UDP
- * tunnels VXLAN, Geneve, Teredo and GTP-U. Link-level encapsulations (VLAN, MPLS, PPPoE, PBB,
+ * (IPv4/IPv6 in IPv4/IPv6, protocols 4 and 41), GRE (including ERSPAN, WCCP and Aruba's 802.11),
+ * GRE in UDP, PIM Register, and the UDP tunnels VXLAN, VXLAN-GPE, Geneve, Teredo, GTP-U and
+ * AYIYA. Link-level encapsulations (VLAN, MPLS, PPPoE, PBB,
  * ...) are not tunnels: they carry the packet, they do not wrap another IP packet.
  */
-export type TunnelKind = 'ip-in-ip' | 'gre' | 'vxlan' | 'vxlan-gpe' | 'geneve' | 'teredo' | 'gtp-u';
+export type TunnelKind =
+  | 'ip-in-ip' | 'gre' | 'gre-udp' | 'vxlan' | 'vxlan-gpe' | 'geneve' | 'teredo' | 'gtp-u' | 'ayiya' | 'pim';
 
 /**
  * Damage is data. `truncated`: a header needs more bytes than there are; `cause` says whether
@@ -104,7 +106,8 @@ export interface Packet {
   /**
    * Offsets of source / destination address in `bytes`; length 4 or 16. These are the transport's
    * end points: for IPv6, a routing header with segments left gives the final destination and a
-   * Home Address option the source (RFC 8200 §8.1, RFC 6275), as the pseudo-header uses them;
+   * Home Address option the source (RFC 8200 §8.1, RFC 6275), for IPv4 a loose or strict source
+   * route with hops left the final destination (RFC 791), as the pseudo-header uses them;
    * otherwise the IP header's fields.
    */
   srcAddrOffset: number;

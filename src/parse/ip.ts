@@ -306,7 +306,10 @@ export function decodeIPv4(pkt: Packet, b: Uint8Array, off: number, end: number,
   return true;
 }
 
-/** Options are TLVs except EOL (0) and NOP (1); a length < 2 or past the header is malformed. */
+/**
+ * Options are TLVs except EOL (0) and NOP (1); a length < 2 or past the header is malformed.
+ * A loose or strict source route with hops left names the packet's final destination.
+ */
 function checkIPv4Options(pkt: Packet, b: Uint8Array, p: number, end: number): void {
   while (p < end) {
     const type = b[p]!;
@@ -319,8 +322,24 @@ function checkIPv4Options(pkt: Packet, b: Uint8Array, p: number, end: number): v
       malformed(pkt, 'ipv4', p, 'IPv4 option length');
       return;
     }
+    if (type === IPV4_OPTION_LSRR || type === IPV4_OPTION_SSRR) sourceRouteDestination(pkt, b, p, b[p + 1]!);
     p += b[p + 1]!;
   }
+}
+
+const IPV4_OPTION_LSRR = 131;
+const IPV4_OPTION_SSRR = 137;
+
+/**
+ * Loose / strict source and record route (RFC 791 §3.1) of `len` bytes at `p`: type, length,
+ * pointer (1-based, counted from the option's start), then 4-byte addresses. While the pointer
+ * is not past the end, hops remain: the header's destination is only the next hop, and the
+ * route's last address is where the packet goes, the address the transport's pseudo-header uses
+ * (RFC 1122 §3.2.1.8) and the flow's end point (as the IPv6 routing header's final destination).
+ */
+function sourceRouteDestination(pkt: Packet, b: Uint8Array, p: number, len: number): void {
+  const pointer = b[p + 2]!;
+  if (len >= 7 && pointer >= 4 && pointer <= len - 3) pkt.dstAddrOffset = p + len - 4;
 }
 
 /**

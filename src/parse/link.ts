@@ -6,9 +6,9 @@
  * LINKTYPE_* number through `LINK_DECODERS`.
  *
  * Encapsulations that sit between a link header and IP (VLAN tags, MPLS labels, PPPoE, 802.1ah
- * PBB, MACsec without encryption, NSH, 802.1BR E-tags, LLC/SNAP) are walked by
- * `decodeEtherTypePayload`, which the tunnel decoders (tunnel.ts) reuse for what GRE, VXLAN and
- * Geneve carry.
+ * PBB, MACsec without encryption, NSH, 802.1BR E-tags, Cisco VN-Tag and FabricPath, LLC/SNAP)
+ * are walked by `decodeEtherTypePayload`, which the tunnel decoders (tunnel.ts) reuse for what
+ * GRE, VXLAN and Geneve carry.
  */
 import { LINKTYPE } from '../core/linktypes.js';
 import { u16be, u16le, u32be, u32le } from './bytes.js';
@@ -27,10 +27,17 @@ export const ETHERTYPE = {
   QINQ: 0x88a8, // 802.1ad service tag
   MACSEC: 0x88e5,
   PBB: 0x88e7, // 802.1ah backbone service instance tag (I-TAG)
+  FABRICPATH: 0x8903, // Cisco FabricPath: a whole Ethernet frame follows the 16-byte outer header
   ETAG: 0x893f, // 802.1BR E-tag
+  VNTAG: 0x8926, // Cisco VN-Tag
   NSH: 0x894f, // network service header (RFC 8300)
   QINQ_OLD: 0x9100, // pre-standard QinQ outer tag, still emitted by some switches
   IPV6: 0x86dd,
+  /**
+   * Not an EtherType (those are 16 bits): an 802.11 frame follows. What Aruba's GRE protocol
+   * types carry (tunnel.ts); `decodeEtherTypePayload` reads it as the 802.11 link type does.
+   */
+  WLAN: 0x10000,
 } as const;
 
 /** More tags than this is not a real network; stop instead of walking a hostile chain. */
@@ -137,19 +144,23 @@ export function decodeEtherTypePayload(pkt: Packet, b: Uint8Array, off: number, 
         }
         break;
       }
-      case ETHERTYPE.PPPOE_SESSION:
-        // RFC 2516: version/type, code, session id, length (6 bytes), then the PPP protocol.
-        if (avail < 8) {
-          truncated(pkt, 'link', off, 8, avail, false, 'PPPoE header cut');
+      case ETHERTYPE.PPPOE_SESSION: {
+        // RFC 2516: version/type, code, session id, length (6 bytes), then the PPP protocol: 2
+        // bytes, or 1 when the peers agreed on protocol-field compression (RFC 1661 §6.5: an
+        // odd first byte, 0x21 IPv4, 0x57 IPv6), as the PPP link types read it too.
+        const len = avail >= 7 && (b[off + 6]! & 1) !== 0 ? 7 : 8;
+        if (avail < len) {
+          truncated(pkt, 'link', off, len, avail, false, 'PPPoE header cut');
           return;
         }
-        next = pppToEtherType(u16be(b, off + 6));
+        next = pppToEtherType(len === 7 ? b[off + 6]! : u16be(b, off + 6));
         if (next === 0) {
           pkt.etherType = type;
           return;
         }
-        off += 8;
+        off += len;
         break;
+      }
       case ETHERTYPE.PPP:
         off = pppAt(pkt, b, off, end);
         if (off < 0) return;
@@ -170,14 +181,33 @@ export function decodeEtherTypePayload(pkt: Packet, b: Uint8Array, off: number, 
         next = pendingType;
         break;
       case ETHERTYPE.ETAG:
-        // 802.1BR: 6 bytes of tag control after the TPID, then the next EtherType.
-        if (avail < 8) {
-          truncated(pkt, 'link', off, 8, avail, false, 'E-tag cut');
+      case ETHERTYPE.VNTAG: {
+        // 802.1BR: 6 bytes of tag control after the TPID; Cisco VN-Tag: 4 (direction, pointer,
+        // destination and source virtual interface). Then the next EtherType.
+        const len = type === ETHERTYPE.ETAG ? 8 : 6;
+        if (avail < len) {
+          truncated(pkt, 'link', off, len, avail, false, type === ETHERTYPE.ETAG ? 'E-tag cut' : 'VN-Tag cut');
           return;
         }
-        next = u16be(b, off + 6);
-        off += 8;
+        next = u16be(b, off + len - 2);
+        off += len;
         break;
+      }
+      case ETHERTYPE.FABRICPATH:
+        // Cisco FabricPath: the outer addresses and this EtherType are followed by the FTag and
+        // TTL (2 bytes, ending the 16-byte header), then the frame it carries, Ethernet header
+        // and all (as Zeek's Ethernet analyzer and tshark's heuristic read it).
+        if (avail < 2) {
+          truncated(pkt, 'link', off, 2, avail, false, 'FabricPath header cut');
+          return;
+        }
+        off = ethernetAt(pkt, b, off + 2, end);
+        if (off < 0) return;
+        next = pendingType;
+        break;
+      case ETHERTYPE.WLAN:
+        ieee80211At(pkt, b, off, end);
+        return;
       case ETHERTYPE.MACSEC: {
         // 802.1AE SecTAG: TCI/AN, short length, packet number, SCI when the SC bit is set. With
         // the E (encrypted) or C (changed) bit the payload is ciphertext: nothing more to read.
@@ -574,10 +604,84 @@ function juniperEther(pkt: Packet, b: Uint8Array, off: number, end: number): voi
   decodeEthernet(pkt, b, p, end);
 }
 
+/**
+ * ARCNET (LINKTYPE_ARCNET_BSD 7; LINKTYPE_ARCNET_LINUX 129, which keeps the 2-byte offset field
+ * of the hardware packet after the addresses): source and destination id (1 byte each), then a
+ * protocol id. RFC 1201 ids (IP 212, ARP 213, RARP 214, IPv6 196 per RFC 2497, ...) are followed
+ * by a split flag and a 2-byte sequence number; in a BSD exception packet (split flag 0xFF) two
+ * bytes of padding, the id again and the real split flag come first. RFC 1051's ids (IP 240,
+ * ARP 241) have no more header. Captures hold reassembled packets, as tshark assumes.
+ */
+function arcnetAt(pkt: Packet, b: Uint8Array, off: number, end: number, idAt: number, exceptions: boolean): void {
+  if (end - off <= idAt) {
+    truncated(pkt, 'link', off, idAt + 1, end - off, false, 'ARCNET header cut');
+    return;
+  }
+  const id = b[off + idAt]!;
+  const type = id === 212 || id === 240 ? ETHERTYPE.IPV4 : id === 196 ? ETHERTYPE.IPV6
+    : id === 213 || id === 214 || id === 241 ? ETHERTYPE.ARP : 0;
+  if (type === 0) {
+    pkt.etherType = 0;
+    return;
+  }
+  let p = off + idAt + 1;
+  if (id !== 240 && id !== 241) {
+    if (exceptions && end - p >= 1 && b[p] === 0xff) p += 4;
+    p += 3;
+    if (p > end) {
+      truncated(pkt, 'link', off, p - off, end - off, false, 'ARCNET header cut');
+      return;
+    }
+  }
+  decodeEtherTypePayload(pkt, b, p, end, type);
+}
+
+function arcnetBsd(pkt: Packet, b: Uint8Array, off: number, end: number): void {
+  arcnetAt(pkt, b, off, end, 2, true);
+}
+
+function arcnetLinux(pkt: Packet, b: Uint8Array, off: number, end: number): void {
+  arcnetAt(pkt, b, off, end, 4, false);
+}
+
+/**
+ * LINKTYPE_FDDI (10): frame control (1 byte), destination and source addresses (6 each), then
+ * for LLC frames (format bits 01 in the frame control) 802.2 LLC, SNAP carrying an EtherType.
+ * MAC and station management frames carry no IP.
+ */
+function fddi(pkt: Packet, b: Uint8Array, off: number, end: number): void {
+  if (end - off < 13) {
+    truncated(pkt, 'link', off, 13, end - off, false, 'FDDI header cut');
+    return;
+  }
+  const snap = ((b[off]! >> 4) & 3) === 1 ? snapEtherType(b, off + 13, end) : -1;
+  if (snap < 0) {
+    pkt.etherType = 0;
+    return;
+  }
+  decodeEtherTypePayload(pkt, b, off + 21, end, snap);
+}
+
+/**
+ * LINKTYPE_IPOIB (242): IP over InfiniBand. RFC 4391 §6's encapsulation header (an EtherType and
+ * 2 reserved bytes) comes after 40 bytes of InfiniBand addressing: the global route header of a
+ * received packet, or 20 zero bytes and the destination's queue pair and GID. That is the
+ * 44-byte header Solaris's DLT_IPOIB writes and tshark reads.
+ */
+function ipoib(pkt: Packet, b: Uint8Array, off: number, end: number): void {
+  if (end - off < 44) {
+    truncated(pkt, 'link', off, 44, end - off, false, 'IPoIB header cut');
+    return;
+  }
+  decodeEtherTypePayload(pkt, b, off + 44, end, u16be(b, off + 40));
+}
+
 export const LINK_DECODERS: ReadonlyMap<number, LinkDecoder> = new Map<number, LinkDecoder>([
   [LINKTYPE.NULL, bsdNull],
   [LINKTYPE.ETHERNET, ethernet],
+  [LINKTYPE.ARCNET_BSD, arcnetBsd],
   [LINKTYPE.PPP, ppp],
+  [LINKTYPE.FDDI, fddi],
   [LINKTYPE.RAW_12, rawIp],
   [LINKTYPE.RAW_14, rawIp],
   [LINKTYPE.PPP_SERIAL, ppp],
@@ -587,11 +691,13 @@ export const LINK_DECODERS: ReadonlyMap<number, LinkDecoder> = new Map<number, L
   [LINKTYPE.LOOP, bsdLoop],
   [LINKTYPE.LINUX_SLL, linuxSll],
   [LINKTYPE.IEEE802_11_RADIOTAP, radiotap],
+  [LINKTYPE.ARCNET_LINUX, arcnetLinux],
   [LINKTYPE.USER2, pktap],
   [LINKTYPE.JUNIPER_ETHER, juniperEther],
   [LINKTYPE.IPV4, rawIPv4],
   [LINKTYPE.IPV6, rawIPv6],
   [LINKTYPE.NFLOG, nflog],
+  [LINKTYPE.IPOIB, ipoib],
   [LINKTYPE.PKTAP, pktap],
   [LINKTYPE.LINUX_SLL2, linuxSll2],
 ]);

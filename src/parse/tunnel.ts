@@ -6,8 +6,10 @@
  *
  * Recognised: IPv4/IPv6 in IPv4/IPv6 (IP protocols 4 and 41: IPIP, 6in4, 4in6, 6in6), GRE
  * (protocol 47, RFC 2784/2890, and PPTP's enhanced GRE, RFC 2637) with what it carries (IP,
- * bridged Ethernet, ERSPAN types I-III, WCCP redirection, MPLS, PPP), and the UDP tunnels on
- * their IANA ports: VXLAN 4789, VXLAN-GPE 4790, Geneve 6081, Teredo 3544, GTP-U 2152.
+ * bridged Ethernet, ERSPAN types I-III, WCCP redirection, MPLS, PPP, Aruba's 802.11 frames), PIM
+ * Register messages (protocol 103), and the UDP tunnels on their IANA ports: VXLAN 4789,
+ * VXLAN-GPE 4790, Geneve 6081, Teredo 3544, GTP-U 2152, GRE-in-UDP 4754, AYIYA 5072. Teredo on
+ * any other port is recognised by its content, as Zeek does (`teredoByContent`).
  *
  * Pure and allocation-free: the answer goes into the module's `inner` scratch record, read right
  * after the call (decoding is synchronous).
@@ -19,7 +21,11 @@ import type { Packet, TunnelKind } from '../core/packet.js';
 /** More nested tunnels than this is an attack, not a network: the packet stays at that depth. */
 export const MAX_TUNNEL_DEPTH = 8;
 
-export const UDP_PORT = { VXLAN: 4789, VXLAN_GPE: 4790, GENEVE: 6081, TEREDO: 3544, GTP_U: 2152 } as const;
+export const UDP_PORT = {
+  VXLAN: 4789, VXLAN_GPE: 4790, GENEVE: 6081, TEREDO: 3544, GTP_U: 2152, GRE_UDP: 4754, AYIYA: 5072,
+} as const;
+
+const IP_PROTO_PIM = 103;
 
 /** Where the inner packet starts: an EtherType for `decodeEtherTypePayload`, and its offset. */
 export const inner = {
@@ -35,12 +41,19 @@ for (const port of Object.values(UDP_PORT)) TUNNEL_PORTS[port] = 1;
 
 /**
  * Cheap first test, before `findTunnel`: could this packet's payload be a tunnel at all? IP in
- * IP, GRE, or UDP with a tunnel port on either side.
+ * IP, GRE, PIM, UDP with a tunnel port on either side, or UDP whose payload could start a Teredo
+ * packet (at least 40 bytes, beginning with an IPv6 version nibble or a Teredo indicator's 0).
  */
 export function mayBeTunnel(pkt: Packet): boolean {
   const p = pkt.protocol;
-  if (p === 17) return pkt.hasPorts && (TUNNEL_PORTS[pkt.dstPort]! | TUNNEL_PORTS[pkt.srcPort]!) !== 0;
-  return p === 47 || p === 4 || p === 41;
+  if (p === 17) {
+    if (!pkt.hasPorts) return false;
+    if ((TUNNEL_PORTS[pkt.dstPort]! | TUNNEL_PORTS[pkt.srcPort]!) !== 0) return true;
+    if (pkt.payloadLength < 40) return false;
+    const first = pkt.bytes[pkt.payloadOffset]!;
+    return first >> 4 === 6 || first === 0;
+  }
+  return p === 47 || p === 4 || p === 41 || p === IP_PROTO_PIM;
 }
 
 const GRE_PPP = 0x880b;
@@ -73,7 +86,9 @@ export function findTunnel(pkt: Packet, b: Uint8Array, end: number): boolean {
     case 41:
       return found('ip-in-ip', ETHERTYPE.IPV6, off, end);
     case 47:
-      return gre(b, off, end);
+      return gre(b, off, end, 'gre');
+    case IP_PROTO_PIM:
+      return pimRegister(b, off, end);
     default:
       return false;
   }
@@ -92,7 +107,10 @@ function udpTunnel(pkt: Packet, b: Uint8Array, off: number, end: number): boolea
   if (dp === UDP_PORT.GTP_U || sp === UDP_PORT.GTP_U) return gtpU(b, off, end);
   if (dp === UDP_PORT.TEREDO || sp === UDP_PORT.TEREDO) return teredo(b, off, end);
   if (dp === UDP_PORT.VXLAN_GPE || sp === UDP_PORT.VXLAN_GPE) return vxlanGpe(b, off, end);
-  return false;
+  // RFC 8086: the UDP payload is a GRE header and what it carries.
+  if (dp === UDP_PORT.GRE_UDP || sp === UDP_PORT.GRE_UDP) return gre(b, off, end, 'gre-udp');
+  if (dp === UDP_PORT.AYIYA || sp === UDP_PORT.AYIYA) return ayiya(b, off, end);
+  return teredoByContent(b, off, pkt.payloadOffset + pkt.payloadLength, end);
 }
 
 /** Geneve (RFC 8926): version (2 bits, 0), options length (6 bits, 4-byte words), flags, protocol type (an EtherType), VNI. */
@@ -147,22 +165,83 @@ function gtpU(b: Uint8Array, off: number, end: number): boolean {
  * (type 0, 8 bytes). Anything that is not IPv6 after those is not Teredo data.
  */
 function teredo(b: Uint8Array, off: number, end: number): boolean {
+  const p = teredoIPv6At(b, off, end);
+  if (p < 0 || end - p < 40 || b[p]! >> 4 !== 6) return false;
+  return found('teredo', ETHERTYPE.IPV6, p, end);
+}
+
+/** Where a Teredo packet's IPv6 header starts, after the optional indicators; -1 when they are cut. */
+function teredoIPv6At(b: Uint8Array, off: number, end: number): number {
   let p = off;
   if (end - p >= 4 && b[p] === 0 && b[p + 1] === 1) {
     p += 4 + b[p + 2]! + b[p + 3]! + 9;
   }
   if (end - p >= 8 && b[p] === 0 && b[p + 1] === 0) p += 8;
-  if (end - p < 40 || b[p]! >> 4 !== 6) return false;
+  return p <= end ? p : -1;
+}
+
+/**
+ * Teredo on a port other than 3544 (a relay's or a peer's, chosen freely), recognised by content
+ * as Zeek's Teredo analyzer does, but stricter, so that ordinary UDP (DNS, games, media) is never
+ * taken for it: after the optional indicators, an IPv6 header (version 6) that is all there, whose
+ * length fills the UDP payload exactly (`dgramEnd`), with a Teredo address (2001:0::/32, RFC 4380
+ * §2.6) on one end: a Teredo client is always one of the two. A bubble (no next header) passes
+ * too, and is then left to the UDP flow as at 3544.
+ */
+function teredoByContent(b: Uint8Array, off: number, dgramEnd: number, end: number): boolean {
+  const limit = dgramEnd < end ? dgramEnd : end;
+  const p = teredoIPv6At(b, off, limit);
+  if (p < 0 || limit - p < 40 || b[p]! >> 4 !== 6 || 40 + u16be(b, p + 4) !== dgramEnd - p) return false;
+  if (!isTeredoAddress(b, p + 8) && !isTeredoAddress(b, p + 24)) return false;
   return found('teredo', ETHERTYPE.IPV6, p, end);
+}
+
+function isTeredoAddress(b: Uint8Array, off: number): boolean {
+  return b[off] === 0x20 && b[off + 1] === 0x01 && b[off + 2] === 0 && b[off + 3] === 0;
+}
+
+/**
+ * AYIYA ("anything in anything", SixXS's tunnel broker protocol, UDP 5072; read as Zeek's AYIYA
+ * analyzer reads it): identity length (2^n bytes, high nibble of byte 0), signature length (in
+ * 4-byte words, high nibble of byte 1), opcode (low nibble of byte 2: 1 forwards a packet; the
+ * others, such as heartbeats, carry none), next header (byte 3, an IP protocol number: 4 IPv4, 41
+ * IPv6), a 4-byte time, the identity and the signature, then the packet.
+ */
+function ayiya(b: Uint8Array, off: number, end: number): boolean {
+  if (end - off < 8 || (b[off + 2]! & 0x0f) !== 1) return false;
+  const len = 8 + (1 << (b[off]! >> 4)) + (b[off + 1]! >> 4) * 4;
+  const nh = b[off + 3]!;
+  return end - off >= len && found('ayiya', nh === 4 ? ETHERTYPE.IPV4 : nh === 41 ? ETHERTYPE.IPV6 : 0, off + len, end);
+}
+
+/**
+ * PIM version 2 Register (RFC 7761 §4.9.3, type 1): a designated router sends a source's
+ * multicast packet to the rendezvous point inside it. Version/type byte 0x21, reserved,
+ * checksum, then 4 bytes of flags (B border, N null-register), then the packet. A Null-Register
+ * carries only a dummy IP header (no data): not a tunnelled packet.
+ */
+function pimRegister(b: Uint8Array, off: number, end: number): boolean {
+  if (end - off < 8 || b[off] !== 0x21 || (b[off + 4]! & 0x40) !== 0) return false;
+  return found('pim', ipByVersion(b, off + 8, end), off + 8, end);
+}
+
+/**
+ * Aruba's access points tunnel 802.11 frames to their controller in GRE with protocol types
+ * 0x8200 to 0x8370, every 16th: the types tshark decodes as 802.11, all of which Zeek's GRE
+ * analyzer takes as Aruba too (its test is wider: more types with those bits, and 0x9000).
+ */
+function isArubaType(protocol: number): boolean {
+  return protocol >= 0x8200 && protocol <= 0x8370 && (protocol & 0x0f) === 0;
 }
 
 /**
  * GRE (RFC 2784 with RFC 2890's key and sequence number; RFC 1701's routing field; version 1 is
  * PPTP's enhanced GRE, RFC 2637: key always, sequence and acknowledgment optional, carrying PPP).
  * The protocol type is an EtherType, except for ERSPAN and WCCP, which have a header of their own
- * before the frame or packet they mirror/redirect.
+ * before the frame or packet they mirror/redirect, and Aruba's types (802.11 frames). `kind`:
+ * GRE over IP, or over UDP (RFC 8086).
  */
-function gre(b: Uint8Array, off: number, end: number): boolean {
+function gre(b: Uint8Array, off: number, end: number, kind: TunnelKind): boolean {
   if (end - off < 4) return false;
   const flags = b[off]!;
   const version = b[off + 1]! & 0x07;
@@ -194,23 +273,23 @@ function gre(b: Uint8Array, off: number, end: number): boolean {
   switch (protocol) {
     case GRE_ERSPAN_1_2:
       // ERSPAN type II has an 8-byte header and GRE's sequence number; type I has neither.
-      return found('gre', ETHERTYPE.TEB, (flags & 0x10) !== 0 ? p + 8 : p, end);
+      return found(kind, ETHERTYPE.TEB, (flags & 0x10) !== 0 ? p + 8 : p, end);
     case GRE_ERSPAN_3: {
       // 12-byte header; the O flag (last bit) adds an 8-byte platform-specific subheader. The
       // frame type (5 bits in the third word) is 0 for Ethernet, 2 for IP.
       if (end - p < 12) return false;
       const ft = (u16be(b, p + 10) >> 10) & 0x1f;
       const q = p + 12 + ((b[p + 11]! & 1) !== 0 ? 8 : 0);
-      return found('gre', ft === 0 ? ETHERTYPE.TEB : ft === 2 ? ipByVersion(b, q, end) : 0, q, end);
+      return found(kind, ft === 0 ? ETHERTYPE.TEB : ft === 2 ? ipByVersion(b, q, end) : 0, q, end);
     }
     case GRE_WCCP: {
       // WCCP v2 puts a 4-byte redirect header before the IP packet; v1 does not.
       const direct = ipByVersion(b, p, end);
-      return direct !== 0 ? found('gre', direct, p, end) : found('gre', ipByVersion(b, p + 4, end), p + 4, end);
+      return direct !== 0 ? found(kind, direct, p, end) : found(kind, ipByVersion(b, p + 4, end), p + 4, end);
     }
     case GRE_PPP:
-      return found('gre', ETHERTYPE.PPP, p, end);
+      return found(kind, ETHERTYPE.PPP, p, end);
     default:
-      return found('gre', protocol, p, end);
+      return found(kind, isArubaType(protocol) ? ETHERTYPE.WLAN : protocol, p, end);
   }
 }

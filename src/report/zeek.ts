@@ -19,10 +19,10 @@ const ZEEK_TYPES = [
 
 /**
  * The `service` Zeek's tunnel analyzers give a UDP tunnel's own connection; tunnels Zeek does
- * not decode (VXLAN-GPE) leave it `-`.
+ * not decode (VXLAN-GPE, GRE-in-UDP) leave it `-`.
  */
 const ZEEK_TUNNEL_SERVICE: Partial<Record<TunnelKind, string>> = {
-  vxlan: 'vxlan', geneve: 'geneve', teredo: 'teredo', 'gtp-u': 'gtpv1',
+  vxlan: 'vxlan', geneve: 'geneve', teredo: 'teredo', 'gtp-u': 'gtpv1', ayiya: 'ayiya',
 };
 
 /**

@@ -1,7 +1,8 @@
 /**
  * Link-level encapsulations between the link header and IP (MPLS, PPPoE, 802.1ah, MACsec, NSH,
- * E-tag, LLC/SNAP) and the link types added for them (PPP, Cisco HDLC, 802.11, radiotap, NFLOG,
- * PKTAP, Juniper). Headers are written out in hex, field by field.
+ * E-tag, VN-Tag, FabricPath, LLC/SNAP) and the link types added for them (PPP, Cisco HDLC,
+ * 802.11, radiotap, NFLOG, PKTAP, Juniper, ARCNET, FDDI, IPoIB). Headers are written out in hex,
+ * field by field.
  */
 import { describe, expect, it } from 'vitest';
 import { decodeBytes } from '../../src/parse/decode.js';
@@ -49,6 +50,35 @@ describe('encapsulations inside Ethernet', () => {
     expect(pkt.vlanIds.slice(0, pkt.vlanCount)).toEqual([100]);
     decode(1, concat(MACS, fromHex('8864 1100 0001 0006 c021 0101 0004')));
     expect([pkt.etherType, pkt.networkOffset, pkt.problems]).toEqual([0x8864, -1, []]);
+  });
+
+  it('PPPoE session with a compressed (1-byte) PPP protocol: 0x21 IPv4, 0x57 IPv6; cut before it', () => {
+    expectV4(decode(1, concat(MACS, fromHex('8864 1100 1234 0000 21'), v4)), 21);
+    expectV6(decode(1, concat(MACS, fromHex('8100 0014 8864 1100 1234 0000 57'), v6)), 25);
+    // An even first byte is the 2-byte form, whatever follows (0x0021 here).
+    expectV4(decode(1, concat(MACS, fromHex('8864 1100 1234 0000 0021'), v4)), 22);
+    decode(1, concat(MACS, fromHex('8864 1100 1234 0000')));
+    expect(pkt.problems).toEqual([{ kind: 'truncated', layer: 'link', offset: 14, need: 8, have: 6, cause: 'capture', what: 'PPPoE header cut' }]);
+    decode(1, concat(MACS, fromHex('8864 1100 1234 0000 2b'), new Uint8Array(30))); // IPX, compressed
+    expect([pkt.etherType, pkt.networkOffset, pkt.problems]).toEqual([0x8864, -1, []]);
+  });
+
+  it('Cisco VN-Tag (0x8926): 4 bytes of tag, then the next EtherType (a VLAN tag here); cut', () => {
+    expectV4(decode(1, concat(MACS, fromHex('8926 8005 0003 8100 000a 0800'), v4)), 14 + 6 + 4);
+    expect(pkt.vlanIds.slice(0, pkt.vlanCount)).toEqual([10]);
+    expectV6(decode(1, concat(MACS, fromHex('8926 0000 0001 86dd'), v6)), 14 + 6);
+    decode(1, concat(MACS, fromHex('8926 8005 00')));
+    expect(pkt.problems).toEqual([{ kind: 'truncated', layer: 'link', offset: 14, need: 6, have: 3, cause: 'capture', what: 'VN-Tag cut' }]);
+  });
+
+  it('Cisco FabricPath (0x8903): FTag/TTL, then a whole Ethernet frame; cut', () => {
+    expectV4(decode(1, concat(MACS, fromHex('8903 0060'), MACS, fromHex('0800'), v4)), 16 + 14);
+    expectV4(decode(1, concat(MACS, fromHex('8903 0060'), MACS, fromHex('8100 0007 0800'), v4)), 16 + 18);
+    expect(pkt.vlanIds.slice(0, pkt.vlanCount)).toEqual([7]);
+    decode(1, concat(MACS, fromHex('8903 00')));
+    expect(pkt.problems).toEqual([{ kind: 'truncated', layer: 'link', offset: 14, need: 2, have: 1, cause: 'capture', what: 'FabricPath header cut' }]);
+    decode(1, concat(MACS, fromHex('8903 0060'), MACS));
+    expect(pkt.problems.map((p) => [p.offset, p.what])).toEqual([[16, 'Ethernet header cut']]);
   });
 
   it('802.1ah PBB: I-TAG, customer MACs, then a tagged customer frame', () => {
@@ -149,6 +179,44 @@ describe('link types', () => {
     header[4] = 0xf0; // link type 240 inside: not decoded
     decode(258, concat(header, ethernet(v4)));
     expect(pkt.problems.map((p) => p.kind)).toEqual(['unsupported']);
+  });
+
+  it('ARCNET, BSD header (7): RFC 1201 IP with split flag and sequence; an exception packet; RFC 1051 IP; ARP is not IP', () => {
+    expectV4(decode(7, concat(fromHex('01 07 d4 00 0001'), v4)), 6);
+    expectV4(decode(7, concat(fromHex('01 07 d4 ff 0000 d4 00 0001'), v4)), 10);
+    expectV4(decode(7, concat(fromHex('01 07 f0'), v4)), 3);
+    expectV6(decode(7, concat(fromHex('01 07 c4 00 0001'), v6)), 6);
+    decode(7, concat(fromHex('01 07 d5 00 0001'), new Uint8Array(28)));
+    expect([pkt.etherType, pkt.networkOffset, pkt.problems]).toEqual([0x0806, -1, []]);
+    decode(7, concat(fromHex('01 07 fa 00 0001'), new Uint8Array(28))); // IPX
+    expect([pkt.etherType, pkt.networkOffset, pkt.problems]).toEqual([0, -1, []]);
+    decode(7, fromHex('01 07 d4 00'));
+    expect(pkt.problems).toEqual([{ kind: 'truncated', layer: 'link', offset: 0, need: 6, have: 4, cause: 'capture', what: 'ARCNET header cut' }]);
+  });
+
+  it('ARCNET, Linux header (129): a 2-byte offset after the addresses; no exception packets', () => {
+    expectV4(decode(129, concat(fromHex('01 07 0000 d4 00 0001'), v4)), 8);
+    expectV6(decode(129, concat(fromHex('01 07 0000 c4 00 0001'), v6)), 8);
+    expectV4(decode(129, concat(fromHex('01 07 0000 f0'), v4)), 5);
+    decode(129, fromHex('01 07 00'));
+    expect(pkt.problems.map((p) => p.what)).toEqual(['ARCNET header cut']);
+  });
+
+  it('FDDI (10): frame control, addresses, LLC/SNAP; station management frames carry no IP', () => {
+    expectV4(decode(10, concat(fromHex('50'), MACS, fromHex('aaaa03 000000 0800'), v4)), 21);
+    expectV6(decode(10, concat(fromHex('51'), MACS, fromHex('aaaa03 000000 86dd'), v6)), 21);
+    decode(10, concat(fromHex('41'), MACS, fromHex('aaaa03 000000 0800'), v4));
+    expect([pkt.etherType, pkt.networkOffset, pkt.problems]).toEqual([0, -1, []]);
+    decode(10, fromHex('50 0200000000'));
+    expect(pkt.problems.map((p) => p.what)).toEqual(['FDDI header cut']);
+  });
+
+  it('IP over InfiniBand (242): 40 bytes of addressing, then EtherType and reserved', () => {
+    const ib = (type: string) => concat(new Uint8Array(20), fromHex('00000048 fe800000000000000002c903000a1b2c'), fromHex(type), fromHex('0000'));
+    expectV4(decode(242, concat(ib('0800'), v4)), 44);
+    expectV6(decode(242, concat(ib('86dd'), v6)), 44);
+    decode(242, ib('0806').subarray(0, 30));
+    expect(pkt.problems).toEqual([{ kind: 'truncated', layer: 'link', offset: 0, need: 44, have: 30, cause: 'capture', what: 'IPoIB header cut' }]);
   });
 
   it('Juniper Ethernet (178): MGC magic, extension TLVs skipped', () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeBytes } from '../../src/parse/decode.js';
 import { formatAddress } from '../../src/parse/format.js';
+import { transportValid } from '../../src/parse/checksum.js';
 import { newPacket, type Packet } from '../../src/core/packet.js';
 import {
   buildIcmp, buildTcp, buildUdp, concat, ethernet, fromHex, ipv4, ipv6, tcpSegment, udpDatagram,
@@ -34,6 +35,32 @@ describe('IPv4', () => {
     expect(pkt.ipHeaderLength).toBe(44);
     expect(pkt.transportOffset).toBe(44);
     expect([pkt.srcPort, pkt.dstPort]).toEqual([1234, 80]);
+  });
+
+  it('a loose or strict source route with hops left: the route\'s last address is the destination the flow is keyed on', () => {
+    // Sent to the first hop R (the header's destination); the route holds what remains, ending
+    // at the final destination B. The TCP checksum is computed with B, as the source computes it.
+    const R = '203.0.113.9';
+    const seg = tcpSegment({ sport: 1234, dport: 80, flags: 'S', seq: 5 }, Uint8Array.of(192, 0, 2, 1), Uint8Array.of(198, 51, 100, 2));
+    const routed = (options: string) => raw(ipv4({ src: A, dst: R, protocol: 6, payload: seg, options: fromHex(options) }));
+    const hd = (p: Packet) => formatAddress(p.bytes, p.networkOffset + 16, 4);
+    // LSRR (131), length 7, pointer 4: one hop left, B.
+    routed('01 83 07 04 c6336402');
+    expect(pkt.problems).toEqual([]);
+    expect([formatAddress(pkt.bytes, pkt.srcAddrOffset, 4), formatAddress(pkt.bytes, pkt.dstAddrOffset, 4), hd(pkt)]).toEqual([A, B, R]);
+    expect(transportValid(pkt)).toBe(true);
+    // SSRR (137), length 11, pointer 4: via 203.0.113.10, then B.
+    routed('89 0b 04 cb00710a c6336402 00');
+    expect([formatAddress(pkt.bytes, pkt.dstAddrOffset, 4), hd(pkt), pkt.dstPort]).toEqual([B, R, 80]);
+    // Pointer 8 > length 7: the route is done (R recorded), the header's destination is final.
+    routed('01 83 07 08 cb007109');
+    expect(formatAddress(pkt.bytes, pkt.dstAddrOffset, 4)).toBe(R);
+    // Too short to hold an address: not a route; the header's destination stands.
+    routed('83 03 04 00');
+    expect([formatAddress(pkt.bytes, pkt.dstAddrOffset, 4), pkt.problems]).toEqual([R, []]);
+    // Record route (7) is only a record: never a destination.
+    routed('07 07 04 c6336402');
+    expect(formatAddress(pkt.bytes, pkt.dstAddrOffset, 4)).toBe(R);
   });
 
   it('an option whose length runs past the header is malformed; the transport still decodes', () => {

@@ -127,6 +127,23 @@ describe('GRE (protocol 47)', () => {
     expectInnerTcp(decode(overIpv4(47, gre(0x8847, concat(fromHex('00064140'), innerTcp)))), 'gre');
   });
 
+  it("Aruba (0x8200-0x8370, every 16th): an 802.11 data frame with LLC/SNAP; protected frames leave the GRE packet", () => {
+    // QoS data, to-DS: frame control, duration, 3 addresses, sequence control, QoS control.
+    const qosData = fromHex('8801 2c00 020000000aaa 02000000000a 02000000000b 1000 0600');
+    const snap = fromHex('aaaa03 000000 0800');
+    expectInnerTcp(decode(overIpv4(47, gre(0x8210, concat(qosData, snap, innerTcp)))), 'gre');
+    expect(pkt.networkOffset).toBe(14 + 20 + 4 + 26 + 8);
+    expectInnerTcp(decode(overIpv4(47, gre(0x8370, concat(qosData, snap, innerTcp)))), 'gre');
+    // Protected (CCMP, as in Zeek's test trace): ciphertext, nothing to key on.
+    decode(overIpv4(47, gre(0x8300, concat(fromHex('8841'), qosData.subarray(2), new Uint8Array(60)))));
+    expect([pkt.tunnelDepth, pkt.protocol, src(pkt), dst(pkt), pkt.problems]).toEqual([0, 47, O1, O2, []]);
+    // Not an Aruba type: 0x8211 (low nibble set), 0x8380 (past the range).
+    for (const type of [0x8211, 0x8380]) {
+      decode(overIpv4(47, gre(type, concat(qosData, snap, innerTcp))));
+      expect([pkt.tunnelDepth, pkt.protocol]).toEqual([0, 47]);
+    }
+  });
+
   it('GRE in GRE: depth 2, offsets still point into the frame', () => {
     const inner = ipv4({ src: '10.0.0.1', dst: '10.0.0.2', protocol: 47, payload: gre(0x0800, innerTcp) });
     expectInnerTcp(decode(overIpv4(47, gre(0x0800, inner))), 'gre', 2);
@@ -155,6 +172,27 @@ describe('GRE (protocol 47)', () => {
     expect([pkt.tunnelDepth, pkt.protocol]).toEqual([0, 47]);
     decode(overIpv4(47, gre(0x9999, innerTcp)));
     expect([pkt.tunnelDepth, pkt.protocol]).toEqual([0, 47]);
+  });
+});
+
+describe('PIM Register (protocol 103)', () => {
+  // Version 2 / type 1, reserved, checksum, flags (B, N), then the source's packet.
+  const register = (flags: string, payload: Uint8Array) => overIpv4(103, concat(fromHex(`21 00 0000 ${flags}`), payload));
+
+  it('the multicast packet inside is the one the flow is keyed on', () => {
+    expectInnerTcp(decode(register('00000000', innerTcp)), 'pim');
+    expect(pkt.networkOffset).toBe(14 + 20 + 8);
+    decode(register('80000000', innerUdp6)); // border bit, IPv6 inside
+    expect([pkt.tunnel, src(pkt), dst(pkt), pkt.protocol, pkt.dstPort]).toEqual(['pim', X, Y, 17, 53]);
+  });
+
+  it('a Null-Register (only a dummy header) and the other PIM messages stay PIM', () => {
+    decode(register('40000000', ipv4({ src: A, dst: '239.1.2.3', protocol: 0 })));
+    expect([pkt.tunnelDepth, pkt.protocol, src(pkt), dst(pkt)]).toEqual([0, 103, O1, O2]);
+    decode(overIpv4(103, concat(fromHex('20 00 0000 0001 0002 0069'), new Uint8Array(20)))); // hello
+    expect([pkt.tunnelDepth, pkt.protocol]).toEqual([0, 103]);
+    decode(overIpv4(103, concat(fromHex('22 00 0000'), innerTcp))); // register-stop
+    expect([pkt.tunnelDepth, pkt.protocol]).toEqual([0, 103]);
   });
 });
 
@@ -203,6 +241,57 @@ describe('UDP tunnels on their ports', () => {
     expectInnerTcp(decode(overUdp(2152, concat(h, innerTcp))), 'gtp-u');
     decode(overUdp(2152, concat(fromHex('3201 0004 00000000 0001 0000'))));
     expect([pkt.tunnelDepth, pkt.protocol, pkt.dstPort]).toEqual([0, 17, 2152]);
+  });
+
+  it('GRE in UDP (4754, RFC 8086): the GRE header and what it carries', () => {
+    expectInnerTcp(decode(overUdp(4754, gre(0x0800, innerTcp), 61000)), 'gre-udp');
+    expect(pkt.networkOffset).toBe(14 + 20 + 8 + 4);
+    expectInnerTcp(decode(overUdp(4754, gre(0x6558, innerEth(innerTcp), { key: 9 }))), 'gre-udp');
+  });
+
+  it('AYIYA (5072): identity and signature skipped; next header 41 or 4; a heartbeat carries nothing', () => {
+    // Identity length 2^4 = 16 (an IPv6 address), signature 5 words (SHA-1), auth 1 / opcode 1
+    // (forward), next header, epoch time.
+    const ayiya = (opcode: number, nh: number) => concat(Uint8Array.of(0x41, 0x52, 0x10 | opcode, nh), fromHex('6935c700'), new Uint8Array(16).fill(1), new Uint8Array(20).fill(2));
+    decode(overUdp(5072, concat(ayiya(1, 41), innerUdp6), 5072));
+    expect([pkt.problems, pkt.tunnel, pkt.networkOffset, src(pkt), dst(pkt), pkt.dstPort]).toEqual([[], 'ayiya', 14 + 20 + 8 + 44, X, Y, 53]);
+    expectInnerTcp(decode(overUdp(5072, concat(ayiya(1, 4), innerTcp))), 'ayiya');
+    decode(overUdp(5072, ayiya(0, 59)));
+    expect([pkt.tunnelDepth, pkt.protocol, pkt.dstPort]).toEqual([0, 17, 5072]);
+    // Identity 2^8 = 256 bytes claimed, 40 there: not followed.
+    decode(overUdp(5072, concat(Uint8Array.of(0x81, 0x52, 0x11, 41), new Uint8Array(40))));
+    expect([pkt.tunnelDepth, pkt.protocol, pkt.problems]).toEqual([0, 17, []]);
+  });
+
+  it('Teredo on another port, found by content: IPv6 filling the datagram, a Teredo address on one end', () => {
+    const T = '2001:0:4137:9e50:8000:f12a:b9c8:2815';
+    const toTeredo = buildTcp({ src: Y, dst: T, sport: 80, dport: 1286, flags: 'SA', seq: 9 });
+    decode(overUdp(50000, toTeredo, 32900));
+    expect([pkt.problems, pkt.tunnel, src(pkt), dst(pkt), pkt.srcPort, pkt.dstPort, pkt.tcpSeq]).toEqual([[], 'teredo', Y, T, 80, 1286, 9]);
+    // After an origin indication, and after an authentication indicator (id 2, auth 0) too.
+    decode(overUdp(50000, concat(fromHex('0000 7f7b ac55fed9'), toTeredo), 32900));
+    expect([pkt.tunnel, dst(pkt)]).toEqual(['teredo', T]);
+    decode(overUdp(50000, concat(fromHex('0001 0200 abcd 0102030405060708 00 0000 7f7b ac55fed9'), toTeredo), 32900));
+    expect([pkt.tunnel, dst(pkt)]).toEqual(['teredo', T]);
+  });
+
+  it('Teredo by content never takes ordinary UDP: look-alikes stay UDP packets of their own flow', () => {
+    const T = '2001:0:4137:9e50:8000:f12a:b9c8:2815';
+    const stays = (payload: Uint8Array, dport = 40001) => {
+      decode(overUdp(dport, payload, 40000));
+      expect([pkt.tunnelDepth, pkt.protocol, src(pkt), pkt.dstPort, pkt.problems]).toEqual([0, 17, O1, dport, []]);
+    };
+    // Random bytes starting 0x60 (an IPv6 version nibble), 56 of them.
+    stays(Uint8Array.from({ length: 56 }, (_, i) => (i === 0 ? 0x60 : (i * 73 + 11) & 0xff)));
+    // A whole IPv6 packet, but between two native addresses (no Teredo client on either end).
+    stays(innerUdp6);
+    // A Teredo packet with bytes after it (the datagram is longer than the IPv6 length says).
+    stays(concat(buildUdp({ src: T, dst: Y, sport: 1, dport: 2, payload: 'x' }), new Uint8Array(4)));
+    // ... or cut short (the IPv6 length claims more than the datagram holds).
+    const long = buildUdp({ src: T, dst: Y, sport: 1, dport: 2, payload: 'xxxxxxxx' });
+    stays(long.subarray(0, long.length - 4));
+    // DNS on port 53 whose message happens to start 0x60.
+    stays(concat(fromHex('6000 0100 0001 0000 0000 0000'), new Uint8Array(40)), 53);
   });
 
   it('three VXLANs deep', () => {
@@ -306,6 +395,11 @@ describe('bounds, damage and caps', () => {
       overUdp(2152, concat(fromHex('36ff 0000 00000001 0001 00 85 01 10 09 00'), innerTcp)),
       overUdp(3544, concat(fromHex('0001 0000 0000000000000000 00'), innerUdp6)),
       ethernet(ipv6({ src: O6a, dst: O6b, nextHeader: 41, payload: innerUdp6 })),
+      overUdp(32900, buildUdp({ src: '2001:0:4137:9e50::1', dst: Y, sport: 1, dport: 2, payload: 'teredo' })),
+      overUdp(5072, concat(fromHex('41521129 00000000'), new Uint8Array(36), innerUdp6)),
+      overUdp(4754, gre(0x0800, innerTcp)),
+      overIpv4(47, gre(0x8220, concat(fromHex('0802 2c00 020000000aaa 02000000000a 02000000000b 1000 aaaa03 000000 0800'), innerTcp))),
+      overIpv4(103, concat(fromHex('2100 0000 00000000'), innerTcp)),
     ];
     const fresh = newPacket();
     fc.assert(
