@@ -132,6 +132,8 @@ describe.runIf(existsSync(CORPUS))("Zeek's checksum traces", () => {
     const readme = readFileSync(new URL('../golden/zeek-conn/README.md', import.meta.url), 'utf8');
     const checked = readme.split('\n').filter((l) => l.startsWith('| `zeek__') && !/ -C\b/.test(l)).map((l) => l.split('`')[1]!);
     expect(checked.length).toBeGreaterThan(10);
+    // The packets wrong on purpose: Zeek dropped them, and its baseline shows it (the responder silent).
+    const wrong: Record<string, number[]> = { 'zeek__auth_change_session_keys.pcap': [2, 5, 7] };
     const pkt = newPacket();
     let packets = 0;
     for (const trace of checked) {
@@ -140,7 +142,8 @@ describe.runIf(existsSync(CORPUS))("Zeek's checksum traces", () => {
         decodeFrame(f, pkt);
         if (pkt.ipVersion === 0) continue;
         packets++;
-        expect(checkPacket(pkt), `${trace} packet ${f.number}`).toBe(CHECKSUM.OK);
+        const expected = wrong[trace]?.includes(f.number) ? CHECKSUM.BAD_IP : CHECKSUM.OK;
+        expect(checkPacket(pkt), `${trace} packet ${f.number}`).toBe(expected);
       }
     }
     expect(packets).toBeGreaterThan(100);
