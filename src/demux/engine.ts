@@ -130,6 +130,21 @@ export interface OuterFlows {
   depths: number[];
 }
 
+/** 24257 -> "24,257", for the warning lines. */
+function grouped(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/**
+ * The part of a segment's payload the capture holds: what the snap length left. As in Zeek's
+ * reassembler, the rest is content not captured: the stream's next bytes are a gap (missed_bytes,
+ * history G/g) unless a later copy of the segment holds them.
+ */
+function capturedPayload(pkt: Packet): number {
+  const held = pkt.frameOffset + pkt.capturedLength - pkt.payloadOffset;
+  return held <= 0 ? 0 : held < pkt.payloadLength ? held : pkt.payloadLength;
+}
+
 /** A flow's datagram carried a tunnel packet: the first kind seen is its kind. */
 function carrying(note: TunnelNote, kind: TunnelKind | null, toServer: boolean): void {
   if (kind === null) return;
@@ -185,6 +200,8 @@ export class DemuxEngine {
   /** Finished TCP flows with content gaps, and their missed bytes in all (the capture-loss warning). */
   private gapFlows = 0;
   private gapBytes = 0;
+  /** TCP segments whose payload the snap length cut (their missing bytes are content gaps too). */
+  private snapCutSegments = 0;
   private lastExpireSec = -Infinity;
   /** Set during ingestBadChecksum: the packet's transport checksum is wrong. */
   private corrupt = false;
@@ -404,10 +421,10 @@ export class DemuxEngine {
     }
     if (this.gapFlows > 0) {
       // Capture loss is never silent: one line for the whole input, with the total.
-      const bytes = String(this.gapBytes).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+      const bytes = grouped(this.gapBytes);
       warnings.push(`${source === undefined ? '' : `${source}: `}${this.gapFlows} TCP flow${this.gapFlows === 1 ? ' has' : 's have'} `
         + `sequence gaps: ${bytes} byte${this.gapBytes === 1 ? ' was' : 's were'} acknowledged or followed by later data `
-        + 'but not captured (missed_bytes)');
+        + `but not captured (missed_bytes${this.snapCutSegments === 0 ? '' : `; the snap length cut the payload of ${grouped(this.snapCutSegments)} segment${this.snapCutSegments === 1 ? '' : 's'}`})`);
     }
     return {
       packets: this.packets,
@@ -596,7 +613,15 @@ export class DemuxEngine {
     updateHistory(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.payloadLength, pkt.tcpWindow);
     const clientIsA = store.clientIsA(f);
     if (!this.lateSynSeen) updateState(store, e, p, clientIsA === fromA ? e : p, fromA === clientIsA, flags, pkt.payloadLength);
-    updateGaps(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.isFragment ? -1 : pkt.payloadLength);
+    let len = pkt.payloadLength;
+    if (pkt.snapped && len > 0) {
+      const held = capturedPayload(pkt);
+      if (held < len) {
+        this.snapCutSegments++;
+        len = held;
+      }
+    }
+    updateGaps(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.isFragment ? -1 : len);
     // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close),
     // or a FIN while the peer had sent nothing (Zeek's close_complete: the peer is inactive).
     if (store.state(e) === EP.RESET || store.state(p) === EP.RESET) store.setEnded(f, ENDED_RST);

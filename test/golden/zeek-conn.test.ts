@@ -48,7 +48,7 @@ describe("conn.log against Zeek's own", () => {
     expect(unknown).toEqual([]);
     // The per-field agreement measured when this test was written (README, "Damaged input").
     const floor: Record<string, number> = {
-      conn_state: 126, history: 142, orig_pkts: 127, resp_pkts: 128, orig_ip_bytes: 124, resp_ip_bytes: 125, duration: 130,
+      conn_state: 126, history: 143, orig_pkts: 127, resp_pkts: 128, orig_ip_bytes: 124, resp_ip_bytes: 125, duration: 130,
     };
     for (const [field, n] of Object.entries(floor)) expect(r.agree[field]!.same, field).toBeGreaterThanOrEqual(n);
   }, 120_000);
