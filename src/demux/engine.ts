@@ -33,6 +33,12 @@ import type {
   DemuxOptions, DemuxSummary, EndReason, Flow, FlowRef, GenerationReason, PacketKind,
 } from '../core/flow.js';
 
+/**
+ * Seconds ahead of the capture's clock beyond which one packet's time stamp is not believed on
+ * its own for idle expiry (clockMoved).
+ */
+const CLOCK_JUMP = 3600;
+
 /** Zeek's dns_session_timeout (s): how long its DNS analyzer keeps an idle UDP session. */
 const DNS_SESSION_TIMEOUT = 10;
 
@@ -203,6 +209,8 @@ export class DemuxEngine {
   /** TCP segments whose payload the snap length cut (their missing bytes are content gaps too). */
   private snapCutSegments = 0;
   private lastExpireSec = -Infinity;
+  /** A packet's second far ahead of the clock, waiting for the next packet to agree (clockMoved); -1: none. */
+  private jumpSec = -1;
   /** Set during ingestBadChecksum: the packet's transport checksum is wrong. */
   private corrupt = false;
   /** Bad checksums so far by end record: [flow id, count], for Zeek's scaled C/c letters. */
@@ -254,12 +262,28 @@ export class DemuxEngine {
     const t = tsSec + tsNsec / 1e9;
     this.now = t;
     // Idle expiry at most once per capture-second: list heads only, so it costs next to nothing.
-    if (tsSec > this.lastExpireSec) {
-      this.lastExpireSec = tsSec;
-      this.expireAt(t);
-    }
+    if (tsSec > this.lastExpireSec) this.clockMoved(tsSec, t);
     if ((pkt.tunnelDepth !== 0 || pkt.carried !== null) && this.tunnelFlows) return this.tunnelled(pkt, tsSec, tsNsec);
     return this.route(pkt, tsSec, tsNsec);
+  }
+
+  /**
+   * The capture's clock passed a second: flows idle past their timeout are finished. A lone
+   * packet far ahead of the clock (a fuzzed time stamp, a clock that jumped and came back) does
+   * not do it alone: the next packet must agree with it (be within CLOCK_JUMP of it). Expiry only
+   * releases flows that a packet of their own would find idle anyway (sameOrNewFlow judges each
+   * flow by its own packets' times), so waiting one packet changes no flow, and one wild time
+   * stamp cannot end every open flow.
+   */
+  private clockMoved(tsSec: number, t: number): void {
+    if (tsSec - this.lastExpireSec > CLOCK_JUMP && this.lastExpireSec !== -Infinity
+      && !(this.jumpSec >= 0 && Math.abs(tsSec - this.jumpSec) <= CLOCK_JUMP)) {
+      this.jumpSec = tsSec; // not yet: the next packet says whether the clock really went there
+      return;
+    }
+    this.jumpSec = -1;
+    this.lastExpireSec = tsSec;
+    this.expireAt(t);
   }
 
   /** The packet to its flow, by protocol: the dispatch of `ingest`, once a frame is counted. */
