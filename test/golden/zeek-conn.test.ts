@@ -31,7 +31,7 @@ const KNOWN = [
 ];
 
 interface Result {
-  totals: { traces: number; zeek: number; found: number; ours: number; swapped: number };
+  totals: { traces: number; zeek: number; found: number; ours: number; swapped: number; tunnelService: { same: number; of: number } };
   agree: Record<string, { same: number; of: number }>;
   causes: Map<string, string[]>;
 }
@@ -46,6 +46,9 @@ describe("conn.log against Zeek's own", () => {
     expect(r.totals.found).toBeGreaterThanOrEqual(155);
     const unknown = [...r.causes.entries()].filter(([cause]) => !KNOWN.some((k) => k.test(cause)));
     expect(unknown).toEqual([]);
+    // A tunnel's own connection has Zeek's service name (vxlan, geneve, teredo, gtpv1, ayiya).
+    expect(r.totals.tunnelService.of).toBeGreaterThanOrEqual(19);
+    expect(r.totals.tunnelService.same).toBe(r.totals.tunnelService.of);
     // The per-field agreement measured when this test was written (README, "Damaged input").
     const floor: Record<string, number> = {
       conn_state: 126, history: 143, orig_pkts: 127, resp_pkts: 128, orig_ip_bytes: 124, resp_ip_bytes: 125, duration: 130,
