@@ -1046,7 +1046,11 @@ export class DemuxEngine {
 
   private emit(f: number, endReason: EndReason): void {
     // Handed over when it closed: its record is released now, and the next flow may reuse it.
-    if (this.handedOver.size !== 0 && this.handedOver.delete(f)) return;
+    if (this.handedOver.size !== 0 && this.handedOver.delete(f)) {
+      // Stray packets after the hand-over may have noted tunnels again: nobody reads them now.
+      if (this.tunnelNotes.size !== 0) this.tunnelNotes.delete(this.store.id(f));
+      return;
+    }
     const flow = this.toFlow(f, endReason);
     if (this.onFlowEnd) this.onFlowEnd(flow);
     else this.finished.push(flow);
