@@ -222,6 +222,14 @@ function causeOf(field, z, o, trace, golden, shape) {
     // by the originator: a role decision from payload, which flowdemux does not parse.
     if (rest.replace('^', '') === oh.replace('^', '')) return 'history: X, and ^ from a flip by Zeek\'s protocol analyzer (DNS response first), not modelled';
   }
+  // A connection Zeek flipped (^): its size counters (the ConnSize analyzer) are not swapped
+  // with the roles, so the packets counted before the flip (a SYN-ACK, the ACK after it) stay
+  // on their first sides. The packet counts agree; the bytes move between the directions.
+  if ((field === 'orig_ip_bytes' || field === 'resp_ip_bytes') && zh.startsWith('^')
+    && Number(z.orig_ip_bytes) + Number(z.resp_ip_bytes) === Number(o.orig_ip_bytes) + Number(o.resp_ip_bytes)
+    && z.orig_pkts === o.orig_pkts && z.resp_pkts === o.resp_pkts) {
+    return 'ip_bytes: Zeek keeps the sizes of the packets before its role flip on their first sides (packet counts agree)';
+  }
   const gapLetters = (h) => h.replace(/[^GgTt]/g, '');
   if (field === 'history' && gapLetters(zh) !== gapLetters(oh)) {
     if (NO_GAP_MARK.has(trace) && !/[Gg]/.test(zh)) return 'history: baseline older than the g (content gap) letter';

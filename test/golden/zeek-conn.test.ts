@@ -21,7 +21,7 @@ const KNOWN = [
   /^history: baseline older than the \^ mark/,
   /^conn_state: baseline older than RSTOS0/,
   /^history: gap or retransmission letters/,
-  /^(orig|resp)_ip_bytes: other/, // http-on-irc-port-missing-syn: 8 bytes moved between directions
+  /^ip_bytes: Zeek keeps the sizes of the packets before its role flip/, // http-on-irc-port-missing-syn
   /^history: baseline older than the g \(content gap\) letter/,
   /^history: X \(Zeek stopped a protocol analyzer on a limit\), not modelled/,
   /^history: X, and \^ from a flip by Zeek's protocol analyzer/,
