@@ -9,6 +9,7 @@ import { parseArgs, UsageError, type Options } from './options.js';
 import { Output, safeText } from './output.js';
 import { runDemux, runLadder } from './demux.js';
 import { runFlows } from './flows.js';
+import { runFollow } from './follow.js';
 import { runInterfaces, runLive } from './live.js';
 import { runPackets } from './packets.js';
 
@@ -46,6 +47,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
         break;
       case 'ladder':
         result = await runLadder(options, io, out);
+        break;
+      case 'follow':
+        result = await runFollow(options, io, out);
         break;
       case 'live':
         result = await runLive(options, io, out);
