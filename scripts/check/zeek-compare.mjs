@@ -29,6 +29,8 @@ const ROOT = resolve(fileURLToPath(import.meta.url), '..', '..', '..');
 const GOLDEN = join(ROOT, 'test', 'golden', 'zeek-conn');
 const FIELDS = ['conn_state', 'history', 'orig_pkts', 'resp_pkts', 'orig_ip_bytes', 'resp_ip_bytes', 'duration'];
 const TUNNEL_SERVICES = new Set(['vxlan', 'geneve', 'teredo', 'gtpv1', 'ayiya']);
+/** The services flowdemux recognises from a connection's first bytes (src/demux/services.ts). */
+const OUR_SERVICES = new Set(['http', 'ssl', 'ssh', 'dns', 'quic']);
 /** Zeek's `^` appeared in conn.log histories in 2017: older baselines never have one. */
 const NO_FLIP_MARK = new Set(['zeek__pppoe.pcap', 'zeek__q-in-q.pcap', 'zeek__tunnels__Teredo.pcap']);
 /** Baselines written (2015) before Zeek's history had the `g` (content gap) letter. */
@@ -238,6 +240,13 @@ function causeOf(field, z, o, trace, golden, shape) {
   return `${field}: other`;
 }
 
+/** Why a service differs: one side names none, or another protocol. */
+function serviceCause(zeek, ours) {
+  if (ours === '-') return `flowdemux names none where Zeek says ${zeek}`;
+  if (zeek === '-') return `flowdemux says ${ours} where Zeek names none`;
+  return `Zeek says ${zeek}, flowdemux ${ours}`;
+}
+
 /** One of our rows read in the other roles: each end's columns and history letters swapped. */
 function inZeekRoles(o) {
   const v = { ...o };
@@ -275,7 +284,7 @@ async function flowdemuxLog(run, trace, validate) {
  */
 export async function compareAll(run, corpus, only) {
   const files = readdirSync(GOLDEN).filter((n) => n.endsWith('.conn.log')).sort();
-  const totals = { traces: 0, zeek: 0, found: 0, ours: 0, foundOurs: 0, swapped: 0, tunnelService: { same: 0, of: 0 } };
+  const totals = { traces: 0, zeek: 0, found: 0, ours: 0, foundOurs: 0, swapped: 0, tunnelService: { same: 0, of: 0 }, service: { same: 0, of: 0 } };
   const agree = Object.fromEntries(FIELDS.map((f) => [f, { same: 0, of: 0, older: 0 }]));
   const causes = new Map();
   const note = (cause, line) => {
@@ -307,11 +316,14 @@ export async function compareAll(run, corpus, only) {
       }
       // With the ends swapped, ours is compared end for end, as if in Zeek's roles.
       const v = swapped ? inZeekRoles(o) : o;
-      // `service` only where it names a tunnel (flowdemux names no other service yet).
-      if (golden.cols.includes('service') && (TUNNEL_SERVICES.has(z.service) || TUNNEL_SERVICES.has(v.service))) {
-        totals.tunnelService.of++;
-        if (z.service === v.service) totals.tunnelService.same++;
-        else note('service: a tunnel named differently', `${trace}: ${keyOf(z, shape)} service zeek ${z.service} ours ${v.service}`);
+      // `service`: a tunnel's, and what the first bytes said (Zeek may list several: ours is one of them).
+      const known = (list) => list.split(',').some((x) => OUR_SERVICES.has(x) || TUNNEL_SERVICES.has(x));
+      if (golden.cols.includes('service') && z.service !== undefined && (known(z.service) || known(v.service ?? '-'))) {
+        const tunnel = TUNNEL_SERVICES.has(z.service) || TUNNEL_SERVICES.has(v.service);
+        const count = tunnel ? totals.tunnelService : totals.service;
+        count.of++;
+        if (z.service === v.service || (v.service !== '-' && z.service.split(',').includes(v.service))) count.same++;
+        else note(tunnel ? 'service: a tunnel named differently' : `service: ${serviceCause(z.service, v.service)}`, `${trace}: ${keyOf(z, shape)} service zeek ${z.service} ours ${v.service}`);
       }
       for (const f of fieldsHere) {
         agree[f].of++;
@@ -352,6 +364,8 @@ async function main(argv) {
     const older = agree[f].older === 0 ? '' : `  (${agree[f].older} in an older baseline's terms: without them ${pct(agree[f].same - agree[f].older, agree[f].of)})`;
     console.log(`    ${f.padEnd(14)} ${String(agree[f].same).padStart(4)}/${String(agree[f].of).padEnd(4)} ${pct(agree[f].same, agree[f].of)}${older}`);
   }
+  const sv = totals.service;
+  console.log(`    ${'service'.padEnd(14)} ${String(sv.same).padStart(4)}/${String(sv.of).padEnd(4)} ${pct(sv.same, sv.of)}  (where either names one flowdemux recognises: http, ssl, ssh, dns, quic)`);
   const ts = totals.tunnelService;
   console.log(`    ${'service'.padEnd(14)} ${String(ts.same).padStart(4)}/${String(ts.of).padEnd(4)} ${pct(ts.same, ts.of)}  (where either names a tunnel: ${[...TUNNEL_SERVICES].join(', ')})`);
   console.log('  differences by likely cause:');

@@ -212,6 +212,18 @@ export interface Flow {
    * seen first, 64 at most; empty when that tunnel is GRE or IP in IP (not a flow).
    */
   tunnelParents?: number[];
+  /**
+   * What it speaks, from the first bytes of its ends, on any port (Zeek's service names: http,
+   * ssl, ssh, dns, quic; http2); absent when nothing was recognised.
+   */
+  service?: 'http' | 'http2' | 'ssl' | 'ssh' | 'dns' | 'quic';
+  /** With `service`: the client's first words and the server's answer (`GET example.com/ -> 200`). */
+  summary?: string;
+  /**
+   * With `service`: both ends' first bytes said it. Zeek names HTTP, TLS and SSH in conn.log only
+   * then (its signatures want the request and the answer). Absent in JSON.
+   */
+  serviceBothWays?: boolean;
 }
 
 /** How a packet reached its flow. */

@@ -155,6 +155,18 @@ export interface Flow {
   /** A flow whose packets came through a tunnel: the innermost tunnel (of its first such packet). */
   tunnel?: "ip-in-ip" | "gre" | "gre-udp" | "vxlan" | "vxlan-gpe" | "geneve" | "teredo" | "gtp-u" | "ayiya" | "pim";
   /**
+   * What it speaks, recognised from the first bytes each end sent, on any port (Zeek's service
+   * names; 'ssl' is TLS). Absent when nothing was recognised.
+   */
+  service?: "http" | "http2" | "ssl" | "ssh" | "dns" | "quic";
+  /**
+   * With 'service': the client's first words and the server's answer, 'GET example.com/index.html
+   * -> 200', 'sni=example.com alpn=h2 -> tls1.3', 'A example.com -> NOERROR', 'SSH-2.0-OpenSSH_9.2
+   * -> SSH-2.0-OpenSSH_9.2', or '-> ...' when only the server spoke first. Printable ASCII without
+   * '"' and '\' (anything else from the packet is '?'), at most 120 characters an end.
+   */
+  summary?: string;
+  /**
    * With 'tunnel': the 'id's of the UDP tunnel flows ('carries') right around its packets, first
    * seen first (each direction may have its own), 64 at most; empty when that tunnel is GRE, PIM
    * or IP in IP, which are not flows.

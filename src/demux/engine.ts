@@ -25,6 +25,7 @@ import { FlowTable, TupleKey } from './flow-table.js';
 import { ENDED_FIN, ENDED_HALF, ENDED_NONE, ENDED_RST, FlowStore } from './flow-state.js';
 import { FragmentTable, type FragmentEntry } from './fragments.js';
 import { isDnsPort, isLimitedBroadcast, zeekFlipsFirstPacket } from './server-ports.js';
+import { sniff, type Service } from './services.js';
 import {
   EP, closeIsOver, finishGaps, isClosedEnd, missedBytes, noteFinAck, renderHistory, tcpConnState, udpConnState, updateGaps, updateHistory,
   updateState,
@@ -77,6 +78,8 @@ const H_DATA = 8;
  * Above the bits tcp.ts keeps on the same field (letters 1..64, FIN_ACKED 128).
  */
 const H_CORRUPT = 256;
+/** Not a letter: this end's first payload was looked at for what it speaks (services.ts). */
+const H_SNIFFED = 512;
 
 export const DEFAULTS = {
   tcpIdleTimeout: 300,
@@ -111,8 +114,11 @@ function emptyKinds(): Record<PacketKind, number> {
  */
 const MAX_TUNNEL_PARENTS = 64;
 
-/** A flow's part in tunnels: rare, so kept by flow id beside the typed-array records. */
-interface TunnelNote {
+/**
+ * What few flows have: their part in tunnels, and what their first bytes said (services.ts).
+ * Kept by flow id beside the typed-array records, made on first use, dropped when the flow ends.
+ */
+interface FlowNote {
   /** The tunnel its datagrams carry (a UDP flow of VXLAN, Geneve, Teredo, GTP-U...). */
   carries: TunnelKind | null;
   /** Directions its datagrams carried the tunnel in: 1 client to server, 2 server to client. */
@@ -121,6 +127,14 @@ interface TunnelNote {
   tunnel: TunnelKind | null;
   /** Ids of the UDP tunnel flows whose datagrams carried its packets, first seen first. */
   parents: number[];
+  /** What it speaks, from the first end whose first payload said it. */
+  service: Service | null;
+  /** What each end's first payload was recognised as, end A's and end B's. */
+  serviceA: Service | null;
+  serviceB: Service | null;
+  /** What each end's first payload said: end A's, end B's ('' when nothing). */
+  saidA: string;
+  saidB: string;
 }
 
 /**
@@ -152,7 +166,7 @@ function capturedPayload(pkt: Packet): number {
 }
 
 /** A flow's datagram carried a tunnel packet: the first kind seen is its kind. */
-function carrying(note: TunnelNote, kind: TunnelKind | null, toServer: boolean): void {
+function carrying(note: FlowNote, kind: TunnelKind | null, toServer: boolean): void {
   if (kind === null) return;
   note.carries ??= kind;
   note.carriedWays |= toServer ? 1 : 2;
@@ -220,8 +234,8 @@ export class DemuxEngine {
    * double passed to a function that is not inlined is boxed, 16 bytes of garbage a packet.
    */
   private now = 0;
-  /** Tunnels: see TunnelNote; by flow id, dropped when the flow is finished. */
-  private readonly tunnelNotes = new Map<number, TunnelNote>();
+  /** See FlowNote: by flow id, dropped when the flow is finished. */
+  private readonly notes = new Map<number, FlowNote>();
   /** A tunnelled frame's outer layers, decoded into these (grown to the deepest tunnel seen). */
   private readonly layers: Packet[] = [];
   /** See OuterFlows: valid until the next packet. */
@@ -357,11 +371,21 @@ export class DemuxEngine {
     return ref;
   }
 
-  /** The flow's TunnelNote, made on first use; `tunnel` and `parent` (-1: none) are added. */
-  private tunnelNote(id: number, tunnel: TunnelKind | null, parent: number): TunnelNote {
-    let note = this.tunnelNotes.get(id);
-    if (note === undefined) this.tunnelNotes.set(id, note = { carries: null, carriedWays: 0, tunnel, parents: [] });
-    else note.tunnel ??= tunnel;
+  /** The flow's FlowNote, made on first use. */
+  private noteOf(id: number): FlowNote {
+    let note = this.notes.get(id);
+    if (note === undefined) {
+      this.notes.set(id, note = {
+        carries: null, carriedWays: 0, tunnel: null, parents: [], service: null, serviceA: null, serviceB: null, saidA: '', saidB: '',
+      });
+    }
+    return note;
+  }
+
+  /** The flow's FlowNote with `tunnel` and `parent` (-1: none) added. */
+  private tunnelNote(id: number, tunnel: TunnelKind | null, parent: number): FlowNote {
+    const note = this.noteOf(id);
+    note.tunnel ??= tunnel;
     const parents = note.parents;
     if (parent >= 0 && parents.length < MAX_TUNNEL_PARENTS && !parents.includes(parent)) parents.push(parent);
     return note;
@@ -494,11 +518,28 @@ export class DemuxEngine {
       return this.setRef(f, fromA === store.clientIsA(f), 'ports');
     }
     this.countPacket(f, fromA, pkt, tcp, tsSec, tsNsec);
+    if (pkt.payloadLength > 0 && (store.histSeen(e) & H_SNIFFED) === 0) this.sniffEnd(f, e, pkt, fromA, tcp);
     const list = tcp ? this.tcpStep(f, e, p, pkt, flags, fromA, tsSec, tsNsec) : this.udpStep(f, e, fromA);
     this.table.touch(slot, list);
 
     if (pkt.isFragment) this.firstFragment(pkt, f, fromA, this.now);
     return this.setRef(f, fromA === store.clientIsA(f), 'ports');
+  }
+
+  /** An end's first payload: what does it speak? Once per end (a rare path: two packets a flow). */
+  private sniffEnd(f: number, e: number, pkt: Packet, fromA: boolean, tcp: boolean): void {
+    this.store.addHistSeen(e, H_SNIFFED);
+    const said = sniff(pkt.bytes, pkt.payloadOffset, Math.min(pkt.payloadOffset + pkt.payloadLength, pkt.frameOffset + pkt.capturedLength), tcp);
+    if (said === null) return;
+    const note = this.noteOf(this.store.id(f));
+    note.service ??= said.service;
+    if (fromA) {
+      note.serviceA = said.service;
+      note.saidA = said.text;
+    } else {
+      note.serviceB = said.service;
+      note.saidB = said.text;
+    }
   }
 
   /** Set by sameOrNewFlow when a late SYN settled the roles and states itself (lateSyn). */
@@ -1048,7 +1089,7 @@ export class DemuxEngine {
     // Handed over when it closed: its record is released now, and the next flow may reuse it.
     if (this.handedOver.size !== 0 && this.handedOver.delete(f)) {
       // Stray packets after the hand-over may have noted tunnels again: nobody reads them now.
-      if (this.tunnelNotes.size !== 0) this.tunnelNotes.delete(this.store.id(f));
+      if (this.notes.size !== 0) this.notes.delete(this.store.id(f));
       return;
     }
     const flow = this.toFlow(f, endReason);
@@ -1136,9 +1177,15 @@ export class DemuxEngine {
     const closedAt = this.store.closedAt(f);
     if (closedAt !== null) flow.closedAt = closedAt;
     if (proto !== TCP && proto !== UDP && proto !== ICMP && proto !== ICMPV6) flow.ipProtocol = proto;
-    const note = this.tunnelNotes.get(flow.id);
+    const note = this.notes.get(flow.id);
     if (note !== undefined) {
-      if (endReason !== null) this.tunnelNotes.delete(flow.id);
+      if (endReason !== null) this.notes.delete(flow.id);
+      if (note.service !== null) {
+        flow.service = note.service;
+        const [client, server] = ca ? [note.saidA, note.saidB] : [note.saidB, note.saidA];
+        flow.summary = client !== '' && server !== '' ? `${client} -> ${server}` : client !== '' ? client : `-> ${server}`;
+        flow.serviceBothWays = note.serviceA === note.serviceB;
+      }
       if (note.carries !== null) {
         flow.carries = note.carries;
         flow.carriesBothWays = note.carriedWays === 3;

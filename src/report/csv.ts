@@ -11,7 +11,7 @@ export const CSV_COLUMNS = [
   'to_server_packets', 'to_server_wire_bytes', 'to_server_ip_bytes', 'to_server_payload_bytes',
   'to_client_packets', 'to_client_wire_bytes', 'to_client_ip_bytes', 'to_client_payload_bytes',
   'state', 'history', 'community_id', 'end_reason', 'icmp_errors',
-  'to_server_missed_bytes', 'to_client_missed_bytes',
+  'to_server_missed_bytes', 'to_client_missed_bytes', 'service', 'summary',
 ] as const;
 
 /** RFC 4180: a field holding a comma, a double quote, CR or LF is quoted, quotes doubled. */
@@ -30,7 +30,7 @@ export function flowToCsvRow(flow: Flow, opts?: TimeOptions): string {
     flow.toServer.packets, flow.toServer.wireBytes, flow.toServer.ipBytes, flow.toServer.payloadBytes,
     flow.toClient.packets, flow.toClient.wireBytes, flow.toClient.ipBytes, flow.toClient.payloadBytes,
     flow.state, flow.history, flow.communityId, flow.endReason, flow.icmpErrors,
-    missedOf(flow.toServer), missedOf(flow.toClient),
+    missedOf(flow.toServer), missedOf(flow.toClient), flow.service ?? '', flow.summary ?? '',
   ];
   return values.map(csvField).join(',');
 }

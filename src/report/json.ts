@@ -69,6 +69,7 @@ export function flowToJson(flow: Flow, opts?: TimeOptions): J.Flow {
     ...(flow.ipProtocol === undefined ? {} : { ipProtocol: flow.ipProtocol }),
     ...(flow.carries === undefined ? {} : { carries: flow.carries }),
     ...(flow.tunnel === undefined ? {} : { tunnel: flow.tunnel, tunnelParents: (flow.tunnelParents ?? []).slice() }),
+    ...(flow.service === undefined ? {} : { service: flow.service, summary: flow.summary ?? '' }),
   };
 }
 
@@ -103,6 +104,7 @@ export function flowJsonBound(flow: Flow): number {
   n += 3 * (hostJsonText(flow.client).length + hostJsonText(flow.server).length);
   if (flow.icmpError !== null) n += 3 * JSON.stringify(flow.icmpError).length;
   if (flow.carries !== undefined || flow.tunnel !== undefined) n += 3 * tunnelJsonText(flow).length;
+  if (flow.service !== undefined) n += 40 + 3 * (flow.summary ?? '').length;
   return n;
 }
 
@@ -163,6 +165,8 @@ export function writeFlowJson(buf: Uint8Array, pos: number, flow: Flow, digits: 
     p = writeJsonNumber(v, buf, p, flow.ipProtocol);
   }
   if (flow.carries !== undefined || flow.tunnel !== undefined) p = writeText(buf, p, tunnelJsonText(flow));
+  // The summary holds no character JSON escapes (services.ts safeSummaryText).
+  if (flow.service !== undefined) p = writeText(buf, p, `,"service":"${flow.service}","summary":"${flow.summary ?? ''}"`);
   v.setUint8(p, 0x7d); // }
   return p + 1;
 }

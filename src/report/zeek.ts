@@ -26,12 +26,24 @@ const ZEEK_TUNNEL_SERVICE: Partial<Record<TunnelKind, string>> = {
 };
 
 /**
- * conn.log's service: a tunnel's name once Zeek would have confirmed it. Its Teredo analyzer
+ * conn.log's service: a tunnel's name once Zeek would have confirmed it, else what the first
+ * bytes said (contentService). Its Teredo analyzer
  * confirms only after valid Teredo both ways (so that ordinary UDP is not taken for Teredo).
  */
 function zeekService(f: Flow): string {
-  if (f.carries === undefined || (f.carries === 'teredo' && f.carriesBothWays !== true)) return '-';
-  return ZEEK_TUNNEL_SERVICE[f.carries] ?? '-';
+  if (f.carries === undefined || (f.carries === 'teredo' && f.carriesBothWays !== true)) return contentService(f);
+  return ZEEK_TUNNEL_SERVICE[f.carries] ?? contentService(f);
+}
+
+/**
+ * What the first bytes said, as Zeek would name it: HTTP, TLS and SSH once both ends spoke it
+ * (Zeek's signatures for them want the other side's answer too, and an answer in another
+ * protocol is a violation that takes the name away); DNS and QUIC from either end.
+ */
+function contentService(f: Flow): string {
+  if (f.service === undefined) return '-';
+  if (f.service === 'dns' || f.service === 'quic') return f.service;
+  return f.serviceBothWays === true ? f.service : '-';
 }
 
 const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';

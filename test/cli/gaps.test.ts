@@ -94,11 +94,11 @@ describe('flows: capture loss is never silent', () => {
     expect(col('history')).toEqual(['ShADaGdgFf', 'ShADadgFf']);
   });
 
-  it('CSV: the two counts are the last columns', async () => {
+  it('CSV: the two counts are columns of their own (before service and summary)', async () => {
     const r = await runCli(['flows', lossy, '--format', 'csv']);
     const [head, first] = r.stdout.split('\n');
-    expect(head!.endsWith(',to_server_missed_bytes,to_client_missed_bytes')).toBe(true);
-    expect(first!.endsWith(',2000,100')).toBe(true);
+    expect(head!.endsWith(',to_server_missed_bytes,to_client_missed_bytes,service,summary')).toBe(true);
+    expect(first!.endsWith(',2000,100,,')).toBe(true);
   });
 
   it('table: a missed column and its note, only when something was missed', async () => {

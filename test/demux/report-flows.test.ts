@@ -124,7 +124,7 @@ describe('CSV', () => {
     expect(lines).toHaveLength(flows.length + 1);
     for (const l of lines) expect(l.split(',')).toHaveLength(CSV_COLUMNS.length);
     expect(lines[1]).toBe('1,tcp,1,first,127.0.0.2,9157,127.0.0.1,80,false,2025-11-25T07:43:22.900203Z,'
-      + `2025-11-25T07:43:23.201465Z,0.301262,4,253,197,37,4,287,231,71,SF,ShADadfF,${flows[0]!.communityId},fin,0,0,0`);
+      + `2025-11-25T07:43:23.201465Z,0.301262,4,253,197,37,4,287,231,71,SF,ShADadfF,${flows[0]!.communityId},fin,0,0,0,,`); // no service recognised in this engine-made flow
     expect(renderFlowsCsv(flows, { eol: '\r\n' }).split('\r\n')).toHaveLength(flows.length + 2);
   });
 });

@@ -1,0 +1,189 @@
+/**
+ * What a connection speaks, from the first bytes each end sends, on any port: HTTP/1.x, HTTP/2
+ * with prior knowledge, TLS (ClientHello: server name, ALPN; ServerHello: the version chosen),
+ * SSH (the banners), DNS over UDP or TCP (the question, the answer's rcode) and QUIC (its
+ * version). `service` uses Zeek's names (http, ssl, ssh, dns, quic; http2), and each end gives a
+ * short text for the flow's `summary`.
+ *
+ * Only an end's first payload is read (the demux engine calls `sniff` once per end), and only up
+ * to SNIFF_BYTES of it; every read is bounds-checked. The texts come from packet bytes, so they
+ * are cut to TEXT_MAX characters and hold only printable ASCII other than `"` and `\` (the rest
+ * becomes `?`): they go into JSON, CSV and conn.log without further escaping, and cannot drive a
+ * terminal.
+ */
+
+export type Service = 'http' | 'http2' | 'ssl' | 'ssh' | 'dns' | 'quic';
+
+export interface Sniffed {
+  service: Service;
+  /** A request or answer in a few words: `GET example.com/index.html`, `200`, `sni=example.com`. */
+  text: string;
+}
+
+/** How much of a payload is looked at. */
+const SNIFF_BYTES = 2048;
+/** The longest text one end gives. */
+const TEXT_MAX = 120;
+
+/** Printable ASCII except `"` and `\`, cut to TEXT_MAX; anything else is `?`. */
+export function safeSummaryText(s: string): string {
+  let out = '';
+  for (let i = 0; i < s.length && out.length < TEXT_MAX; i++) {
+    const c = s.charCodeAt(i);
+    out += c >= 0x20 && c <= 0x7e && c !== 0x22 && c !== 0x5c ? s[i] : '?';
+  }
+  return s.length > TEXT_MAX ? `${out}...` : out;
+}
+
+function ascii(b: Uint8Array, start: number, end: number): string {
+  let s = '';
+  for (let i = start; i < end; i++) s += String.fromCharCode(b[i]!);
+  return s;
+}
+
+/** The line starting at `start` (without its CR LF), or null when none ends within `end`. */
+function lineAt(b: Uint8Array, start: number, end: number): string | null {
+  for (let i = start; i < end; i++) if (b[i] === 0x0a) return ascii(b, start, i > start && b[i - 1] === 0x0d ? i - 1 : i);
+  return null;
+}
+
+const HTTP_METHODS = /^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|TRACE|PROPFIND) (\S+) HTTP\/1\.[01]$/;
+
+function http(b: Uint8Array, start: number, end: number): Sniffed | null {
+  const first = lineAt(b, start, end);
+  if (first === null) return null;
+  const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(first);
+  if (status) return { service: 'http', text: status[1]! };
+  const req = HTTP_METHODS.exec(first);
+  if (!req) return null;
+  // The Host header, when it is within the bytes looked at.
+  let host = '';
+  let at = start + first.length + 2;
+  for (let n = 0; n < 50 && at < end; n++) {
+    const line = lineAt(b, at, end);
+    if (line === null || line === '') break;
+    const m = /^host:\s*(\S+)/i.exec(line);
+    if (m) {
+      host = m[1]!;
+      break;
+    }
+    at += line.length + 2;
+  }
+  const target = req[2]!;
+  return { service: 'http', text: `${req[1]} ${host !== '' && target.startsWith('/') ? host : ''}${target}` };
+}
+
+const TLS_VERSIONS: Record<number, string> = { 0x0300: 'ssl3', 0x0301: 'tls1.0', 0x0302: 'tls1.1', 0x0303: 'tls1.2', 0x0304: 'tls1.3' };
+
+/** A TLS record with a ClientHello or ServerHello at `start`. */
+function tls(b: Uint8Array, start: number, end: number): Sniffed | null {
+  if (end - start < 9 || b[start] !== 0x16 || b[start + 1] !== 3 || b[start + 2]! > 4) return null;
+  const type = b[start + 5];
+  if (type !== 1 && type !== 2) return null;
+  const hsEnd = Math.min(end, start + 9 + ((b[start + 6]! << 16) | (b[start + 7]! << 8) | b[start + 8]!));
+  let p = start + 9;
+  if (p + 34 > hsEnd) return { service: 'ssl', text: type === 1 ? 'client hello' : 'server hello' };
+  const legacy = (b[p]! << 8) | b[p + 1]!;
+  p += 34; // version, random
+  p += 1 + b[p]!; // session id
+  if (type === 1) {
+    if (p + 2 > hsEnd) return { service: 'ssl', text: 'client hello' };
+    p += 2 + ((b[p]! << 8) | b[p + 1]!); // cipher suites
+    if (p + 1 > hsEnd) return { service: 'ssl', text: 'client hello' };
+    p += 1 + b[p]!; // compression methods
+  } else {
+    p += 3; // cipher suite, compression method
+  }
+  let sni = '';
+  let alpn: string[] = [];
+  let chosen = legacy;
+  if (p + 2 <= hsEnd) {
+    const extEnd = Math.min(hsEnd, p + 2 + ((b[p]! << 8) | b[p + 1]!));
+    p += 2;
+    while (p + 4 <= extEnd) {
+      const ext = (b[p]! << 8) | b[p + 1]!;
+      const len = (b[p + 2]! << 8) | b[p + 3]!;
+      const body = p + 4;
+      const bodyEnd = Math.min(extEnd, body + len);
+      if (type === 1 && ext === 0 && body + 5 <= bodyEnd && b[body + 2] === 0) {
+        sni = ascii(b, body + 5, Math.min(bodyEnd, body + 5 + ((b[body + 3]! << 8) | b[body + 4]!)));
+      } else if (type === 1 && ext === 16 && body + 2 <= bodyEnd) {
+        alpn = [];
+        for (let q = body + 2; q < bodyEnd && q + 1 + b[q]! <= bodyEnd; q += 1 + b[q]!) alpn.push(ascii(b, q + 1, q + 1 + b[q]!));
+      } else if (type === 2 && ext === 43 && body + 2 <= bodyEnd) {
+        chosen = (b[body]! << 8) | b[body + 1]!;
+      }
+      p = body + len;
+    }
+  }
+  if (type === 2) return { service: 'ssl', text: TLS_VERSIONS[chosen] ?? `version 0x${chosen.toString(16)}` };
+  const words = [sni !== '' ? `sni=${sni}` : '', alpn.length > 0 ? `alpn=${alpn.join(',')}` : ''].filter((w) => w !== '');
+  return { service: 'ssl', text: words.length > 0 ? words.join(' ') : 'client hello' };
+}
+
+const DNS_TYPES: Record<number, string> = {
+  1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT', 28: 'AAAA', 33: 'SRV', 35: 'NAPTR', 43: 'DS', 46: 'RRSIG',
+  47: 'NSEC', 48: 'DNSKEY', 64: 'SVCB', 65: 'HTTPS', 255: 'ANY',
+};
+const RCODES = ['NOERROR', 'FORMERR', 'SERVFAIL', 'NXDOMAIN', 'NOTIMP', 'REFUSED', 'YXDOMAIN', 'YXRRSET', 'NXRRSET', 'NOTAUTH', 'NOTZONE'];
+
+/** A DNS message at `start` with one plausible question (name labels, type, class). */
+function dns(b: Uint8Array, start: number, end: number): Sniffed | null {
+  if (end - start < 17) return null;
+  const flags = (b[start + 2]! << 8) | b[start + 3]!;
+  const opcode = (flags >> 11) & 15;
+  const qd = (b[start + 4]! << 8) | b[start + 5]!;
+  const counts = [6, 8, 10].map((o) => (b[start + o]! << 8) | b[start + o + 1]!);
+  if (opcode > 5 || qd !== 1 || counts.some((n) => n > 200)) return null;
+  let p = start + 12;
+  const labels: string[] = [];
+  for (;;) {
+    if (p >= end) return null;
+    const len = b[p]!;
+    if (len === 0) break;
+    if (len > 63 || p + 1 + len > end) return null;
+    for (let i = p + 1; i <= p + len; i++) if (b[i]! < 0x21 || b[i]! > 0x7e) return null;
+    labels.push(ascii(b, p + 1, p + 1 + len));
+    p += 1 + len;
+    if (labels.join('.').length > 253) return null;
+  }
+  if (p + 5 > end) return null;
+  const qtype = (b[p + 1]! << 8) | b[p + 2]!;
+  const qclass = ((b[p + 3]! << 8) | b[p + 4]!) & 0x7fff; // mDNS sets the top bit (unicast answer)
+  if (qclass !== 1 && qclass !== 3 && qclass !== 4 && qclass !== 255) return null;
+  const name = labels.length === 0 ? '.' : labels.join('.');
+  if ((flags & 0x8000) !== 0) return { service: 'dns', text: RCODES[flags & 15] ?? `rcode ${flags & 15}` };
+  return { service: 'dns', text: `${DNS_TYPES[qtype] ?? `TYPE${qtype}`} ${name}` };
+}
+
+/** QUIC long header (Initial, Handshake...) with a known version. */
+function quic(b: Uint8Array, start: number, end: number): Sniffed | null {
+  if (end - start < 7 || (b[start]! & 0xc0) !== 0xc0) return null;
+  const v = ((b[start + 1]! << 24) | (b[start + 2]! << 16) | (b[start + 3]! << 8) | b[start + 4]!) >>> 0;
+  const name = v === 1 ? 'v1' : v === 0x6b3343cf ? 'v2' : (v & 0xffffff00) === 0xff000000 ? `draft-${v & 0xff}` : null;
+  if (name === null || b[start + 5]! > 20) return null;
+  return { service: 'quic', text: `quic ${name}` };
+}
+
+/**
+ * The first payload of one end, `bytes[start, end)` as captured: what it speaks, or null. `tcp`:
+ * DNS over TCP has a 2-byte length first.
+ */
+export function sniff(bytes: Uint8Array, start: number, end: number, tcp: boolean): Sniffed | null {
+  const stop = Math.min(end, start + SNIFF_BYTES, bytes.length);
+  if (stop - start < 4) return null;
+  const c = bytes[start]!;
+  let found: Sniffed | null = null;
+  if (c === 0x16) found = tls(bytes, start, stop);
+  else if (c === 0x53 && ascii(bytes, start, start + 4) === 'SSH-') {
+    const line = lineAt(bytes, start, stop);
+    if (line !== null && /^SSH-\d\.\d+-/.test(line)) found = { service: 'ssh', text: line };
+  } else if (c === 0x50 && ascii(bytes, start, Math.min(stop, start + 14)) === 'PRI * HTTP/2.0') {
+    found = { service: 'http2', text: 'prior knowledge' };
+  } else if (c >= 0x41 && c <= 0x5a) found = http(bytes, start, stop);
+  if (found === null) {
+    // DNS over TCP: a 2-byte length first, which must hold at least a header and a question.
+    found = tcp ? (((bytes[start]! << 8) | bytes[start + 1]!) >= 17 ? dns(bytes, start + 2, stop) : null) : quic(bytes, start, stop) ?? dns(bytes, start, stop);
+  }
+  return found === null ? null : { service: found.service, text: safeSummaryText(found.text) };
+}

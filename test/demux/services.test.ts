@@ -1,0 +1,104 @@
+/**
+ * What a connection speaks, from the first bytes of an end (demux/services.ts), and what the
+ * flows say of it: on hand-made payloads, then on the bundled capture through the CLI.
+ */
+import { describe, expect, it } from 'vitest';
+import { safeSummaryText, sniff } from '../../src/demux/services.js';
+import { runCli } from '../helpers/run-cli.js';
+
+const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname;
+const bytes = (...parts: (string | number[])[]) =>
+  Uint8Array.from(parts.flatMap((p) => (typeof p === 'string' ? [...Buffer.from(p, 'latin1')] : p)));
+const u16 = (n: number) => [n >> 8, n & 255];
+const u24 = (n: number) => [n >> 16, (n >> 8) & 255, n & 255];
+const of = (b: Uint8Array, tcp = true) => sniff(b, 0, b.length, tcp);
+
+/** A TLS record holding a handshake message of `type` with `body`. */
+function tlsRecord(type: number, body: number[]): Uint8Array {
+  return bytes([0x16, 3, 1, ...u16(body.length + 4), type, ...u24(body.length), ...body]);
+}
+
+function ext(type: number, body: number[]): number[] {
+  return [...u16(type), ...u16(body.length), ...body];
+}
+
+function clientHello(sni: string, alpn: string[]): Uint8Array {
+  const name = [...Buffer.from(sni)];
+  const sniExt = ext(0, [...u16(name.length + 3), 0, ...u16(name.length), ...name]);
+  const protos = alpn.flatMap((a) => [a.length, ...Buffer.from(a)]);
+  const alpnExt = ext(16, [...u16(protos.length), ...protos]);
+  const exts = [...sniExt, ...alpnExt];
+  return tlsRecord(1, [3, 3, ...new Array(32).fill(7), 0, ...u16(4), 0x13, 0x01, 0x13, 0x02, 1, 0, ...u16(exts.length), ...exts]);
+}
+
+function serverHello(version: number | null): Uint8Array {
+  const exts = version === null ? [] : ext(43, u16(version));
+  return tlsRecord(2, [3, 3, ...new Array(32).fill(9), 0, 0x13, 0x01, 0, ...u16(exts.length), ...exts]);
+}
+
+function dnsMessage(response: boolean, name: string, qtype: number, rcode = 0): number[] {
+  const labels = name.split('.').flatMap((l) => [l.length, ...Buffer.from(l)]);
+  const flags = (response ? 0x8180 : 0x0100) | rcode;
+  return [0x12, 0x34, ...u16(flags), 0, 1, 0, response ? 1 : 0, 0, 0, 0, 0, ...labels, 0, ...u16(qtype), 0, 1];
+}
+
+describe('services from the first bytes', () => {
+  it('HTTP/1.x: the method, Host and target; the answer by its status', () => {
+    expect(of(bytes('GET /index.html HTTP/1.1\r\nUser-Agent: x\r\nHost: example.com\r\n\r\n'))).toEqual({ service: 'http', text: 'GET example.com/index.html' });
+    expect(of(bytes('HTTP/1.1 404 Not Found\r\n\r\n'))).toEqual({ service: 'http', text: '404' });
+    expect(of(bytes('CONNECT example.com:443 HTTP/1.1\r\n\r\n'))).toEqual({ service: 'http', text: 'CONNECT example.com:443' });
+    expect(of(bytes('GET /x'))).toBeNull(); // no whole request line yet
+    expect(of(bytes('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n'))).toEqual({ service: 'http2', text: 'prior knowledge' });
+  });
+
+  it('TLS: the ClientHello names the server and the protocols; the ServerHello the version chosen', () => {
+    expect(of(clientHello('example.com', ['h2', 'http/1.1']))).toEqual({ service: 'ssl', text: 'sni=example.com alpn=h2,http/1.1' });
+    expect(of(serverHello(0x0304))).toEqual({ service: 'ssl', text: 'tls1.3' });
+    expect(of(serverHello(null))).toEqual({ service: 'ssl', text: 'tls1.2' });
+    // Cut by the snap length after the record header: still TLS, without the names.
+    expect(of(clientHello('example.com', []).subarray(0, 20))).toEqual({ service: 'ssl', text: 'client hello' });
+    expect(of(bytes([0x16, 3, 1, 0, 5, 9, 0, 0, 1, 0]))).toBeNull(); // not a hello
+  });
+
+  it('SSH banners; DNS over UDP and TCP; QUIC long headers', () => {
+    expect(of(bytes('SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n'))).toEqual({ service: 'ssh', text: 'SSH-2.0-OpenSSH_9.2p1 Debian-2' });
+    expect(of(bytes(dnsMessage(false, 'example.com', 28)), false)).toEqual({ service: 'dns', text: 'AAAA example.com' });
+    expect(of(bytes(dnsMessage(true, 'example.com', 1, 3)), false)).toEqual({ service: 'dns', text: 'NXDOMAIN' });
+    const q = dnsMessage(false, 'example.org', 15);
+    expect(of(bytes(u16(q.length), q))).toEqual({ service: 'dns', text: 'MX example.org' });
+    expect(of(bytes([0xc3, 0, 0, 0, 1, 8, 1, 2, 3, 4, 5, 6, 7, 8, 0]), false)).toEqual({ service: 'quic', text: 'quic v1' });
+  });
+
+  it('ordinary payloads are nothing: random bytes, a DNS-like header with a broken name, an unknown QUIC version', () => {
+    let seed = 7;
+    const random = Uint8Array.from({ length: 300 }, () => (seed = (seed * 1103515245 + 12345) >>> 0) >>> 24);
+    expect(of(random, false)).toBeNull();
+    expect(of(random)).toBeNull();
+    const broken = dnsMessage(false, 'example.com', 1);
+    broken[12] = 99; // a label longer than 63
+    expect(of(bytes(broken), false)).toBeNull();
+    expect(of(bytes([0xc3, 0x12, 0x34, 0x56, 0x78, 8, 1, 2, 3, 4, 5, 6, 7, 8]), false)).toBeNull();
+    expect(of(bytes('hello world\r\n'))).toBeNull();
+  });
+
+  it('texts from packets are safe to print and to put in JSON: printable ASCII only, no quote or backslash, bounded', () => {
+    // An escape sequence, a quote and a backslash in a request target come out as '?'.
+    expect(of(bytes('GET /\x1b[2J"\\<script> HTTP/1.1\r\n\r\n'))).toEqual({ service: 'http', text: 'GET /?[2J??<script>' });
+    expect(safeSummaryText('a\x1b[2J"b\\c\u00e9')).toBe('a?[2J?b?c?');
+    expect(safeSummaryText('x'.repeat(500))).toBe(`${'x'.repeat(120)}...`);
+    const ssh = of(bytes('SSH-2.0-evil\x07"\\\r\n'));
+    expect(ssh).toEqual({ service: 'ssh', text: 'SSH-2.0-evil???' });
+  });
+
+  it('flows name the service of the bundled capture: HTTP on port 80 and DNS on 5353, with what was said', async () => {
+    const r = await runCli(['flows', `${FIXTURES}demux-lo.pcap`, '--format', 'json']);
+    const flows = (JSON.parse(r.stdout) as { flows: { id: number; service?: string; summary?: string }[] }).flows;
+    expect(flows.map((f) => [f.id, f.service, f.summary])).toEqual([
+      [1, 'http', 'GET /from-A -> 200'], [2, 'http', 'GET /from-C -> 200'],
+      [3, undefined, undefined], [4, undefined, undefined], [5, undefined, undefined],
+      [6, 'dns', 'A b.local -> NOERROR'], [7, 'dns', 'A b.local -> NOERROR'],
+    ]);
+    const zeek = await runCli(['flows', `${FIXTURES}demux-lo.pcap`, '--format', 'zeek']);
+    expect(zeek.stdout.split('\n').filter((l) => !l.startsWith('#') && l !== '').map((l) => l.split('\t')[7])).toEqual(['http', 'http', '-', '-', '-', 'dns', 'dns']);
+  });
+});
