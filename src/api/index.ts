@@ -16,6 +16,8 @@
  *   `demux --format json` document.
  * - `live({ device, filter })`: live capture (root, libpcap and the optional `cap` package), each
  *   flow as it ends with its processes named, until `stop()`.
+ * - `check(captures, rules)`: the rules of `flowdemux check` (YAML text or objects) measured over
+ *   the captures' flows: each rule's verdict, with the flows that broke it.
  *
  * Captures are paths (pcap, pcapng, gzip'd or not; several are merged into one timeline), or `-`
  * for `options.stdin`. A capture that cannot be opened is listed in `errors` (one line each) and
@@ -35,11 +37,19 @@ import { flowJsonText, flowsJsonChunks } from '../report/json.js';
 import { packetJson } from '../report/packets.js';
 import { WindowScales } from '../demux/window-scale.js';
 import { DemuxEngine } from '../demux/engine.js';
+import { FactsCollector } from '../check/facts.js';
+import { renderJunit } from '../check/junit.js';
+import { evaluate, needsSegments } from '../check/measures.js';
+import { verdictJson, type VerdictJson } from '../check/report.js';
+import { compileRules, parseRulesYaml, type RuleSpec } from '../check/rules.js';
 import type { DemuxDocument, Flow, FlowsDocument, Packet } from '../core/json-types.js';
 
 export type * from '../core/json-types.js';
 /** Thrown at once by a reading function whose `filter` cannot be evaluated (the CLI's exit 2). */
 export { FilterError } from '../filter/syntax.js';
+/** Thrown at once by `check` for rules it cannot use (the CLI's exit 2): the message names the rule and what is wrong. */
+export { RulesError, type RuleSpec } from '../check/rules.js';
+export type { VerdictJson as Verdict, OffenderJson as BrokenBy } from '../check/report.js';
 
 /** Records a consumer may leave waiting before reading pauses. */
 const HIGH_WATER = 256;
@@ -370,4 +380,50 @@ export function live(options: LiveOptions = {}): LiveReading {
       stopSource?.();
     },
   };
+}
+
+/** What `check` hands back: each rule's verdict, and what the reading learnt. */
+export interface CheckReport extends ReadReport {
+  /** Every rule passed. */
+  pass: boolean;
+  /** One a rule, in the rules' order; `--format json`'s `verdicts`. */
+  verdicts: VerdictJson[];
+  /** The verdicts as JUnit XML (`check --junit`), one testsuite named after the captures. */
+  junit: string;
+}
+
+/**
+ * The rules of `flowdemux check` over the captures' flows. `rules` is a rules file's YAML text,
+ * or the rules as objects (`{ name, flows?, expect }`). Rules it cannot use throw RulesError at
+ * once, before any reading (a YAML text's message gives the line: `rules:4: ...`); a bad filter
+ * in `options.filter` throws FilterError.
+ *
+ * ```ts
+ * const r = await check('test.pcap', [{ name: 'keep-alive', flows: 'tcp port 8089', expect: 'connections <= 1' }]);
+ * expect(r.verdicts.filter((v) => !v.pass)).toEqual([]);
+ * ```
+ */
+export async function check(
+  captures: string | readonly string[], rules: string | readonly RuleSpec[], options: ReadOptions = {},
+): Promise<CheckReport> {
+  const compiled = typeof rules === 'string' ? parseRulesYaml(rules, 'rules') : compileRules(rules);
+  const settings = readSettings(options);
+  const segments = needsSegments(compiled);
+  const collector = new FactsCollector(segments);
+  const { engine, read } = await readFlows(list(captures), {
+    engine: engineSettings(options, { onFlowEnd: (f) => collector.flowEnded(f) }),
+    ...settings,
+    after: segments
+      ? (frame, pkt, ref) => {
+        collector.packet(frame, pkt, ref);
+        return undefined;
+      }
+      : undefined,
+  });
+  const report: ReadReport = { captures: [], errors: [], warnings: [] };
+  finishReport(report, read.captures, read.errors, [...read.warnings, ...engine.summary(inputName(read)).warnings]);
+  const facts = collector.facts(engine.flows());
+  const verdicts = compiled.map((r) => evaluate(r, facts));
+  const junit = renderJunit(verdicts, read.captures.map((c) => c.path).join(' + '), typeof rules === 'string' ? 'rules' : 'flowdemux');
+  return { ...report, pass: verdicts.every((v) => v.pass), verdicts: verdicts.map(verdictJson), junit };
 }
