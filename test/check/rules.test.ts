@@ -4,15 +4,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { compileRules, parseRulesYaml, RulesError } from '../../src/check/rules.js';
+import { ISSUE_RULES_YAML as ISSUE_EXAMPLE } from './check-capture.js';
 
-const ISSUE_EXAMPLE = `- name: one keep-alive connection to the API
-  flows: tcp port 8089
-  expect: connections <= 1
-- name: no resets anywhere
-  expect: resets == 0
-- name: only the API and the database
-  expect: servers in [127.0.0.1:8089, 127.0.0.1:5432]
-`;
 
 /** The message of the RulesError the text gives. */
 function problem(text: string): string {

@@ -6,13 +6,14 @@
  */
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skipLive } from '../helpers/live-loop.js';
 import { buildUdp, concat, ethernet, fromHex } from '../helpers/packet-builders.js';
 import { runCli } from '../helpers/run-cli.js';
+import { parseXml } from '../helpers/xml.js';
 
 const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
 const LO = 'fixtures/demux-lo.pcap';
@@ -377,6 +378,47 @@ const interfacesCases: Record<string, Case> = {
   },
 };
 
+/** check: rules files, one passing on every capture here, one that fails on the loopback fixture. */
+const ANY_FLOWS = join(dir, 'any.yaml');
+writeFileSync(ANY_FLOWS, '- name: any flows\n  expect: flows >= 0\n');
+const NO_CONNECTIONS = join(dir, 'no-connections.yaml');
+writeFileSync(NO_CONNECTIONS, '- name: no connections\n  expect: connections == 0\n- name: any flows\n  expect: flows >= 0\n');
+
+const checkCases: Record<string, Case> = {
+  ...captureCommon('check', '--rules', ANY_FLOWS),
+  rules: async () => {
+    expect((await runCli(['check', LO, '--rules', ANY_FLOWS])).code).toBe(0);
+    const failed = await runCli(['check', LO, '--rules', NO_CONNECTIONS]);
+    expect(failed.code).toBe(4);
+    expect(failed.stdout).toMatch(/^FAIL {2}no connections: connections = 5/m);
+    expect((await runCli(['check', LO, '--rules', join(dir, 'absent.yaml')])).code).toBe(2);
+  },
+  junit: async () => {
+    const file = join(dir, 'check.xml');
+    await runCli(['check', LO, '--rules', NO_CONNECTIONS, '--junit', file]);
+    const suite = parseXml(readFileSync(file, 'utf8')).children[0]!;
+    expect([suite.attrs.tests, suite.attrs.failures]).toEqual(['2', '1']);
+    expect(suite.children.map((c) => [c.attrs.name, c.children.length])).toEqual([['no connections', 1], ['any flows', 0]]);
+  },
+  format: async () => {
+    const table = await runCli(['check', LO, '--rules', NO_CONNECTIONS, '--format', 'table']);
+    expect(table.stdout.trimEnd().split('\n').at(-1)).toBe('2 rules: 1 passed, 1 failed');
+    const json = JSON.parse((await runCli(['check', LO, '--rules', NO_CONNECTIONS, '--format', 'json'])).stdout) as { verdicts: { pass: boolean }[] };
+    expect(json.verdicts.map((v) => v.pass)).toEqual([false, true]);
+  },
+  filter: async () => {
+    // Only the UDP packets: no connection is made of them.
+    expect((await runCli(['check', LO, '--rules', NO_CONNECTIONS, '--filter', 'udp'])).code).toBe(0);
+    expect((await runCli(['check', LO, '--rules', NO_CONNECTIONS, '--filter', 'tcp[13] != 0'])).code).toBe(2);
+  },
+  'idle-timeout': async () => {
+    const two = join(dir, 'two-flows.yaml');
+    writeFileSync(two, '- name: two flows\n  expect: flows == 2\n');
+    expect((await runCli(['check', GAPS, '--rules', two])).code).toBe(4);
+    expect((await runCli(['check', GAPS, '--rules', two, '--idle-timeout', '500'])).code).toBe(0);
+  },
+};
+
 // ---------------------------------------------------------------- live, for real on lo
 
 const RECV_A = 30560;
@@ -571,6 +613,7 @@ const FILE_COMMANDS: [string, Record<string, Case>][] = [
   ['demux', demuxCases],
   ['ladder', ladderCases],
   ['interfaces', interfacesCases],
+  ['check', checkCases],
 ];
 
 describe('every option of every command does what --help says', () => {
