@@ -28,6 +28,7 @@ import type { CaptureInfo } from '../core/frame.js';
 import { buildDemux } from '../demux/groups.js';
 import { compileFilter } from '../filter/match.js';
 import { LiveAttribution } from '../host/attribution.js';
+import { PcapWriter } from '../capture/pcap-writer.js';
 import { engineSettings, readFlows } from '../pipeline/flows.js';
 import { openLiveCapture } from '../pipeline/live.js';
 import { pump } from '../pipeline/pump.js';
@@ -300,6 +301,12 @@ export interface LiveOptions extends Omit<ReadOptions, 'stdin'> {
   count?: number;
   /** Name the processes of both ends (default true; on lo both ends are this host's). */
   processes?: boolean;
+  /**
+   * Also write the packets to this pcap file (the CLI's -w), complete once the reading has
+   * ended: record a test's traffic, then `check` it. Created before capture starts: a path that
+   * cannot be written rejects `started` (PcapWriteError).
+   */
+  write?: string;
 }
 
 /** A live capture's flows, each as it ends; `stop()` ends the capture (the flows still open then follow). */
@@ -325,9 +332,12 @@ export function live(options: LiveOptions = {}): LiveReading {
   startedPromise.catch(() => undefined); // the iteration reports it too
   const r = reading<Flow>(async (channel, report) => {
     let source;
+    let writer: PcapWriter | null = null;
     try {
+      if (options.write !== undefined) writer = PcapWriter.open(options.write);
       source = openLiveCapture({ device: options.device ?? 'lo', filter: options.filter, count: options.count });
     } catch (err) {
+      writer?.abort();
       failed(err);
       throw err;
     }
@@ -349,7 +359,10 @@ export function live(options: LiveOptions = {}): LiveReading {
     try {
       await pump(source.batches(), engine, {
         checksums: options.checksums === 'validate',
-        each: (_frame, pkt, ref) => attribution?.notePacket(ref, pkt),
+        each: (frame, pkt, ref) => {
+          writer?.write(frame);
+          attribution?.notePacket(ref, pkt);
+        },
         afterBatch: () => {
           attribution?.poll();
           const p = pending;
@@ -360,6 +373,7 @@ export function live(options: LiveOptions = {}): LiveReading {
       });
     } finally {
       source.stop();
+      writer?.close();
       attribution?.finish();
       engine.finish();
       attribution?.close();
