@@ -88,12 +88,3 @@ close(a, 70.1, 60_001, 70_001);
 /** The capture's bytes. */
 export const CHECK_CAPTURE = buildPcap({}, records);
 
-/** The rules of issue 17's example, as a rules file holds them. */
-export const ISSUE_RULES_YAML = `- name: one keep-alive connection to the API
-  flows: tcp port 8089
-  expect: connections <= 1
-- name: no resets anywhere
-  expect: resets == 0
-- name: only the API and the database
-  expect: servers in [127.0.0.1:8089, 127.0.0.1:5432]
-`;

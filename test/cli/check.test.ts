@@ -8,7 +8,6 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/capture-builders.js';
 import { runCli } from '../helpers/run-cli.js';
 import { parseXml, type XmlElement } from '../helpers/xml.js';
-import { ISSUE_RULES_YAML } from '../check/check-capture.js';
 
 const LO = 'fixtures/demux-lo.pcap';
 const CLOSED = 'fixtures/closed-ports.pcap';
@@ -18,7 +17,8 @@ afterAll(() => tmp.cleanup());
 
 const rulesFile = (name: string, text: string) => tmp.write(name, new TextEncoder().encode(text));
 
-const ISSUE_RULES = rulesFile('issue.yaml', ISSUE_RULES_YAML);
+/** Issue 17's example rules, as the README runs them. */
+const ISSUE_RULES = 'examples/check-rules.yaml';
 
 const PASSING = rulesFile('passing.yaml', `- name: two clients on port 80
   flows: tcp port 80
@@ -30,7 +30,7 @@ const PASSING = rulesFile('passing.yaml', `- name: two clients on port 80
 const children = (el: XmlElement, name: string) => el.children.filter((c) => c.name === name);
 
 describe('flowdemux check', () => {
-  it("the issue's example on the teaching capture: a line a rule, the flows that broke it, exit 4", async () => {
+  it("the issue's example on the teaching capture, as the README shows it: a line a rule, the flows that broke it, exit 4", async () => {
     const r = await runCli(['check', LO, '--rules', ISSUE_RULES]);
     expect([r.code, r.stderr]).toEqual([4, '']);
     expect(r.stdout).toBe([
