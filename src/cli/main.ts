@@ -7,7 +7,7 @@
 import { EXIT, outputErrorText, type CommandResult, type Io } from './command.js';
 import { parseArgs, UsageError, type Options } from './options.js';
 import { Output, safeText } from './output.js';
-import { EXIT_RULE_FAILED, runCheck } from './check.js';
+import { runCheck } from './check.js';
 import { runDemux, runLadder } from './demux.js';
 import { runFlows } from './flows.js';
 import { runInterfaces, runLive } from './live.js';
@@ -34,7 +34,6 @@ export async function run(argv: string[], io: Io): Promise<number> {
 
   const out = new Output(io.stdout);
   let result: CommandResult;
-  let ruleFailed = false;
   try {
     switch (options.command) {
       case 'packets':
@@ -55,12 +54,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
       case 'interfaces':
         result = await runInterfaces(options, io, out);
         break;
-      case 'check': {
-        const checked = await runCheck(options, io, out);
-        ruleFailed = checked.failed;
-        result = checked;
+      case 'check':
+        result = await runCheck(options, io, out);
         break;
-      }
       default:
         io.stderr.write(`flowdemux: '${options.command}' is not available in this version\n`);
         return EXIT.USAGE;
@@ -80,7 +76,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   for (const w of result.warnings) io.stderr.write(`flowdemux: warning: ${safeText(w)}\n`);
   for (const e of result.errors) io.stderr.write(`flowdemux: ${safeText(e)}\n`);
   if (result.errors.length > 0) return result.exitCode ?? EXIT.UNREADABLE;
-  if (ruleFailed) return EXIT_RULE_FAILED;
+  if (result.ruleFailed === true) return EXIT.RULE_FAILED;
   if (options.strict && result.warnings.length > 0) return EXIT.STRICT;
   return EXIT.OK;
 }

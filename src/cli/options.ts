@@ -204,6 +204,8 @@ export function buildParser(argv: string[]) {
         duration: { type: 'number', describe: 'stop after this many seconds' },
         write: { alias: 'w', type: 'string', describe: 'also write the packets to this pcap file' },
         format: { choices: FORMATS.live, describe: 'output format' },
+        rules: { type: 'string', describe: "check while capturing: at the end, the verdict of each rule of this file (as check's), exit 4 when one failed" },
+        junit: { type: 'string', describe: 'with --rules: also write the verdicts as JUnit XML to this file' },
         boost: {
           type: 'boolean', default: true,
           describe: 'raise the priority while capturing (nice -10, as root) so that short connections are looked up before they close; --no-boost leaves it',
@@ -211,12 +213,13 @@ export function buildParser(argv: string[]) {
       })
         .example("sudo $0 live -i lo --filter 'port 8089'", 'who talks to port 8089; Ctrl-C ends with the report')
         .example('sudo $0 live --format ndjson --duration 10', 'a JSON line a flow as each ends, for 10 s')
+        .example("sudo $0 live --filter 'tcp port 8089' --rules rules.yaml", 'the verdicts of the rules when Ctrl-C ends it, exit 4 on a failure')
         .epilogue("Live capture needs libpcap and the optional 'cap' package (apt-get install libpcap-dev, then npm install), "
           + 'and root, or the capture capabilities given to node once: '
           + 'sudo setcap cap_net_raw,cap_net_admin=eip $(readlink -f $(which node)). '
           + '--filter is a BPF filter compiled by libpcap (tcpdump\'s syntax). On a terminal the table is redrawn in place '
           + 'each second; Ctrl-C (or --count, --duration) ends with the final report on the normal screen.\n\n'
-          + 'Exit codes as for files; 2 also for an unknown device.\n\n' + WIDTH_NOTE),
+          + 'Exit codes as for files; 2 also for an unknown device, or a bad --rules file; 4 when a rule of --rules failed.\n\n' + WIDTH_NOTE),
     )
     .command('check <captures..>', 'assertions about the connections, for CI: rules pass or fail, exit 4 on a failure', (y) =>
       y.options({
@@ -313,6 +316,10 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
   const port = optionalNumber(args.port, 'port', 0);
   if (port !== undefined && (port > 65535 || !Number.isInteger(port))) throw new UsageError('--port must be 0..65535');
   const proto = args.proto === undefined ? undefined : String(args.proto).toLowerCase();
+  if (command === 'live' && args.junit !== undefined && args.rules === undefined) throw new UsageError('--junit writes the verdicts of --rules: give --rules too');
+  if (command === 'live' && args.rules !== undefined && !FORMATS.check.includes(format)) {
+    throw new UsageError(`--rules ends with the verdicts, as a table or JSON: not --format ${format}`);
+  }
   if (proto !== undefined && !['tcp', 'udp', 'icmp', 'other'].includes(proto) && otherProtocolNumber(proto) < 0) {
     throw new UsageError('--proto must be tcp, udp, icmp, other (every other IP protocol) or the name of one (ospf, gre, esp, ip-proto-N...)');
   }

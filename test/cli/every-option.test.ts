@@ -586,6 +586,27 @@ const liveCases: Record<string, Case> = {
     const r = await live(['--filter', OURS, '-c', '30', '--format', 'json', '--max-flows', '1']);
     expect(r.stderr).toContain('evicted before ending: more than --max-flows 1');
   },
+  rules: async () => {
+    // The datagrams make two UDP flows and no connection.
+    const pass = await live(['--filter', OURS, '-c', '6', '--rules', NO_CONNECTIONS]);
+    expect([pass.code, pass.stdout.trimEnd().split('\n').at(-1)]).toEqual([0, '2 rules: 2 passed, 0 failed']);
+    const noFlows = join(dir, 'no-flows.yaml');
+    writeFileSync(noFlows, '- name: no flows\n  expect: flows == 0\n');
+    const fail = await live(['--filter', OURS, '-c', '6', '--rules', noFlows, '--format', 'json']);
+    expect(fail.code).toBe(4);
+    expect((JSON.parse(fail.stdout) as { verdicts: { value: number }[] }).verdicts[0]!.value).toBe(2);
+    // A bad rules file is refused before anything is captured.
+    const bad = await runCli(['live', '--rules', join(dir, 'absent.yaml'), '-c', '1']);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^flowdemux: --rules .*absent\.yaml: cannot read it/)]);
+  },
+  junit: async () => {
+    const file = join(dir, 'live.xml');
+    const r = await live(['--filter', OURS, '-c', '6', '--rules', NO_CONNECTIONS, '--junit', file]);
+    expect(r.code).toBe(0);
+    const suite = parseXml(readFileSync(file, 'utf8')).children[0]!;
+    expect([suite.attrs.name, suite.attrs.tests, suite.attrs.failures]).toEqual(['live:lo', '2', '0']);
+    expect((await runCli(['live', '--junit', file, '-c', '1'])).code).toBe(2); // --junit needs --rules
+  },
   'tunnel-flows': async () => {
     // VXLAN datagrams on lo (to 4789, from 127.0.0.2:30562) carrying UDP between two inner hosts.
     const inner = buildUdp({ src: '10.20.0.1', dst: '10.20.0.2', sport: 30564, dport: 30565, payload: new Uint8Array(20) });
