@@ -41,16 +41,15 @@ import { DemuxEngine } from '../demux/engine.js';
 import { FactsCollector } from '../check/facts.js';
 import { renderJunit } from '../check/junit.js';
 import { evaluate, needsSegments } from '../check/measures.js';
-import { verdictJson, type VerdictJson } from '../check/report.js';
+import { verdictJson } from '../check/report.js';
 import { compileRules, parseRulesYaml, type RuleSpec } from '../check/rules.js';
-import type { DemuxDocument, Flow, FlowsDocument, Packet } from '../core/json-types.js';
+import type { DemuxDocument, Flow, FlowsDocument, Packet, Verdict } from '../core/json-types.js';
 
 export type * from '../core/json-types.js';
 /** Thrown at once by a reading function whose `filter` cannot be evaluated (the CLI's exit 2). */
 export { FilterError } from '../filter/syntax.js';
 /** Thrown at once by `check` for rules it cannot use (the CLI's exit 2): the message names the rule and what is wrong. */
 export { RulesError, type RuleSpec } from '../check/rules.js';
-export type { VerdictJson as Verdict, OffenderJson as BrokenBy } from '../check/report.js';
 
 /** Records a consumer may leave waiting before reading pauses. */
 const HIGH_WATER = 256;
@@ -400,8 +399,8 @@ export function live(options: LiveOptions = {}): LiveReading {
 export interface CheckReport extends ReadReport {
   /** Every rule passed. */
   pass: boolean;
-  /** One a rule, in the rules' order; `--format json`'s `verdicts`. */
-  verdicts: VerdictJson[];
+  /** One a rule, in the rules' order, as `check --format json` writes them (docs/json.md's `Verdict`). */
+  verdicts: Verdict[];
   /** The verdicts as JUnit XML (`check --junit`), one testsuite named after the captures. */
   junit: string;
 }

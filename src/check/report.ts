@@ -1,10 +1,13 @@
 /**
  * Verdicts as text: the table (one line a rule, the flows that broke it under a failure) and the
- * JSON document (`check --format json`, and the library's `check`). Pure: verdicts in, text or
- * plain objects out. JUnit XML is junit.ts.
+ * JSON document (`check --format json`, docs/json.md's `CheckDocument`; the library's `check`
+ * returns its verdicts). Pure: verdicts in, text or plain objects out. JUnit XML is junit.ts.
  */
-import { endpointText } from '../demux/groups.js';
 import type { Flow } from '../core/flow.js';
+import type { CaptureInfo } from '../core/frame.js';
+import type * as J from '../core/json-types.js';
+import { endpointText } from '../demux/groups.js';
+import { captureToJson } from '../report/json.js';
 import { fixed, flowText, type Verdict } from './measures.js';
 import { UNITS } from './rules.js';
 
@@ -48,45 +51,12 @@ export function renderVerdictsTable(verdicts: readonly Verdict[]): string {
   return out.join('\n') + '\n';
 }
 
-/** A flow that broke a rule, in JSON. */
-export interface OffenderJson {
-  id: number;
-  generation: number;
-  proto: string;
-  client: string;
-  server: string;
-  detail: string;
-}
-
-/** One rule's verdict, in JSON. */
-export interface VerdictJson {
-  name: string;
-  flows: string | null;
-  expect: string;
-  pass: boolean;
-  measure: string;
-  /** A number (ms for max-handshake-rtt, s for max-duration), or the server ends for `servers` with a list. */
-  value: number | string[];
-  selected: number;
-  broke: OffenderJson[];
-  /** servers == [...]: the listed ends no flow went to. */
-  missing: string[];
-}
-
-export interface CheckDocument {
-  captures: string[];
-  rules: string;
-  passed: number;
-  failed: number;
-  verdicts: VerdictJson[];
-  warnings: string[];
-}
-
-const offenderJson = (f: Flow, detail: string): OffenderJson => ({
+const brokenFlow = (f: Flow, detail: string): J.BrokenFlow => ({
   id: f.id, generation: f.generation, proto: f.proto, client: endpointText(f.client), server: endpointText(f.server), detail,
 });
 
-export function verdictJson(v: Verdict): VerdictJson {
+/** One rule's verdict as docs/json.md's `Verdict`. */
+export function verdictJson(v: Verdict): J.Verdict {
   return {
     name: v.rule.name,
     flows: v.rule.flows,
@@ -95,12 +65,20 @@ export function verdictJson(v: Verdict): VerdictJson {
     measure: v.rule.measure,
     value: v.value,
     selected: v.selected,
-    broke: v.broke.map((o) => offenderJson(o.flow, o.detail)),
+    broke: v.broke.map((o) => brokenFlow(o.flow, o.detail)),
     missing: v.missing,
   };
 }
 
-export function checkDocument(verdicts: readonly Verdict[], captures: string[], rules: string, warnings: string[]): CheckDocument {
+/** `check --format json`: docs/json.md's `CheckDocument`. */
+export function checkDocument(verdicts: readonly Verdict[], captures: readonly CaptureInfo[], rules: string, warnings: readonly string[]): J.CheckDocument {
   const failed = verdicts.filter((v) => !v.pass).length;
-  return { captures, rules, passed: verdicts.length - failed, failed, verdicts: verdicts.map(verdictJson), warnings };
+  return {
+    captures: captures.map(captureToJson) as unknown as J.Capture[],
+    rules,
+    passed: verdicts.length - failed,
+    failed,
+    verdicts: verdicts.map(verdictJson),
+    warnings: [...warnings],
+  };
 }

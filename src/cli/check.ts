@@ -39,7 +39,7 @@ export async function runCheck(options: Options, io: Io, out: Output): Promise<C
     beforeOutput();
     // Nothing to measure is worth a word: every count is 0, and an upper bound passes.
     if (noPacketsKept(read)) io.stderr.write(noPacketsLine(read));
-    errors.push(...writeVerdicts(options, out, verdicts, read.captures.map((c) => c.path), warnings));
+    errors.push(...writeVerdicts(options, out, verdicts, read.captures, warnings));
   });
   return { errors, warnings, ruleFailed: verdicts.some((v) => !v.pass) };
 }

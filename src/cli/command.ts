@@ -5,6 +5,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
+import type { CaptureInfo } from '../core/frame.js';
 import { renderJunit } from '../check/junit.js';
 import type { Verdict } from '../check/measures.js';
 import { checkDocument, renderVerdictsTable } from '../check/report.js';
@@ -158,14 +159,16 @@ export function loadRulesFile(path: string): Rule[] {
  * The verdicts of --rules on stdout (a line a rule, or --format json) and in the --junit file,
  * named after `captures`. Returns the error line when the JUnit file could not be written.
  */
-export function writeVerdicts(options: Options, out: Output, verdicts: readonly Verdict[], captures: string[], warnings: string[]): string[] {
+export function writeVerdicts(
+  options: Options, out: Output, verdicts: readonly Verdict[], captures: readonly CaptureInfo[], warnings: readonly string[],
+): string[] {
   out.write(options.format === 'json'
     ? `${JSON.stringify(checkDocument(verdicts, captures, options.rules!, warnings), null, 2)}\n`
     // Rule names and filters come from the rules file: no control character reaches the terminal.
     : renderVerdictsTable(verdicts).split('\n').map(safeText).join('\n'));
   if (options.junit === undefined) return [];
   try {
-    writeFileSync(options.junit, renderJunit(verdicts, captures.join(' + '), options.rules!));
+    writeFileSync(options.junit, renderJunit(verdicts, captures.map((c) => c.path).join(' + '), options.rules!));
     return [];
   } catch (err) {
     return [`--junit ${options.junit}: cannot write it: ${outputErrorText(err as Error)}`];

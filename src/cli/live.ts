@@ -168,7 +168,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
     const all = facts.facts(engine.flows());
     const verdicts = rules.map((r) => evaluate(r, all));
     const warnings = [...source.info.warnings, ...checksumWarnings, ...summary.warnings];
-    errors.push(...writeVerdicts(options, out, verdicts, [source.info.path], warnings));
+    errors.push(...writeVerdicts(options, out, verdicts, [source.info], warnings));
     ruleFailed = verdicts.some((v) => !v.pass);
   } else if (!streaming) {
     const flows = selectFlows(engine.flows(), selection);

@@ -64,8 +64,8 @@ describe('flowdemux check', () => {
   it('--format json: the verdicts for scripts', async () => {
     const r = await runCli(['check', CLOSED, '--rules', ISSUE_RULES, '--format', 'json']);
     expect(r.code).toBe(4);
-    const doc = JSON.parse(r.stdout) as { captures: string[]; rules: string; passed: number; failed: number; verdicts: { name: string; pass: boolean; value: unknown; broke: { id: number; detail: string; client: string; server: string }[] }[] };
-    expect([doc.captures, doc.rules, doc.passed, doc.failed]).toEqual([[CLOSED], ISSUE_RULES, 1, 2]);
+    const doc = JSON.parse(r.stdout) as { captures: { path: string; packets: number }[]; rules: string; passed: number; failed: number; verdicts: { name: string; pass: boolean; value: unknown; broke: { id: number; detail: string; client: string; server: string }[] }[] };
+    expect([doc.captures.map((c) => [c.path, c.packets]), doc.rules, doc.passed, doc.failed]).toEqual([[[CLOSED, 26]], ISSUE_RULES, 1, 2]);
     expect(doc.verdicts.map((v) => [v.name, v.pass, v.value])).toEqual([
       ['one keep-alive connection to the API', true, 0],
       ['no resets anywhere', false, 2],
