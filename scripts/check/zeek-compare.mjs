@@ -222,6 +222,14 @@ function causeOf(field, z, o, trace, golden, shape) {
     // by the originator: a role decision from payload, which flowdemux does not parse.
     if (rest.replace('^', '') === oh.replace('^', '')) return 'history: X, and ^ from a flip by Zeek\'s protocol analyzer (DNS response first), not modelled';
   }
+  // A connection Zeek flipped (^): its size counters (the ConnSize analyzer) are not swapped
+  // with the roles, so the packets counted before the flip (a SYN-ACK, the ACK after it) stay
+  // on their first sides. The packet counts agree; the bytes move between the directions.
+  if ((field === 'orig_ip_bytes' || field === 'resp_ip_bytes') && zh.startsWith('^')
+    && Number(z.orig_ip_bytes) + Number(z.resp_ip_bytes) === Number(o.orig_ip_bytes) + Number(o.resp_ip_bytes)
+    && z.orig_pkts === o.orig_pkts && z.resp_pkts === o.resp_pkts) {
+    return 'ip_bytes: Zeek keeps the sizes of the packets before its role flip on their first sides (packet counts agree)';
+  }
   const gapLetters = (h) => h.replace(/[^GgTt]/g, '');
   if (field === 'history' && gapLetters(zh) !== gapLetters(oh)) {
     if (NO_GAP_MARK.has(trace) && !/[Gg]/.test(zh)) return 'history: baseline older than the g (content gap) letter';
@@ -267,7 +275,7 @@ async function flowdemuxLog(run, trace, validate) {
  */
 export async function compareAll(run, corpus, only) {
   const files = readdirSync(GOLDEN).filter((n) => n.endsWith('.conn.log')).sort();
-  const totals = { traces: 0, zeek: 0, found: 0, ours: 0, foundOurs: 0, swapped: 0 };
+  const totals = { traces: 0, zeek: 0, found: 0, ours: 0, foundOurs: 0, swapped: 0, tunnelService: { same: 0, of: 0 } };
   const agree = Object.fromEntries(FIELDS.map((f) => [f, { same: 0, of: 0, older: 0 }]));
   const causes = new Map();
   const note = (cause, line) => {
@@ -299,6 +307,12 @@ export async function compareAll(run, corpus, only) {
       }
       // With the ends swapped, ours is compared end for end, as if in Zeek's roles.
       const v = swapped ? inZeekRoles(o) : o;
+      // `service` only where it names a tunnel (flowdemux names no other service yet).
+      if (golden.cols.includes('service') && (TUNNEL_SERVICES.has(z.service) || TUNNEL_SERVICES.has(v.service))) {
+        totals.tunnelService.of++;
+        if (z.service === v.service) totals.tunnelService.same++;
+        else note('service: a tunnel named differently', `${trace}: ${keyOf(z, shape)} service zeek ${z.service} ours ${v.service}`);
+      }
       for (const f of fieldsHere) {
         agree[f].of++;
         if (sameField(f, z[f], v[f])) agree[f].same++;
@@ -338,6 +352,8 @@ async function main(argv) {
     const older = agree[f].older === 0 ? '' : `  (${agree[f].older} in an older baseline's terms: without them ${pct(agree[f].same - agree[f].older, agree[f].of)})`;
     console.log(`    ${f.padEnd(14)} ${String(agree[f].same).padStart(4)}/${String(agree[f].of).padEnd(4)} ${pct(agree[f].same, agree[f].of)}${older}`);
   }
+  const ts = totals.tunnelService;
+  console.log(`    ${'service'.padEnd(14)} ${String(ts.same).padStart(4)}/${String(ts.of).padEnd(4)} ${pct(ts.same, ts.of)}  (where either names a tunnel: ${[...TUNNEL_SERVICES].join(', ')})`);
   console.log('  differences by likely cause:');
   for (const [cause, lines] of [...causes].sort((a, b) => b[1].length - a[1].length)) {
     console.log(`    ${String(lines.length).padStart(4)}  ${cause}`);

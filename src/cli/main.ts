@@ -1,8 +1,9 @@
 /**
  * `run(argv, io)` parses, runs one command and returns the exit code:
  * 0 success (damage read around is a warning), 1 a capture could not be read,
- * 2 usage error, 3 warnings under --strict, 4 a rule of `check` failed. Nothing here throws to the caller: any unexpected
- * error becomes one line on stderr (with the stack only under FLOWDEMUX_DEBUG=1).
+ * 2 usage error, 3 warnings under --strict, 4 a rule of `check` failed. Nothing here throws to
+ * the caller: any unexpected error becomes one line on stderr (with the stack only under
+ * FLOWDEMUX_DEBUG=1).
  */
 import { EXIT, outputErrorText, type CommandResult, type Io } from './command.js';
 import { parseArgs, UsageError, type Options } from './options.js';
@@ -10,6 +11,7 @@ import { Output, safeText } from './output.js';
 import { runCheck } from './check.js';
 import { runDemux, runLadder } from './demux.js';
 import { runFlows } from './flows.js';
+import { runFollow } from './follow.js';
 import { runInterfaces, runLive } from './live.js';
 import { runPackets } from './packets.js';
 
@@ -47,6 +49,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
         break;
       case 'ladder':
         result = await runLadder(options, io, out);
+        break;
+      case 'follow':
+        result = await runFollow(options, io, out);
         break;
       case 'live':
         result = await runLive(options, io, out);

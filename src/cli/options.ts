@@ -8,7 +8,7 @@ import { FilterError } from '../filter/syntax.js';
 import { compileFilter, type PacketTest } from '../filter/match.js';
 import { otherProtocolNumber } from '../core/ip-protocols.js';
 
-export type Command = 'packets' | 'flows' | 'demux' | 'ladder' | 'live' | 'interfaces' | 'check';
+export type Command = 'packets' | 'flows' | 'demux' | 'ladder' | 'follow' | 'live' | 'interfaces' | 'check';
 
 export interface Options {
   command: Command;
@@ -39,6 +39,8 @@ export interface Options {
   checksums: 'ignore' | 'validate';
   /** --tunnel-flows (default true; --no-tunnel-flows): a UDP tunnel's datagrams are a flow too. */
   tunnelFlows: boolean;
+  /** follow --direction: both (default), to-server or to-client. */
+  direction: 'both' | 'to-server' | 'to-client' | undefined;
   /** check: the rules file (YAML). */
   rules: string | undefined;
   /** check: where to write the JUnit XML report. */
@@ -66,6 +68,7 @@ const FORMATS: Record<Command, readonly string[]> = {
   flows: ['table', 'json', 'ndjson', 'csv', 'zeek'],
   demux: ['table', 'json', 'dot', 'mermaid'],
   ladder: ['table', 'json', 'mermaid'],
+  follow: ['text', 'hex', 'raw'],
   live: ['table', 'json', 'ndjson', 'dot', 'mermaid'],
   interfaces: ['table', 'json'],
   check: ['table', 'json'],
@@ -194,6 +197,24 @@ export function buildParser(argv: string[]) {
         .example('$0 ladder x.pcap --flow 3 --format mermaid', 'the same as a Mermaid sequence diagram')
         .epilogue(CAPTURES_NOTE),
     )
+    .command('follow <captures..>', "one flow's bytes both ways, in order (as tshark's -z follow)", (y) =>
+      y.options({
+        ...captureOptions,
+        flow: { type: 'string', demandOption: true, describe: 'flow id as flows prints it (4, or 4#2)' },
+        format: {
+          choices: FORMATS.follow, default: 'text',
+          describe: 'text (printable ASCII, other bytes as \\xNN), hex (a dump per chunk) or raw (the bytes themselves, to a file or pipe)',
+        },
+        direction: { choices: ['both', 'to-server', 'to-client'], default: 'both', describe: "whose bytes: both ends', or the client's (to-server) or the server's (to-client)" },
+      })
+        .example('$0 follow fixtures/demux-lo.pcap --flow 1', 'the HTTP request and its answer, as text')
+        .example('$0 follow x.pcap --flow 3 --format hex', 'the same as a hex dump of each chunk')
+        .example('$0 follow x.pcap --flow 3 --format raw --direction to-client > body.bin', "the server's bytes, as sent")
+        .epilogue('TCP: each direction is put back in sequence order; retransmitted bytes are given once, early '
+          + 'segments wait for the bytes before them, and bytes the capture does not hold (a lost segment, payload '
+          + 'the snap length cut) are a marked gap of known size. UDP: one chunk a datagram. '
+          + 'Nothing printed in text is a raw control byte.\n\n' + CAPTURES_NOTE),
+    )
     .command('live', 'capture live (default on lo) and show the flows', (y) =>
       y.options({
         ...flowOptions,
@@ -242,7 +263,7 @@ export function buildParser(argv: string[]) {
     .example('sudo $0 live --port 8089', 'who talks to port 8089 now, and which process')
     .epilogue('Each command has its own --help, with examples. Exit codes: 0 fine, 1 a capture could not be '
       + 'read, 2 usage error, 3 any warning under --strict, 4 a rule of check failed. JSON output is described in docs/json.md.')
-    .demandCommand(1, 'name a command: packets, flows, demux, ladder, live, interfaces or check')
+    .demandCommand(1, 'name a command: packets, flows, demux, ladder, follow, live, interfaces or check')
     .strict()
     .help()
     .version('version', 'show the version number', VERSION)
@@ -347,6 +368,7 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
     boost: args.boost !== false,
     checksums: args.checksums === 'validate' ? 'validate' : 'ignore',
     tunnelFlows: args['tunnel-flows'] !== false,
+    direction: args.direction as Options['direction'],
     rules: args.rules as string | undefined,
     junit: args.junit as string | undefined,
   };

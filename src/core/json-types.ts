@@ -208,8 +208,8 @@ export interface Counters {
   payloadBytes: number;
   /**
    * TCP: bytes this end sent that the capture never saw (sequence gaps acknowledged by the peer,
-   * or below later data and never filled), Zeek's 'missed_bytes' for this direction. 0 for UDP and
-   * ICMP.
+   * or below later data and never filled; payload the snap length cut counts too, unless a whole
+   * copy was captured), Zeek's 'missed_bytes' for this direction. 0 for UDP and ICMP.
    */
   missedBytes: number;
 }

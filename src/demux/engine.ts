@@ -33,6 +33,12 @@ import type {
   DemuxOptions, DemuxSummary, EndReason, Flow, FlowRef, GenerationReason, PacketKind,
 } from '../core/flow.js';
 
+/**
+ * Seconds ahead of the capture's clock beyond which one packet's time stamp is not believed on
+ * its own for idle expiry (clockMoved).
+ */
+const CLOCK_JUMP = 3600;
+
 /** Zeek's dns_session_timeout (s): how long its DNS analyzer keeps an idle UDP session. */
 const DNS_SESSION_TIMEOUT = 10;
 
@@ -130,6 +136,21 @@ export interface OuterFlows {
   depths: number[];
 }
 
+/** 24257 -> "24,257", for the warning lines. */
+function grouped(n: number): string {
+  return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+}
+
+/**
+ * The part of a segment's payload the capture holds: what the snap length left. As in Zeek's
+ * reassembler, the rest is content not captured: the stream's next bytes are a gap (missed_bytes,
+ * history G/g) unless a later copy of the segment holds them.
+ */
+function capturedPayload(pkt: Packet): number {
+  const held = pkt.frameOffset + pkt.capturedLength - pkt.payloadOffset;
+  return held <= 0 ? 0 : held < pkt.payloadLength ? held : pkt.payloadLength;
+}
+
 /** A flow's datagram carried a tunnel packet: the first kind seen is its kind. */
 function carrying(note: TunnelNote, kind: TunnelKind | null, toServer: boolean): void {
   if (kind === null) return;
@@ -185,7 +206,11 @@ export class DemuxEngine {
   /** Finished TCP flows with content gaps, and their missed bytes in all (the capture-loss warning). */
   private gapFlows = 0;
   private gapBytes = 0;
+  /** TCP segments whose payload the snap length cut (their missing bytes are content gaps too). */
+  private snapCutSegments = 0;
   private lastExpireSec = -Infinity;
+  /** A packet's second far ahead of the clock, waiting for the next packet to agree (clockMoved); -1: none. */
+  private jumpSec = -1;
   /** Set during ingestBadChecksum: the packet's transport checksum is wrong. */
   private corrupt = false;
   /** Bad checksums so far by end record: [flow id, count], for Zeek's scaled C/c letters. */
@@ -237,12 +262,28 @@ export class DemuxEngine {
     const t = tsSec + tsNsec / 1e9;
     this.now = t;
     // Idle expiry at most once per capture-second: list heads only, so it costs next to nothing.
-    if (tsSec > this.lastExpireSec) {
-      this.lastExpireSec = tsSec;
-      this.expireAt(t);
-    }
+    if (tsSec > this.lastExpireSec) this.clockMoved(tsSec, t);
     if ((pkt.tunnelDepth !== 0 || pkt.carried !== null) && this.tunnelFlows) return this.tunnelled(pkt, tsSec, tsNsec);
     return this.route(pkt, tsSec, tsNsec);
+  }
+
+  /**
+   * The capture's clock passed a second: flows idle past their timeout are finished. A lone
+   * packet far ahead of the clock (a fuzzed time stamp, a clock that jumped and came back) does
+   * not do it alone: the next packet must agree with it (be within CLOCK_JUMP of it). Expiry only
+   * releases flows that a packet of their own would find idle anyway (sameOrNewFlow judges each
+   * flow by its own packets' times), so waiting one packet changes no flow, and one wild time
+   * stamp cannot end every open flow.
+   */
+  private clockMoved(tsSec: number, t: number): void {
+    if (tsSec - this.lastExpireSec > CLOCK_JUMP && this.lastExpireSec !== -Infinity
+      && !(this.jumpSec >= 0 && Math.abs(tsSec - this.jumpSec) <= CLOCK_JUMP)) {
+      this.jumpSec = tsSec; // not yet: the next packet says whether the clock really went there
+      return;
+    }
+    this.jumpSec = -1;
+    this.lastExpireSec = tsSec;
+    this.expireAt(t);
   }
 
   /** The packet to its flow, by protocol: the dispatch of `ingest`, once a frame is counted. */
@@ -404,10 +445,10 @@ export class DemuxEngine {
     }
     if (this.gapFlows > 0) {
       // Capture loss is never silent: one line for the whole input, with the total.
-      const bytes = String(this.gapBytes).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
+      const bytes = grouped(this.gapBytes);
       warnings.push(`${source === undefined ? '' : `${source}: `}${this.gapFlows} TCP flow${this.gapFlows === 1 ? ' has' : 's have'} `
         + `sequence gaps: ${bytes} byte${this.gapBytes === 1 ? ' was' : 's were'} acknowledged or followed by later data `
-        + 'but not captured (missed_bytes)');
+        + `but not captured (missed_bytes${this.snapCutSegments === 0 ? '' : `; the snap length cut the payload of ${grouped(this.snapCutSegments)} segment${this.snapCutSegments === 1 ? '' : 's'}`})`);
     }
     return {
       packets: this.packets,
@@ -596,7 +637,15 @@ export class DemuxEngine {
     updateHistory(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.payloadLength, pkt.tcpWindow);
     const clientIsA = store.clientIsA(f);
     if (!this.lateSynSeen) updateState(store, e, p, clientIsA === fromA ? e : p, fromA === clientIsA, flags, pkt.payloadLength);
-    updateGaps(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.isFragment ? -1 : pkt.payloadLength);
+    let len = pkt.payloadLength;
+    if (pkt.snapped && len > 0) {
+      const held = capturedPayload(pkt);
+      if (held < len) {
+        this.snapCutSegments++;
+        len = held;
+      }
+    }
+    updateGaps(store, f, e, p, fromA, flags, seq | 0, pkt.tcpAck | 0, pkt.isFragment ? -1 : len);
     // Ended: a RST, or FIN both ways (a FIN answering FIN-then-RST turns a reset into a close),
     // or a FIN while the peer had sent nothing (Zeek's close_complete: the peer is inactive).
     if (store.state(e) === EP.RESET || store.state(p) === EP.RESET) store.setEnded(f, ENDED_RST);
@@ -997,7 +1046,11 @@ export class DemuxEngine {
 
   private emit(f: number, endReason: EndReason): void {
     // Handed over when it closed: its record is released now, and the next flow may reuse it.
-    if (this.handedOver.size !== 0 && this.handedOver.delete(f)) return;
+    if (this.handedOver.size !== 0 && this.handedOver.delete(f)) {
+      // Stray packets after the hand-over may have noted tunnels again: nobody reads them now.
+      if (this.tunnelNotes.size !== 0) this.tunnelNotes.delete(this.store.id(f));
+      return;
+    }
     const flow = this.toFlow(f, endReason);
     if (this.onFlowEnd) this.onFlowEnd(flow);
     else this.finished.push(flow);

@@ -216,7 +216,9 @@ export function missedBytes(st: FlowStore, f: number, fromA: boolean): number {
 /**
  * Content gaps of a TCP segment from end `e` (peer `p`; both ends' base offsets) of flow
  * `f`, after `updateState`. `seq32`/`ack32` as int32, as for updateHistory; `len` the payload
- * length, -1 for the first fragment of a segment (its length is unknown).
+ * length the capture holds (a snap length may have cut the rest: the bytes past it were not
+ * captured, as Zeek's reassembler sees them), -1 for the first fragment of a segment (its length
+ * is unknown).
  *
  * The rule, and where it follows Zeek (TCP_Reassembler::Undelivered/Gap, TCP_Endpoint::Gap,
  * content_gap -> conn.log missed_bytes):

@@ -55,10 +55,7 @@ async function workerMain(): Promise<void> {
     const started = Date.now();
     let code: number;
     try {
-      // tshark's answers count a tunnelled frame for its innermost transport only: so does
-      // --no-tunnel-flows (the tunnels' own UDP flows are checked against Zeek's conn.log instead).
-      const args = [msg.command, msg.file, '--format', msg.command === 'packets' ? 'ndjson' : 'json', ...(compare ? ['--no-tunnel-flows'] : [])];
-      code = await run(args, {
+      code = await run([msg.command, msg.file, '--format', msg.command === 'packets' ? 'ndjson' : 'json'], {
         stdout, stderr, stdin: process.stdin,
       });
     } catch (err) {

@@ -9,6 +9,9 @@
  * after idle time, and after a RST even when the SYN repeats the old ISN; tshark does neither),
  * the pair matches "by rule" when the sums agree: a documented difference of rule, not a bug.
  *
+ * A tunnel's own UDP flow (Flow.carries) is compared only where tshark has a UDP conversation
+ * on its ends and no other flow has: a tunnel tshark did not decode, matched by rule.
+ *
  * The other way round, tshark splits one SNMP exchange (UDP port 161 or 162) in two: its SNMP
  * dissector sets up a conversation of its own on the first frame, so the first frame is a
  * stream alone and every later frame of the pair is a second stream (all 73 such pairs in the
@@ -92,12 +95,18 @@ function snmpSplit(proto: string, convs: TsharkConversation[]): boolean {
 
 export function compareWithTshark(flows: readonly Flow[], tshark: TsharkFlows): Comparison {
   const ours = new Map<string, Flow[]>();
+  // A tunnel's own UDP flow (`carries`): tshark's answers count a frame for its innermost
+  // transport, so it has no conversation for a tunnel it decodes; for one it does not decode
+  // (Teredo on another port: its heuristic is off by default) its UDP conversation is the tunnel
+  // flow, which then matches by rule.
+  const tunnels = new Map<string, Flow[]>();
   for (const f of flows) {
     if (f.proto !== 'tcp' && f.proto !== 'udp') continue;
     const key = pairKey(f.proto, endText(f.client.ip, f.client.port), endText(f.server.ip, f.server.port));
-    const list = ours.get(key);
+    const into = f.carries === undefined ? ours : tunnels;
+    const list = into.get(key);
     if (list) list.push(f);
-    else ours.set(key, [f]);
+    else into.set(key, [f]);
   }
   const theirs = new Map<string, TsharkConversation[]>();
   for (const c of tshark.conversations) {
@@ -116,6 +125,11 @@ export function compareWithTshark(flows: readonly Flow[], tshark: TsharkFlows): 
     ours.delete(key);
     const a = convs[0]!.a;
     const theirCounts = convs.map((c) => ({ fab: c.frames_ab, bab: c.bytes_ab, fba: c.frames_ba, bba: c.bytes_ba }));
+    const tunnel = mine.length === 0 ? tunnels.get(key) : undefined;
+    if (tunnel !== undefined && tunnel.length === convs.length && convs.every((c, i) => same(countsFrom(tunnel[i]!, c.a), theirCounts[i]!))) {
+      result.byRule += convs.length;
+      continue;
+    }
     // tshark's `a` is per conversation; count ours from each conversation's own `a` when paired.
     if (mine.length === convs.length) {
       convs.forEach((c, i) => {

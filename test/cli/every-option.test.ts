@@ -367,6 +367,36 @@ const ladderCases: Record<string, Case> = {
   },
 };
 
+const followCases: Record<string, Case> = {
+  ...captureCommon('follow', '--flow', '1'),
+  filter: async () => {
+    // Flows are numbered among the packets kept: flow 1 of port 8089's packets is its first connection.
+    const r = await runCli(['follow', LO, '--filter', 'port 8089', '--flow', '1']);
+    expect(r.stdout).toMatch(/^follow: flow 1, tcp 127\.0\.0\.3:5775 ==> 127\.0\.0\.1:8089/);
+  },
+  flow: async () => {
+    expect((await runCli(['follow', LO, '--flow', '2'])).stdout).toContain('GET /from-C HTTP/1.0');
+    expect((await runCli(['follow', LO, '--flow', '4#2'])).stdout).toMatch(/^follow: flow 4#2, /);
+    expect((await runCli(['follow', LO, '--flow', '99'])).code).toBe(2);
+  },
+  format: async () => {
+    const text = (await runCli(['follow', LO, '--flow', '1', '--format', 'text'])).stdout;
+    expect(text).toContain('GET /from-A HTTP/1.0');
+    const hex = (await runCli(['follow', LO, '--flow', '1', '--format', 'hex'])).stdout;
+    expect(hex).toMatch(/^00000000 {2}47 45 54 20/m); // GET
+    const raw = await runCli(['follow', LO, '--flow', '1', '--format', 'raw']);
+    expect(raw.stdoutBytes.toString('latin1')).toBe('GET /from-A HTTP/1.0\r\n\r\nHTTP/1.0 200 OK\r\n\r\nhello A\n');
+  },
+  direction: async () => {
+    const text = (dir: string) => runCli(['follow', LO, '--flow', '1', '--direction', dir]).then((r) => r.stdout);
+    expect(await text('to-server')).not.toMatch(/^<==/m);
+    expect(await text('to-server')).toContain('GET /from-A');
+    expect(await text('to-client')).not.toContain('GET /from-A');
+    expect(await text('to-client')).toContain('hello A');
+    expect(await text('both')).toContain('hello A');
+  },
+};
+
 const interfacesCases: Record<string, Case> = {
   ...common('interfaces'),
   format: async () => {
@@ -633,6 +663,7 @@ const FILE_COMMANDS: [string, Record<string, Case>][] = [
   ['flows', flowsCases],
   ['demux', demuxCases],
   ['ladder', ladderCases],
+  ['follow', followCases],
   ['interfaces', interfacesCases],
   ['check', checkCases],
 ];

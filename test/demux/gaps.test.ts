@@ -360,6 +360,32 @@ describe('content gaps: missed bytes and history g', () => {
     expect(f.history).toBe('ShA');
   });
 
+  it('payload the snap length cut is content not captured, as in Zeek: G/g and missed bytes, unless a whole copy fills it', () => {
+    const { flows, warnings } = run((c) => {
+      open(c);
+      c.c('PA', { len: 100, held: 40 }); // 60 bytes not captured
+      c.c('PA', { len: 100 });
+      c.s('A');
+      c.s('PA', { len: 300, held: 0 }); // headers only, as a capture with -s 54
+      c.c('A');
+      // A segment cut the first time and captured whole when retransmitted: nothing missed.
+      const seq = c.cSeq;
+      c.c('PA', { len: 50, held: 10 });
+      c.c('PA', { len: 50, seq });
+      c.s('A');
+      c.c('FA');
+      c.s('FA');
+      c.c('A');
+    });
+    expect(flows).toHaveLength(1);
+    const f = flows[0]!;
+    expect([f.toServer.missedBytes, f.toClient.missedBytes]).toEqual([60, 300]);
+    expect(f.history).toMatch(/G/);
+    expect(f.history).toMatch(/g/);
+    expect(warnings).toEqual(['x.pcap: 1 TCP flow has sequence gaps: 360 bytes were acknowledged or followed by later data but not captured '
+      + '(missed_bytes; the snap length cut the payload of 3 segments)']);
+  });
+
   it('UDP flows have no missed bytes', () => {
     const engine = new DemuxEngine();
     const c = new Conversation(engine, '10.0.0.1:40000', '10.0.0.2:53', 17);

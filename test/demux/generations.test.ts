@@ -4,6 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { DemuxEngine } from '../../src/demux/engine.js';
+import type { Flow } from '../../src/core/flow.js';
 import { Conversation } from './packets.js';
 
 function setup(opts: ConstructorParameters<typeof DemuxEngine>[0] = {}, proto = 6) {
@@ -195,5 +196,38 @@ describe('generations', () => {
     c.wait(10).c('', { len: 1 });
     engine.finish();
     expect(engine.flows().map((f) => [f.generation, f.generationReason])).toEqual([[1, 'first'], [1, 'first']]);
+  });
+  it('one packet far in the future (a fuzzed time stamp) ends no open flow; a clock that really moved there does', () => {
+    const run = (confirmed: boolean) => {
+      const ended: Flow[] = [];
+      const engine = new DemuxEngine({ onFlowEnd: (f) => ended.push(f) });
+      const c = new Conversation(engine, '10.0.0.1:40000', '10.0.0.2:80', 6);
+      const u = new Conversation(engine, '10.0.0.3:5000', '10.0.0.4:53', 17);
+      handshake(c);
+      c.c('PA', { len: 10 });
+      // Another flow's packet, a year ahead.
+      u.wait(365 * 86400);
+      u.c('', { len: 20 });
+      const endedAtJump = ended.length;
+      if (confirmed) {
+        u.wait(1);
+        u.c('', { len: 20 }); // the next packet agrees: the clock moved
+      }
+      const endedAfter = ended.length;
+      c.wait(1);
+      c.c('PA', { len: 10 });
+      engine.finish();
+      return { endedAtJump, endedAfter, tcp: ended.filter((f) => f.proto === 'tcp').sort((x, y) => x.id - y.id) };
+    };
+    const lone = run(false);
+    expect(lone.endedAtJump).toBe(0);
+    // The TCP connection was never idle by its own packets: one flow, one generation.
+    expect(lone.tcp.map((f) => [f.generation, f.toServer.packets])).toEqual([[1, 4]]);
+    const moved = run(true);
+    // Two packets a year ahead: the connection idle past its timeout is ended then...
+    expect(moved.endedAtJump).toBe(0);
+    expect(moved.endedAfter).toBe(1);
+    // ...as its own next packet would have found it anyway.
+    expect(moved.tcp.map((f) => [f.generation, f.generationReason])).toEqual([[1, 'first'], [2, 'idle-timeout']]);
   });
 });

@@ -23,6 +23,8 @@ export interface PacketSpec {
   window?: number;
   /** Transport payload bytes. */
   len?: number;
+  /** Of those, the bytes the capture holds: the snap length cut the rest (default: all). */
+  held?: number;
   /** Link header bytes added to the IP length for the wire length (default 14, Ethernet). */
   link?: number;
   /** Fragment fields. */
@@ -86,6 +88,11 @@ export function makePacket(spec: PacketSpec): Packet {
   pkt.originalLength = pkt.ipLength + (spec.link ?? 14);
   pkt.capturedLength = pkt.originalLength;
   pkt.payloadLength = len;
+  pkt.payloadOffset = (spec.link ?? 14) + ipHeader + transportHeader;
+  if (spec.held !== undefined && spec.held < len) {
+    pkt.capturedLength = pkt.payloadOffset + spec.held;
+    pkt.snapped = true;
+  }
   pkt.ipId = spec.ipId ?? 0;
   pkt.moreFragments = spec.moreFragments ?? false;
   pkt.fragmentOffset = spec.fragmentOffset ?? 0;
