@@ -88,6 +88,9 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   const engine = new DemuxEngine(
     engineSettings(options, streaming
       ? {
+          // A line as soon as a connection is over (FIN both ways acknowledged, or a RST), not
+          // when its record is released after the close delay.
+          endOnClose: true,
           onFlowEnd: (flow: Flow) => {
             attribution.attribute(flow);
             attribution.forget(flow.id);
@@ -122,6 +125,8 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
       },
       afterBatch: async () => {
         attribution.poll();
+        // NDJSON: the lines of the flows that ended go out now, not when the buffer fills.
+        if (streaming && !out.closed) pending ??= out.sendQueued();
         if (pending) {
           await pending;
           pending = undefined;
