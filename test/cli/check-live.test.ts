@@ -1,23 +1,18 @@
 /**
  * Issue 17's test with real clients: a Node HTTP server on lo, a keep-alive client (one
- * connection, 10 requests) and a client without keep-alive (10 connections). Each run is
- * captured on lo as `flowdemux live -w` captures (the same live source, pipeline loop and pcap
- * writer, in this process: as root, as CI runs), then `flowdemux check` runs on the file, end to
+ * connection, 10 requests) and a client without keep-alive (10 connections), each captured by
+ * `flowdemux live -w` (as root; CI runs as root), then `flowdemux check` on the file, end to
  * end: the keep-alive rule passes on the first and fails on the second with exit 4, and the
  * JUnit file parses as XML with one failure naming the 10 connections.
  *
- * Nothing waits on the clock: the capture is stopped once its own flows show every connection
- * the client made closed both ways (a FIN from each end), so every packet that matters is in
- * the file. Ports 30700-30719 are this file's.
+ * Nothing waits on the clock: live is stopped once its NDJSON has a line for every connection
+ * the client made (a connection's line comes when both ends closed it, so its packets are all
+ * in the file). Ports 30700-30719 are this file's.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { Agent, createServer, get } from 'node:http';
 import { afterAll, describe, expect, it } from 'vitest';
-import { PcapWriter } from '../../src/capture/pcap-writer.js';
-import { DemuxEngine } from '../../src/demux/engine.js';
-import { openLiveCapture } from '../../src/pipeline/live.js';
-import { pump } from '../../src/pipeline/pump.js';
 import { tempDir } from '../helpers/capture-builders.js';
 import { skipLive } from '../helpers/live-loop.js';
 import { parseXml } from '../helpers/xml.js';
@@ -30,14 +25,27 @@ afterAll(() => tmp.cleanup());
 
 interface Run { code: number | null; stdout: string; stderr: string }
 
-/** `flowdemux ARGS` as a child process, to its end. */
-function cli(args: string[]): Promise<Run> {
+/** `flowdemux ARGS` as a child process; `output` holds what it wrote so far. */
+function cli(args: string[]) {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  return new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, stdout, stderr })));
+  const output = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => (output.stdout += d));
+  child.stderr.on('data', (d) => (output.stderr += d));
+  const done = new Promise<Run>((resolve) => child.on('close', (code) => resolve({ code, ...output })));
+  return { child, output, done };
+}
+
+/** Resolves once `test()` holds, checked at each chunk `stream` brings. */
+function when(stream: NodeJS.ReadableStream, test: () => boolean): Promise<void> {
+  return new Promise((resolve) => {
+    const check = () => {
+      if (!test()) return;
+      stream.off('data', check);
+      resolve();
+    };
+    stream.on('data', check);
+    check();
+  });
 }
 
 /** One GET, its body read to the end. */
@@ -53,32 +61,23 @@ function request(port: number, agent: Agent | false): Promise<string> {
 }
 
 /**
- * Captures what `client` does to an HTTP server on `port` into a pcap file, and returns the
- * file once the capture has seen `connections` TCP connections closed by both ends.
+ * What `client` does to an HTTP server on `port`, captured with `flowdemux live -w`; returns
+ * the file once live has reported `connections` finished TCP connections.
  */
 async function capture(port: number, connections: number, client: () => Promise<void>): Promise<string> {
   const file = tmp.path(`http-${port}.pcap`);
   const server = createServer((_req, res) => res.end('ok\n'));
   await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
-  const source = openLiveCapture({ device: 'lo', filter: `tcp port ${port}` });
-  const writer = PcapWriter.open(file);
-  const engine = new DemuxEngine();
-  let seen: () => void = () => undefined;
-  const allClosed = new Promise<void>((r) => (seen = r));
-  const done = pump(source.batches(), engine, {
-    each: (frame) => writer.write(frame),
-    afterBatch: () => {
-      const closed = engine.flows().filter((f) => f.proto === 'tcp' && /F/.test(f.history) && /f/.test(f.history)).length;
-      if (closed >= connections) seen();
-      return undefined;
-    },
-  });
+  const live = cli(['live', '-i', 'lo', '--filter', `tcp port ${port}`, '-w', file, '--format', 'ndjson', '--no-boost']);
+  await when(live.child.stderr, () => live.output.stderr.includes('; Ctrl-C stops\n'));
   await client();
-  await allClosed;
-  source.stop();
-  await done;
-  writer.close();
+  const lines = () => live.output.stdout.split('\n').filter((l) => l.includes('"proto":"tcp"')).length;
+  await when(live.child.stdout, () => lines() >= connections);
+  live.child.kill('SIGINT');
+  const r = await live.done;
   server.close();
+  expect(r.code, r.stderr).toBe(0);
+  expect(lines()).toBe(connections);
   return file;
 }
 
@@ -99,7 +98,7 @@ describe.skipIf(skipLive())('check on the traffic of real HTTP clients, captured
       agent.destroy(); // closes the one connection
     });
     const report = tmp.path('keep-alive.xml');
-    const r = await cli(['check', file, '--rules', rules(KEEP_ALIVE_PORT), '--junit', report]);
+    const r = await cli(['check', file, '--rules', rules(KEEP_ALIVE_PORT), '--junit', report]).done;
     expect([r.code, r.stderr]).toEqual([0, '']);
     expect(r.stdout.split('\n')[0]).toBe(
       `PASS  one keep-alive connection to the API: connections = 1  (expect connections <= 1, flows: tcp port ${KEEP_ALIVE_PORT}; 1 flow selected)`,
@@ -113,7 +112,7 @@ describe.skipIf(skipLive())('check on the traffic of real HTTP clients, captured
       for (let i = 0; i < 10; i++) expect(await request(CLOSE_PORT, false)).toBe('ok\n');
     });
     const report = tmp.path('no-keep-alive.xml');
-    const r = await cli(['check', file, '--rules', rules(CLOSE_PORT), '--junit', report]);
+    const r = await cli(['check', file, '--rules', rules(CLOSE_PORT), '--junit', report]).done;
     expect(r.code, r.stderr).toBe(4);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^FAIL {2}one keep-alive connection to the API: connections = 10 /);
@@ -130,7 +129,7 @@ describe.skipIf(skipLive())('check on the traffic of real HTTP clients, captured
     // The 10 connections, by id and tuple: 10 client ports, one server end.
     const named = failure.text.split('\n').slice(1);
     expect(named).toHaveLength(10);
-    const tuples = named.map((l) => /^(\d+) tcp 127\.0\.0\.1:(\d+) → 127\.0\.0\.1:(\d+) {2}\S+ /.exec(l));
+    const tuples = named.map((l) => /^(\d+) tcp 127\.0\.0\.1:(\d+) → 127\.0\.0\.1:(\d+) {2}SF /.exec(l));
     expect(tuples.every((m) => m !== null && Number(m[3]) === CLOSE_PORT)).toBe(true);
     expect(new Set(tuples.map((m) => m![2])).size).toBe(10);
     expect(tuples.map((m) => Number(m![1]))).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
