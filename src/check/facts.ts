@@ -41,7 +41,7 @@ export class FactsCollector {
   private readonly analysed = new Map<number, { retransmissions: number; handshakeRttMs: number | null }>();
   private readonly ended: Flow[] = [];
 
-  /** `segments`: keep TCP segments (retransmissions and handshake round trips are asked for). */
+  /** `keepSegments`: keep TCP segments (a rule asks for retransmissions or handshake round trips). */
   constructor(private readonly keepSegments: boolean) {}
 
   /** A packet the engine assigned (pipeline `after`); only TCP segments counted in their flow by ports. */
