@@ -16,6 +16,8 @@
  *   `demux --format json` document.
  * - `live({ device, filter })`: live capture (root, libpcap and the optional `cap` package), each
  *   flow as it ends with its processes named, until `stop()`.
+ * - `check(captures, rules)`: the rules of `flowdemux check` (YAML text or objects) measured over
+ *   the captures' flows: each rule's verdict, with the flows that broke it.
  *
  * Captures are paths (pcap, pcapng, gzip'd or not; several are merged into one timeline), or `-`
  * for `options.stdin`. A capture that cannot be opened is listed in `errors` (one line each) and
@@ -26,6 +28,7 @@ import type { CaptureInfo } from '../core/frame.js';
 import { buildDemux } from '../demux/groups.js';
 import { compileFilter } from '../filter/match.js';
 import { LiveAttribution } from '../host/attribution.js';
+import { PcapWriter } from '../capture/pcap-writer.js';
 import { engineSettings, readFlows } from '../pipeline/flows.js';
 import { openLiveCapture } from '../pipeline/live.js';
 import { pump } from '../pipeline/pump.js';
@@ -35,11 +38,18 @@ import { flowJsonText, flowsJsonChunks } from '../report/json.js';
 import { packetJson } from '../report/packets.js';
 import { WindowScales } from '../demux/window-scale.js';
 import { DemuxEngine } from '../demux/engine.js';
-import type { DemuxDocument, Flow, FlowsDocument, Packet } from '../core/json-types.js';
+import { FactsCollector } from '../check/facts.js';
+import { renderJunit } from '../check/junit.js';
+import { evaluate, needsSegments } from '../check/measures.js';
+import { verdictJson } from '../check/report.js';
+import { compileRules, parseRulesYaml, type RuleSpec } from '../check/rules.js';
+import type { DemuxDocument, Flow, FlowsDocument, Packet, Verdict } from '../core/json-types.js';
 
 export type * from '../core/json-types.js';
 /** Thrown at once by a reading function whose `filter` cannot be evaluated (the CLI's exit 2). */
 export { FilterError } from '../filter/syntax.js';
+/** Thrown at once by `check` for rules it cannot use (the CLI's exit 2): the message names the rule and what is wrong. */
+export { RulesError, type RuleSpec } from '../check/rules.js';
 
 /** Records a consumer may leave waiting before reading pauses. */
 const HIGH_WATER = 256;
@@ -290,6 +300,12 @@ export interface LiveOptions extends Omit<ReadOptions, 'stdin'> {
   count?: number;
   /** Name the processes of both ends (default true; on lo both ends are this host's). */
   processes?: boolean;
+  /**
+   * Also write the packets to this pcap file (the CLI's -w), complete once the reading has
+   * ended: record a test's traffic, then `check` it. Created before capture starts: a path that
+   * cannot be written rejects `started` (PcapWriteError).
+   */
+  write?: string;
 }
 
 /** A live capture's flows, each as it ends; `stop()` ends the capture (the flows still open then follow). */
@@ -315,9 +331,12 @@ export function live(options: LiveOptions = {}): LiveReading {
   startedPromise.catch(() => undefined); // the iteration reports it too
   const r = reading<Flow>(async (channel, report) => {
     let source;
+    let writer: PcapWriter | null = null;
     try {
+      if (options.write !== undefined) writer = PcapWriter.open(options.write);
       source = openLiveCapture({ device: options.device ?? 'lo', filter: options.filter, count: options.count });
     } catch (err) {
+      writer?.abort();
       failed(err);
       throw err;
     }
@@ -339,7 +358,10 @@ export function live(options: LiveOptions = {}): LiveReading {
     try {
       await pump(source.batches(), engine, {
         checksums: options.checksums === 'validate',
-        each: (_frame, pkt, ref) => attribution?.notePacket(ref, pkt),
+        each: (frame, pkt, ref) => {
+          writer?.write(frame);
+          attribution?.notePacket(ref, pkt);
+        },
         afterBatch: () => {
           attribution?.poll();
           const p = pending;
@@ -350,6 +372,7 @@ export function live(options: LiveOptions = {}): LiveReading {
       });
     } finally {
       source.stop();
+      writer?.close();
       attribution?.finish();
       engine.finish();
       attribution?.close();
@@ -370,4 +393,50 @@ export function live(options: LiveOptions = {}): LiveReading {
       stopSource?.();
     },
   };
+}
+
+/** What `check` hands back: each rule's verdict, and what the reading learnt. */
+export interface CheckReport extends ReadReport {
+  /** Every rule passed. */
+  pass: boolean;
+  /** One a rule, in the rules' order, as `check --format json` writes them (docs/json.md's `Verdict`). */
+  verdicts: Verdict[];
+  /** The verdicts as JUnit XML (`check --junit`), one testsuite named after the captures. */
+  junit: string;
+}
+
+/**
+ * The rules of `flowdemux check` over the captures' flows. `rules` is a rules file's YAML text,
+ * or the rules as objects (`{ name, flows?, expect }`). Rules it cannot use throw RulesError at
+ * once, before any reading (a YAML text's message gives the line: `rules:4: ...`); a bad filter
+ * in `options.filter` throws FilterError.
+ *
+ * ```ts
+ * const r = await check('test.pcap', [{ name: 'keep-alive', flows: 'tcp port 8089', expect: 'connections <= 1' }]);
+ * expect(r.verdicts.filter((v) => !v.pass)).toEqual([]);
+ * ```
+ */
+export async function check(
+  captures: string | readonly string[], rules: string | readonly RuleSpec[], options: ReadOptions = {},
+): Promise<CheckReport> {
+  const compiled = typeof rules === 'string' ? parseRulesYaml(rules, 'rules') : compileRules(rules);
+  const settings = readSettings(options);
+  const segments = needsSegments(compiled);
+  const collector = new FactsCollector(segments);
+  const { engine, read } = await readFlows(list(captures), {
+    engine: engineSettings(options, { onFlowEnd: (f) => collector.flowEnded(f) }),
+    ...settings,
+    after: segments
+      ? (frame, pkt, ref) => {
+        collector.packet(frame, pkt, ref);
+        return undefined;
+      }
+      : undefined,
+  });
+  const report: ReadReport = { captures: [], errors: [], warnings: [] };
+  finishReport(report, read.captures, read.errors, [...read.warnings, ...engine.summary(inputName(read)).warnings]);
+  const facts = collector.facts(engine.flows());
+  const verdicts = compiled.map((r) => evaluate(r, facts));
+  const junit = renderJunit(verdicts, read.captures.map((c) => c.path).join(' + '), typeof rules === 'string' ? 'rules' : 'flowdemux');
+  return { ...report, pass: verdicts.every((v) => v.pass), verdicts: verdicts.map(verdictJson), junit };
 }

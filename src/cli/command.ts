@@ -3,7 +3,13 @@
  * (`CommandResult`), the exit codes, and the command-line options as the pipeline takes them.
  * Commands import this module, never each other or main.ts.
  */
+import { readFileSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
+import type { CaptureInfo } from '../core/frame.js';
+import { renderJunit } from '../check/junit.js';
+import type { Verdict } from '../check/measures.js';
+import { checkDocument, renderVerdictsTable } from '../check/report.js';
+import { parseRulesYaml, RulesError, type Rule } from '../check/rules.js';
 import { tryParseAddress } from '../parse/format.js';
 import { engineSettings, readFlows, type FlowRead, type FlowReadOptions } from '../pipeline/flows.js';
 import type { ReadOptions, ReadResult } from '../pipeline/read.js';
@@ -17,7 +23,7 @@ export interface Io {
   stdin: Readable;
 }
 
-export const EXIT = { OK: 0, UNREADABLE: 1, USAGE: 2, STRICT: 3 } as const;
+export const EXIT = { OK: 0, UNREADABLE: 1, USAGE: 2, STRICT: 3, RULE_FAILED: 4 } as const;
 
 /** What a command reports back to `run` for the exit code and the closing stderr lines. */
 export interface CommandResult {
@@ -25,6 +31,8 @@ export interface CommandResult {
   warnings: string[];
   /** Exit code when there are errors, if not 1 (e.g. 2 for an unknown capture device). */
   exitCode?: number;
+  /** check, live --rules: a rule failed (exit 4, unless there are errors). */
+  ruleFailed?: boolean;
 }
 
 /** Why standard output could not be written, in words, with the system's code: "disk full (ENOSPC)". */
@@ -129,4 +137,40 @@ export function readCommandFlows(
     afterBatch: () => out.sendQueued(),
     checksums: options.checksums === 'validate',
   });
+}
+
+/** --rules (check, live): the rules file, read and checked; a problem is a usage error naming the file (and line). */
+export function loadRulesFile(path: string): Rule[] {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new UsageError(`--rules ${path}: cannot read it: ${outputErrorText(err as Error)}`);
+  }
+  try {
+    return parseRulesYaml(text, path);
+  } catch (err) {
+    if (err instanceof RulesError) throw new UsageError(err.message);
+    throw err;
+  }
+}
+
+/**
+ * The verdicts of --rules on stdout (a line a rule, or --format json) and in the --junit file,
+ * named after `captures`. Returns the error line when the JUnit file could not be written.
+ */
+export function writeVerdicts(
+  options: Options, out: Output, verdicts: readonly Verdict[], captures: readonly CaptureInfo[], warnings: readonly string[],
+): string[] {
+  out.write(options.format === 'json'
+    ? `${JSON.stringify(checkDocument(verdicts, captures, options.rules!, warnings), null, 2)}\n`
+    // Rule names and filters come from the rules file: no control character reaches the terminal.
+    : renderVerdictsTable(verdicts).split('\n').map(safeText).join('\n'));
+  if (options.junit === undefined) return [];
+  try {
+    writeFileSync(options.junit, renderJunit(verdicts, captures.map((c) => c.path).join(' + '), options.rules!));
+    return [];
+  } catch (err) {
+    return [`--junit ${options.junit}: cannot write it: ${outputErrorText(err as Error)}`];
+  }
 }

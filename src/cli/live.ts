@@ -5,6 +5,9 @@
  * terminal the flow table is redrawn about once a second; when piped, only the final report is
  * printed (or, with --format ndjson, one line per flow as it ends). Stops at --count,
  * --duration, Ctrl-C or SIGTERM, then closes the -w file and prints the final report.
+ *
+ * With --rules (check while capturing), the final report is the verdict of each rule over the
+ * flows captured, as `check` writes it (and --junit), and the exit code is check's.
  */
 import { LiveAttribution } from '../host/attribution.js';
 import { boostPriority } from '../host/priority.js';
@@ -26,7 +29,9 @@ import { renderFlowsTable } from '../report/table.js';
 import { cutToFit, fitColumns, renderColumns, wrapText, type Column } from '../report/fit.js';
 import { LiveScreen, reportRows, reportWidth } from './terminal.js';
 import { engineSettings } from '../pipeline/flows.js';
-import { flowSelection, type CommandResult, type Io } from './command.js';
+import { flowSelection, loadRulesFile, writeVerdicts, type CommandResult, type Io } from './command.js';
+import { FactsCollector } from '../check/facts.js';
+import { evaluate, needsSegments } from '../check/measures.js';
 import type { Options } from './options.js';
 import { safeText, type Output } from './output.js';
 
@@ -44,7 +49,9 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   const width = () => (format === 'table' ? reportWidth(io.stdout) : undefined);
   const rows = () => reportRows(io.stdout);
 
-  // -w first: an unwritable path fails before anything is captured.
+  // The rules, then -w: a bad rules file or an unwritable path fails before anything is captured.
+  const rules = options.rules === undefined ? null : loadRulesFile(options.rules);
+  const facts = rules === null ? null : new FactsCollector(needsSegments(rules));
   let writer: PcapWriter | null = null;
   if (options.write !== undefined) {
     try {
@@ -114,6 +121,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
       each: (frame, pkt, ref) => {
         if (writer) writer.write(frame);
         attribution.notePacket(ref, pkt);
+        facts?.packet(frame, pkt, ref);
       },
       afterBatch: async () => {
         attribution.poll();
@@ -160,7 +168,14 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
 
   engine.finish();
   const summary = engine.summary();
-  if (!streaming) {
+  let ruleFailed = false;
+  if (rules !== null && facts !== null) {
+    const all = facts.facts(engine.flows());
+    const verdicts = rules.map((r) => evaluate(r, all));
+    const warnings = [...source.info.warnings, ...checksumWarnings, ...summary.warnings];
+    errors.push(...writeVerdicts(options, out, verdicts, [source.info], warnings));
+    ruleFailed = verdicts.some((v) => !v.pass);
+  } else if (!streaming) {
     const flows = selectFlows(engine.flows(), selection);
     for (const f of flows) attribution.attribute(f);
     const warnings = [...source.info.warnings, ...checksumWarnings, ...summary.warnings, ...attribution.warnings];
@@ -186,7 +201,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   io.stderr.write(`flowdemux: ${source.stats.received} packets captured${kernel} (${source.stopReason ?? 'stop'})` +
     `${options.write ? `, written to ${safeText(options.write)}` : ''}\n`);
   attribution.close();
-  return { errors, warnings: [...source.info.warnings, ...checksumWarnings, ...summary.warnings, ...attribution.warnings] };
+  return { errors, warnings: [...source.info.warnings, ...checksumWarnings, ...summary.warnings, ...attribution.warnings], ruleFailed };
 }
 
 export async function runInterfaces(options: Options, io: Io, out: Output): Promise<CommandResult> {

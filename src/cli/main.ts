@@ -1,12 +1,14 @@
 /**
  * `run(argv, io)` parses, runs one command and returns the exit code:
  * 0 success (damage read around is a warning), 1 a capture could not be read,
- * 2 usage error, 3 warnings under --strict. Nothing here throws to the caller: any unexpected
- * error becomes one line on stderr (with the stack only under FLOWDEMUX_DEBUG=1).
+ * 2 usage error, 3 warnings under --strict, 4 a rule of `check` failed. Nothing here throws to
+ * the caller: any unexpected error becomes one line on stderr (with the stack only under
+ * FLOWDEMUX_DEBUG=1).
  */
 import { EXIT, outputErrorText, type CommandResult, type Io } from './command.js';
 import { parseArgs, UsageError, type Options } from './options.js';
 import { Output, safeText } from './output.js';
+import { runCheck } from './check.js';
 import { runDemux, runLadder } from './demux.js';
 import { runFlows } from './flows.js';
 import { runFollow } from './follow.js';
@@ -57,6 +59,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
       case 'interfaces':
         result = await runInterfaces(options, io, out);
         break;
+      case 'check':
+        result = await runCheck(options, io, out);
+        break;
       default:
         io.stderr.write(`flowdemux: '${options.command}' is not available in this version\n`);
         return EXIT.USAGE;
@@ -76,6 +81,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
   for (const w of result.warnings) io.stderr.write(`flowdemux: warning: ${safeText(w)}\n`);
   for (const e of result.errors) io.stderr.write(`flowdemux: ${safeText(e)}\n`);
   if (result.errors.length > 0) return result.exitCode ?? EXIT.UNREADABLE;
+  if (result.ruleFailed === true) return EXIT.RULE_FAILED;
   if (options.strict && result.warnings.length > 0) return EXIT.STRICT;
   return EXIT.OK;
 }

@@ -8,7 +8,7 @@ import { FilterError } from '../filter/syntax.js';
 import { compileFilter, type PacketTest } from '../filter/match.js';
 import { otherProtocolNumber } from '../core/ip-protocols.js';
 
-export type Command = 'packets' | 'flows' | 'demux' | 'ladder' | 'follow' | 'live' | 'interfaces';
+export type Command = 'packets' | 'flows' | 'demux' | 'ladder' | 'follow' | 'live' | 'interfaces' | 'check';
 
 export interface Options {
   command: Command;
@@ -41,6 +41,10 @@ export interface Options {
   tunnelFlows: boolean;
   /** follow --direction: both (default), to-server or to-client. */
   direction: 'both' | 'to-server' | 'to-client' | undefined;
+  /** check: the rules file (YAML). */
+  rules: string | undefined;
+  /** check: where to write the JUnit XML report. */
+  junit: string | undefined;
 }
 
 export interface FlowId {
@@ -67,6 +71,7 @@ const FORMATS: Record<Command, readonly string[]> = {
   follow: ['text', 'hex', 'raw'],
   live: ['table', 'json', 'ndjson', 'dot', 'mermaid'],
   interfaces: ['table', 'json'],
+  check: ['table', 'json'],
 };
 
 /** Every command that reads packets: files and live. */
@@ -124,6 +129,19 @@ const CAPTURES_NOTE = [
   'Exit codes: 0 fine (damage read around is a warning: how many packets, the first one), '
     + '1 a capture could not be read, 2 usage error, 3 any warning under --strict.',
 ].join('\n\n'); // paragraphs: yargs wraps each to the terminal's width
+
+/** What check's --help ends with: the rules file in brief (the README has the measures' definitions). */
+const CHECK_NOTE = [
+  'A rule: "- name: one keep-alive connection", optional "flows: tcp port 8089" (the filter syntax below, '
+    + 'asked of each flow: a flow is selected when its packets would match), and "expect: MEASURE OPERATOR VALUE", '
+    + 'e.g. "connections <= 1", "resets == 0", "servers in [127.0.0.1:8089, 127.0.0.1:5432]".',
+  'Measures: connections (TCP flows), flows, packets, bytes, resets, refused, incomplete (no finished handshake), '
+    + 'reused-in-time-wait, retransmissions, max-handshake-rtt (ms), max-duration (s), servers (ADDRESS:PORT). '
+    + 'Operators: == != < <= > >= in (a list).',
+].join('\n\n');
+
+const CHECK_EXIT_NOTE = 'Exit codes: 0 every rule passed, 4 a rule failed, 1 a capture could not be read, '
+  + '2 usage error or a bad rules file (the message names its line), 3 any warning under --strict when every rule passed.';
 
 /** How the flow table fits a terminal (report/table.ts says the same order). */
 const WIDTH_NOTE = 'On a terminal the table fits its width (COLUMNS overrides it), giving up first the bytes each way '
@@ -207,6 +225,8 @@ export function buildParser(argv: string[]) {
         duration: { type: 'number', describe: 'stop after this many seconds' },
         write: { alias: 'w', type: 'string', describe: 'also write the packets to this pcap file' },
         format: { choices: FORMATS.live, describe: 'output format' },
+        rules: { type: 'string', describe: "check while capturing: at the end, the verdict of each rule of this file (as check's), exit 4 when one failed" },
+        junit: { type: 'string', describe: 'with --rules: also write the verdicts as JUnit XML to this file' },
         boost: {
           type: 'boolean', default: true,
           describe: 'raise the priority while capturing (nice -10, as root) so that short connections are looked up before they close; --no-boost leaves it',
@@ -214,12 +234,26 @@ export function buildParser(argv: string[]) {
       })
         .example("sudo $0 live -i lo --filter 'port 8089'", 'who talks to port 8089; Ctrl-C ends with the report')
         .example('sudo $0 live --format ndjson --duration 10', 'a JSON line a flow as each ends, for 10 s')
+        .example("sudo $0 live --filter 'tcp port 8089' --rules rules.yaml", 'the verdicts of the rules when Ctrl-C ends it, exit 4 on a failure')
         .epilogue("Live capture needs libpcap and the optional 'cap' package (apt-get install libpcap-dev, then npm install), "
           + 'and root, or the capture capabilities given to node once: '
           + 'sudo setcap cap_net_raw,cap_net_admin=eip $(readlink -f $(which node)). '
           + '--filter is a BPF filter compiled by libpcap (tcpdump\'s syntax). On a terminal the table is redrawn in place '
           + 'each second; Ctrl-C (or --count, --duration) ends with the final report on the normal screen.\n\n'
-          + 'Exit codes as for files; 2 also for an unknown device.\n\n' + WIDTH_NOTE),
+          + 'Exit codes as for files; 2 also for an unknown device, or a bad --rules file; 4 when a rule of --rules failed.\n\n' + WIDTH_NOTE),
+    )
+    .command('check <captures..>', 'assertions about the connections, for CI: rules pass or fail, exit 4 on a failure', (y) =>
+      y.options({
+        ...captureOptions,
+        rules: { type: 'string', demandOption: true, describe: 'the rules file (YAML): a list of rules, each with a name, optional flows (a filter) and expect' },
+        junit: { type: 'string', describe: 'also write the verdicts as JUnit XML to this file, for CI test reports' },
+        format: { choices: FORMATS.check, default: 'table', describe: 'output format: a line a rule, or JSON for scripts' },
+        'idle-timeout': filterOptions['idle-timeout'],
+      })
+        .example('$0 check test.pcap --rules rules.yaml', 'PASS or FAIL a rule, with the flows that broke it')
+        .example('$0 check test.pcap --rules rules.yaml --junit report.xml', 'and a JUnit report for the CI system')
+        .example('tcpdump -U -w - -i lo port 8089 | $0 check - --rules rules.yaml', 'check what a test run sent, from a pipe')
+        .epilogue(CHECK_NOTE + '\n\n' + CAPTURES_NOTE.replace(/Exit codes: .*$/s, CHECK_EXIT_NOTE)),
     )
     .command('interfaces', 'list capture devices', (y) =>
       y.options({ format: { choices: FORMATS.interfaces, default: 'table', describe: 'output format' } }),
@@ -228,8 +262,8 @@ export function buildParser(argv: string[]) {
     .example('$0 flows x.pcap --filter \'tcp port 80\'', 'the connections on port 80, as a table')
     .example('sudo $0 live --port 8089', 'who talks to port 8089 now, and which process')
     .epilogue('Each command has its own --help, with examples. Exit codes: 0 fine, 1 a capture could not be '
-      + 'read, 2 usage error, 3 any warning under --strict. JSON output is described in docs/json.md.')
-    .demandCommand(1, 'name a command: packets, flows, demux, ladder, follow, live or interfaces')
+      + 'read, 2 usage error, 3 any warning under --strict, 4 a rule of check failed. JSON output is described in docs/json.md.')
+    .demandCommand(1, 'name a command: packets, flows, demux, ladder, follow, live, interfaces or check')
     .strict()
     .help()
     .version('version', 'show the version number', VERSION)
@@ -303,6 +337,10 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
   const port = optionalNumber(args.port, 'port', 0);
   if (port !== undefined && (port > 65535 || !Number.isInteger(port))) throw new UsageError('--port must be 0..65535');
   const proto = args.proto === undefined ? undefined : String(args.proto).toLowerCase();
+  if (command === 'live' && args.junit !== undefined && args.rules === undefined) throw new UsageError('--junit writes the verdicts of --rules: give --rules too');
+  if (command === 'live' && args.rules !== undefined && !FORMATS.check.includes(format)) {
+    throw new UsageError(`--rules ends with the verdicts, as a table or JSON: not --format ${format}`);
+  }
   if (proto !== undefined && !['tcp', 'udp', 'icmp', 'other'].includes(proto) && otherProtocolNumber(proto) < 0) {
     throw new UsageError('--proto must be tcp, udp, icmp, other (every other IP protocol) or the name of one (ospf, gre, esp, ip-proto-N...)');
   }
@@ -331,6 +369,8 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
     checksums: args.checksums === 'validate' ? 'validate' : 'ignore',
     tunnelFlows: args['tunnel-flows'] !== false,
     direction: args.direction as Options['direction'],
+    rules: args.rules as string | undefined,
+    junit: args.junit as string | undefined,
   };
 }
 

@@ -830,3 +830,73 @@ export interface Interface {
   /** When libpcap has one (pseudo-devices: 'Pseudo-device that captures on all interfaces'). */
   description?: string;
 }
+
+export interface CheckDocument {
+  /**
+   * The captures that could be opened, in command-line order (one, 'live:DEVICE', for 'live
+   * --rules').
+   */
+  captures: Capture[];
+  /** The rules file, as named on the command line. */
+  rules: string;
+  /** Rules that passed. */
+  passed: number;
+  /** Rules that failed: the exit code is 4 when this is not 0. */
+  failed: number;
+  /** One a rule, in the rules file's order. */
+  verdicts: Verdict[];
+  /** Every warning of the run, one line each, as also written to stderr. */
+  warnings: string[];
+}
+
+export interface Verdict {
+  /** The rule's 'name'. */
+  name: string;
+  /** The rule's 'flows' selection (filter syntax); 'null' when it has none (every flow). */
+  flows: string | null;
+  /** The rule's 'expect', as written: 'MEASURE OPERATOR VALUE'. */
+  expect: string;
+  /** The rule held. */
+  pass: boolean;
+  /**
+   * The measure of 'expect': 'connections', 'flows', 'packets', 'bytes', 'resets', 'refused',
+   * 'incomplete', 'reused-in-time-wait', 'retransmissions', 'max-handshake-rtt', 'max-duration' or
+   * 'servers'.
+   */
+  measure: string;
+  /**
+   * What was measured over the selected flows: a count, a sum, the largest value
+   * ('max-handshake-rtt' in milliseconds, 'max-duration' in seconds, 0 when no flow has one); for
+   * 'servers' compared with a list, the server ends ('ADDRESS:PORT', IPv6 in brackets) in the
+   * order flows first went to them, and compared with a number, how many there are.
+   */
+  value: number | string[];
+  /** How many flows the 'flows' selection took. */
+  selected: number;
+  /**
+   * For a failed rule, the flows that broke it: those counted (or adding to a sum), those over an
+   * upper bound of a largest value (else the largest), those to a server not in the list; empty
+   * for a rule that passed.
+   */
+  broke: BrokenFlow[];
+  /** For a failed 'servers == [...]': the listed ends no flow went to; empty otherwise. */
+  missing: string[];
+}
+
+export interface BrokenFlow {
+  /** The flow's id, as in 'flows'. */
+  id: number;
+  /** Its generation on its tuple (1 for the first connection). */
+  generation: number;
+  /** As the flow's 'proto'. */
+  proto: string;
+  /** The client end, 'ADDRESS:PORT' (IPv6 in brackets). */
+  client: string;
+  /** The server end, 'ADDRESS:PORT'. */
+  server: string;
+  /**
+   * Why it counts, in a few words for people ('RST (RSTO ShADadR)', 'handshake 12.5 ms'): not part
+   * of the contract.
+   */
+  detail: string;
+}

@@ -6,13 +6,14 @@
  */
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { skipLive } from '../helpers/live-loop.js';
 import { buildUdp, concat, ethernet, fromHex } from '../helpers/packet-builders.js';
 import { runCli } from '../helpers/run-cli.js';
+import { parseXml } from '../helpers/xml.js';
 
 const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
 const LO = 'fixtures/demux-lo.pcap';
@@ -407,6 +408,47 @@ const interfacesCases: Record<string, Case> = {
   },
 };
 
+/** check: rules files, one passing on every capture here, one that fails on the loopback fixture. */
+const ANY_FLOWS = join(dir, 'any.yaml');
+writeFileSync(ANY_FLOWS, '- name: any flows\n  expect: flows >= 0\n');
+const NO_CONNECTIONS = join(dir, 'no-connections.yaml');
+writeFileSync(NO_CONNECTIONS, '- name: no connections\n  expect: connections == 0\n- name: any flows\n  expect: flows >= 0\n');
+
+const checkCases: Record<string, Case> = {
+  ...captureCommon('check', '--rules', ANY_FLOWS),
+  rules: async () => {
+    expect((await runCli(['check', LO, '--rules', ANY_FLOWS])).code).toBe(0);
+    const failed = await runCli(['check', LO, '--rules', NO_CONNECTIONS]);
+    expect(failed.code).toBe(4);
+    expect(failed.stdout).toMatch(/^FAIL {2}no connections: connections = 5/m);
+    expect((await runCli(['check', LO, '--rules', join(dir, 'absent.yaml')])).code).toBe(2);
+  },
+  junit: async () => {
+    const file = join(dir, 'check.xml');
+    await runCli(['check', LO, '--rules', NO_CONNECTIONS, '--junit', file]);
+    const suite = parseXml(readFileSync(file, 'utf8')).children[0]!;
+    expect([suite.attrs.tests, suite.attrs.failures]).toEqual(['2', '1']);
+    expect(suite.children.map((c) => [c.attrs.name, c.children.length])).toEqual([['no connections', 1], ['any flows', 0]]);
+  },
+  format: async () => {
+    const table = await runCli(['check', LO, '--rules', NO_CONNECTIONS, '--format', 'table']);
+    expect(table.stdout.trimEnd().split('\n').at(-1)).toBe('2 rules: 1 passed, 1 failed');
+    const json = JSON.parse((await runCli(['check', LO, '--rules', NO_CONNECTIONS, '--format', 'json'])).stdout) as { verdicts: { pass: boolean }[] };
+    expect(json.verdicts.map((v) => v.pass)).toEqual([false, true]);
+  },
+  filter: async () => {
+    // Only the UDP packets: no connection is made of them.
+    expect((await runCli(['check', LO, '--rules', NO_CONNECTIONS, '--filter', 'udp'])).code).toBe(0);
+    expect((await runCli(['check', LO, '--rules', NO_CONNECTIONS, '--filter', 'tcp[13] != 0'])).code).toBe(2);
+  },
+  'idle-timeout': async () => {
+    const two = join(dir, 'two-flows.yaml');
+    writeFileSync(two, '- name: two flows\n  expect: flows == 2\n');
+    expect((await runCli(['check', GAPS, '--rules', two])).code).toBe(4);
+    expect((await runCli(['check', GAPS, '--rules', two, '--idle-timeout', '500'])).code).toBe(0);
+  },
+};
+
 // ---------------------------------------------------------------- live, for real on lo
 
 const RECV_A = 30560;
@@ -574,6 +616,27 @@ const liveCases: Record<string, Case> = {
     const r = await live(['--filter', OURS, '-c', '30', '--format', 'json', '--max-flows', '1']);
     expect(r.stderr).toContain('evicted before ending: more than --max-flows 1');
   },
+  rules: async () => {
+    // The datagrams make two UDP flows and no connection.
+    const pass = await live(['--filter', OURS, '-c', '6', '--rules', NO_CONNECTIONS]);
+    expect([pass.code, pass.stdout.trimEnd().split('\n').at(-1)]).toEqual([0, '2 rules: 2 passed, 0 failed']);
+    const noFlows = join(dir, 'no-flows.yaml');
+    writeFileSync(noFlows, '- name: no flows\n  expect: flows == 0\n');
+    const fail = await live(['--filter', OURS, '-c', '6', '--rules', noFlows, '--format', 'json']);
+    expect(fail.code).toBe(4);
+    expect((JSON.parse(fail.stdout) as { verdicts: { value: number }[] }).verdicts[0]!.value).toBe(2);
+    // A bad rules file is refused before anything is captured.
+    const bad = await runCli(['live', '--rules', join(dir, 'absent.yaml'), '-c', '1']);
+    expect([bad.code, bad.stderr]).toEqual([2, expect.stringMatching(/^flowdemux: --rules .*absent\.yaml: cannot read it/)]);
+  },
+  junit: async () => {
+    const file = join(dir, 'live.xml');
+    const r = await live(['--filter', OURS, '-c', '6', '--rules', NO_CONNECTIONS, '--junit', file]);
+    expect(r.code).toBe(0);
+    const suite = parseXml(readFileSync(file, 'utf8')).children[0]!;
+    expect([suite.attrs.name, suite.attrs.tests, suite.attrs.failures]).toEqual(['live:lo', '2', '0']);
+    expect((await runCli(['live', '--junit', file, '-c', '1'])).code).toBe(2); // --junit needs --rules
+  },
   'tunnel-flows': async () => {
     // VXLAN datagrams on lo (to 4789, from 127.0.0.2:30562) carrying UDP between two inner hosts.
     const inner = buildUdp({ src: '10.20.0.1', dst: '10.20.0.2', sport: 30564, dport: 30565, payload: new Uint8Array(20) });
@@ -602,6 +665,7 @@ const FILE_COMMANDS: [string, Record<string, Case>][] = [
   ['ladder', ladderCases],
   ['follow', followCases],
   ['interfaces', interfacesCases],
+  ['check', checkCases],
 ];
 
 describe('every option of every command does what --help says', () => {

@@ -134,7 +134,7 @@ describe('interfaces', () => {
 });
 
 describe('--help teaches what the README does', () => {
-  it.each(['packets', 'flows', 'demux', 'ladder'])('%s --help: examples, stdin, several captures, exit codes', async (cmd) => {
+  it.each(['packets', 'flows', 'demux', 'ladder', 'check'])('%s --help: examples, stdin, several captures, exit codes', async (cmd) => {
     // Paragraphs are wrapped to the terminal's width: compare with the line breaks as spaces.
     const help = (await parseArgs([cmd, '--help'], true)).helpText!.replace(/\s+/g, ' ');
     expect(help).toContain('Examples:');

@@ -14,7 +14,9 @@
  * checked on the flows of a real capture with such fields put on them, written by the very
  * functions `live` writes them with. Nothing here reads the clock.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listInterfaces } from '../../src/capture/interfaces.js';
 import { buildDemux } from '../../src/demux/groups.js';
@@ -337,6 +339,23 @@ beforeAll(async () => {
   }
   found.set('ladder', ladderProblems);
 
+  // check --format json: rules that pass and fail, with and without flows, a value of each type.
+  const rules = join(mkdtempSync(join(tmpdir(), 'flowdemux-contract-')), 'rules.yaml');
+  writeFileSync(rules, [
+    '- {name: keep-alive, flows: tcp port 8089, expect: connections <= 1}',
+    '- {name: no resets, expect: resets == 0}',
+    '- {name: servers, expect: "servers == [127.0.0.1:80, 127.0.0.1:5432]", flows: tcp}',
+    '- {name: handshakes, expect: max-handshake-rtt < 1000 ms}',
+  ].join('\n'));
+  const checkProblems: Problem[] = [];
+  for (const name of ['demux-lo.pcap', 'closed-ports.pcap']) {
+    const { code, stdout } = await runCli(['check', FIXTURES + name, '--rules', rules, '--format', 'json']);
+    if (code !== 4) checkProblems.push({ what: `exit ${code}`, where: `check ${name}` });
+    checkProblems.push(...checkOutput(stdout, false, 'CheckDocument', `check ${name}`).problems);
+  }
+  rmSync(dirname(rules), { recursive: true, force: true });
+  found.set('check', checkProblems);
+
   csvHeader = (await runCli(['flows', FIXTURES + 'demux-lo.pcap', '--format', 'csv'])).stdout.split('\n')[0]!;
   const zeek = (await runCli(['flows', FIXTURES + 'demux-lo.pcap', '--format', 'zeek'])).stdout;
   zeekFields = /^#fields\t(.*)$/m.exec(zeek)![1]!.split('\t');
@@ -351,7 +370,7 @@ describe('docs/json.md, the JSON contract', () => {
         for (const k of kindsIn(f.type)) expect(kinds.has(k), `${kind}.${f.name} links to ${k}, which has no table`).toBe(true);
       }
     }
-    for (const root of [...COMMANDS.map((c) => c.root), 'InterfacesDocument', 'LadderDocument']) expect(kinds.has(root), root).toBe(true);
+    for (const root of [...COMMANDS.map((c) => c.root), 'InterfacesDocument', 'LadderDocument', 'CheckDocument']) expect(kinds.has(root), root).toBe(true);
   });
 
   it('flows, packets and demux on every fixture write only documented fields, each always-field, of the documented type', () => {
@@ -368,6 +387,10 @@ describe('docs/json.md, the JSON contract', () => {
 
   it('ladder --format json, on flows of every kind, is the documented shape', () => {
     expect(report(found.get('ladder')!)).toEqual([]);
+  });
+
+  it('check --format json, with rules that pass and fail, is the documented shape', () => {
+    expect(report(found.get('check')!)).toEqual([]);
   });
 
   it('interfaces --format json, from libpcap and from the OS list, is the documented shape', () => {
