@@ -45,20 +45,26 @@ async function collect<T>(r: AsyncIterable<T>): Promise<T[] | string> {
   return out;
 }
 
+/**
+ * A hang guard, not a time limit: these run the CLI and the library over every fixture (about
+ * 15 s alone), and on a loaded machine beside other test files they take several times that.
+ */
+const EVERY_FIXTURE_GUARD = 240_000;
+
 describe('the library API gives what the CLI writes', () => {
   it(`flows(): the records of 'flows --format ndjson', in its order, on all ${files.length} fixtures`, async () => {
     for (const file of files) {
       const cli = await runCli(['flows', file, '--format', 'ndjson']);
       expect(await collect(flows(file)), file).toEqual(cli.code === 1 ? cli.stderr.trim() : lines(cli.stdout));
     }
-  });
+  }, EVERY_FIXTURE_GUARD);
 
   it("packets(): the records of 'packets --format ndjson'", async () => {
     for (const file of files) {
       const cli = await runCli(['packets', file, '--format', 'ndjson']);
       expect(await collect(packets(file)), file).toEqual(cli.code === 1 ? cli.stderr.trim() : lines(cli.stdout));
     }
-  });
+  }, EVERY_FIXTURE_GUARD);
 
   it("flowsDocument() and demux(): the documents of 'flows --format json' and 'demux --format json'", async () => {
     for (const file of files) {
@@ -72,7 +78,7 @@ describe('the library API gives what the CLI writes', () => {
       const cliDemux = await runCli(['demux', file, '--format', 'json']);
       expect(await demux(file), file).toEqual(JSON.parse(cliDemux.stdout));
     }
-  });
+  }, EVERY_FIXTURE_GUARD);
 
   it("options.checksums is the CLI's --checksums: the same flows, records and warnings", async () => {
     const file = `${FIXTURES}demux-lo.pcap`;
