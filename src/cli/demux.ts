@@ -5,6 +5,7 @@ import { newPacket } from '../core/packet.js';
 import { packetOfFlow } from '../pipeline/flows.js';
 import { renderDemuxDot, renderDemuxJson, renderDemuxMermaid, renderDemuxTable } from '../report/demux.js';
 import { filterFlows } from '../report/select.js';
+import { renderDemuxSvg } from '../report/svg-demux.js';
 import { ladderPacket, renderLadder, renderLadderJson, renderLadderMermaid, type LadderPacket } from '../report/ladder.js';
 import {
   WRITING_REPORT, checkFlowGeneration, flowSelection, noPacketsKept, noPacketsLine, noSuchFlow, readCommandFlows, writeReport,
@@ -34,6 +35,9 @@ export async function runDemux(options: Options, io: Io, out: Output): Promise<C
         break;
       case 'mermaid':
         text = renderDemuxMermaid(report);
+        break;
+      case 'svg':
+        text = renderDemuxSvg(report);
         break;
       default: {
         if (noPacketsKept(read)) {

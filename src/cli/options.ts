@@ -66,7 +66,7 @@ export class UsageError extends Error {
 const FORMATS: Record<Command, readonly string[]> = {
   packets: ['table', 'ndjson'],
   flows: ['table', 'json', 'ndjson', 'csv', 'zeek'],
-  demux: ['table', 'json', 'dot', 'mermaid'],
+  demux: ['table', 'json', 'dot', 'mermaid', 'svg'],
   ladder: ['table', 'json', 'mermaid'],
   follow: ['text', 'hex', 'raw'],
   live: ['table', 'json', 'ndjson', 'dot', 'mermaid'],
@@ -181,7 +181,8 @@ export function buildParser(argv: string[]) {
     .command('demux <captures..>', 'where the port alone is ambiguous, and which key the kernel needs', (y) =>
       y.options({ ...captureOptions, ...filterOptions, format: { choices: FORMATS.demux, default: 'table' } })
         .example('$0 demux fixtures/demux-lo.pcap', 'which key tells the flows of each shared port apart')
-        .example('$0 demux x.pcap --format dot | dot -Tsvg > demux.svg', 'the same as a drawing')
+        .example('$0 demux x.pcap --format svg > demux.svg', 'the same as a drawing, laid out by flowdemux (no Graphviz needed)')
+        .example('$0 demux x.pcap --format dot | dot -Tsvg > demux.svg', 'the same for Graphviz')
         .example("$0 demux x.pcap --filter 'portrange 8000-8999'", 'only the ports from 8000 to 8999')
         .epilogue(CAPTURES_NOTE),
     )

@@ -270,6 +270,7 @@ const demuxCases: Record<string, Case> = {
     expect(Object.keys(await demuxJson(LO)).length).toBeGreaterThan(0);
     expect((await runCli(['demux', LO, '--format', 'dot'])).stdout).toMatch(/^digraph flowdemux \{/);
     expect((await runCli(['demux', LO, '--format', 'mermaid'])).stdout).toMatch(/^flowchart LR$/m);
+    expect((await runCli(['demux', LO, '--format', 'svg'])).stdout).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"[^]*<\/svg>\n$/);
   },
 };
 
