@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { CaptureInfo } from '../core/frame.js';
+import { linkTypeName } from '../core/linktypes.js';
 import type { DemuxSummary, Flow } from '../core/flow.js';
 import { buildDemux, endpointText } from '../demux/groups.js';
 import { renderDemuxTable } from './demux.js';
@@ -157,7 +158,7 @@ function flowTable(flows: readonly Flow[], laddered: ReadonlySet<number>, digits
 }
 
 function captureLine(c: CaptureInfo): string {
-  return `${c.path} (${c.format}, ${plural(c.packets, 'packet')}, ${c.linkTypes.join(', ')})`;
+  return `${c.path} (${c.format}, ${plural(c.packets, 'packet')}, ${c.linkTypes.map(linkTypeName).join(', ')})`;
 }
 
 /** The whole page. */

@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Flow } from '../../src/core/flow.js';
+import type { CaptureInfo } from '../../src/core/frame.js';
 import { ladderPacket, type LadderPacket } from '../../src/report/ladder.js';
 import { pictureSelection, renderReportHtml, type ReportLadder } from '../../src/report/html.js';
 import { byName, elements, parseHtml, textOf } from '../helpers/markup.js';
@@ -15,7 +16,7 @@ import { runPipeline } from './pipeline.js';
 
 const CAPTURE = new URL('../../fixtures/demux-lo.pcap', import.meta.url).pathname;
 
-async function teaching(): Promise<{ flows: Flow[]; ladders: ReportLadder[]; captures: { path: string; format: string; packets: number; linkTypes: string[] }[] }> {
+async function teaching(): Promise<{ flows: Flow[]; ladders: ReportLadder[]; captures: CaptureInfo[] }> {
   const kept = new Map<number, LadderPacket[]>();
   let packets = 0;
   const { flows } = await runPipeline(CAPTURE, (frame, pkt, ref) => {
@@ -25,7 +26,7 @@ async function teaching(): Promise<{ flows: Flow[]; ladders: ReportLadder[]; cap
     kept.get(ref.id)!.push(ladderPacket(frame, pkt, ref));
   });
   const ladders = flows.filter((f) => f.proto === 'tcp').map((flow) => ({ flow, packets: kept.get(flow.id)! }));
-  return { flows, ladders, captures: [{ path: 'fixtures/demux-lo.pcap', format: 'pcap', packets, linkTypes: ['EN10MB'] }] };
+  return { flows, ladders, captures: [{ path: 'fixtures/demux-lo.pcap', format: 'pcap', packets, linkTypes: [1] } as CaptureInfo] };
 }
 
 describe('the HTML report', () => {
@@ -35,6 +36,7 @@ describe('the HTML report', () => {
     expect(doc.name).toBe('html');
     expectSafePolicy(doc);
     expect(textOf(byName(doc, 'title')[0]!)).toBe('flowdemux report: fixtures/demux-lo.pcap');
+    expect(byName(doc, 'code').map(textOf)).toContain('fixtures/demux-lo.pcap (pcap, 60 packets, EN10MB)');
   });
 
   it('holds the demux picture with the listener and both port-80 sockets, the timeline, the table and the ladders', async () => {
