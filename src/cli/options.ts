@@ -268,7 +268,7 @@ export function buildParser(argv: string[]) {
         ...captureOptions,
         output: { alias: 'o', type: 'string', demandOption: true, describe: "the HTML file to write ('-': standard output)" },
         ladders: { type: 'number', default: 20, describe: 'draw the ladders of the first N TCP connections' },
-        rows: { type: 'number', default: 5000, describe: 'list at most this many flows in the table' },
+        rows: { type: 'number', default: 1000, describe: 'list at most this many flows in the table' },
       })
         .example('$0 report fixtures/demux-lo.pcap -o report.html', 'the demux picture, timeline, flows and ladders in one page')
         .example("$0 report x.pcap --filter 'port 443' -o tls.html --ladders 50", 'the port 443 packets only, 50 ladders')

@@ -24,7 +24,7 @@ import { durationText } from './flow-time.js';
 import { REPORT_SCRIPT, REPORT_STYLE } from './html-assets.js';
 import type { LadderPacket } from './ladder.js';
 import { renderLadderSvg } from './svg-ladder.js';
-import { renderDemuxSvg } from './svg-demux.js';
+import { renderDemuxPicture } from './svg-demux.js';
 import { xmlText } from './svg.js';
 import { isoTime } from './time.js';
 import { renderTimelineSvg } from './timeline.js';
@@ -51,13 +51,13 @@ export interface HtmlReportInput {
   digits?: number;
   /** flowdemux's version, for the page's header. */
   version?: string;
-  /** Flows in the table at most (default 5000). */
+  /** Flows in the table at most (default 1000: a browser lays out a table of 5000 rows in seconds). */
   maxRows?: number;
   /** Timeline lanes at most (default 300). */
   maxLanes?: number;
-  /** Server ports in the demux picture at most (default 8), the busiest. */
+  /** Server ports in the demux picture at most, the busiest (renderDemuxPicture's default). */
   picturePorts?: number;
-  /** Flows of one port in the picture at most (default 12). */
+  /** Flows of one port in the picture at most (renderDemuxPicture's default). */
   pictureFlows?: number;
 }
 
@@ -85,28 +85,6 @@ const plural = (n: number, one: string, many = `${one}s`) => `${n} ${n === 1 ? o
 
 function endText(f: Flow, which: 'client' | 'server'): string {
   return f.proto === 'tcp' || f.proto === 'udp' ? endpointText(f[which]) : f[which].ip;
-}
-
-/**
- * The flows of the demux picture: the `ports` busiest server ports (by flows), at most
- * `perPort` flows of each (the first ones). Returns them and how many flows were left out.
- */
-export function pictureSelection(flows: readonly Flow[], ports: number, perPort: number): { flows: Flow[]; ports: number; left: number } {
-  const byPort = new Map<string, Flow[]>();
-  let portless = 0;
-  for (const f of flows) {
-    if (f.proto !== 'tcp' && f.proto !== 'udp') {
-      portless++;
-      continue;
-    }
-    const k = `${f.proto}|${f.server.port}`;
-    let l = byPort.get(k);
-    if (l === undefined) byPort.set(k, (l = []));
-    l.push(f);
-  }
-  const busiest = [...byPort.values()].sort((a, b) => b.length - a.length || a[0]!.id - b[0]!.id).slice(0, ports);
-  const kept = busiest.flatMap((l) => l.slice(0, perPort)).sort((a, b) => a.id - b.id);
-  return { flows: kept, ports: byPort.size, left: flows.length - portless - kept.length };
 }
 
 interface Column {
@@ -165,7 +143,7 @@ function captureLine(c: CaptureInfo): string {
 export function renderReportHtml(input: HtmlReportInput): string {
   const digits = input.digits ?? 6;
   const flows = input.flows;
-  const maxRows = input.maxRows ?? 5000;
+  const maxRows = input.maxRows ?? 1000;
   const maxLanes = input.maxLanes ?? 300;
   const laddered = new Set(input.ladders.map((l) => l.flow.id));
   const tcp = flows.filter((f) => f.proto === 'tcp').length;
@@ -175,11 +153,8 @@ export function renderReportHtml(input: HtmlReportInput): string {
 
   // What was left out, said once at the top and again where it applies.
   const leftOut: string[] = [];
-  const picture = pictureSelection(flows, input.picturePorts ?? 8, input.pictureFlows ?? 12);
-  if (picture.left > 0) {
-    leftOut.push(`The demux picture holds the ${Math.min(picture.ports, input.picturePorts ?? 8)} busiest of ${plural(picture.ports, 'server port')}, `
-      + `at most ${input.pictureFlows ?? 12} flows each: ${plural(picture.left, 'flow')} with ports are not drawn (the demux text counts them all).`);
-  }
+  const picture = renderDemuxPicture(flows, { ports: input.picturePorts, perPort: input.pictureFlows, idPrefix: 'demux-', id: 'demux-svg' });
+  if (picture.leftOut !== null) leftOut.push(`${picture.leftOut} (the demux text counts them all).`);
   const lanes = new Set(flows.map((f) => `${f.proto}|${endText(f, 'client')}|${endText(f, 'server')}`)).size;
   if (lanes > maxLanes) leftOut.push(`The timeline draws ${maxLanes} of ${lanes} lanes, the busiest ports first.`);
   if (flows.length > maxRows) leftOut.push(`The table lists the first ${maxRows} of ${plural(flows.length, 'flow')}.`);
@@ -203,7 +178,7 @@ export function renderReportHtml(input: HtmlReportInput): string {
   body.push('</header>');
 
   body.push('<section id="demux"><h2>How the receiving host sorts the packets into sockets</h2>');
-  body.push(`<figure>${renderDemuxSvg(buildDemux(picture.flows), { idPrefix: 'demux-', id: 'demux-svg' })}</figure>`);
+  body.push(`<figure>${picture.svg}</figure>`);
   body.push('<details><summary>The same as text (flowdemux demux)</summary>');
   body.push(`<pre>${xmlText(renderDemuxTable(buildDemux(flows)))}</pre></details>`);
   body.push('</section>');

@@ -11,7 +11,8 @@
  * kernel's lookup thin. A port that several flows share has a thick border and says its key.
  */
 import dagre, { type EdgeLabel, type GraphLabel, type NodeLabel } from '@dagrejs/dagre';
-import type { DemuxReport } from '../demux/groups.js';
+import type { Flow } from '../core/flow.js';
+import { buildDemux, type DemuxReport } from '../demux/groups.js';
 import { buildGraph, DEFAULT_TITLE, portLabel, type DrawingOptions, type Edge, type PortNode, type SocketNode } from './demux.js';
 import { arrowMarker, FILL, linesWidth, num, PALETTE, svgDocument, svgText } from './svg.js';
 
@@ -20,10 +21,12 @@ const LINE = 14;
 const PAD_X = 10;
 const PAD_Y = 7;
 const EDGE_FONT = 10;
-/** Room above a host's nodes for its title. */
-const HOST_TITLE = 22;
+/** A host's box is drawn this far inside the cluster dagre computed (dagre puts clusters side by side without a gap). */
+const HOST_INSET = 4;
 /** Room above the layout for the picture's title. */
 const TITLE_H = 24;
+/** Room for the note under the title. */
+const NOTE_H = 18;
 
 interface Box {
   lines: string[];
@@ -50,6 +53,8 @@ const EDGE_LOOK: Record<Edge['style'], { stroke: string; width: number; dash?: s
 };
 
 export interface SvgDrawingOptions extends DrawingOptions {
+  /** A line under the title (what the picture leaves out). */
+  note?: string;
   /** Prefix of the ids inside the SVG (markers), so that several pictures can share one HTML page. */
   idPrefix?: string;
   /** `id` of the root `<svg>`. */
@@ -62,12 +67,12 @@ export function renderDemuxSvg(report: DemuxReport, opts: SvgDrawingOptions = {}
   const idp = opts.idPrefix ?? 'fd-';
   const title = opts.title ?? DEFAULT_TITLE;
   const g = new dagre.graphlib.Graph<GraphLabel, NodeLabel, EdgeLabel>({ compound: true, multigraph: true });
-  g.setGraph({ rankdir: 'LR', nodesep: 24, ranksep: 70, edgesep: 12, marginx: 16, marginy: 16 + HOST_TITLE });
+  g.setGraph({ rankdir: 'LR', nodesep: 28, ranksep: 70, edgesep: 12, marginx: 16, marginy: 20 });
     const ports = new Map<string, PortNode>();
   const sockets = new Map<string, SocketNode>();
   const boxes = new Map<string, Box>();
   for (const h of graph.hosts) {
-    g.setNode(h.id, { width: 0, height: 0, paddingTop: HOST_TITLE });
+    g.setNode(h.id, { width: 0, height: 0 });
     for (const p of h.ports) {
       const b = box(portLabel(p));
       boxes.set(p.id, b);
@@ -93,11 +98,14 @@ export function renderDemuxSvg(report: DemuxReport, opts: SvgDrawingOptions = {}
   const body: string[] = [];
   for (const h of graph.hosts) {
     const n = g.node(h.id);
-    const x = n.x! - n.width / 2;
-    const y = n.y! - n.height / 2 - HOST_TITLE;
-    body.push(`<g class="host"><rect x="${num(x)}" y="${num(y)}" width="${num(n.width)}" height="${num(n.height + HOST_TITLE)}" rx="10" `
+    const label = `host ${h.ip}`;
+    const x = n.x! - n.width / 2 + HOST_INSET;
+    const y = n.y! - n.height / 2 + HOST_INSET;
+    body.push(`<g class="host"><rect x="${num(x)}" y="${num(y)}" width="${num(n.width - 2 * HOST_INSET)}" height="${num(n.height - 2 * HOST_INSET)}" rx="10" `
       + `fill="none" stroke="#999999" stroke-width="1"/>`
-      + svgText(x + 8, y + 15, [`host ${h.ip}`], { size: 12, weight: 'bold', fill: PALETTE.ink }) + '</g>');
+      // The title on the top border, as a fieldset's legend: dagre leaves no room for it inside.
+      + `<rect x="${num(x + 8)}" y="${num(y - 7)}" width="${num(linesWidth([label], 12) + 8)}" height="14" fill="#ffffff"/>`
+      + svgText(x + 12, y + 4, [label], { size: 12, weight: 'bold', fill: PALETTE.ink }) + '</g>');
   }
   graph.edges.forEach((e, i) => {
     const d = g.edge({ v: e.from, w: e.to, name: `e${i}` });
@@ -137,14 +145,16 @@ export function renderDemuxSvg(report: DemuxReport, opts: SvgDrawingOptions = {}
   const legendTop = (layout.height ?? 0) + 4;
   const legend = legendRows(legendTop);
   // The title above the layout, which moves down to make room for it.
+  const top = TITLE_H + (opts.note !== undefined ? NOTE_H : 0);
   const framed = [
     svgText(16, 20, [title], { size: 13, weight: 'bold', fill: PALETTE.ink }),
-    `<g transform="translate(0,${TITLE_H})">`, ...body, ...legend.parts, '</g>',
+    ...(opts.note !== undefined ? [`<g class="note">${svgText(16, 20 + NOTE_H, [opts.note], { size: 11, fill: PALETTE.ink })}</g>`] : []),
+    `<g transform="translate(0,${top})">`, ...body, ...legend.parts, '</g>',
   ];
   const defs = (Object.keys(EDGE_LOOK) as Edge['style'][]).map((k) => arrowMarker(`${idp}arrow-${k}`, EDGE_LOOK[k].stroke)).join('');
   return svgDocument({
-    width: Math.max(layout.width ?? 0, legend.width),
-    height: TITLE_H + legendTop + legend.height,
+    width: Math.max(layout.width ?? 0, legend.width, linesWidth([opts.note ?? ''], 11) + 32),
+    height: top + legendTop + legend.height,
     title,
     desc: 'Hosts with their ports; arrows from client ports to the server port they reached, labelled with the flows; '
       + 'from the server port to the sockets the kernel hands those packets to.',
@@ -185,3 +195,47 @@ function legendRows(top: number): { parts: string[]; width: number; height: numb
   return { parts: [`<g class="legend">${parts.join('')}</g>`], width: Math.max(width, x), height: 56 };
 }
 
+/**
+ * The flows of the demux picture: the `ports` busiest server ports (by flows), at most
+ * `perPort` flows of each (the first ones). Returns them and how many flows were left out.
+ */
+export function pictureSelection(flows: readonly Flow[], ports: number, perPort: number): { flows: Flow[]; ports: number; left: number } {
+  const byPort = new Map<string, Flow[]>();
+  let portless = 0;
+  for (const f of flows) {
+    if (f.proto !== 'tcp' && f.proto !== 'udp') {
+      portless++;
+      continue;
+    }
+    const k = `${f.proto}|${f.server.port}`;
+    let l = byPort.get(k);
+    if (l === undefined) byPort.set(k, (l = []));
+    l.push(f);
+  }
+  const busiest = [...byPort.values()].sort((a, b) => b.length - a.length || a[0]!.id - b[0]!.id).slice(0, ports);
+  const kept = busiest.flatMap((l) => l.slice(0, perPort)).sort((a, b) => a.id - b.id);
+  return { flows: kept, ports: byPort.size, left: flows.length - portless - kept.length };
+}
+
+export interface PictureOptions extends SvgDrawingOptions {
+  /** Server ports drawn at most, the busiest (default 8). */
+  ports?: number;
+  /** Flows of one port drawn at most, the first ones (default 12). */
+  perPort?: number;
+}
+
+/**
+ * The demux picture of `flows`, kept to a size a layout and a reader can take: the busiest
+ * server ports, the first flows of each (a picture of a million sockets is neither laid out nor
+ * read). `leftOut` says what was not drawn (also written under the title), null when nothing.
+ */
+export function renderDemuxPicture(flows: readonly Flow[], opts: PictureOptions = {}): { svg: string; leftOut: string | null } {
+  const ports = opts.ports ?? 8;
+  const perPort = opts.perPort ?? 12;
+  const picked = pictureSelection(flows, ports, perPort);
+  const leftOut = picked.left > 0
+    ? `The picture holds the ${Math.min(picked.ports, ports)} busiest of ${picked.ports} server ports, at most ${perPort} flows each: `
+      + `${picked.left} flow${picked.left === 1 ? '' : 's'} with ports are not drawn`
+    : null;
+  return { svg: renderDemuxSvg(buildDemux(picked.flows), { ...opts, note: leftOut ?? undefined }), leftOut };
+}

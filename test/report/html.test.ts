@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import type { Flow } from '../../src/core/flow.js';
 import type { CaptureInfo } from '../../src/core/frame.js';
 import { ladderPacket, type LadderPacket } from '../../src/report/ladder.js';
-import { pictureSelection, renderReportHtml, type ReportLadder } from '../../src/report/html.js';
+import { renderReportHtml, type ReportLadder } from '../../src/report/html.js';
+import { pictureSelection } from '../../src/report/svg-demux.js';
 import { byName, elements, parseHtml, textOf } from '../helpers/markup.js';
 import { expectSafePolicy } from '../helpers/report-page.js';
 import { runPipeline } from './pipeline.js';
@@ -74,7 +75,7 @@ describe('the HTML report', () => {
     const note = [...elements(doc)].find((e) => e.attrs.id === 'left-out')!;
     const items = byName(note, 'li').map(textOf);
     expect(items).toEqual([
-      'The demux picture holds the 1 busiest of 3 server ports, at most 1 flows each: 6 flows with ports are not drawn (the demux text counts them all).',
+      'The picture holds the 1 busiest of 3 server ports, at most 1 flows each: 6 flows with ports are not drawn (the demux text counts them all).',
       'The timeline draws 2 of 5 lanes, the busiest ports first.',
       'The table lists the first 3 of 7 flows.',
       'Ladders are drawn for the first 2 TCP connections (flows 1 to 2) of 5 (--ladders 2).',

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { buildDemux } from '../../src/demux/groups.js';
 import type { Flow } from '../../src/core/flow.js';
-import { renderDemuxSvg } from '../../src/report/svg-demux.js';
+import { renderDemuxPicture, renderDemuxSvg } from '../../src/report/svg-demux.js';
 import { xmlText } from '../../src/report/svg.js';
 import { byName, parseXml, textOf, type Element } from '../helpers/markup.js';
 import { runCli } from '../helpers/run-cli.js';
@@ -97,6 +97,17 @@ describe('demux --format svg', () => {
     // Shown as the text it is, on the client's port.
     expect(byName(svg, 'tspan').map(textOf)).toContain('"><img src=x onerror=alert(1)> (pid 7)');
     expect(xmlText('a\u0000b<')).toBe('a\ufffdb&#60;');
+  });
+
+  it('draws the busiest ports only, and says so under the title', async () => {
+    const { flows } = await runPipeline(CAPTURE);
+    expect(renderDemuxPicture(flows)).toEqual({ svg: renderDemuxSvg(buildDemux(flows)), leftOut: null });
+    const { svg, leftOut } = renderDemuxPicture(flows, { ports: 2, perPort: 1 });
+    expect(leftOut).toBe('The picture holds the 2 busiest of 3 server ports, at most 1 flows each: 5 flows with ports are not drawn');
+    const doc = parseXml(svg);
+    expect(textOf(byName(doc, 'g').find((g) => g.attrs.class === 'note')!)).toBe(leftOut);
+    // Port 8089 (3 flows) and then port 80 (2, the first flow of each): flows 3 and 1.
+    expect(socketTexts(doc, 'connection')).toEqual(['tcp socket 127.0.0.1:80 ⇄ 127.0.0.2:9157', 'tcp socket 127.0.0.1:8089 ⇄ 127.0.0.3:5775']);
   });
 
   it('is what the CLI writes', async () => {
