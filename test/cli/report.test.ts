@@ -82,6 +82,16 @@ describe('flowdemux report', () => {
     expect(byName(parseHtml(r.stdout), 'details').filter((d) => d.attrs.id?.startsWith('flow-')).map((d) => d.attrs.id)).toEqual(['flow-1']);
   });
 
+  it('--help: examples, the page and its caps, captures and exit codes', () => {
+    const help = cli('report', '--help').stdout.replace(/\s+/g, ' ');
+    expect(help).toContain('Examples: flowdemux report fixtures/demux-lo.pcap -o');
+    expect(help).toContain('The page works offline');
+    expect(help).toContain('the page says what it left out');
+    expect(help).toContain("'-' reads one from standard input");
+    expect(help).toContain('Exit codes: 0');
+    expect(cli('--help').stdout).toMatch(/^ +flowdemux report <captures\.\.> +one self-contained HTML page/m);
+  });
+
   it('says in one line what is wrong with --output, before reading', () => {
     const missing = cli('report', LO);
     expect(missing.status).toBe(2);
