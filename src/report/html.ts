@@ -2,7 +2,8 @@
  * `flowdemux report`: one self-contained HTML page, to open offline in any browser, mail to a
  * colleague or put on a projector. It holds the demux picture (svg-demux.ts) with the demux
  * text beside it, the timeline (timeline.ts), the flows table (sortable and filterable by the
- * page's own small script) and the ladder of each TCP connection (svg-ladder.ts).
+ * page's own small script) and the ladder of each TCP connection with its ends' TCP states
+ * (svg-ladder.ts).
  *
  * Safe to open: every text from the capture or the host goes through `xmlText`; the page's
  * Content-Security-Policy allows no network access at all (`default-src 'none'`), and only the

@@ -4,15 +4,18 @@
  * TCP analysis marks after it) drawn as a sequence diagram, the client's line on the left, the
  * server's on the right, one arrow a packet. Every text is a `<text>`, so it can be selected and
  * searched in the page; analysis marks are in vermillion and bold, so they stand out in print too.
+ * Beside each line, that end's TCP state after the packet (tcp-states.ts): bold where the packet
+ * changed it.
  */
 import type { Flow } from '../core/flow.js';
 import { arrowLabel, infoText, relativeNumbers, titleOf, type LadderPacket } from './ladder.js';
 import { arrowMarker, linesWidth, num, PALETTE, svgDocument, svgText } from './svg.js';
 import { relativeText } from './time.js';
+import { tcpStates } from './tcp-states.js';
 
 const FONT = 11;
 const ROW = 22;
-const TOP = 62;
+const TOP = 76;
 const ARROW_W = 260;
 
 export interface LadderSvgOptions {
@@ -38,22 +41,40 @@ export function renderLadderSvg(flow: Flow, packets: readonly LadderPacket[], op
     info: infoText(p, rel[i]!),
     toServer: p.toServer,
   }));
+  // Each end's TCP state after each packet, beside its line (a TCP connection only).
+  const states = flow.proto === 'tcp' ? tcpStates(shown) : null;
+  const stateW = states === null ? 0 : linesWidth(['SYN-RECEIVED'], FONT) + 12;
   const headW = Math.max(linesWidth(['No.  Time'], FONT), linesWidth(rows.map((r) => r.head), FONT)) + 16;
-  const left = 16 + headW + Math.max(0, linesWidth([client], FONT) / 2 - 20);
+  const left = 16 + headW + Math.max(stateW, linesWidth([client], FONT) / 2 - 20);
   const right = left + Math.max(ARROW_W, linesWidth(rows.map((r) => r.label), FONT) + 40, (linesWidth([client], FONT) + linesWidth([server], FONT)) / 2 + 30);
-  const infoX = right + Math.max(12, linesWidth([server], FONT) / 2 - 20) + 12;
+  const infoX = right + Math.max(12 + stateW, linesWidth([server], FONT) / 2 - 20) + 12;
   const infoW = linesWidth(rows.map((r) => r.info), FONT);
   const bottom = TOP + rows.length * ROW + 8;
   const body: string[] = [
     svgText(16, 20, [title], { size: 12, weight: 'bold', fill: PALETTE.ink }),
-    svgText(16, TOP - 10, ['No.  Time'], { size: FONT, fill: PALETTE.grey }),
+    svgText(16, TOP - 12, ['No.  Time'], { size: FONT, fill: PALETTE.grey }),
     svgText(left, 44, [client], { size: FONT, anchor: 'middle', weight: 'bold', fill: PALETTE.ink }),
     svgText(right, 44, [server], { size: FONT, anchor: 'middle', weight: 'bold', fill: PALETTE.ink }),
     `<line x1="${num(left)}" y1="${TOP - 6}" x2="${num(left)}" y2="${num(bottom)}" stroke="${PALETTE.grey}" stroke-width="1.5"/>`,
     `<line x1="${num(right)}" y1="${TOP - 6}" x2="${num(right)}" y2="${num(bottom)}" stroke="${PALETTE.grey}" stroke-width="1.5"/>`,
   ];
+  if (states !== null) {
+    const note = states.assumed ? ' (assumed: no SYN seen)' : '';
+    body.push(`<g class="states initial">${svgText(left - 8, TOP - 12, [states.initial.client + note], { size: 10, anchor: 'end', fill: PALETTE.grey })}`
+      + `${svgText(right + 8, TOP - 12, [states.initial.server], { size: 10, fill: PALETTE.grey })}</g>`);
+  }
+  let before = states === null ? null : { client: states.initial.client, server: states.initial.server };
   rows.forEach((r, i) => {
     const y = TOP + i * ROW + 14;
+    const c = states?.client[i] ?? null;
+    const s = states?.server[i] ?? null;
+    if (c !== null && s !== null && before !== null) {
+      // A state that changed with this packet in bold; one that stayed in grey.
+      const look = (now: string, was: string) => (now === was ? { fill: PALETTE.grey } : { fill: PALETTE.ink, weight: 'bold' as const });
+      body.push(`<g class="states">${svgText(left - 8, y + 4, [c], { size: 10, anchor: 'end', ...look(c, before.client) })}`
+        + `${svgText(right + 8, y + 4, [s], { size: 10, ...look(s, before.server) })}</g>`);
+      before = { client: c, server: s };
+    }
     const [x1, x2] = r.toServer ? [left, right - 2] : [right, left + 2];
     const marksAt = r.info.indexOf('  [');
     const numbers = marksAt < 0 ? r.info : r.info.slice(0, marksAt);

@@ -61,6 +61,9 @@ describe('the HTML report', () => {
     expect(first).toHaveLength(11);
     expect(textOf(first[0]!)).toContain('SYN');
     expect(textOf(first[0]!)).toContain('seq=0 win=65495 len=0');
+    // Each end's TCP state beside the packets: the client's FIN (packet 15) makes it FIN-WAIT-1, the server CLOSE-WAIT.
+    const states = byName(ladders[0]!, 'g').filter((g) => g.attrs.class === 'states').map((g) => byName(g, 'text').map(textOf).join(' '));
+    expect(states[7]).toBe('FIN-WAIT-1 CLOSE-WAIT');
     // Every id in the page is unique (several SVGs share it: their markers are prefixed).
     const ids = [...elements(doc)].map((e) => e.attrs.id).filter((x) => x !== undefined);
     expect(new Set(ids).size).toBe(ids.length);
