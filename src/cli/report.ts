@@ -1,11 +1,13 @@
 /**
  * `flowdemux report CAPTURE.. -o report.html`: the self-contained HTML page of report/html.ts.
  * While reading, the packets of the first --ladders TCP connections are kept (at most
- * LADDER_PACKETS each) for their ladders; everything else comes from the finished flows.
+ * LADDER_PACKETS each) for their ladders, with the `packets --explain` line of each (which
+ * socket the receiving kernel hands it to); everything else comes from the finished flows.
  */
 import { statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { IPPROTO } from '../core/packet.js';
+import { explainPacket } from '../demux/explain.js';
 import { inputName } from '../pipeline/read.js';
 import { renderReportHtml, type ReportLadder } from '../report/html.js';
 import { ladderPacket, type LadderPacket } from '../report/ladder.js';
@@ -35,6 +37,7 @@ export async function runReport(options: Options, io: Io, out: Output): Promise<
   checkOutputPath(path);
   const limit = options.ladders ?? 20;
   const collected = new Map<number, LadderPacket[]>();
+  const explained = new Map<number, string[]>();
   const { engine, read, digits } = await readCommandFlows(options, io, out, {
     nextPhase: WRITING_REPORT,
     after: (frame, pkt, ref) => {
@@ -44,8 +47,12 @@ export async function runReport(options: Options, io: Io, out: Output): Promise<
         // A connection's ladder starts with its first TCP segment, for the first `limit` of them.
         if (collected.size >= limit || pkt.protocol !== IPPROTO.TCP || ref.via !== 'ports') return undefined;
         collected.set(ref.id, (packets = []));
+        explained.set(ref.id, []);
       }
-      if (packets.length < LADDER_PACKETS) packets.push(ladderPacket(frame, pkt, ref));
+      if (packets.length < LADDER_PACKETS) {
+        packets.push(ladderPacket(frame, pkt, ref));
+        explained.get(ref.id)!.push(explainPacket(pkt, ref));
+      }
       return undefined;
     },
   });
@@ -57,7 +64,7 @@ export async function runReport(options: Options, io: Io, out: Output): Promise<
   const ladders: ReportLadder[] = [];
   for (const [id, packets] of collected) {
     const flow = byId.get(id);
-    if (flow !== undefined && flow.proto === 'tcp') ladders.push({ flow, packets });
+    if (flow !== undefined && flow.proto === 'tcp') ladders.push({ flow, packets, explain: explained.get(id) });
   }
   ladders.sort((a, b) => a.flow.id - b.flow.id);
   const html = renderReportHtml({

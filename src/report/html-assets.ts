@@ -27,6 +27,8 @@ thead th { background: #eee; position: sticky; top: 0; }
 tr:target td { background: #fbe8c4; }
 input[type=search] { font: inherit; padding: 4px 8px; width: 24em; margin: 4px 0 8px; }
 details { border: 1px solid #ccc; margin: 6px 0; padding: 4px 8px; }
+table.explain { width: auto; margin: 8px 0; }
+table.explain caption { text-align: left; font-weight: bold; padding: 4px 0; }
 details[open] { background: #fcfcfc; }
 summary { cursor: pointer; font-family: ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas, monospace; font-size: 12px; }
 @media print {

@@ -34,6 +34,8 @@ export interface ReportLadder {
   flow: Flow;
   /** Its packets in capture order, at most `maxLadderPackets` of them. */
   packets: LadderPacket[];
+  /** Each packet's `packets --explain` line (which socket the receiving kernel hands it to), parallel to `packets`. */
+  explain?: string[];
 }
 
 export interface HtmlReportInput {
@@ -136,6 +138,14 @@ function flowTable(flows: readonly Flow[], laddered: ReadonlySet<number>, digits
   return out;
 }
 
+/** Under a ladder: each packet's number and which socket takes it (`packets --explain`). */
+function explainTable(l: ReportLadder): string {
+  if (l.explain === undefined || l.explain.length === 0) return '';
+  const rows = l.explain.map((text, i) => `<tr><td class="n">${l.packets[i]!.frame}</td><td class="m">${xmlText(text)}</td></tr>`);
+  return '<table class="explain"><caption>Which socket the receiving host hands each packet to (packets --explain)</caption>'
+    + `<thead><tr><th scope="col">No.</th><th scope="col">socket</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
 function captureLine(c: CaptureInfo): string {
   return `${c.path} (${c.format}, ${plural(c.packets, 'packet')}, ${c.linkTypes.map(linkTypeName).join(', ')})`;
 }
@@ -201,7 +211,7 @@ export function renderReportHtml(input: HtmlReportInput): string {
     const f = l.flow;
     const summary = `flow ${f.id}${f.generation > 1 ? ` #${f.generation}` : ''}: ${endText(f, 'client')} → ${endText(f, 'server')}, ${f.state}, ${plural(f.toServer.packets + f.toClient.packets, 'packet')}`;
     body.push(`<details id="flow-${f.id}"><summary>${xmlText(summary)}</summary><figure>`
-      + `${renderLadderSvg(f, l.packets, { digits, idPrefix: `ladder-${f.id}-` })}</figure></details>`);
+      + `${renderLadderSvg(f, l.packets, { digits, idPrefix: `ladder-${f.id}-` })}</figure>${explainTable(l)}</details>`);
   }
   if (tcp > input.ladders.length) body.push(`<p class="note">${xmlText(leftOut.find((t) => t.startsWith('Ladders')) ?? '')} flowdemux ladder --flow ID draws any of them.</p>`);
   body.push('</section>');

@@ -55,6 +55,11 @@ describe('flowdemux report', () => {
     expect(sockets).toEqual(expect.arrayContaining(['127.0.0.1:80 ⇄ 127.0.0.2:9157', '127.0.0.1:80 ⇄ 127.0.0.3:9157', '127.0.0.1:80']));
     expect(byName(doc, 'details').filter((d) => d.attrs.id?.startsWith('flow-'))).toHaveLength(5);
     expect(byName(doc, 'tbody')[0]!.children).toHaveLength(7);
+    // Under each ladder, the --explain line of each packet: flow 4's SYN is generation 2 of its tuple.
+    const explain = (id: number) => byName(all.find((e) => e.attrs.id === `flow-${id}`)!, 'tbody')[0]!.children.map((r) => r.children.map(textOf).join(' '));
+    expect(explain(1)[0]).toBe('1 listener 127.0.0.1:80: SYN matches no connection; the listener makes the socket 127.0.0.1:80 ⇄ 127.0.0.2:9157');
+    expect(explain(4)[0]).toMatch(/^31 listener 127\.0\.0\.1:8089: .*so this is generation 2$/);
+    expect(explain(4)).toHaveLength(11);
   });
 
   it('renders markup from a crafted capture and its file name as text, and runs nothing', () => {
