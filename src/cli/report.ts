@@ -11,7 +11,7 @@ import { explainPacket } from '../demux/explain.js';
 import { inputName } from '../pipeline/read.js';
 import { renderReportHtml, type ReportLadder } from '../report/html.js';
 import { ladderPacket, type LadderPacket } from '../report/ladder.js';
-import { outputErrorText, readCommandFlows, WRITING_REPORT, type CommandResult, type Io } from './command.js';
+import { noPacketsKept, noPacketsLine, outputErrorText, readCommandFlows, WRITING_REPORT, type CommandResult, type Io } from './command.js';
 import { UsageError, VERSION, type Options } from './options.js';
 import type { Output } from './output.js';
 
@@ -72,6 +72,8 @@ export async function runReport(options: Options, io: Io, out: Output): Promise<
     summary, warnings, digits, version: VERSION, maxRows: options.rows,
   });
   read.progress.done();
+  // The page is written all the same (it says 0 flows), as the other commands say so too.
+  if (noPacketsKept(read)) io.stderr.write(noPacketsLine(read));
   if (path === '-') {
     out.write(html);
     return { errors: read.errors, warnings };

@@ -80,6 +80,14 @@ describe('flowdemux report', () => {
     expect(byName(doc, 'details').map((d) => d.attrs.id)).toContain('flow-1');
   });
 
+  it('says on stderr when no packet was kept, and writes the page all the same', () => {
+    const out = join(dir, 'none.html');
+    const r = cli('report', LO, '-o', out, '--filter', 'port 1');
+    expect([r.status, r.stderr]).toEqual([0, `flowdemux: none of the 60 packets in ${LO} match the filter\n`]);
+    const doc = parseHtml(readFileSync(out, 'utf8'));
+    expect(byName(doc, 'p').map(textOf)).toContain('No TCP connections.');
+  });
+
   it("writes the page to standard output with '-o -'", () => {
     const r = cli('report', LO, '-o', '-', '--ladders', '1');
     expect(r.status).toBe(0);
