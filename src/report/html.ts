@@ -96,7 +96,7 @@ interface Column {
   cell: (f: Flow) => { text: string; v?: number | string; mono?: boolean };
 }
 
-/** The columns of `flows`, both directions counted. */
+/** The columns of `flows`, both directions counted, and what the flow speaks (JSON's service and summary). */
 function columns(digits: number): Column[] {
   const n = (text: string, v: number) => ({ text, v });
   return [
@@ -112,6 +112,9 @@ function columns(digits: number): Column[] {
     { head: 'bytes ←', numeric: true, cell: (f) => n(String(f.toClient.wireBytes), f.toClient.wireBytes) },
     { head: 'state', numeric: false, cell: (f) => ({ text: f.state, mono: true }) },
     { head: 'history', numeric: false, cell: (f) => ({ text: f.history, mono: true }) },
+    // From the packets' bytes (an HTTP target, a TLS server name): text, escaped like any other.
+    { head: 'service', numeric: false, cell: (f) => ({ text: f.service ?? '' }) },
+    { head: 'summary', numeric: false, cell: (f) => ({ text: f.summary ?? '', mono: true }) },
   ];
 }
 

@@ -28,7 +28,8 @@ const EVIL = '"><img src=x onerror=alert(1)><script>alert(2)<\\script>';
 function craftedCapture(): Uint8Array {
   const c = { src: '10.0.0.2', dst: '10.0.0.1', sport: 40000, dport: 80 };
   const s = { src: '10.0.0.1', dst: '10.0.0.2', sport: 80, dport: 40000 };
-  const request = new TextEncoder().encode(`GET /<script>alert(3)</script>${EVIL} HTTP/1.1\r\nHost: "><img src=x onerror=alert(4)>\r\n\r\n`);
+  // An HTTP target holds no space: the markup is written without one.
+  const request = new TextEncoder().encode('GET /<script>alert(3)</script>"><img/src=x/onerror=alert(1)> HTTP/1.1\r\nHost: "><svg/onload=alert(4)>\r\n\r\n');
   const answer = new TextEncoder().encode('HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n');
   const segs = [
     buildTcp({ ...c, seq: 100, flags: 'S' }),
@@ -75,7 +76,16 @@ describe('flowdemux report', () => {
     expect(byName(doc, 'script')).toHaveLength(1);
     expect(textOf(byName(doc, 'title')[0]!)).toBe(`flowdemux report: ${capture}`);
     expect(byName(doc, 'h1').map(textOf)).toEqual([`flowdemux report: ${capture}`]);
-    expect(html).not.toMatch(/<img|<script>alert|onerror=alert\(1\)>/);
+    expect(html).not.toMatch(/<img|<script>alert|<svg\/onload|onerror=alert\(1\)>/);
+    // The HTTP request's first words reach the table as text (flowdemux keeps printable ASCII
+    // without quotes): the markup in its target is shown, not parsed.
+    const row = byName(doc, 'tr').find((r) => r.attrs.id === 'row-1')!;
+    const cells = row.children.map(textOf);
+    expect(cells).toContain('http');
+    const summary = cells.find((c) => c.startsWith('GET '));
+    expect(summary).toContain('<script>alert(3)</script>?><img/src=x/onerror=alert(1)>');
+    expect(summary).toContain('<svg/onload=alert(4)>');
+    expect(byName(doc, 'svg').every((svg) => svg.attrs.onload === undefined)).toBe(true);
     // The connection is there, with its ladder.
     expect(byName(doc, 'details').map((d) => d.attrs.id)).toContain('flow-1');
   });
