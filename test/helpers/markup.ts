@@ -1,6 +1,7 @@
 /**
- * A strict well-formedness reader for the pictures and the HTML report, written for the tests
- * (no parser is in node_modules, and a heavy one is not worth a dependency here).
+ * A strict well-formedness reader for the tests of what flowdemux writes as markup: the SVG
+ * pictures, the HTML report and check's JUnit reports (through xml.ts). No parser is in
+ * node_modules, and a heavy one is not worth a dependency here.
  *
  * `parseXml`: elements, quoted attributes (each once), text, comments, the five named entities
  * and character references, one root element; anything else throws, naming the offset. An SVG
