@@ -18,8 +18,12 @@ figure { margin: 0; overflow-x: auto; }
 svg { max-width: none; height: auto; }
 .note { border-left: 4px solid #E69F00; padding: 4px 10px; background: #fff8eb; }
 table { border-collapse: collapse; width: 100%; }
+/* The browser lays the long parts out only when they come into view: a page of 1000 rows opens
+   as fast as one without them (find in page and printing still see them). */
+#flows, #ladders { content-visibility: auto; contain-intrinsic-size: auto 3000px; }
 th, td { border: 1px solid #bbb; padding: 2px 6px; text-align: left; vertical-align: top; }
-td.n { text-align: right; font-variant-numeric: tabular-nums; }
+td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td.m { white-space: nowrap; }
 th button { font: inherit; font-weight: bold; background: none; border: 0; padding: 0; cursor: pointer; color: inherit; }
 th[aria-sort=ascending] button::after { content: ' \\25B2'; }
 th[aria-sort=descending] button::after { content: ' \\25BC'; }

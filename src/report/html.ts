@@ -114,7 +114,7 @@ function columns(digits: number): Column[] {
     { head: 'history', numeric: false, cell: (f) => ({ text: f.history, mono: true }) },
     // From the packets' bytes (an HTTP target, a TLS server name): text, escaped like any other.
     { head: 'service', numeric: false, cell: (f) => ({ text: f.service ?? '' }) },
-    { head: 'summary', numeric: false, cell: (f) => ({ text: f.summary ?? '', mono: true }) },
+    { head: 'summary', numeric: false, cell: (f) => ({ text: f.summary ?? '' }) },
   ];
 }
 
