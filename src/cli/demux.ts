@@ -5,6 +5,7 @@ import { newPacket } from '../core/packet.js';
 import { packetOfFlow } from '../pipeline/flows.js';
 import { renderDemuxDot, renderDemuxJson, renderDemuxMermaid, renderDemuxTable } from '../report/demux.js';
 import { filterFlows } from '../report/select.js';
+import { renderDemuxPicture } from '../report/svg-demux.js';
 import { ladderPacket, renderLadder, renderLadderJson, renderLadderMermaid, type LadderPacket } from '../report/ladder.js';
 import {
   WRITING_REPORT, checkFlowGeneration, flowSelection, noPacketsKept, noPacketsLine, noSuchFlow, readCommandFlows, writeReport,
@@ -23,7 +24,8 @@ export async function runDemux(options: Options, io: Io, out: Output): Promise<C
   const warnings = [...read.warnings, ...summary.warnings];
   if (read.captures.length === 0) return { errors: read.errors, warnings };
   await writeReport(read, io, (beforeOutput) => {
-    const report = buildDemux(filterFlows(engine.flows(), selection));
+    const selected = filterFlows(engine.flows(), selection);
+    const report = buildDemux(selected);
     let text: string;
     switch (options.format) {
       case 'json':
@@ -34,6 +36,10 @@ export async function runDemux(options: Options, io: Io, out: Output): Promise<C
         break;
       case 'mermaid':
         text = renderDemuxMermaid(report);
+        break;
+      case 'svg':
+        // The busiest ports only, on a big capture (the picture says so).
+        text = renderDemuxPicture(selected).svg;
         break;
       default: {
         if (noPacketsKept(read)) {

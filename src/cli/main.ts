@@ -14,6 +14,7 @@ import { runFlows } from './flows.js';
 import { runFollow } from './follow.js';
 import { runInterfaces, runLive } from './live.js';
 import { runPackets } from './packets.js';
+import { runReport } from './report.js';
 
 export { EXIT, outputErrorText, safeText, type CommandResult, type Io };
 
@@ -61,6 +62,9 @@ export async function run(argv: string[], io: Io): Promise<number> {
         break;
       case 'check':
         result = await runCheck(options, io, out);
+        break;
+      case 'report':
+        result = await runReport(options, io, out);
         break;
       default:
         io.stderr.write(`flowdemux: '${options.command}' is not available in this version\n`);

@@ -8,7 +8,7 @@ import { FilterError } from '../filter/syntax.js';
 import { compileFilter, type PacketTest } from '../filter/match.js';
 import { otherProtocolNumber } from '../core/ip-protocols.js';
 
-export type Command = 'packets' | 'flows' | 'demux' | 'ladder' | 'follow' | 'live' | 'interfaces' | 'check';
+export type Command = 'packets' | 'flows' | 'demux' | 'ladder' | 'follow' | 'live' | 'interfaces' | 'check' | 'report';
 
 export interface Options {
   command: Command;
@@ -45,6 +45,12 @@ export interface Options {
   rules: string | undefined;
   /** check: where to write the JUnit XML report. */
   junit: string | undefined;
+  /** report: the HTML file to write (-o), `-` for standard output. */
+  output: string | undefined;
+  /** report: ladders of the first N TCP connections. */
+  ladders: number | undefined;
+  /** report: flows in the table at most. */
+  rows: number | undefined;
 }
 
 export interface FlowId {
@@ -56,7 +62,7 @@ export interface FlowId {
 const STDIN_TOKEN = '\u0000stdin';
 
 /** The package's version, from its package.json (dist/cli and src/cli are both two levels below). */
-const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+export const VERSION = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
 /** A usage problem: the CLI prints it on one line and exits 2. */
 export class UsageError extends Error {
@@ -66,12 +72,13 @@ export class UsageError extends Error {
 const FORMATS: Record<Command, readonly string[]> = {
   packets: ['table', 'ndjson'],
   flows: ['table', 'json', 'ndjson', 'csv', 'zeek'],
-  demux: ['table', 'json', 'dot', 'mermaid'],
+  demux: ['table', 'json', 'dot', 'mermaid', 'svg'],
   ladder: ['table', 'json', 'mermaid'],
   follow: ['text', 'hex', 'raw'],
   live: ['table', 'json', 'ndjson', 'dot', 'mermaid'],
   interfaces: ['table', 'json'],
   check: ['table', 'json'],
+  report: ['html'],
 };
 
 /** Every command that reads packets: files and live. */
@@ -181,7 +188,8 @@ export function buildParser(argv: string[]) {
     .command('demux <captures..>', 'where the port alone is ambiguous, and which key the kernel needs', (y) =>
       y.options({ ...captureOptions, ...filterOptions, format: { choices: FORMATS.demux, default: 'table' } })
         .example('$0 demux fixtures/demux-lo.pcap', 'which key tells the flows of each shared port apart')
-        .example('$0 demux x.pcap --format dot | dot -Tsvg > demux.svg', 'the same as a drawing')
+        .example('$0 demux x.pcap --format svg > demux.svg', 'the same as a drawing, laid out by flowdemux (no Graphviz needed)')
+        .example('$0 demux x.pcap --format dot | dot -Tsvg > demux.svg', 'the same for Graphviz')
         .example("$0 demux x.pcap --filter 'portrange 8000-8999'", 'only the ports from 8000 to 8999')
         .epilogue(CAPTURES_NOTE),
     )
@@ -255,6 +263,20 @@ export function buildParser(argv: string[]) {
         .example('tcpdump -U -w - -i lo port 8089 | $0 check - --rules rules.yaml', 'check what a test run sent, from a pipe')
         .epilogue(CHECK_NOTE + '\n\n' + CAPTURES_NOTE.replace(/Exit codes: .*$/s, CHECK_EXIT_NOTE)),
     )
+    .command('report <captures..>', 'one self-contained HTML page: the demux picture, a timeline, the flows, the ladders', (y) =>
+      y.options({
+        ...captureOptions,
+        output: { alias: 'o', type: 'string', demandOption: true, describe: "the HTML file to write ('-': standard output)" },
+        ladders: { type: 'number', default: 20, describe: 'draw the ladders of the first N TCP connections' },
+        rows: { type: 'number', default: 1000, describe: 'list at most this many flows in the table' },
+      })
+        .example('$0 report fixtures/demux-lo.pcap -o report.html', 'the demux picture, timeline, flows and ladders in one page')
+        .example("$0 report x.pcap --filter 'port 443' -o tls.html --ladders 50", 'the port 443 packets only, 50 ladders')
+        .epilogue('The page works offline: everything is inline, and its Content-Security-Policy lets it load nothing '
+          + 'and run no script but its own. Every text from the capture is escaped. Big captures: the picture holds the busiest '
+          + 'server ports, the timeline 300 lanes, the table --rows flows, the ladders --ladders connections (500 packets each); '
+          + 'the page says what it left out.\n\n' + CAPTURES_NOTE),
+    )
     .command('interfaces', 'list capture devices', (y) =>
       y.options({ format: { choices: FORMATS.interfaces, default: 'table', describe: 'output format' } }),
     )
@@ -263,7 +285,7 @@ export function buildParser(argv: string[]) {
     .example('sudo $0 live --port 8089', 'who talks to port 8089 now, and which process')
     .epilogue('Each command has its own --help, with examples. Exit codes: 0 fine, 1 a capture could not be '
       + 'read, 2 usage error, 3 any warning under --strict, 4 a rule of check failed. JSON output is described in docs/json.md.')
-    .demandCommand(1, 'name a command: packets, flows, demux, ladder, follow, live, interfaces or check')
+    .demandCommand(1, 'name a command: packets, flows, demux, ladder, follow, report, live, interfaces or check')
     .strict()
     .help()
     .version('version', 'show the version number', VERSION)
@@ -371,6 +393,9 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
     direction: args.direction as Options['direction'],
     rules: args.rules as string | undefined,
     junit: args.junit as string | undefined,
+    output: args.output === undefined ? undefined : args.output === STDIN_TOKEN ? '-' : String(args.output),
+    ladders: optionalInteger(args.ladders, 'ladders', 0),
+    rows: optionalInteger(args.rows, 'rows', 0),
   };
 }
 

@@ -420,9 +420,9 @@ export function renderDemuxTable(report: DemuxReport, opts: DemuxTableOptions = 
 }
 
 // -------------------------------------------------------------------------------------------------
-// The graph both drawings share
+// The graph the drawings share (DOT and Mermaid here, SVG in svg-demux.ts)
 
-interface PortNode {
+export interface PortNode {
   id: string;
   proto: PortProto;
   port: number;
@@ -436,32 +436,33 @@ interface PortNode {
   process?: string;
 }
 
-interface SocketNode {
+export interface SocketNode {
   id: string;
   kind: KernelSocket['kind'];
   label: string;
 }
 
-interface HostNode {
+export interface HostNode {
   id: string;
   ip: string;
   ports: PortNode[];
   sockets: SocketNode[];
 }
 
-interface Edge {
+export interface Edge {
   from: string;
   to: string;
   label: string;
   style: 'flow' | 'syn' | 'demux';
 }
 
-interface Graph {
+export interface Graph {
   hosts: HostNode[];
   edges: Edge[];
 }
 
-function buildGraph(report: DemuxReport): Graph {
+/** The demux picture as a graph: hosts holding their ports and sockets, and the edges between them. */
+export function buildGraph(report: DemuxReport): Graph {
   const hosts = new Map<string, HostNode>();
   const ports = new Map<string, PortNode>();
   const edges: Edge[] = [];
@@ -568,7 +569,7 @@ function ownerLine(p: EndpointProcess): string {
   return p.state === 'running' ? processLabel(p) : 'closed before its owner was seen';
 }
 
-function portLabel(p: PortNode): string {
+export function portLabel(p: PortNode): string {
   let s = `${p.proto} ${p.port}`;
   if (p.process !== undefined) s += `\n${p.process}`;
   if (p.key !== null && p.shared) s += `\nkey: ${p.key}`;
@@ -597,7 +598,7 @@ export interface DrawingOptions {
   title?: string;
 }
 
-const DEFAULT_TITLE = 'flowdemux: how the receiving host sorts packets into sockets';
+export const DEFAULT_TITLE = 'flowdemux: how the receiving host sorts packets into sockets';
 
 /** Graphviz DOT: `dot -Tsvg demux.dot > demux.svg`. */
 export function renderDemuxDot(report: DemuxReport, opts: DrawingOptions = {}): string {

@@ -125,7 +125,8 @@ export function relativeNumbers(packets: readonly LadderPacket[]): (Relative | n
   });
 }
 
-function arrowLabel(p: LadderPacket): string {
+/** What a packet's arrow says: the TCP flags, `UDP`, `ICMP 3/3`, `IP fragment`. */
+export function arrowLabel(p: LadderPacket): string {
   if (p.via === 'icmp-error') return `ICMP ${p.icmpType}/${p.icmpCode}`;
   if (p.via === 'fragment') return 'IP fragment';
   if (p.proto === IPPROTO.TCP) return formatTcpFlags(p.flags);
@@ -134,7 +135,8 @@ function arrowLabel(p: LadderPacket): string {
   return `IP proto ${p.proto}`;
 }
 
-function infoText(p: LadderPacket, r: Relative | null): string {
+/** What a packet's line says after its arrow: relative seq/ack, window, length, analysis marks. */
+export function infoText(p: LadderPacket, r: Relative | null): string {
   if (r !== null) {
     const marks = r.marks.length > 0 ? `  ${r.marks.map((m) => `[${m}]`).join(' ')}` : '';
     return `seq=${r.seq}${r.ack !== null ? ` ack=${r.ack}` : ''} win=${windowText(p.window, r.factor)} len=${p.payloadLength}${marks}`;
@@ -215,7 +217,7 @@ export function renderLadder(flow: Flow, packets: readonly LadderPacket[], opts:
 // JSON and Mermaid
 
 /** The flow's title line: `flow 3: tcp 127.0.0.3:5775 → 127.0.0.1:8089, state RSTO, 8 packets (5 →, 3 ←)`. */
-function titleOf(flow: Flow): { title: string; client: string; server: string } {
+export function titleOf(flow: Flow): { title: string; client: string; server: string } {
   const ported = flow.proto === 'tcp' || flow.proto === 'udp';
   const client = ported ? endpointText(flow.client) : flow.client.ip;
   const server = ported ? endpointText(flow.server) : flow.server.ip;

@@ -270,6 +270,7 @@ const demuxCases: Record<string, Case> = {
     expect(Object.keys(await demuxJson(LO)).length).toBeGreaterThan(0);
     expect((await runCli(['demux', LO, '--format', 'dot'])).stdout).toMatch(/^digraph flowdemux \{/);
     expect((await runCli(['demux', LO, '--format', 'mermaid'])).stdout).toMatch(/^flowchart LR$/m);
+    expect((await runCli(['demux', LO, '--format', 'svg'])).stdout).toMatch(/^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"[^]*<\/svg>\n$/);
   },
 };
 
@@ -658,6 +659,44 @@ const liveCases: Record<string, Case> = {
   },
 };
 
+/** report: the page as text (`-o -`), and what its parts hold. */
+async function reportPage(...args: string[]): Promise<string> {
+  const r = await runCli(['report', LO, '-o', '-', ...args]);
+  expect(r.code, r.stderr).toBe(0);
+  return r.stdout;
+}
+
+const tableRows = (html: string) => [...html.matchAll(/<tr id="row-(\d+)">/g)].map((m) => Number(m[1]));
+const ladderIds = (html: string) => [...html.matchAll(/<details id="flow-(\d+)">/g)].map((m) => Number(m[1]));
+
+const reportCases: Record<string, Case> = {
+  ...captureCommon('report', '-o', '-'),
+  output: async () => {
+    const file = join(dir, 'report.html');
+    const r = await runCli(['report', LO, '--output', file]);
+    expect([r.code, r.stdout, r.stderr]).toEqual([0, '', '']);
+    expect(readFileSync(file, 'utf8')).toBe(await reportPage());
+  },
+  filter: async () => {
+    expect(tableRows(await reportPage())).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(tableRows(await reportPage('--filter', 'tcp port 8089'))).toEqual([1, 2, 3]);
+  },
+  ladders: async () => {
+    expect(ladderIds(await reportPage())).toEqual([1, 2, 3, 4, 5]);
+    const two = await reportPage('--ladders', '2');
+    expect(ladderIds(two)).toEqual([1, 2]);
+    expect(two).toContain('Ladders are drawn for the first 2 TCP connections (flows 1 to 2) of 5 (--ladders 2).');
+    expect(ladderIds(await reportPage('--ladders', '0'))).toEqual([]);
+    expect((await runCli(['report', LO, '-o', '-', '--ladders', '-1'])).code).toBe(2);
+  },
+  rows: async () => {
+    const two = await reportPage('--rows', '2');
+    expect(tableRows(two)).toEqual([1, 2]);
+    expect(two).toContain('The table lists the first 2 of 7 flows.');
+    expect((await runCli(['report', LO, '-o', '-', '--rows', '1.5'])).code).toBe(2);
+  },
+};
+
 const FILE_COMMANDS: [string, Record<string, Case>][] = [
   ['packets', packetsCases],
   ['flows', flowsCases],
@@ -666,6 +705,7 @@ const FILE_COMMANDS: [string, Record<string, Case>][] = [
   ['follow', followCases],
   ['interfaces', interfacesCases],
   ['check', checkCases],
+  ['report', reportCases],
 ];
 
 describe('every option of every command does what --help says', () => {
