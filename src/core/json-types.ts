@@ -637,6 +637,12 @@ export interface Group {
    * bound, or closed, while they went on): their ids.
    */
   partlyClosedPort?: number[];
+  /**
+   * When some of its flows were recognised from their first bytes: what they speak (each flow's
+   * 'service': 'http', 'ssl', 'ssh', 'dns', 'quic', 'http2'), each once, in the order of the first
+   * flow saying it.
+   */
+  services?: string[];
 }
 
 export interface ListenSocket {

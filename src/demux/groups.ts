@@ -168,6 +168,8 @@ export interface GroupFlow {
   partlyClosed: boolean;
   /** The server end's datagrams found the client's port closed (ICMP port unreachable came back). */
   peerClosed: boolean;
+  /** What it speaks, from its first bytes (Flow.service), when recognised. */
+  service?: string;
 }
 
 export interface DemuxGroup {
@@ -196,6 +198,8 @@ export interface DemuxGroup {
   partlyClosed: number[];
   /** Some flow's client/server roles were guessed (no SYN seen; always so for UDP). */
   rolesInferred: boolean;
+  /** What its flows speak (Flow.service), each once, in the order of the first flow saying it. */
+  services: string[];
   /** The member flows, in id order. */
   members: GroupFlow[];
 }
@@ -322,6 +326,7 @@ function member(f: Flow): GroupFlow {
     closed,
     partlyClosed: closed === null && unreachableServer > 0,
     peerClosed: unreachableClient > 0,
+    ...(f.service === undefined ? {} : { service: f.service }),
   };
 }
 
@@ -483,6 +488,7 @@ export function analyzeGroup(proto: PortProto, port: number, members: GroupFlow[
     closed: members.filter((m) => m.closed !== null).map((m) => m.id),
     partlyClosed: members.filter((m) => m.partlyClosed).map((m) => m.id),
     rolesInferred: members.some((m) => m.rolesInferred),
+    services: [...new Set(members.flatMap((m) => (m.service === undefined ? [] : [m.service])))],
     members,
   };
 }

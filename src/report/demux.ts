@@ -78,6 +78,7 @@ export function groupToJson(g: DemuxGroup): Record<string, unknown> {
   };
   if (g.closed.length > 0) out.closedPort = g.closed.slice();
   if (g.partlyClosed.length > 0) out.partlyClosedPort = g.partlyClosed.slice();
+  if (g.services.length > 0) out.services = g.services.slice();
   return out;
 }
 
@@ -166,7 +167,8 @@ function groupTitle(g: DemuxGroup): string {
     roles = ` (${flowList(guessed, 10)}: no SYN seen, server guessed as Zeek does)`;
   }
   const closed = g.closed.length > 0 ? `, ${g.closed.length} to a closed port` : '';
-  return `${g.proto} port ${g.port} ${where}: ${what}${when}${closed}${roles}`;
+  const speaks = g.services.length > 0 ? `, speaking ${g.services.join(' and ')}` : '';
+  return `${g.proto} port ${g.port} ${where}: ${what}${when}${closed}${speaks}${roles}`;
 }
 
 /** The lines under a shared group's title that say which key is needed, and why. */

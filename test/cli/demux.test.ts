@@ -25,6 +25,12 @@ describe('flowdemux demux / ladder / packets --explain', () => {
     const r = await runCli(['demux', SEED]);
     expect(r.stdout).toMatch(/tcp port 80 on 127\.0\.0\.1: 2 connections, 2 open at once/);
     expect(r.stdout).toMatch(/key needed: 4-tuple\+time/);
+    // What each port's flows speak, from their first bytes (HTTP on 80, DNS on 5353; 8089's test text is nothing known).
+    expect(r.stdout).toMatch(/^tcp port 80 on 127\.0\.0\.1: 2 connections, 2 open at once, speaking http$/m);
+    expect(r.stdout).toMatch(/^udp port 5353 on 127\.0\.0\.1: .*, speaking dns \(/m);
+    expect(r.stdout).toMatch(/^tcp port 8089 on 127\.0\.0\.1: 3 connections, one after another$/m);
+    const doc = JSON.parse((await runCli(['demux', SEED, '--format', 'json'])).stdout) as { groups: { port: number; services?: string[] }[] };
+    expect(doc.groups.map((g) => [g.port, g.services])).toEqual([[80, ['http']], [8089, undefined], [5353, ['dns']]]);
     const only = await runCli(['demux', SEED, '--port', '8089']);
     expect(only.stdout).not.toMatch(/tcp port 80 on/);
     expect(only.stdout).toMatch(/tcp port 8089/);
