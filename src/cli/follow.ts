@@ -1,7 +1,7 @@
 /** `flowdemux follow`: one flow's bytes both ways, in order, as tshark's `-z follow` gives them. */
 import type { FlowRef } from '../core/flow.js';
 import { formatAddress } from '../parse/format.js';
-import { newPacket, TCP_FLAG, type Packet } from '../core/packet.js';
+import { heldPayloadEnd, newPacket, TCP_FLAG, type Packet } from '../core/packet.js';
 import { StreamReassembler } from '../demux/stream.js';
 import { packetOfFlow } from '../pipeline/flows.js';
 import { inputName } from '../pipeline/read.js';
@@ -20,11 +20,6 @@ function endText(pkt: Packet, src: boolean): string {
   return pkt.addrLength === 16 ? `[${ip}]:${port}` : `${ip}:${port}`;
 }
 
-/** The payload bytes the capture holds (the snap length may have cut the rest). */
-function heldPayload(pkt: Packet): Uint8Array {
-  const end = Math.min(pkt.payloadOffset + pkt.payloadLength, pkt.frameOffset + pkt.capturedLength);
-  return end > pkt.payloadOffset ? pkt.bytes.subarray(pkt.payloadOffset, end) : new Uint8Array(0);
-}
 
 export async function runFollow(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const flow = options.flow!;
@@ -62,13 +57,14 @@ export async function runFollow(options: Options, io: Io, out: Output): Promise<
             + `${client} ==> ${server} (==> the client's bytes, <== the server's)\n`);
         }
       }
+      const held = pkt.bytes.subarray(pkt.payloadOffset, heldPayloadEnd(pkt));
       if (proto === TCP) {
         const f = pkt.tcpFlags;
         stream.segment(ref.toServer, {
           syn: (f & TCP_FLAG.SYN) !== 0, fin: (f & TCP_FLAG.FIN) !== 0, rst: (f & TCP_FLAG.RST) !== 0, ack: (f & TCP_FLAG.ACK) !== 0,
-        }, pkt.tcpSeq, pkt.tcpAck, heldPayload(pkt), pkt.payloadLength);
+        }, pkt.tcpSeq, pkt.tcpAck, held, pkt.payloadLength);
       } else {
-        stream.datagram(ref.toServer, heldPayload(pkt), pkt.payloadLength);
+        stream.datagram(ref.toServer, held, pkt.payloadLength);
       }
       return undefined;
     },

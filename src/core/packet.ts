@@ -194,6 +194,17 @@ export interface Packet {
   problems: Problem[];
 }
 
+/**
+ * Where the payload the capture holds ends in `pkt.bytes`: the payload's end by its length
+ * fields, or the frame's captured end when the snap length cut it first (never before
+ * `payloadOffset`).
+ */
+export function heldPayloadEnd(pkt: Packet): number {
+  const end = pkt.payloadOffset + pkt.payloadLength;
+  const captured = pkt.frameOffset + pkt.capturedLength;
+  return end <= captured ? end : captured > pkt.payloadOffset ? captured : pkt.payloadOffset;
+}
+
 export function newPacket(): Packet {
   return {
     bytes: new Uint8Array(0), frameOffset: 0, linkType: 0, capturedLength: 0, originalLength: 0, snapped: false,

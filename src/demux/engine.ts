@@ -18,7 +18,7 @@
 import { ipProtocolName } from '../core/ip-protocols.js';
 import { decodeLayer } from '../parse/decode.js';
 import { formatAddress } from '../parse/format.js';
-import { newPacket, type Packet, type TunnelKind } from '../core/packet.js';
+import { heldPayloadEnd, newPacket, type Packet, type TunnelKind } from '../core/packet.js';
 import { isPortUnreachable } from './closed.js';
 import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './community-id.js';
 import { FlowTable, TupleKey } from './flow-table.js';
@@ -155,15 +155,6 @@ function grouped(n: number): string {
   return String(n).replace(/\B(?=(\d{3})+(?!\d))/g, ',');
 }
 
-/**
- * The part of a segment's payload the capture holds: what the snap length left. As in Zeek's
- * reassembler, the rest is content not captured: the stream's next bytes are a gap (missed_bytes,
- * history G/g) unless a later copy of the segment holds them.
- */
-function capturedPayload(pkt: Packet): number {
-  const held = pkt.frameOffset + pkt.capturedLength - pkt.payloadOffset;
-  return held <= 0 ? 0 : held < pkt.payloadLength ? held : pkt.payloadLength;
-}
 
 /** A flow's datagram carried a tunnel packet: the first kind seen is its kind. */
 function carrying(note: FlowNote, kind: TunnelKind | null, toServer: boolean): void {
@@ -529,7 +520,7 @@ export class DemuxEngine {
   /** An end's first payload: what does it speak? Once per end (a rare path: two packets a flow). */
   private sniffEnd(f: number, e: number, pkt: Packet, fromA: boolean, tcp: boolean): void {
     this.store.addHistSeen(e, H_SNIFFED);
-    const said = sniff(pkt.bytes, pkt.payloadOffset, Math.min(pkt.payloadOffset + pkt.payloadLength, pkt.frameOffset + pkt.capturedLength), tcp);
+    const said = sniff(pkt.bytes, pkt.payloadOffset, heldPayloadEnd(pkt), tcp);
     if (said === null) return;
     const note = this.noteOf(this.store.id(f));
     note.service ??= said.service;
@@ -680,7 +671,8 @@ export class DemuxEngine {
     if (!this.lateSynSeen) updateState(store, e, p, clientIsA === fromA ? e : p, fromA === clientIsA, flags, pkt.payloadLength);
     let len = pkt.payloadLength;
     if (pkt.snapped && len > 0) {
-      const held = capturedPayload(pkt);
+      // What the snap length left: the bytes past it are content gaps, as in Zeek's reassembler.
+      const held = heldPayloadEnd(pkt) - pkt.payloadOffset;
       if (held < len) {
         this.snapCutSegments++;
         len = held;
