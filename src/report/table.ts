@@ -37,12 +37,18 @@ export interface TableOptions extends TimeOptions {
   width?: number;
 }
 
+/** `http GET example.com/ -> 200`: the service and the summary of both ends' first bytes. */
+export function saysText(f: Flow): string {
+  if (f.service === undefined) return '';
+  return f.summary !== undefined && f.summary !== '' ? `${f.service} ${f.summary}` : f.service;
+}
+
 const total = (f: Flow, key: 'packets' | 'wireBytes') => String(f.toServer[key] + f.toClient[key]);
 
 /**
  * What goes first when the flows do not fit, least missed first: the bytes each way become one
  * total, the start loses its fraction of a second, the packets each way become one total, then
- * the bytes, the start, the processes (live) and the duration go. What stays: id, proto,
+ * the bytes, the start, what the flow says, the processes (live) and the duration go. What stays: id, proto,
  * client, server, packets, state (and missed); then the addresses are cut in the middle.
  */
 function flowsFitSteps(flows: readonly Flow[], starts: readonly string[], oneDate: string | null): FitStep[] {
@@ -56,6 +62,7 @@ function flowsFitSteps(flows: readonly Flow[], starts: readonly string[], oneDat
     replaceColumns(['pkts →', 'pkts ←'], () => ({ head: 'pkts', cells: flows.map((f) => total(f, 'packets')), align: 'right' })),
     dropColumns('bytes'),
     dropColumns(oneDate ? 'start UTC' : 'start (UTC)'),
+    dropColumns('says'),
     dropColumns('client process', 'server process'),
     dropColumns('duration'),
   ];
@@ -67,7 +74,8 @@ function startHead(oneDate: string | null): string {
 
 /**
  * The terminal table: id (#generation when > 1), proto, client, server, packets and wire bytes
- * each way, start, duration, state, and the missed bytes when some flow has sequence gaps. Start is the time of day when every flow starts on the same
+ * each way, start, duration, state, what the flow says (service and summary) when some flow's
+ * first bytes were recognised, and the missed bytes when some flow has sequence gaps. Start is the time of day when every flow starts on the same
  * UTC date (the date goes in the column title), else the full ISO time. With a `width` the
  * table fits it (flowsFitSteps).
  */
@@ -81,6 +89,8 @@ export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): s
   // Capture loss: a `missed` column only when some flow has sequence gaps.
   const missedTotal = (f: Flow) => missedOf(f.toServer) + missedOf(f.toClient);
   const gaps = flows.some((f) => missedTotal(f) > 0);
+  // What the flows speak (services.ts), when some flow's first bytes said it.
+  const says = flows.some((f) => f.service !== undefined);
   const col = (head: string, align: 'left' | 'right', cell: (f: Flow, i: number) => string | number, cut?: Column['cut'], min?: number): Column =>
     ({ head, align, cells: flows.map((f, i) => String(cell(f, i))), cut, min });
   const end = (e: Flow['client'], f: Flow) => endText(e.ip, e.port, f.proto);
@@ -98,6 +108,7 @@ export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): s
     col(startHead(oneDate), 'left', (_f, i) => (oneDate ? starts[i]!.slice(11, -1) : starts[i]!)),
     col('duration', 'right', (f) => durationText(f, digits)),
     col('state', 'left', (f) => f.state),
+    ...(says ? [col('says', 'left', saysText, 'end', 12)] : []),
     ...(gaps ? [col('missed', 'right', (f) => (missedTotal(f) > 0 ? missedTotal(f) : ''))] : []),
   ];
   const width = opts?.width;

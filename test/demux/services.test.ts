@@ -4,7 +4,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { safeSummaryText, sniff } from '../../src/demux/services.js';
+import { renderFlowsTable } from '../../src/report/table.js';
 import { runCli } from '../helpers/run-cli.js';
+import { runPipeline } from '../report/pipeline.js';
 
 const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname;
 const bytes = (...parts: (string | number[])[]) =>
@@ -100,5 +102,25 @@ describe('services from the first bytes', () => {
     ]);
     const zeek = await runCli(['flows', `${FIXTURES}demux-lo.pcap`, '--format', 'zeek']);
     expect(zeek.stdout.split('\n').filter((l) => !l.startsWith('#') && l !== '').map((l) => l.split('\t')[7])).toEqual(['http', 'http', '-', '-', '-', 'dns', 'dns']);
+  });
+
+  it('the flows table says it in a column; a narrow terminal drops that column before the processes and the duration', async () => {
+    const r = await runCli(['flows', `${FIXTURES}demux-lo.pcap`]);
+    const rows = r.stdout.split('\n').filter((l) => /^│\s+\d/.test(l)).map((l) => l.split('│').map((c) => c.trim()));
+    const head = r.stdout.split('\n')[1]!.split('│').map((c) => c.trim());
+    const says = head.indexOf('says');
+    expect(says).toBeGreaterThan(head.indexOf('state'));
+    expect(rows.map((c) => c[says])).toEqual([
+      'http GET /from-A -> 200', 'http GET /from-C -> 200', '', '', '', 'dns A b.local -> NOERROR', 'dns A b.local -> NOERROR',
+    ]);
+    const { flows } = await runPipeline(`${FIXTURES}demux-lo.pcap`);
+    const heads = (width: number) => renderFlowsTable(flows, { width }).split('\n').find((l) => l.includes('proto'))!
+      .split(/│|\s{2,}/).map((c) => c.trim()).filter((c) => c !== '');
+    expect(heads(400)).toContain('says');
+    // Given up after the start, before the processes and the duration.
+    const widths = Array.from({ length: 141 }, (_, i) => 60 + i).map(heads);
+    expect(widths.some((h) => !h.includes('says') && h.includes('duration'))).toBe(true);
+    expect(widths.some((h) => h.includes('says') && !h.some((c) => c.startsWith('start')))).toBe(true);
+    for (const h of widths) if (!h.includes('duration')) expect(h).not.toContain('says');
   });
 });
