@@ -25,7 +25,7 @@ import { FlowTable, TupleKey } from './flow-table.js';
 import { ENDED_FIN, ENDED_HALF, ENDED_NONE, ENDED_RST, FlowStore } from './flow-state.js';
 import { FragmentTable, type FragmentEntry } from './fragments.js';
 import { isDnsPort, isLimitedBroadcast, zeekFlipsFirstPacket } from './server-ports.js';
-import { sniff, type Service } from './services.js';
+import { safe, sniff, type MoreToRead, type Service, type Sniffed } from './services.js';
 import {
   EP, closeIsOver, finishGaps, isClosedEnd, missedBytes, noteFinAck, renderHistory, tcpConnState, udpConnState, updateGaps, updateHistory,
   updateState,
@@ -115,6 +115,12 @@ function emptyKinds(): Record<PacketKind, number> {
 const MAX_TUNNEL_PARENTS = 64;
 
 /**
+ * Ends whose hello is read over several payloads at once, at most (each holds up to 16 KB of it,
+ * services.ts): beyond, a new end's hello is read from its first payload only.
+ */
+const MAX_MORE_READING = 4096;
+
+/**
  * What few flows have: their part in tunnels, and what their first bytes said (services.ts).
  * Kept by flow id beside the typed-array records, made on first use, dropped when the flow ends.
  */
@@ -135,6 +141,9 @@ interface FlowNote {
   /** What each end's first payload said: end A's, end B's ('' when nothing). */
   saidA: string;
   saidB: string;
+  /** What reads end A's / end B's next payloads while its hello is incomplete (services.ts). */
+  moreA: MoreToRead | null;
+  moreB: MoreToRead | null;
 }
 
 /**
@@ -227,6 +236,8 @@ export class DemuxEngine {
   private now = 0;
   /** See FlowNote: by flow id, dropped when the flow is finished. */
   private readonly notes = new Map<number, FlowNote>();
+  /** Ends whose hello is being read over several payloads (FlowNote.moreA/moreB set). */
+  private moreReading = 0;
   /** A tunnelled frame's outer layers, decoded into these (grown to the deepest tunnel seen). */
   private readonly layers: Packet[] = [];
   /** See OuterFlows: valid until the next packet. */
@@ -367,7 +378,7 @@ export class DemuxEngine {
     let note = this.notes.get(id);
     if (note === undefined) {
       this.notes.set(id, note = {
-        carries: null, carriedWays: 0, tunnel: null, parents: [], service: null, serviceA: null, serviceB: null, saidA: '', saidB: '',
+        carries: null, carriedWays: 0, tunnel: null, parents: [], service: null, serviceA: null, serviceB: null, saidA: '', saidB: '', moreA: null, moreB: null,
       });
     }
     return note;
@@ -517,12 +528,34 @@ export class DemuxEngine {
     return this.setRef(f, fromA === store.clientIsA(f), 'ports');
   }
 
-  /** An end's first payload: what does it speak? Once per end (a rare path: two packets a flow). */
+  /**
+   * An end's first payload: what does it speak? Once per end (a rare path: two packets a flow),
+   * or a few more times while a hello goes on in the end's next payloads (a TLS record over
+   * several segments, a QUIC ClientHello over several Initials): the end stays unsniffed until
+   * the hello is whole or given up.
+   */
   private sniffEnd(f: number, e: number, pkt: Packet, fromA: boolean, tcp: boolean): void {
-    this.store.addHistSeen(e, H_SNIFFED);
-    const said = sniff(pkt.bytes, pkt.payloadOffset, heldPayloadEnd(pkt), tcp);
-    if (said === null) return;
-    const note = this.noteOf(this.store.id(f));
+    const id = this.store.id(f);
+    const held = heldPayloadEnd(pkt);
+    // A TCP payload may be continued only when the capture holds all of it.
+    const seq = tcp && held === pkt.payloadOffset + pkt.payloadLength ? pkt.tcpSeq : null;
+    const before = this.notes.get(id);
+    const more = before === undefined ? null : fromA ? before.moreA : before.moreB;
+    let said: Sniffed | null;
+    if (more !== null) {
+      said = more.read(pkt.bytes, pkt.payloadOffset, held, seq);
+      if (said !== null) said = safe(said);
+    } else {
+      said = sniff(pkt.bytes, pkt.payloadOffset, held, tcp, seq);
+    }
+    // Memory stays bounded: at most MAX_MORE_READING ends hold a hello's bytes at once.
+    const next = said?.more !== undefined && (more !== null || this.moreReading < MAX_MORE_READING) ? said.more : null;
+    if (next === null) this.store.addHistSeen(e, H_SNIFFED);
+    if (said === null) {
+      if (more !== null) this.setMore(before!, fromA, null);
+      return;
+    }
+    const note = before ?? this.noteOf(id);
     note.service ??= said.service;
     if (fromA) {
       note.serviceA = said.service;
@@ -531,6 +564,22 @@ export class DemuxEngine {
       note.serviceB = said.service;
       note.saidB = said.text;
     }
+    this.setMore(note, fromA, next);
+  }
+
+  private setMore(note: FlowNote, fromA: boolean, more: MoreToRead | null): void {
+    const was = fromA ? note.moreA : note.moreB;
+    this.moreReading += (more !== null ? 1 : 0) - (was !== null ? 1 : 0);
+    if (fromA) note.moreA = more;
+    else note.moreB = more;
+  }
+
+  /** A flow's note is no longer needed: its ended flow was handed over. */
+  private dropNote(id: number): void {
+    const note = this.notes.get(id);
+    if (note === undefined) return;
+    this.moreReading -= (note.moreA !== null ? 1 : 0) + (note.moreB !== null ? 1 : 0);
+    this.notes.delete(id);
   }
 
   /** Set by sameOrNewFlow when a late SYN settled the roles and states itself (lateSyn). */
@@ -1081,7 +1130,7 @@ export class DemuxEngine {
     // Handed over when it closed: its record is released now, and the next flow may reuse it.
     if (this.handedOver.size !== 0 && this.handedOver.delete(f)) {
       // Stray packets after the hand-over may have noted tunnels again: nobody reads them now.
-      if (this.notes.size !== 0) this.notes.delete(this.store.id(f));
+      if (this.notes.size !== 0) this.dropNote(this.store.id(f));
       return;
     }
     const flow = this.toFlow(f, endReason);
@@ -1171,7 +1220,7 @@ export class DemuxEngine {
     if (proto !== TCP && proto !== UDP && proto !== ICMP && proto !== ICMPV6) flow.ipProtocol = proto;
     const note = this.notes.get(flow.id);
     if (note !== undefined) {
-      if (endReason !== null) this.notes.delete(flow.id);
+      if (endReason !== null) this.dropNote(flow.id);
       if (note.service !== null) {
         flow.service = note.service;
         const [client, server] = ca ? [note.saidA, note.saidB] : [note.saidB, note.saidA];

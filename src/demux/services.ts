@@ -12,16 +12,37 @@
  * terminal.
  */
 
+import { QuicHello, versionKeys } from './quic-initial.js';
+
 export type Service = 'http' | 'http2' | 'ssl' | 'ssh' | 'dns' | 'quic';
 
 export interface Sniffed {
   service: Service;
   /** A request or answer in a few words: `GET example.com/index.html`, `200`, `sni=example.com`. */
   text: string;
+  /**
+   * Set when the first payload did not hold all of it (a TLS hello over several TCP segments, a
+   * QUIC ClientHello over several Initials): the end's next payloads go to `more`.
+   */
+  more?: MoreToRead;
 }
 
-/** How much of a payload is looked at. */
+/** What reads an end's next payloads, until it has the whole hello or gives up. */
+export interface MoreToRead {
+  /**
+   * The end's next payload, `bytes[start, end)`; `seq`: its TCP sequence number, or null for UDP
+   * or a payload the capture cut short. What the end says now (with `more` while still
+   * incomplete), or null once it gives up (what it said before stands).
+   */
+  read(bytes: Uint8Array, start: number, end: number, seq: number | null): Sniffed | null;
+}
+
+/** How much of a payload is looked at (a TLS or QUIC hello: its whole handshake message, up to TLS_MAX). */
 const SNIFF_BYTES = 2048;
+/** The longest TLS hello put together from several TCP segments (TLS's record limit). */
+const TLS_MAX = 16_384;
+/** TCP segments of one end read for a hello at most, the first one included. */
+const TLS_SEGMENTS = 8;
 /** The longest text one end gives. */
 const TEXT_MAX = 120;
 
@@ -78,10 +99,19 @@ const TLS_VERSIONS: Record<number, string> = { 0x0300: 'ssl3', 0x0301: 'tls1.0',
 /** A TLS record with a ClientHello or ServerHello at `start`. */
 function tls(b: Uint8Array, start: number, end: number): Sniffed | null {
   if (end - start < 9 || b[start] !== 0x16 || b[start + 1] !== 3 || b[start + 2]! > 4) return null;
-  const type = b[start + 5];
+  return tlsHello(b, start + 5, end);
+}
+
+/**
+ * A TLS ClientHello or ServerHello handshake message at `start` (its type, 3-byte length, body),
+ * as a TLS record carries it or QUIC's CRYPTO frames.
+ */
+export function tlsHello(b: Uint8Array, start: number, end: number): Sniffed | null {
+  if (end - start < 4) return null;
+  const type = b[start];
   if (type !== 1 && type !== 2) return null;
-  const hsEnd = Math.min(end, start + 9 + ((b[start + 6]! << 16) | (b[start + 7]! << 8) | b[start + 8]!));
-  let p = start + 9;
+  const hsEnd = Math.min(end, start + 4 + ((b[start + 1]! << 16) | (b[start + 2]! << 8) | b[start + 3]!));
+  let p = start + 4;
   if (p + 34 > hsEnd) return { service: 'ssl', text: type === 1 ? 'client hello' : 'server hello' };
   const legacy = (b[p]! << 8) | b[p + 1]!;
   p += 34; // version, random
@@ -160,22 +190,103 @@ function dns(b: Uint8Array, start: number, end: number): Sniffed | null {
 function quic(b: Uint8Array, start: number, end: number): Sniffed | null {
   if (end - start < 7 || (b[start]! & 0xc0) !== 0xc0) return null;
   const v = ((b[start + 1]! << 24) | (b[start + 2]! << 16) | (b[start + 3]! << 8) | b[start + 4]!) >>> 0;
-  const name = v === 1 ? 'v1' : v === 0x6b3343cf ? 'v2' : (v & 0xffffff00) === 0xff000000 ? `draft-${v & 0xff}` : null;
+  const name = v === 1 ? 'v1' : v === 0x6b3343cf ? 'v2' : ((v & 0xffffff00) >>> 0) === 0xff000000 ? `draft-${v & 0xff}` : null;
   if (name === null || b[start + 5]! > 20) return null;
   return { service: 'quic', text: `quic ${name}` };
 }
 
 /**
- * The first payload of one end, `bytes[start, end)` as captured: what it speaks, or null. `tcp`:
- * DNS over TCP has a 2-byte length first.
+ * A TLS hello whose record goes on in the end's next TCP segments: the bytes are kept (up to
+ * TLS_MAX) and the hello read again as each segment in sequence adds to them; a segment out of
+ * order or cut by the capture ends it (what was read stands). Retransmitted bytes are skipped.
  */
-export function sniff(bytes: Uint8Array, start: number, end: number, tcp: boolean): Sniffed | null {
-  const stop = Math.min(end, start + SNIFF_BYTES, bytes.length);
+class TlsHello implements MoreToRead {
+  private buf: Uint8Array;
+  private have: number;
+  private segments = 1;
+
+  constructor(first: Uint8Array, private readonly need: number, private nextSeq: number) {
+    this.buf = first.slice();
+    this.have = first.length;
+  }
+
+  read(bytes: Uint8Array, start: number, end: number, seq: number | null): Sniffed | null {
+    if (seq === null || ++this.segments > TLS_SEGMENTS) return null;
+    const skip = (this.nextSeq - seq) >>> 0; // bytes already held (a retransmission), mod 2^32
+    if (skip > 0x7fffffff) return null; // a hole: a segment before it is missing
+    const take = Math.max(0, Math.min(end - start - skip, this.need - this.have));
+    if (take > 0) {
+      if (this.have + take > this.buf.length) {
+        const buf = new Uint8Array(Math.min(this.need, Math.max(this.have + take, this.buf.length * 2)));
+        buf.set(this.buf.subarray(0, this.have));
+        this.buf = buf;
+      }
+      this.buf.set(bytes.subarray(start + skip, start + skip + take), this.have);
+      this.have += take;
+      this.nextSeq = (this.nextSeq + skip + take) >>> 0;
+    }
+    const found = tls(this.buf, 0, this.have);
+    if (found === null) return null;
+    if (this.have < this.need) found.more = this;
+    return found;
+  }
+}
+
+/** A QUIC client's Initials, read until their CRYPTO frames hold the ClientHello. */
+class QuicInitials implements MoreToRead {
+  constructor(private readonly hello: QuicHello) {}
+
+  read(bytes: Uint8Array, start: number, end: number): Sniffed | null {
+    const ch = this.hello.feed(bytes, start, end);
+    if (ch !== null) return quicSaid(this.hello, ch);
+    return this.hello.alive ? { service: 'quic', text: `quic ${this.hello.version.name}`, more: this } : null;
+  }
+}
+
+function quicSaid(hello: QuicHello, ch: Uint8Array): Sniffed {
+  const said = tlsHello(ch, 0, ch.length);
+  const words = said !== null && said.text !== 'client hello' ? ` ${said.text}` : '';
+  return { service: 'quic', text: `quic ${hello.version.name}${words}` };
+}
+
+/** A client's first QUIC datagram: its ClientHello when the Initials open, else its version. */
+function quicClient(b: Uint8Array, start: number, end: number, found: Sniffed): Sniffed {
+  const v = versionKeys(((b[start + 1]! << 24) | (b[start + 2]! << 16) | (b[start + 3]! << 8) | b[start + 4]!) >>> 0);
+  if (v === null) return found;
+  const hello = new QuicHello(v);
+  const ch = hello.feed(b, start, end);
+  if (ch !== null) return quicSaid(hello, ch);
+  // Go on when this datagram's Initial opened with the client's keys (a server's does not), or
+  // when it had none (0-RTT packets may come first).
+  return hello.alive && (hello.opened || hello.initials === 0) ? { ...found, more: new QuicInitials(hello) } : found;
+}
+
+/** A TLS record at `start` whose hello needs more bytes than this payload holds: how many, else 0. */
+function tlsNeeds(b: Uint8Array, start: number, end: number): number {
+  if (end - start < 9 || b[start] !== 0x16 || b[start + 1] !== 3 || b[start + 2]! > 4) return 0;
+  const record = 5 + ((b[start + 3]! << 8) | b[start + 4]!);
+  const hello = 9 + ((b[start + 6]! << 16) | (b[start + 7]! << 8) | b[start + 8]!);
+  const need = Math.min(record, hello, TLS_MAX);
+  return need > end - start ? need : 0;
+}
+
+/**
+ * The first payload of one end, `bytes[start, end)` as captured: what it speaks, or null. `tcp`:
+ * DNS over TCP has a 2-byte length first. `seq`: the segment's TCP sequence number when its
+ * payload is all captured (a TLS hello may go on in the next segments), else null.
+ */
+export function sniff(bytes: Uint8Array, start: number, end: number, tcp: boolean, seq: number | null = null): Sniffed | null {
+  end = Math.min(end, bytes.length);
+  const stop = Math.min(end, start + SNIFF_BYTES);
   if (stop - start < 4) return null;
   const c = bytes[start]!;
   let found: Sniffed | null = null;
-  if (c === 0x16) found = tls(bytes, start, stop);
-  else if (c === 0x53 && ascii(bytes, start, start + 4) === 'SSH-') {
+  if (c === 0x16) {
+    // A hello is read whole: its server name may come after a large key share.
+    found = tls(bytes, start, Math.min(end, start + 5 + TLS_MAX));
+    const need = found !== null && tcp && seq !== null ? tlsNeeds(bytes, start, end) : 0;
+    if (found !== null && need > 0) found.more = new TlsHello(bytes.subarray(start, end), need, (seq! + end - start) >>> 0);
+  } else if (c === 0x53 && ascii(bytes, start, start + 4) === 'SSH-') {
     const line = lineAt(bytes, start, stop);
     if (line !== null && /^SSH-\d\.\d+-/.test(line)) found = { service: 'ssh', text: line };
   } else if (c === 0x50 && ascii(bytes, start, Math.min(stop, start + 14)) === 'PRI * HTTP/2.0') {
@@ -183,7 +294,17 @@ export function sniff(bytes: Uint8Array, start: number, end: number, tcp: boolea
   } else if (c >= 0x41 && c <= 0x5a) found = http(bytes, start, stop);
   if (found === null) {
     // DNS over TCP: a 2-byte length first, which must hold at least a header and a question.
-    found = tcp ? (((bytes[start]! << 8) | bytes[start + 1]!) >= 17 ? dns(bytes, start + 2, stop) : null) : quic(bytes, start, stop) ?? dns(bytes, start, stop);
+    if (tcp) found = ((bytes[start]! << 8) | bytes[start + 1]!) >= 17 ? dns(bytes, start + 2, stop) : null;
+    else {
+      found = quic(bytes, start, stop);
+      found = found !== null ? quicClient(bytes, start, end, found) : dns(bytes, start, stop);
+    }
   }
-  return found === null ? null : { service: found.service, text: safeSummaryText(found.text) };
+  return found === null ? null : safe(found);
+}
+
+/** The same, its text made safe to print (safeSummaryText). */
+export function safe(found: Sniffed): Sniffed {
+  const text = safeSummaryText(found.text);
+  return found.more === undefined ? { service: found.service, text } : { service: found.service, text, more: found.more };
 }
