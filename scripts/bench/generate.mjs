@@ -3,7 +3,7 @@
  * Deterministic generator of a large Ethernet/IPv4 classic pcap for benchmarks, streamed to
  * disk (nothing is kept in memory but the open flows).
  *
- *   node scripts/bench/generate.mjs OUT.pcap [--packets 2000000] [--flows 100000] [--open 2000] [--seed 1]
+ *   node scripts/bench/generate.mjs OUT.pcap [--packets 2000000] [--flows 100000] [--open 2000] [--seed 1] [--busy-server]
  *   node scripts/bench/generate.mjs - ...      (to stdout, e.g. piped into `flowdemux flows -`)
  *
  * Traffic: about `--open` flows open at once, interleaved at random; TCP flows do a handshake,
@@ -11,6 +11,12 @@
  * query/response pairs. Many clients share server ports 80, 443 and 53 on a few servers, and
  * client ports repeat across client hosts, as in the teaching picture. Payload bytes are zero.
  * The flow count is approached by sizing flows from the packet budget: packets/flows on average.
+ *
+ * --busy-server: shaped like a busy server instead (issue 21): every flow 20 packets; TCP flows
+ * (80%) do a handshake, six requests of 50-500 bytes each answered by 100-1,400 bytes, an ACK and
+ * a FIN close, with HTTP's first words on ports 80 and 8089 and TLS records on 443; UDP flows are
+ * ten DNS queries and answers on port 53; 60,000 distinct client addresses; server ports 80, 443,
+ * 53 and 8089; every seventh flow from client port 9157. Payload beyond the first words is zero.
  */
 import { openSync, writeSync, closeSync } from 'node:fs';
 
@@ -24,6 +30,7 @@ if (!out) {
   process.stderr.write('usage: generate.mjs OUT.pcap [--packets N] [--flows N] [--open N] [--seed N]\n');
   process.exit(2);
 }
+const BUSY = args.includes('--busy-server');
 const TOTAL = opt('--packets', 2_000_000);
 const FLOWS = opt('--flows', 100_000);
 const OPEN = opt('--open', 2_000);
@@ -42,8 +49,53 @@ const randInt = (lo, hi) => lo + Math.floor(rand() * (hi - lo + 1));
 const SERVERS = Array.from({ length: 16 }, (_, i) => (192 << 24) | (0 << 16) | (2 << 8) | (i + 1));
 const meanPackets = TOTAL / FLOWS;
 
+const CLIENTS = 60_000;
+let flowNumber = 0;
+
+/** A busy server's flow: 20 packets, HTTP, TLS or DNS first words (`payload` steps carry a kind). */
+function busyFlow() {
+  const n = flowNumber++;
+  const kind = rand();
+  const udp = kind < 0.2;
+  const sport = udp ? 53 : kind < 0.55 ? 80 : kind < 0.85 ? 443 : 8089;
+  const client = (10 << 24) | (1 << 16) | randInt(0, CLIENTS - 1);
+  const server = SERVERS[randInt(0, 3)];
+  const cport = n % 7 === 0 ? 9157 : randInt(1024, 65535);
+  const plan = [];
+  if (udp) {
+    for (let i = 0; i < 10; i++) plan.push([0, 0, randInt(30, 60), 'dnsq'], [1, 0, randInt(60, 300), 'dnsr']);
+  } else {
+    const [req, resp] = sport === 443 ? ['tls', 'tls'] : ['httpq', 'httpr'];
+    plan.push([0, 0x02, 0], [1, 0x12, 0], [0, 0x10, 0]);
+    for (let i = 0; i < 6; i++) plan.push([0, 0x18, randInt(50, 500), req], [1, 0x18, randInt(100, 1400), resp]);
+    plan.push([0, 0x10, 0], [0, 0x11, 0], [1, 0x10, 0], [1, 0x11, 0], [0, 0x10, 0]);
+  }
+  return { udp, client, server, cport, sport, plan, next: 0, seqC: randInt(0, 0x7fffffff), seqS: randInt(0, 0x7fffffff) };
+}
+
+/** The first words of a payload of `kind` at `p` (`len` bytes there; the rest stays zero). */
+function firstWords(kind, p, len) {
+  let words;
+  if (kind === 'httpq') words = 'GET /items/4711 HTTP/1.1\r\nHost: busy.example\r\n\r\n';
+  else if (kind === 'httpr') words = 'HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n';
+  else if (kind === 'tls') {
+    buf[p] = 0x17; buf[p + 1] = 3; buf[p + 2] = 3; buf.writeUInt16BE(len - 5, p + 3); // application data
+    return;
+  } else {
+    // DNS: id, flags (a query, or an answer NOERROR), one question busy.example A IN.
+    buf.writeUInt16BE(0x1234, p);
+    buf.writeUInt16BE(kind === 'dnsq' ? 0x0100 : 0x8180, p + 2);
+    buf.writeUInt16BE(1, p + 4);
+    const name = [4, 98, 117, 115, 121, 7, 101, 120, 97, 109, 112, 108, 101, 0, 0, 1, 0, 1];
+    for (let i = 0; i < name.length && 12 + i < len; i++) buf[p + 12 + i] = name[i];
+    return;
+  }
+  buf.write(words.slice(0, len), p, 'latin1');
+}
+
 /** A flow's plan: a list of packets [dir(0 c→s,1 s→c), flags, payload]. Built lazily. */
 function newFlow() {
+  if (BUSY) return busyFlow();
   const udp = rand() < 0.2;
   const client = (10 << 24) | randInt(0, 0xffffff);
   const server = SERVERS[randInt(0, SERVERS.length - 1)];
@@ -105,7 +157,7 @@ const open = Array.from({ length: OPEN }, newFlow);
 let flowsStarted = OPEN;
 
 function writePacket(f, step) {
-  const [dir, flags, payload] = step;
+  const [dir, flags, payload, kind] = step;
   const l4 = f.udp ? 8 : 20;
   const ipLen = 20 + l4 + payload;
   const frameLen = 14 + ipLen;
@@ -141,6 +193,7 @@ function writePacket(f, step) {
   const dp = dir ? f.cport : f.sport;
   buf.writeUInt16BE(sp, p);
   buf.writeUInt16BE(dp, p + 2);
+  if (kind !== undefined) firstWords(kind, p + l4, payload);
   if (f.udp) {
     buf.writeUInt16BE(8 + payload, p + 4);
   } else {

@@ -3,19 +3,25 @@
  * `npm run bench`: packets/s and peak memory of flowdemux on a large generated capture, beside
  * tshark's conversation statistics and `cat` when present, measured in the same run.
  *
- *   node scripts/bench/run.mjs [--packets 2000000] [--runs 3] [--tshark-runs 1] [--scale 10000000] [--no-tshark] [--no-live]
+ *   node scripts/bench/run.mjs [--packets 2000000] [--runs 3] [--tshark-runs 1] [--scale 10000000]
+ *                              [--no-tshark] [--no-peers] [--no-live] [--only-mixed | --only-busy]
  *
- * 1. Generates (once, cached in bench/.cache, deterministic from a seed) an Ethernet/IPv4 pcap:
- *    2,000,000 packets, about 100,000 TCP and UDP flows, 2,000 open at once (generate.mjs).
- * 2. Times `flowdemux flows --format json > /dev/null` and `--format ndjson`, `--runs` times each,
- *    and prints the median wall time, packets/s, MB/s and peak RSS (the largest of the runs).
- * 3. The same for `tshark -q -z conv,tcp -z conv,udp -r FILE` and `cat FILE`, when installed.
+ * 1. Generates (once, cached in bench/.cache, deterministic from a seed) two Ethernet/IPv4 pcaps
+ *    (generate.mjs): the mixed capture, 2,000,000 packets, about 100,000 TCP and UDP flows of
+ *    mixed lengths, 2,000 open at once; and the busy-server capture (--busy-server: 100,000 flows
+ *    of 20 packets, HTTP, TLS and DNS, 60,000 client addresses).
+ * 2. On each, times `flowdemux flows --format json > /dev/null` and `--format ndjson`, `--runs`
+ *    times each, and prints the median wall time, packets/s, MB/s and peak RSS (the largest).
+ * 3. The same for `cat FILE`, the C flow meters `nfpcapd -r FILE -w DIR` (nfdump) and
+ *    `argus -r FILE -w OUT` (argus-server), and `tshark -q -z conv,tcp -z conv,udp -r FILE`, when
+ *    installed (Debian packages nfdump, argus-server, tshark).
  * 4. Memory scale: `--scale` packets generated as a stream into `flowdemux flows - --format ndjson`
  *    (nothing kept on disk); its peak RSS must not grow with the packet count.
  * Peak RSS comes from GNU time (`/usr/bin/time -f %M`) or, without it, python3's getrusage.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -72,34 +78,47 @@ if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) {
   process.exit(2);
 }
 mkdirSync(CACHE, { recursive: true });
-if (!existsSync(FILE)) {
-  console.error(`bench: generating ${FILE} (once)...`);
-  execFileSync(process.execPath, [GEN, FILE, '--packets', String(PACKETS), '--flows', String(FLOWS), '--seed', '1'], { stdio: 'inherit' });
-}
-const bytes = statSync(FILE).size;
 const q = (p) => `'${p.replace(/'/g, "'\\''")}'`;
+const peersDir = mkdtempSync(join(tmpdir(), 'flowdemux-bench-'));
+process.on('exit', () => rmSync(peersDir, { recursive: true, force: true }));
 
-const rows = [];
-rows.push(bench('flowdemux flows --format json', `node ${q(BIN)} flows ${q(FILE)} --format json > /dev/null`, RUNS));
-rows.push(bench('flowdemux flows --format ndjson', `node ${q(BIN)} flows ${q(FILE)} --format ndjson > /dev/null`, RUNS));
-if (has('cat')) rows.push(bench('cat', `cat ${q(FILE)} > /dev/null`, RUNS));
-if (!args.includes('--no-tshark') && has('tshark')) {
-  rows.push(bench('tshark -q -z conv,tcp -z conv,udp', `tshark -q -z conv,tcp -z conv,udp -r ${q(FILE)} > /dev/null 2>&1`, TSHARK_RUNS));
+/** Generates a capture once (cached), then times flowdemux and, when installed, its peers on it. */
+function benchCapture(title, file, genArgs) {
+  if (!existsSync(file)) {
+    console.error(`bench: generating ${file} (once)...`);
+    execFileSync(process.execPath, [GEN, file, '--packets', String(PACKETS), ...genArgs, '--seed', '1'], { stdio: 'inherit' });
+  }
+  const bytes = statSync(file).size;
+  const rows = [];
+  rows.push(bench('flowdemux flows --format json', `node ${q(BIN)} flows ${q(file)} --format json > /dev/null`, RUNS));
+  rows.push(bench('flowdemux flows --format ndjson', `node ${q(BIN)} flows ${q(file)} --format ndjson > /dev/null`, RUNS));
+  if (has('cat')) rows.push(bench('cat', `cat ${q(file)} > /dev/null`, RUNS));
+  if (!args.includes('--no-peers')) {
+    // The C flow meters, as their Debian packages install them (nfdump 1.7.1, argus 3.0.8).
+    if (has('nfpcapd')) rows.push(bench('nfpcapd -r F -w DIR', `rm -rf ${q(peersDir)}/nf && mkdir ${q(peersDir)}/nf && nfpcapd -r ${q(file)} -w ${q(peersDir)}/nf > /dev/null 2>&1`, RUNS));
+    if (has('argus')) rows.push(bench('argus -r F -w OUT', `argus -r ${q(file)} -w ${q(peersDir)}/out.argus > /dev/null 2>&1; rm -f ${q(peersDir)}/out.argus`, RUNS));
+  }
+  if (!args.includes('--no-tshark') && has('tshark')) {
+    rows.push(bench('tshark -q -z conv,tcp -z conv,udp', `tshark -q -z conv,tcp -z conv,udp -r ${q(file)} > /dev/null 2>&1`, TSHARK_RUNS));
+  }
+  const mb = bytes / 1e6;
+  console.log(`\n${title}: ${file}\n  ${PACKETS.toLocaleString('en-US')} packets, ${mb.toFixed(0)} MB`);
+  console.log(`  node ${process.version}, ${cpus().length} cores\n`);
+  console.log('command                              median s   packets/s    MB/s   peak RSS MB  runs');
+  for (const r of rows) {
+    console.log(`${r.label.padEnd(36)} ${r.seconds.toFixed(2).padStart(8)} ${Math.round(PACKETS / r.seconds).toLocaleString('en-US').padStart(11)} ${(mb / r.seconds).toFixed(0).padStart(7)} ${r.rssMb.toFixed(0).padStart(13)} ${String(r.runs).padStart(5)}`);
+  }
+  const json = rows[0];
+  const tshark = rows.find((r) => r.label.startsWith('tshark'));
+  const cat = rows.find((r) => r.label === 'cat');
+  console.log('');
+  if (tshark) console.log(`flowdemux json is ${(tshark.seconds / json.seconds).toFixed(1)}x faster than tshark's conversation statistics, with ${(tshark.rssMb / json.rssMb).toFixed(1)}x less memory`);
+  if (cat) console.log(`flowdemux json takes ${(json.seconds / cat.seconds).toFixed(1)}x the time of reading the file with cat`);
 }
 
-const mb = bytes / 1e6;
-console.log(`\ncapture: ${FILE}\n  ${PACKETS.toLocaleString('en-US')} packets, ${mb.toFixed(0)} MB, ~${FLOWS.toLocaleString('en-US')} flows`);
-console.log(`  node ${process.version}, ${(await import('node:os')).cpus().length} cores\n`);
-console.log('command                              median s   packets/s    MB/s   peak RSS MB  runs');
-for (const r of rows) {
-  console.log(`${r.label.padEnd(36)} ${r.seconds.toFixed(2).padStart(8)} ${Math.round(PACKETS / r.seconds).toLocaleString('en-US').padStart(11)} ${(mb / r.seconds).toFixed(0).padStart(7)} ${r.rssMb.toFixed(0).padStart(13)} ${String(r.runs).padStart(5)}`);
-}
-const json = rows[0];
-const tshark = rows.find((r) => r.label.startsWith('tshark'));
-const cat = rows.find((r) => r.label === 'cat');
-console.log('');
-if (tshark) console.log(`flowdemux json is ${(tshark.seconds / json.seconds).toFixed(1)}x faster than tshark's conversation statistics, with ${(tshark.rssMb / json.rssMb).toFixed(1)}x less memory`);
-if (cat) console.log(`flowdemux json takes ${(json.seconds / cat.seconds).toFixed(1)}x the time of reading the file with cat`);
+const which = args.includes('--only-busy') ? ['busy'] : args.includes('--only-mixed') ? ['mixed'] : ['mixed', 'busy'];
+if (which.includes('mixed')) benchCapture('mixed capture', FILE, ['--flows', String(FLOWS)]);
+if (which.includes('busy')) benchCapture('busy-server capture', join(CACHE, `bench-busy-${PACKETS}.pcap`), ['--busy-server']);
 
 if (SCALE > 0) {
   const scale = measure(`node ${q(GEN)} - --packets ${SCALE} --flows ${Math.round(SCALE / 20)} --seed 2 | node ${q(BIN)} flows - --format ndjson > /dev/null`);
