@@ -6,6 +6,10 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { CaptureInfo } from '../core/frame.js';
+import type { Flow } from '../core/flow.js';
+import { ecsLine } from '../report/ecs.js';
+import { flowJsonBound, writeFlowJson } from '../report/json.js';
+import { zeekJsonLine } from '../report/zeek.js';
 import { renderJunit } from '../check/junit.js';
 import type { Verdict } from '../check/measures.js';
 import { checkDocument, renderVerdictsTable } from '../check/report.js';
@@ -172,5 +176,29 @@ export function writeVerdicts(
     return [];
   } catch (err) {
     return [`--junit ${options.junit}: cannot write it: ${outputErrorText(err as Error)}`];
+  }
+}
+
+/** One flow's JSON and a newline, rendered straight into the output's pending bytes. */
+function writeFlowLine(out: Output, flow: Flow, digits: number): Promise<void> | undefined {
+  const buf = out.reserve(flowJsonBound(flow) + 1);
+  const end = writeFlowJson(buf, out.end, flow, digits);
+  buf[end] = 0x0a; // \n
+  return out.commit(end + 1);
+}
+
+/** The formats written a line a flow, with nothing around: each can stream as flows end. */
+export const LINE_FORMATS = ['ndjson', 'zeek-json', 'ecs'] as const;
+
+export function isLineFormat(format: string): boolean {
+  return (LINE_FORMATS as readonly string[]).includes(format);
+}
+
+/** Writes one flow's line in a line format (isLineFormat). */
+export function flowLineWriter(format: string): (out: Output, flow: Flow, digits: number) => Promise<void> | undefined {
+  switch (format) {
+    case 'zeek-json': return (out, flow) => out.write(zeekJsonLine(flow));
+    case 'ecs': return (out, flow, digits) => out.write(ecsLine(flow, { digits }));
+    default: return writeFlowLine;
   }
 }

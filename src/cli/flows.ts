@@ -1,14 +1,17 @@
-/** `flowdemux flows`: packets into flows by tuple, reported as table, JSON, NDJSON, CSV or Zeek. */
+/**
+ * `flowdemux flows`: packets into flows by tuple, reported as table, JSON, NDJSON, CSV, Zeek
+ * (conn.log as TSV or JSON lines) or ECS documents.
+ */
 import type { CaptureInfo } from '../core/frame.js';
 import type { Flow } from '../core/flow.js';
 import { flowsCsvChunks } from '../report/csv.js';
-import { flowJsonBound, flowsJsonChunks, flowsJsonHead, flowsJsonTail, writeFlowJson, type FlowsDocumentOptions } from '../report/json.js';
+import { flowsJsonChunks, flowsJsonHead, flowsJsonTail, type FlowsDocumentOptions } from '../report/json.js';
 import { FlowJsonStore } from '../report/json-store.js';
 import { flowMatcher, selectFlows } from '../report/select.js';
 import { renderFlowsTable } from '../report/table.js';
 import { zeekConnLogChunks } from '../report/zeek.js';
 import {
-  WRITING_REPORT, flowSelection, noPacketsKept, noPacketsLine, readCommandFlows, writeReport, type CommandResult, type Io,
+  WRITING_REPORT, flowLineWriter, flowSelection, isLineFormat, noPacketsKept, noPacketsLine, readCommandFlows, writeReport, type CommandResult, type Io,
 } from './command.js';
 import type { Options } from './options.js';
 import type { Output } from './output.js';
@@ -21,14 +24,6 @@ async function writeChunks(out: Output, chunks: Iterable<string>): Promise<void>
     if (wait) await wait;
     if (out.closed) return;
   }
-}
-
-/** One flow's JSON and a newline, rendered straight into the output's pending bytes. */
-function writeFlowLine(out: Output, flow: Flow, digits: number): Promise<void> | undefined {
-  const buf = out.reserve(flowJsonBound(flow) + 1);
-  const end = writeFlowJson(buf, out.end, flow, digits);
-  buf[end] = 0x0a; // \n
-  return out.commit(end + 1);
 }
 
 /**
@@ -59,8 +54,10 @@ async function writeStoredDocument(
 export async function runFlows(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const selection = flowSelection(options);
   const unordered = selection.sort === undefined && selection.limit === undefined;
-  // NDJSON without sorting streams: each flow is written when it ends, and not kept.
-  const streaming = options.format === 'ndjson' && unordered;
+  // NDJSON (and the other line formats) without sorting streams: each flow is written when it
+  // ends, and not kept.
+  const streaming = isLineFormat(options.format) && unordered;
+  const writeLine = flowLineWriter(options.format);
   // JSON without sorting keeps each flow's bytes, not the flow, until the document is written.
   const store = options.format === 'json' && unordered ? new FlowJsonStore() : null;
   const matches = flowMatcher(selection);
@@ -72,7 +69,7 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
     }
     : (flow: Flow) => {
       if (!matches(flow)) return;
-      const w = writeFlowLine(out, flow, streamDigits);
+      const w = writeLine(out, flow, streamDigits);
       if (w) pending = w;
     };
   const { engine, read, digits } = await readCommandFlows(options, io, out, {
@@ -109,8 +106,10 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
           await writeChunks(out, flowsJsonChunks(flows, read.captures, warnings, { digits, summary }));
           break;
         case 'ndjson':
+        case 'zeek-json':
+        case 'ecs':
           for (const f of flows) {
-            const wait = writeFlowLine(out, f, digits);
+            const wait = writeLine(out, f, digits);
             if (wait) await wait;
             if (out.closed) break;
           }

@@ -3,7 +3,7 @@
  *
  * live: capture on a device (default lo) through the same decode and demux code as files. On a
  * terminal the flow table is redrawn about once a second; when piped, only the final report is
- * printed (or, with --format ndjson, one line per flow as it ends). Stops at --count,
+ * printed (or, with --format ndjson, zeek-json or ecs, one line per flow as it ends). Stops at --count,
  * --duration, Ctrl-C or SIGTERM, then closes the -w file and prints the final report.
  *
  * With --rules (check while capturing), the final report is the verdict of each rule over the
@@ -23,13 +23,13 @@ import type { Flow } from '../core/flow.js';
 import { openLiveCapture } from '../pipeline/live.js';
 import { pump } from '../pipeline/pump.js';
 import { badChecksumLines } from '../pipeline/read.js';
-import { flowsJsonChunks, flowToNdjsonLine } from '../report/json.js';
+import { flowsJsonChunks } from '../report/json.js';
 import { filterFlows, selectFlows, sortFlows } from '../report/select.js';
 import { renderFlowsTable } from '../report/table.js';
 import { cutToFit, fitColumns, renderColumns, wrapText, type Column } from '../report/fit.js';
 import { LiveScreen, reportRows, reportWidth } from './terminal.js';
 import { engineSettings } from '../pipeline/flows.js';
-import { flowSelection, loadRulesFile, writeVerdicts, type CommandResult, type Io } from './command.js';
+import { flowLineWriter, flowSelection, isLineFormat, loadRulesFile, writeVerdicts, type CommandResult, type Io } from './command.js';
 import { FactsCollector } from '../check/facts.js';
 import { evaluate, needsSegments } from '../check/measures.js';
 import type { Options } from './options.js';
@@ -83,7 +83,9 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   // Looked up while they are open: short connections need this process scheduled promptly.
   const boost = options.boost ? boostPriority() : null;
 
-  const streaming = format === 'ndjson';
+  // NDJSON, conn.log JSON and ECS: a line a flow as each ends.
+  const streaming = isLineFormat(format);
+  const writeLine = flowLineWriter(format);
   let pending: Promise<void> | undefined;
   const engine = new DemuxEngine(
     engineSettings(options, streaming
@@ -95,7 +97,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
             attribution.attribute(flow);
             attribution.forget(flow.id);
             if (filterFlows([flow], selection).length === 0) return;
-            const w = out.write(flowToNdjsonLine(flow, { digits: 9 }));
+            const w = writeLine(out, flow, 9);
             if (w) pending = w;
           },
         }

@@ -71,11 +71,11 @@ export class UsageError extends Error {
 
 const FORMATS: Record<Command, readonly string[]> = {
   packets: ['table', 'ndjson'],
-  flows: ['table', 'json', 'ndjson', 'csv', 'zeek'],
+  flows: ['table', 'json', 'ndjson', 'csv', 'zeek', 'zeek-json', 'ecs'],
   demux: ['table', 'json', 'dot', 'mermaid', 'svg'],
   ladder: ['table', 'json', 'mermaid'],
   follow: ['text', 'hex', 'raw'],
-  live: ['table', 'json', 'ndjson', 'dot', 'mermaid'],
+  live: ['table', 'json', 'ndjson', 'zeek-json', 'ecs', 'dot', 'mermaid'],
   interfaces: ['table', 'json'],
   check: ['table', 'json'],
   report: ['html'],

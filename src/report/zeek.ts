@@ -71,7 +71,35 @@ function zeekEscape(s: string): string {
   return s.replace(/[\x00-\x1f\x7f\\]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-function zeekRow(f: Flow): string {
+/**
+ * One conn.log record, every field as Zeek has it before a writer formats it: `undefined` is
+ * Zeek's unset (`-` in TSV, the key left out in JSON). Times stay integers; the writers choose.
+ */
+export interface ZeekConn {
+  ts: Timestamp;
+  uid: string;
+  origH: string;
+  origP: number;
+  respH: string;
+  respP: number;
+  proto: string;
+  service: string | undefined;
+  /** Start and end of the duration (Zeek's clock stops at the close); unset when it is 0. */
+  duration: { start: Timestamp; end: Timestamp } | undefined;
+  origBytes: number | undefined;
+  respBytes: number | undefined;
+  connState: string;
+  missedBytes: number;
+  history: string | undefined;
+  origPkts: number;
+  origIpBytes: number;
+  respPkts: number;
+  respIpBytes: number;
+  tunnelParents: string[] | undefined;
+  communityId: string;
+}
+
+export function zeekConn(f: Flow): ZeekConn {
   // Zeek's clock stops once both ends have closed (closedAt): a last ACK does not lengthen it.
   const end = f.closedAt ?? f.end;
   // Zeek logs duration and the two byte counts only when the duration is positive.
@@ -79,23 +107,52 @@ function zeekRow(f: Flow): string {
   // Another IP protocol is Zeek's unknown_transport: its number in both port fields (Zeek's
   // baselines write it so) and no payload counted (its endpoints have no size).
   const other = f.ipProtocol;
+  const service = zeekService(f);
+  return {
+    ts: f.start,
+    uid: zeekUid(f.id),
+    origH: f.client.ip,
+    origP: other ?? f.client.port,
+    respH: f.server.ip,
+    respP: other ?? f.server.port,
+    proto: other !== undefined ? 'unknown_transport' : f.proto === 'icmpv6' ? 'icmp' : f.proto, // Zeek's transport_proto has one icmp for both
+    service: service === '-' ? undefined : service,
+    duration: timed ? { start: f.start, end } : undefined,
+    origBytes: timed ? (other === undefined ? f.toServer.payloadBytes : 0) : undefined,
+    respBytes: timed ? (other === undefined ? f.toClient.payloadBytes : 0) : undefined,
+    connState: f.state,
+    missedBytes: missedOf(f.toServer) + missedOf(f.toClient),
+    history: f.history === '' ? undefined : f.history,
+    origPkts: f.toServer.packets,
+    origIpBytes: f.toServer.ipBytes,
+    respPkts: f.toClient.packets,
+    respIpBytes: f.toClient.ipBytes,
+    tunnelParents: f.tunnelParents === undefined || f.tunnelParents.length === 0 ? undefined : f.tunnelParents.map(zeekUid),
+    communityId: f.communityId,
+  };
+}
+
+const unset = (v: string | number | undefined): string => (v === undefined ? '-' : String(v));
+
+function zeekRow(f: Flow): string {
+  const c = zeekConn(f);
   return [
-    epochText(f.start.sec, f.start.nsec, 6),
-    zeekUid(f.id),
-    f.client.ip, String(other ?? f.client.port), f.server.ip, String(other ?? f.server.port),
-    other !== undefined ? 'unknown_transport' : f.proto === 'icmpv6' ? 'icmp' : f.proto, // Zeek's transport_proto has one icmp for both
-    zeekService(f),
-    timed ? spanText(f.start, end, 6) : '-',
-    timed ? String(other === undefined ? f.toServer.payloadBytes : 0) : '-',
-    timed ? String(other === undefined ? f.toClient.payloadBytes : 0) : '-',
-    f.state,
+    epochText(c.ts.sec, c.ts.nsec, 6),
+    c.uid,
+    c.origH, String(c.origP), c.respH, String(c.respP),
+    c.proto,
+    unset(c.service),
+    c.duration === undefined ? '-' : spanText(c.duration.start, c.duration.end, 6),
+    unset(c.origBytes),
+    unset(c.respBytes),
+    c.connState,
     '-', '-',
-    String(missedOf(f.toServer) + missedOf(f.toClient)),
-    f.history === '' ? '-' : zeekEscape(f.history),
-    String(f.toServer.packets), String(f.toServer.ipBytes),
-    String(f.toClient.packets), String(f.toClient.ipBytes),
-    f.tunnelParents === undefined || f.tunnelParents.length === 0 ? '-' : f.tunnelParents.map(zeekUid).join(','),
-    f.communityId,
+    String(c.missedBytes),
+    c.history === undefined ? '-' : zeekEscape(c.history),
+    String(c.origPkts), String(c.origIpBytes),
+    String(c.respPkts), String(c.respIpBytes),
+    c.tunnelParents === undefined ? '-' : c.tunnelParents.join(','),
+    c.communityId,
   ].join('\t');
 }
 
@@ -138,4 +195,43 @@ export function* zeekConnLogChunks(flows: readonly Flow[], opts?: ZeekOptions): 
 
 export function renderZeekConnLog(flows: readonly Flow[], opts?: ZeekOptions): string {
   return [...zeekConnLogChunks(flows, opts)].join('');
+}
+
+/**
+ * A time as Zeek holds it: a double of seconds, made from the capture's seconds and
+ * microseconds as Zeek's packet source does (sec + usec / 1e6; libpcap hands Zeek microseconds).
+ */
+export function zeekTime(t: Timestamp): number {
+  return t.sec + Math.floor(t.nsec / 1000) / 1e6;
+}
+
+/**
+ * A double as Zeek's JSON writer (rapidjson) prints it: the shortest text that reads back as the
+ * same double, as JavaScript's, but a whole number keeps `.0` (`1764056602.0`).
+ */
+function zeekDouble(x: number): string {
+  const s = String(x);
+  return Number.isInteger(x) && !s.includes('e') ? `${s}.0` : s;
+}
+
+/**
+ * One conn.log record as Zeek writes it with `LogAscii::use_json=T`: an object a line, the
+ * fields in conn.log's order under their dotted names (`id.orig_h`, flat, not nested), times
+ * and intervals as doubles of seconds (duration is end − start of those doubles, Zeek's
+ * subtraction, float noise and all), counts and ports as integers, sets as arrays, and every
+ * unset field left out (so never `local_orig`/`local_resp`, which need Zeek's `Site::local_nets`).
+ */
+export function zeekJsonLine(f: Flow): string {
+  const c = zeekConn(f);
+  let s = `{"ts":${zeekDouble(zeekTime(c.ts))},"uid":"${c.uid}","id.orig_h":"${c.origH}","id.orig_p":${c.origP},`
+    + `"id.resp_h":"${c.respH}","id.resp_p":${c.respP},"proto":"${c.proto}"`;
+  if (c.service !== undefined) s += `,"service":${JSON.stringify(c.service)}`;
+  if (c.duration !== undefined) s += `,"duration":${zeekDouble(zeekTime(c.duration.end) - zeekTime(c.duration.start))}`;
+  if (c.origBytes !== undefined) s += `,"orig_bytes":${c.origBytes}`;
+  if (c.respBytes !== undefined) s += `,"resp_bytes":${c.respBytes}`;
+  s += `,"conn_state":"${c.connState}","missed_bytes":${c.missedBytes}`;
+  if (c.history !== undefined) s += `,"history":${JSON.stringify(c.history)}`;
+  s += `,"orig_pkts":${c.origPkts},"orig_ip_bytes":${c.origIpBytes},"resp_pkts":${c.respPkts},"resp_ip_bytes":${c.respIpBytes}`;
+  if (c.tunnelParents !== undefined) s += `,"tunnel_parents":${JSON.stringify(c.tunnelParents)}`;
+  return `${s},"community_id":"${c.communityId}"}\n`;
 }

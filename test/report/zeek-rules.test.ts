@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildPcap, tempDir, type PcapRecordSpec } from '../helpers/capture-builders.js';
 import { buildEcho, buildTcp, buildUdp, concat, ethernet, fromHex, ip } from '../helpers/packet-builders.js';
 import { runCli } from '../helpers/run-cli.js';
+import { connLogRows } from '../helpers/conn-log.js';
 
 const GOLDEN = new URL('../golden/zeek-rules/', import.meta.url).pathname;
 const T0 = 1_700_000_000;
@@ -24,18 +25,7 @@ function capture(name: string, packets: [number, Uint8Array][]): string {
   return tmp.write(name, buildPcap({}, records));
 }
 
-/** The rows of a conn.log (ours or a golden file's) as objects, keyed by the #fields names. */
-function rows(text: string): Record<string, string>[] {
-  let cols: string[] = [];
-  const out: Record<string, string>[] = [];
-  for (const line of text.split('\n')) {
-    if (line.startsWith('#fields\t')) cols = line.split('\t').slice(1);
-    if (line === '' || line.startsWith('#')) continue;
-    const cells = line.split('\t');
-    out.push(Object.fromEntries(cols.map((c, i) => [c, cells[i]!])));
-  }
-  return out;
-}
+const rows = (text: string) => connLogRows(text).rows;
 
 async function expectGolden(name: string, packets: [number, Uint8Array][], args: string[] = [], stderr: string[] = []): Promise<void> {
   const path = capture(`${name}.pcap`, packets);
