@@ -73,7 +73,7 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
       if (w) pending = w;
     };
   const { engine, read, digits } = await readCommandFlows(options, io, out, {
-    engine: streaming || store ? { onFlowEnd } : {},
+    engine: { ...(streaming || store ? { onFlowEnd } : {}), ...(options.analysis ? { tcpAnalysis: true } : {}) },
     // From a pipe, a closed connection is written when it is over, not when later traffic
     // (or the end of the input) releases it.
     endOnClose: streaming,
@@ -115,7 +115,7 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
           }
           break;
         case 'csv':
-          await writeChunks(out, flowsCsvChunks(flows, { digits }));
+          await writeChunks(out, flowsCsvChunks(flows, { digits, analysis: options.analysis }));
           break;
         case 'zeek':
           await writeChunks(out, zeekConnLogChunks(flows, { checksums: options.checksums }));
@@ -126,7 +126,7 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
             io.stderr.write(noPacketsLine(read));
             return;
           }
-          const table = renderFlowsTable(flows, { digits, summary, width: reportWidth(io.stdout) });
+          const table = renderFlowsTable(flows, { digits, summary, width: reportWidth(io.stdout), analysis: options.analysis });
           beforeOutput();
           out.write(table);
         }

@@ -26,6 +26,8 @@ export interface Options {
   /** --flow as `flows` prints it: `4`, or `4#2` (the 2nd flow on a reused tuple). */
   flow: FlowId | undefined;
   explain: boolean;
+  /** flows --analysis: tshark's TCP analysis of each TCP flow (marks counted, handshake, ACK round trips). */
+  analysis: boolean;
   interface: string;
   filter: string | undefined;
   /** --filter compiled for the file commands (live hands the text to libpcap instead). */
@@ -179,8 +181,14 @@ export function buildParser(argv: string[]) {
         ...captureOptions,
         ...flowOptions,
         format: { choices: FORMATS.flows, describe: 'output format (default: table, wherever the output goes)' },
+        analysis: {
+          type: 'boolean', default: false,
+          describe: "tshark's TCP analysis of each TCP flow: retransmissions, duplicate ACKs, zero windows... counted, "
+            + 'the handshake and ACK round trips (costs time on every segment)',
+        },
       })
         .example('$0 flows fixtures/demux-lo.pcap --port 80', 'the connections on port 80')
+        .example('$0 flows x.pcap --proto tcp --analysis', 'with retransmissions, duplicate ACKs and round trips')
         .example('$0 flows part-*.pcap --format ndjson', 'rotated files as one timeline, a JSON line a flow')
         .example("$0 flows x.pcap -f 'udp and net 10.0.0.0/8'", 'flows made of the matching packets only')
         .epilogue(`${WIDTH_NOTE}\n\n${CAPTURES_NOTE}`),
@@ -381,6 +389,7 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
     maxFlows: optionalInteger(args['max-flows'], 'max-flows', 1),
     flow: flowId(args.flow),
     explain: Boolean(args.explain),
+    analysis: Boolean(args.analysis),
     interface: String(args.interface ?? 'lo'),
     filter: args.filter as string | undefined,
     keep: command === 'live' || args.filter === undefined ? undefined : fileFilter(String(args.filter)),

@@ -89,7 +89,8 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
   const { engine, read } = await readCommandFlows(quiet, io, out, {
     // Flows are only needed for their ids here: a no-op onFlowEnd keeps the engine from
     // holding finished flows, so memory stays bounded on any capture.
-    engine: { onFlowEnd: () => undefined },
+    // The TCP analysis, segment by segment: marks only (no round trips kept for medians).
+    engine: { onFlowEnd: () => undefined, tcpAnalysis: 'marks' },
     onDigits: (d) => (ctx.digits = d),
     after: (frame, inner, innerRef, engine) => {
       let pkt = inner;
@@ -108,7 +109,10 @@ export async function runPackets(options: Options, io: Io, out: Output): Promise
         if (table) out.write(fit((ctx.narrow ? PACKET_TABLE_HEADER_NARROW : PACKET_TABLE_HEADER) + '\n'));
       }
       const why = options.explain ? explainPacket(pkt, ref, ahead?.note(frame)) : undefined;
-      return out.write(table ? fit(packetTableLine(frame, pkt, ref, ctx, why)) : packetJson(frame, pkt, ref, ctx.digits, why, ctx.windows, tunnels));
+      // The engine's analysis is of the innermost TCP segment: not of a tunnel's datagram shown instead.
+      const analysis = pkt === inner && ref !== null && ref.via === 'ports' ? engine.lastAnalysis : null;
+      return out.write(table ? fit(packetTableLine(frame, pkt, ref, ctx, why, analysis))
+        : packetJson(frame, pkt, ref, ctx.digits, why, ctx.windows, tunnels, analysis));
     },
   });
   if (read.captures.length > 0 && options.flow !== undefined && shown === 0 && !out.closed) {

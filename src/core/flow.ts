@@ -224,6 +224,39 @@ export interface Flow {
    * then (its signatures want the request and the answer). Absent in JSON.
    */
   serviceBothWays?: boolean;
+  /** TCP, with DemuxOptions.tcpAnalysis: the TCP analysis of the connection (docs/json.md, `TcpAnalysis`). */
+  analysis?: TcpAnalysisSummary;
+}
+
+/** The TCP analysis marks by the names of tshark's `tcp.analysis.*` fields. */
+export type MarkName =
+  | 'retransmission' | 'lost_segment' | 'ack_lost_segment' | 'keep_alive' | 'duplicate_ack' | 'zero_window'
+  | 'zero_window_probe' | 'zero_window_probe_ack' | 'keep_alive_ack' | 'out_of_order' | 'fast_retransmission'
+  | 'window_update' | 'window_full' | 'spurious_retransmission';
+
+/** ACK round trips of the data one direction sent (the other side's ACKs), in seconds. */
+export interface AckRtt {
+  samples: number;
+  min: number;
+  median: number;
+}
+
+/** What the analysis says of a whole connection (flows' `analysis`, docs/json.md). */
+export interface TcpAnalysisSummary {
+  /** How many segments carry each mark (tshark's names). */
+  marks: Record<MarkName, number>;
+  /**
+   * The handshake, in seconds, as tshark times it: from the last SYN before the SYN-ACK
+   * (a retransmitted SYN does not count its wait) to the SYN-ACK, from the last SYN-ACK to the
+   * first ACK, and `total`, SYN to ACK (tshark's `tcp.analysis.initial_rtt`). Null when a part
+   * was not seen.
+   */
+  handshake: { synToSynAck: number | null; synAckToAck: number | null; total: number } | null;
+  /**
+   * tshark's `tcp.analysis.ack_rtt` gathered per direction of the data: `toServer` for data the
+   * client sent (timed by the server's ACKs), `toClient` the other way. Null without a sample.
+   */
+  ackRtt: { toServer: AckRtt | null; toClient: AckRtt | null };
 }
 
 /** How a packet reached its flow. */
@@ -345,4 +378,13 @@ export interface DemuxOptions {
    * input; files keep the default (false), which counts every packet in its flow.
    */
   endOnClose?: boolean;
+  /**
+   * Run Wireshark's TCP sequence analysis on every TCP flow as its segments go by
+   * (demux/tcp-analysis.ts): each segment's marks are in `DemuxEngine.lastAnalysis` until the
+   * next packet, and each TCP flow's record gets `analysis` (the counts of each mark, the
+   * handshake and the ACK round trips). `'marks'`: the marks only, no ACK round trips kept for
+   * the medians (bounded memory, for a command that streams packets). Off by default: it costs
+   * a few hundred bytes a connection and time on every segment.
+   */
+  tcpAnalysis?: boolean | 'marks';
 }

@@ -167,11 +167,95 @@ export interface Flow {
    */
   summary?: string;
   /**
+   * A TCP flow, with 'flows --analysis' (or 'report'): tshark's TCP analysis of the connection,
+   * its marks counted, the handshake and the ACK round trips.
+   */
+  analysis?: TcpAnalysis;
+  /**
    * With 'tunnel': the 'id's of the UDP tunnel flows ('carries') right around its packets, first
    * seen first (each direction may have its own), 64 at most; empty when that tunnel is GRE, PIM
    * or IP in IP, which are not flows.
    */
   tunnelParents?: number[];
+}
+
+/**
+ * The connection's segments analysed one by one in capture order as tshark's TCP analysis does
+ * (the marks of each segment are 'Packet.analysis'). Times are seconds, to the nanosecond.
+ */
+export interface TcpAnalysis {
+  /** How many segments carry each mark. */
+  marks: TcpMarks;
+  /** The three-way handshake's times; 'null' when no SYN followed by an ACK was seen. */
+  handshake: Handshake | null;
+  /**
+   * ACK round trips (tshark's 'tcp.analysis.ack_rtt': from a segment to the ACK that ends exactly
+   * where it ends), by the direction of the data.
+   */
+  ackRtt: AckRtts;
+}
+
+/**
+ * Each field counts the segments with that mark ('Packet.analysis', tshark's 'tcp.analysis.*'
+ * names).
+ */
+export interface TcpMarks {
+  /** Retransmissions that are neither fast nor spurious. */
+  retransmission: number;
+  /** Segments after a gap ("previous segment not captured"). */
+  lost_segment: number;
+  /** ACKs of data the capture never saw ("ACKed unseen segment"). */
+  ack_lost_segment: number;
+  /** Keep-alives. */
+  keep_alive: number;
+  /** Duplicate ACKs. */
+  duplicate_ack: number;
+  /** Segments advertising a zero window. */
+  zero_window: number;
+  /** Zero window probes. */
+  zero_window_probe: number;
+  /** ACKs of zero window probes. */
+  zero_window_probe_ack: number;
+  /** ACKs of keep-alives. */
+  keep_alive_ack: number;
+  /** Segments out of order. */
+  out_of_order: number;
+  /** Fast retransmissions (after 2 or more duplicate ACKs, within 20 ms). */
+  fast_retransmission: number;
+  /** Window updates. */
+  window_update: number;
+  /** Segments that filled the peer's advertised window. */
+  window_full: number;
+  /** Retransmissions of data already acknowledged. */
+  spurious_retransmission: number;
+}
+
+export interface Handshake {
+  /**
+   * From the last SYN before the SYN-ACK to the SYN-ACK (a retransmitted SYN does not count its
+   * wait); 'null' when no SYN-ACK came between the SYN and the ACK.
+   */
+  synToSynAck: number | null;
+  /** From the last SYN-ACK to the first ACK; 'null' as above. */
+  synAckToAck: number | null;
+  /** From the last SYN to the first ACK without SYN: tshark's 'tcp.analysis.initial_rtt'. */
+  total: number;
+}
+
+export interface AckRtts {
+  /** The data the client sent, timed by the server's ACKs; 'null' without a sample. */
+  toServer: AckRtt | null;
+  /** The data the server sent, timed by the client's ACKs. */
+  toClient: AckRtt | null;
+}
+
+export interface AckRtt {
+  /** ACKs that timed a segment. */
+  samples: number;
+  /** The smallest ACK round trip, seconds. */
+  min: number;
+  /** The median (of an even count, the mean of the middle two), seconds. */
+  median: number;
 }
 
 export interface Endpoint {
@@ -439,6 +523,30 @@ export interface Packet {
   tcp?: TcpHeader;
   /** When it is an ICMP or ICMPv6 message. */
   icmp?: Icmp;
+  /**
+   * A TCP segment that tshark's TCP analysis marks: the marks by the names of tshark's
+   * 'tcp.analysis.*' fields, in this order: 'retransmission', 'lost_segment' (previous segment not
+   * captured), 'ack_lost_segment' (ACKed unseen segment), 'keep_alive', 'duplicate_ack',
+   * 'zero_window', 'zero_window_probe', 'zero_window_probe_ack', 'keep_alive_ack', 'out_of_order',
+   * 'fast_retransmission', 'window_update', 'window_full', 'spurious_retransmission'. A
+   * retransmitted segment is one of 'retransmission', 'fast_retransmission' or
+   * 'spurious_retransmission' (tshark also sets its 'retransmission' field on the other two). Each
+   * flow is analysed on its own, packet by packet in capture order (src/demux/tcp-analysis.ts).
+   */
+  analysis?: string[];
+  /** With 'duplicate_ack' in 'analysis': which ACK it repeats. */
+  duplicateAck?: DuplicateAck;
+  /**
+   * A TCP segment whose ACK number is exactly where a segment of the other side ended: that
+   * segment's frame (tshark's 'tcp.analysis.acks_frame'; of several ending there, the oldest).
+   * 'ackRtt' comes with it.
+   */
+  acksFrame?: number;
+  /**
+   * With 'acksFrame': seconds from that segment to this ACK (tshark's 'tcp.analysis.ack_rtt');
+   * never 0 (tshark then shows neither).
+   */
+  ackRtt?: number;
   /** When the packet went to a flow (an ICMP error: the flow whose packet it quotes). */
   flow?: FlowRef;
   /**
@@ -454,6 +562,16 @@ export interface Packet {
   socket?: string;
   /** When damage was found while decoding. */
   problems?: Problem[];
+}
+
+export interface DuplicateAck {
+  /** The frame that first carried this ACK (tshark's 'tcp.analysis.duplicate_ack_frame'). */
+  of: number;
+  /**
+   * Which duplicate it is since then: 1, 2, 3... ('tcp.analysis.duplicate_ack_num'); Info's 'TCP
+   * Dup ACK 12#1'.
+   */
+  number: number;
 }
 
 export interface Fragment {

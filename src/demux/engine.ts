@@ -26,6 +26,7 @@ import { ENDED_FIN, ENDED_HALF, ENDED_NONE, ENDED_RST, FlowStore } from './flow-
 import { FragmentTable, type FragmentEntry } from './fragments.js';
 import { isDnsPort, isLimitedBroadcast, zeekFlipsFirstPacket } from './server-ports.js';
 import { safe, sniff, type MoreToRead, type Service, type Sniffed } from './services.js';
+import { TcpAnalyzer, type SegmentAnalysis } from './tcp-analysis.js';
 import {
   EP, closeIsOver, finishGaps, isClosedEnd, missedBytes, noteFinAck, renderHistory, tcpConnState, udpConnState, updateGaps, updateHistory,
   updateState,
@@ -240,6 +241,16 @@ export class DemuxEngine {
   private moreReading = 0;
   /** A tunnelled frame's outer layers, decoded into these (grown to the deepest tunnel seen). */
   private readonly layers: Packet[] = [];
+  /** DemuxOptions.tcpAnalysis: the analysis of each open TCP flow, by flow id; null when off. */
+  private readonly analyzers: Map<number, TcpAnalyzer> | null;
+  private readonly keepRtts: boolean;
+  /** The frame number `ingest` was given (the analysis names frames: dup ACKs, ACKed segments). */
+  private frameNumber = 0;
+  /**
+   * DemuxOptions.tcpAnalysis: the TCP analysis of the last packet ingested, when it was a TCP
+   * segment counted in its flow by ports; else null. A reused object: read it before the next packet.
+   */
+  lastAnalysis: SegmentAnalysis | null = null;
   /** See OuterFlows: valid until the next packet. */
   readonly outer: OuterFlows = { count: 0, ids: [], generations: [], toServer: [], depths: [] };
 
@@ -262,6 +273,8 @@ export class DemuxEngine {
     this.seed = opts.communityIdSeed ?? 0;
     this.onFlowEnd = opts.onFlowEnd;
     this.endOnClose = opts.endOnClose === true && opts.onFlowEnd !== undefined;
+    this.analyzers = opts.tcpAnalysis === true || opts.tcpAnalysis === 'marks' ? new Map() : null;
+    this.keepRtts = opts.tcpAnalysis === true;
     this.frags = new FragmentTable(opts.fragmentTimeout ?? DEFAULTS.fragmentTimeout,
       Math.max(1, opts.maxFragmentDatagrams ?? DEFAULTS.maxFragmentDatagrams));
   }
@@ -270,10 +283,15 @@ export class DemuxEngine {
    * Count one decoded packet. Returns the flow it was assigned to (a reused object: read it
    * before the next call), or null when it has no flow (not IP, damaged, ICMP kept out of
    * flows) or waits for its first fragment.
-   * The packet's bytes are not kept.
+   * The packet's bytes are not kept. `frame`: its frame number, for the TCP analysis's references
+   * to other frames (DemuxOptions.tcpAnalysis); by default the count of packets ingested.
    */
-  ingest(pkt: Packet, tsSec: number, tsNsec: number): FlowRef | null {
+  ingest(pkt: Packet, tsSec: number, tsNsec: number, frame?: number): FlowRef | null {
     this.packets++;
+    if (this.analyzers !== null) {
+      this.lastAnalysis = null;
+      this.frameNumber = frame ?? this.packets;
+    }
     if (this.outer.count !== 0) this.outer.count = 0;
     const t = tsSec + tsNsec / 1e9;
     this.now = t;
@@ -402,10 +420,10 @@ export class DemuxEngine {
    * the flow's end time not moved; ICMP: counted the same way, no letter. The letter is added
    * at an end's 1st, 10th, 100th... bad packet, as Zeek's scaled history entries are.
    */
-  ingestBadChecksum(pkt: Packet, tsSec: number, tsNsec: number): FlowRef | null {
+  ingestBadChecksum(pkt: Packet, tsSec: number, tsNsec: number, frame?: number): FlowRef | null {
     this.corrupt = true;
     try {
-      return this.ingest(pkt, tsSec, tsNsec);
+      return this.ingest(pkt, tsSec, tsNsec, frame);
     } finally {
       this.corrupt = false;
     }
@@ -523,9 +541,33 @@ export class DemuxEngine {
     if (pkt.payloadLength > 0 && (store.histSeen(e) & H_SNIFFED) === 0) this.sniffEnd(f, e, pkt, fromA, tcp);
     const list = tcp ? this.tcpStep(f, e, p, pkt, flags, fromA, tsSec, tsNsec) : this.udpStep(f, e, fromA);
     this.table.touch(slot, list);
+    if (tcp && this.analyzers !== null) this.analyse(f, pkt, fromA, tsSec, tsNsec);
 
     if (pkt.isFragment) this.firstFragment(pkt, f, fromA, this.now);
     return this.setRef(f, fromA === store.clientIsA(f), 'ports');
+  }
+
+  /** The segment to demux/tcp-analysis.ts; its sides are the tuple's ends A and B (roles may flip later). */
+  private readonly segment = {
+    frame: 0, sec: 0, nsec: 0, toServer: true, flags: 0, seq: 0, ack: 0, window: 0, windowScale: -1, payloadLength: 0,
+  };
+
+  private analyse(f: number, pkt: Packet, fromA: boolean, tsSec: number, tsNsec: number): void {
+    const id = this.store.id(f);
+    let analyzer = this.analyzers!.get(id);
+    if (analyzer === undefined) this.analyzers!.set(id, analyzer = new TcpAnalyzer(this.keepRtts));
+    const s = this.segment;
+    s.frame = this.frameNumber;
+    s.sec = tsSec;
+    s.nsec = tsNsec;
+    s.toServer = fromA;
+    s.flags = pkt.tcpFlags;
+    s.seq = pkt.tcpSeq;
+    s.ack = pkt.tcpAck;
+    s.window = pkt.tcpWindow;
+    s.windowScale = pkt.windowScale;
+    s.payloadLength = pkt.payloadLength;
+    this.lastAnalysis = analyzer.add(s);
   }
 
   /**
@@ -1131,6 +1173,7 @@ export class DemuxEngine {
     if (this.handedOver.size !== 0 && this.handedOver.delete(f)) {
       // Stray packets after the hand-over may have noted tunnels again: nobody reads them now.
       if (this.notes.size !== 0) this.dropNote(this.store.id(f));
+      this.analyzers?.delete(this.store.id(f));
       return;
     }
     const flow = this.toFlow(f, endReason);
@@ -1235,6 +1278,11 @@ export class DemuxEngine {
         flow.tunnel = note.tunnel;
         flow.tunnelParents = note.parents.slice();
       }
+    }
+    const analyzer = this.analyzers?.get(flow.id);
+    if (analyzer !== undefined) {
+      if (endReason !== null) this.analyzers!.delete(flow.id);
+      flow.analysis = analyzer.summary(ca);
     }
     const unreachable = this.store.portUnreachable[f];
     if (unreachable != null) {

@@ -97,7 +97,7 @@ export async function pump(batches: AsyncIterable<Frame[]>, engine: DemuxEngine 
       if (pkt.problems.length !== 0) countDamage(result.damaged, frame, pkt);
       let ref: FlowRef | null;
       if (checksums && pkt.ipVersion !== 0) ref = ingestChecked(engine, frame, pkt, result.badChecksums);
-      else ref = engine === null ? null : engine.ingest(pkt, frame.tsSec, frame.tsNsec);
+      else ref = engine === null ? null : engine.ingest(pkt, frame.tsSec, frame.tsNsec, frame.number);
       if (each !== undefined) {
         const wait = each(frame, pkt, ref);
         if (wait) await wait;
@@ -121,7 +121,7 @@ export async function pump(batches: AsyncIterable<Frame[]>, engine: DemuxEngine 
  */
 function ingestChecked(engine: DemuxEngine | null, frame: Frame, pkt: Packet, bad: Map<number, BadChecksums>): FlowRef | null {
   const verdict = checkPacket(pkt);
-  if (verdict === CHECKSUM.OK) return engine === null ? null : engine.ingest(pkt, frame.tsSec, frame.tsNsec);
+  if (verdict === CHECKSUM.OK) return engine === null ? null : engine.ingest(pkt, frame.tsSec, frame.tsNsec, frame.number);
   let counted = bad.get(frame.sourceIndex);
   if (counted === undefined) bad.set(frame.sourceIndex, counted = { ip: { count: 0, first: 0 }, transport: { count: 0, first: 0 } });
   const which = verdict === CHECKSUM.BAD_IP ? counted.ip : counted.transport;
@@ -130,7 +130,7 @@ function ingestChecked(engine: DemuxEngine | null, frame: Frame, pkt: Packet, ba
     engine?.countBadIpChecksum();
     return null;
   }
-  return engine === null ? null : engine.ingestBadChecksum(pkt, frame.tsSec, frame.tsNsec);
+  return engine === null ? null : engine.ingestBadChecksum(pkt, frame.tsSec, frame.tsNsec, frame.number);
 }
 
 /** Rare path: a packet with problems; only damage counts, an unsupported protocol is not damage. */

@@ -7,7 +7,9 @@
 import type { CaptureInfo } from '../core/frame.js';
 import type * as J from '../core/json-types.js';
 import { linkTypeName } from '../core/linktypes.js';
-import type { DemuxSummary, DirectionCounters, EndpointProcess, Flow, FlowEndpoint, ListenerProcess } from '../core/flow.js';
+import type {
+  AckRtt, DemuxSummary, DirectionCounters, EndpointProcess, Flow, FlowEndpoint, ListenerProcess, TcpAnalysisSummary,
+} from '../core/flow.js';
 import { DIGIT_PAIRS, isoTime, writeIsoTime } from './time.js';
 import { POW10, type TimeOptions, clampDigits, digitsOf, durationSeconds, durationUnits, missedOf } from './flow-time.js';
 
@@ -70,6 +72,28 @@ export function flowToJson(flow: Flow, opts?: TimeOptions): J.Flow {
     ...(flow.carries === undefined ? {} : { carries: flow.carries }),
     ...(flow.tunnel === undefined ? {} : { tunnel: flow.tunnel, tunnelParents: (flow.tunnelParents ?? []).slice() }),
     ...(flow.service === undefined ? {} : { service: flow.service, summary: flow.summary ?? '' }),
+    ...(flow.analysis === undefined ? {} : { analysis: analysisToJson(flow.analysis) }),
+  };
+}
+
+/** Seconds to the nanosecond: no binary fraction noise (0.30000000000000004) in the output. */
+const ns = (s: number): number => Number(s.toFixed(9));
+
+function ackRttToJson(r: AckRtt | null): J.AckRtt | null {
+  return r === null ? null : { samples: r.samples, min: ns(r.min), median: ns(r.median) };
+}
+
+/** A TCP flow's analysis (`flows --analysis`), the `TcpAnalysis` of docs/json.md. */
+export function analysisToJson(a: TcpAnalysisSummary): J.TcpAnalysis {
+  const h = a.handshake;
+  return {
+    marks: { ...a.marks },
+    handshake: h === null ? null : {
+      synToSynAck: h.synToSynAck === null ? null : ns(h.synToSynAck),
+      synAckToAck: h.synAckToAck === null ? null : ns(h.synAckToAck),
+      total: ns(h.total),
+    },
+    ackRtt: { toServer: ackRttToJson(a.ackRtt.toServer), toClient: ackRttToJson(a.ackRtt.toClient) },
   };
 }
 
@@ -105,6 +129,7 @@ export function flowJsonBound(flow: Flow): number {
   if (flow.icmpError !== null) n += 3 * JSON.stringify(flow.icmpError).length;
   if (flow.carries !== undefined || flow.tunnel !== undefined) n += 3 * tunnelJsonText(flow).length;
   if (flow.service !== undefined) n += 40 + 3 * (flow.summary ?? '').length;
+  if (flow.analysis !== undefined) n += 1200; // 14 counts, 3 times, 2 round trips: about 600 bytes at their longest
   return n;
 }
 
@@ -167,6 +192,8 @@ export function writeFlowJson(buf: Uint8Array, pos: number, flow: Flow, digits: 
   if (flow.carries !== undefined || flow.tunnel !== undefined) p = writeText(buf, p, tunnelJsonText(flow));
   // The summary holds no character JSON escapes (services.ts safeSummaryText).
   if (flow.service !== undefined) p = writeText(buf, p, `,"service":"${flow.service}","summary":"${flow.summary ?? ''}"`);
+  // Only with flows --analysis: made as text.
+  if (flow.analysis !== undefined) p = writeText(buf, p, `,"analysis":${JSON.stringify(analysisToJson(flow.analysis))}`);
   v.setUint8(p, 0x7d); // }
   return p + 1;
 }

@@ -11,6 +11,7 @@ import { isoTime, relativeText } from './time.js';
 import { ipProtocolName } from '../core/ip-protocols.js';
 import type { FlowRef } from '../core/flow.js';
 import { WindowScales } from '../demux/window-scale.js';
+import { analysisMarks, markNames, TCP_A, type SegmentAnalysis } from '../demux/tcp-analysis.js';
 
 /** A packet's protocol as its flow's `proto` (ospf, gre, ip-proto-253...); '' without IP. */
 export function protocolName(protocol: number): string {
@@ -52,7 +53,7 @@ export function windowText(raw: number, factor: number): string {
   return factor > 1 ? `${raw * factor} (${raw}×${factor})` : `${raw} (scale unknown)`;
 }
 
-function info(pkt: Packet, factor: number): string {
+function info(pkt: Packet, factor: number, analysis: SegmentAnalysis | null): string {
   const parts: string[] = [];
   if (pkt.protocol === IPPROTO.TCP && pkt.hasPorts) {
     parts.push(`[${tcpFlagNames(pkt.tcpFlags)}] seq=${pkt.tcpSeq} ack=${pkt.tcpAck} win=${windowText(pkt.tcpWindow, factor)} len=${pkt.payloadLength}`);
@@ -76,6 +77,8 @@ function info(pkt: Packet, factor: number): string {
   if (pkt.isFragment) parts.push(`frag id=${pkt.ipId} off=${pkt.fragmentOffset}${pkt.moreFragments ? ' MF' : ''}`);
   if (pkt.vlanCount > 0) parts.push(`vlan=${pkt.vlanIds.slice(0, pkt.vlanCount).join('.')}`);
   for (const p of pkt.problems) parts.push(`! ${problemText(p)}`);
+  // The TCP analysis last, as tshark's Info column words it: [TCP Dup ACK 12#1]...
+  if (analysis !== null && analysis.flags !== 0) for (const m of analysisMarks(analysis)) parts.push(`[${m}]`);
   return parts.join(' ');
 }
 
@@ -114,7 +117,9 @@ function ends(pkt: Packet): [string, string] {
 }
 
 /** `explain`, when given, goes on a second line under the packet: the kernel's socket lookup. */
-export function packetTableLine(frame: Frame, pkt: Packet, flow: FlowRef | null, ctx: PacketLineContext, explain?: string): string {
+export function packetTableLine(
+  frame: Frame, pkt: Packet, flow: FlowRef | null, ctx: PacketLineContext, explain?: string, analysis: SegmentAnalysis | null = null,
+): string {
   const [src, dst] = ends(pkt);
   const no = ctx.multi ? `${frame.sourceIndex + 1}:${frame.number}` : String(frame.number);
   const time = relativeText(frame.tsSec, frame.tsNsec, ctx.baseSec, ctx.baseNsec, ctx.digits);
@@ -123,17 +128,19 @@ export function packetTableLine(frame: Frame, pkt: Packet, flow: FlowRef | null,
   const factor = (ctx.windows ??= new WindowScales()).factor(pkt, flow);
   const why = explain ? `${''.padEnd(20)} ↳ ${explain}\n` : '';
   if (ctx.narrow) {
-    return `${no.padEnd(5)} ${time.padStart(10)} ${src.padEnd(21)} ${dst.padEnd(21)} ${proto.padEnd(5)} ${flowText.padEnd(5)} ${info(pkt, factor)}\n${why}`;
+    return `${no.padEnd(5)} ${time.padStart(10)} ${src.padEnd(21)} ${dst.padEnd(21)} ${proto.padEnd(5)} ${flowText.padEnd(5)} ${info(pkt, factor, analysis)}\n${why}`;
   }
-  return `${no.padEnd(7)} ${time.padStart(12)} ${linkTypeName(frame.linkType).padEnd(10)} ${src.padEnd(21)} ${dst.padEnd(21)} ${proto.padEnd(6)} ${String(frame.originalLength).padStart(5)} ${flowText.padEnd(7)} ${info(pkt, factor)}\n${why}`;
+  return `${no.padEnd(7)} ${time.padStart(12)} ${linkTypeName(frame.linkType).padEnd(10)} ${src.padEnd(21)} ${dst.padEnd(21)} ${proto.padEnd(6)} ${String(frame.originalLength).padStart(5)} ${flowText.padEnd(7)} ${info(pkt, factor, analysis)}\n${why}`;
 }
 
 /**
  * One NDJSON object a packet. Field names are part of the documented output. `windows` gives
- * TCP headers their window factor and scaled window (one per run of a command, fed every packet).
+ * TCP headers their window factor and scaled window (one per run of a command, fed every packet);
+ * `analysis`, the TCP analysis of the segment (DemuxEngine.lastAnalysis).
  */
 export function packetJson(
   frame: Frame, pkt: Packet, flow: FlowRef | null, digits: number, explain?: string, windows?: WindowScales, tunnelFlows?: number[],
+  analysis: SegmentAnalysis | null = null,
 ): string {
   const o: Record<string, unknown> = {
     capture: frame.sourceIndex,
@@ -174,6 +181,14 @@ export function packetJson(
     if (pkt.sackCount > 0) tcp.sack = pkt.sackBlocks.slice(0, pkt.sackCount * 2);
     if (pkt.hasTimestamps) tcp.timestamps = [pkt.tsVal, pkt.tsEcr];
     o.tcp = tcp;
+    if (analysis !== null) {
+      if (analysis.flags !== 0) o.analysis = markNames(analysis.flags);
+      if ((analysis.flags & TCP_A.DUPLICATE_ACK) !== 0) o.duplicateAck = { of: analysis.dupAckFrame, number: analysis.dupAckNum };
+      if (analysis.ackRtt >= 0) {
+        o.acksFrame = analysis.ackedFrame;
+        o.ackRtt = Number(analysis.ackRtt.toFixed(9));
+      }
+    }
   }
   if (pkt.icmpType >= 0) {
     const icmp: Record<string, unknown> = { type: pkt.icmpType, code: pkt.icmpCode };

@@ -3,7 +3,7 @@
  */
 import type CliTable from 'cli-table3';
 import { createRequire } from 'node:module';
-import type { DemuxSummary, Flow, PacketKind } from '../core/flow.js';
+import type { DemuxSummary, Flow, MarkName, PacketKind } from '../core/flow.js';
 import { isoTime } from './time.js';
 import { digitsOf, durationText, missedOf, type TimeOptions } from './flow-time.js';
 import { endOwnerLabel } from './labels.js';
@@ -35,6 +35,8 @@ export interface TableOptions extends TimeOptions {
    * the box; absent (piped output), the full boxed table.
    */
   width?: number;
+  /** flows --analysis: columns of the TCP analysis (retransmissions, duplicate ACKs, round trips). */
+  analysis?: boolean;
 }
 
 /** `http GET example.com/ -> 200`: the service and the summary of both ends' first bytes. */
@@ -53,6 +55,8 @@ const total = (f: Flow, key: 'packets' | 'wireBytes') => String(f.toServer[key] 
  */
 function flowsFitSteps(flows: readonly Flow[], starts: readonly string[], oneDate: string | null): FitStep[] {
   return [
+    dropColumns('ooo', 'zero win'),
+    dropColumns('ack rtt ms'),
     replaceColumns(['bytes →', 'bytes ←'], () => ({ head: 'bytes', cells: flows.map((f) => total(f, 'wireBytes')), align: 'right' })),
     replaceColumns([startHead(oneDate)], () => ({
       head: oneDate ? 'start UTC' : 'start (UTC)',
@@ -65,6 +69,25 @@ function flowsFitSteps(flows: readonly Flow[], starts: readonly string[], oneDat
     dropColumns('says'),
     dropColumns('client process', 'server process'),
     dropColumns('duration'),
+  ];
+}
+
+/** Milliseconds to 3 decimals (a microsecond). */
+const ms = (s: number): string => (s * 1000).toFixed(3);
+
+/** flows --analysis: a few counts and the round trips; empty cells for flows without analysis (not TCP). */
+function analysisColumns(flows: readonly Flow[], col: (head: string, align: 'left' | 'right', cell: (f: Flow) => string | number) => Column): Column[] {
+  const count = (f: Flow, ...names: MarkName[]) => (f.analysis === undefined ? '' : names.reduce((n, m) => n + f.analysis!.marks[m], 0));
+  return [
+    col('retrans', 'right', (f) => count(f, 'retransmission', 'fast_retransmission', 'spurious_retransmission')),
+    col('dup ack', 'right', (f) => count(f, 'duplicate_ack')),
+    col('ooo', 'right', (f) => count(f, 'out_of_order')),
+    col('zero win', 'right', (f) => count(f, 'zero_window')),
+    col('handshake ms', 'right', (f) => (f.analysis?.handshake == null ? '' : ms(f.analysis.handshake.total))),
+    col('ack rtt ms', 'right', (f) => {
+      const r = f.analysis?.ackRtt.toServer;
+      return r == null ? '' : `${ms(r.min)}/${ms(r.median)}`;
+    }),
   ];
 }
 
@@ -110,6 +133,7 @@ export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): s
     col('state', 'left', (f) => f.state),
     ...(says ? [col('says', 'left', saysText, 'end', 12)] : []),
     ...(gaps ? [col('missed', 'right', (f) => (missedTotal(f) > 0 ? missedTotal(f) : ''))] : []),
+    ...(opts?.analysis === true ? analysisColumns(flows, col) : []),
   ];
   const width = opts?.width;
   let out: string;
@@ -127,6 +151,10 @@ export function renderFlowsTable(flows: readonly Flow[], opts?: TableOptions): s
   }
   let notes = '';
   if (flows.some((f) => f.rolesInferred)) notes += '? client guessed: no SYN seen (the first sender, unless only the other end has a known server port, as Zeek guesses)\n';
+  if (opts?.analysis === true) {
+    notes += 'retrans: retransmissions (plain, fast, spurious); ooo: out of order; handshake: SYN to ACK; '
+      + "ack rtt: the server's ACKs of the client's data, smallest/median (tshark's ack_rtt); all in --format json\n";
+  }
   if (gaps) notes += 'missed: TCP bytes sent but never captured (sequence gaps), both ways; missedBytes per direction in --format json\n';
   const s = opts?.summary;
   if (s) {

@@ -171,6 +171,14 @@ const flowsCases: Record<string, Case> = {
     expect((await flows(GAPS, '--idle-timeout', '500')).length).toBe(2);
     expect((await flows(GAPS, '--idle-timeout', '100')).length).toBe(3);
   },
+  analysis: async () => {
+    // Each TCP flow gets its analysis (the UDP ones none); without the option no flow has one.
+    const plain = (await flows(LO)) as (FlowRow & { analysis?: unknown })[];
+    const analysed = (await flows(LO, '--analysis')) as (FlowRow & { analysis?: { handshake: { total: number } | null } })[];
+    expect(plain.some((f) => f.analysis !== undefined)).toBe(false);
+    expect(analysed.filter((f) => f.analysis !== undefined).map((f) => f.id)).toEqual(analysed.filter((f) => f.proto === 'tcp').map((f) => f.id));
+    expect(analysed.filter((f) => f.proto === 'tcp').every((f) => f.analysis!.handshake!.total > 0)).toBe(true);
+  },
   'max-flows': async () => {
     const r = await runCli(['flows', LO, '--max-flows', '1', '--format', 'ndjson']);
     expect(r.stderr).toContain('evicted before ending: more than --max-flows 1');

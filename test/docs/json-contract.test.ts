@@ -243,6 +243,7 @@ const LADDER_CAPTURES = [
 const COMMANDS: { args: string[]; ndjson: boolean; root: string }[] = [
   { args: ['flows', '--format', 'json'], ndjson: false, root: 'FlowsDocument' },
   { args: ['flows', '--format', 'ndjson'], ndjson: true, root: 'Flow' },
+  { args: ['flows', '--format', 'json', '--analysis'], ndjson: false, root: 'FlowsDocument' },
   { args: ['packets', '--format', 'ndjson'], ndjson: true, root: 'Packet' },
   { args: ['packets', '--format', 'ndjson', '--explain'], ndjson: true, root: 'Packet' },
   { args: ['demux', '--format', 'json'], ndjson: false, root: 'DemuxDocument' },

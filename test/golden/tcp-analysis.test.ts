@@ -1,7 +1,10 @@
 /**
- * flowdemux's TCP analysis (src/demux/tcp-analysis.ts, what `ladder` marks) against tshark's, frame
- * by frame: the committed `NAME.analysis.tsv` goldens (scripts/fixtures/analysis-golden.mjs) list
- * the frames tshark marks and its words; every other frame must carry no mark. Beside bundled
+ * flowdemux's TCP analysis (src/demux/tcp-analysis.ts) against tshark's, frame by frame: the
+ * committed `NAME.analysis.tsv` goldens (scripts/fixtures/analysis-golden.mjs) list the frames
+ * tshark marks and its words, and the ACKs it times (`acks_frame`, `ack_rtt`); every other frame
+ * must carry no mark and time nothing. flowdemux's side is the engine's, segment by segment as
+ * `packets` and `flows --analysis` get it (DemuxOptions.tcpAnalysis); the after-the-fact
+ * `analyzeTcp` of each flow's list (`ladder`, `check`) must say the same. Beside bundled
  * fixtures, and in fixtures/analysis/ for captures of ../shared/corpus (read in place; those run
  * only where the corpus is).
  */
@@ -11,47 +14,64 @@ import { describe, expect, it } from 'vitest';
 import { analysisMarks, analyzeTcp } from '../../src/demux/tcp-analysis.js';
 import { ladderPacket, type LadderPacket } from '../../src/report/ladder.js';
 import { captureFiles, FIXTURES } from '../helpers/fixture-files.js';
+import type { DemuxEngine } from '../../src/demux/engine.js';
 import { runPipeline } from '../report/pipeline.js';
 
 const CORPUS = new URL('../../../shared/corpus/', import.meta.url).pathname;
 
-/** frame -> marks, sorted (tshark's Info order is not compared). */
-function readGolden(path: string): { frames: number; marks: Map<number, string[]> } {
-  const [head, , ...rows] = readFileSync(path, 'utf8').trimEnd().split('\n');
-  const marks = new Map<number, string[]>();
-  for (const r of rows) {
-    const [frame, text] = r.split('\t');
-    marks.set(Number(frame), text!.split(' | ').sort());
-  }
-  return { frames: Number(/: (\d+) frames$/.exec(head!)![1]), marks };
+interface Analysis {
+  frames: number;
+  /** frame -> marks, sorted (tshark's Info order is not compared). */
+  marks: Map<number, string[]>;
+  /** frame -> `ACKED_FRAME RTT` (seconds, 9 digits). */
+  acks: Map<number, string>;
 }
 
-/** flowdemux's marks of every TCP segment (each flow's analysed on its own), by frame number. */
-async function ours(capture: string): Promise<{ frames: number; marks: Map<number, string[]> }> {
+function readGolden(path: string): Analysis {
+  const [head, , ...rows] = readFileSync(path, 'utf8').trimEnd().split('\n');
+  const marks = new Map<number, string[]>();
+  const acks = new Map<number, string>();
+  for (const r of rows) {
+    const [frame, text, acked, rtt] = r.split('\t');
+    if (text !== '') marks.set(Number(frame), text!.split(' | ').sort());
+    if (rtt) acks.set(Number(frame), `${acked} ${rtt}`);
+  }
+  return { frames: Number(/: (\d+) frames$/.exec(head!)![1]), marks, acks };
+}
+
+/** flowdemux's marks of every TCP segment, by frame number: the engine's, and analyzeTcp's per flow. */
+async function ours(capture: string): Promise<Analysis & { afterwards: Map<number, string[]> }> {
   const byFlow = new Map<number, LadderPacket[]>();
+  const marks = new Map<number, string[]>();
+  const acks = new Map<number, string>();
   let frames = 0;
+  let engine: DemuxEngine | undefined;
   await runPipeline(capture, (frame, pkt, ref) => {
     frames++;
     if (ref === null || ref.via !== 'ports' || pkt.protocol !== 6) return;
+    const a = engine!.lastAnalysis!;
+    const m = analysisMarks(a);
+    if (m.length > 0) marks.set(frame.number, m.sort());
+    if (a.ackRtt >= 0) acks.set(frame.number, `${a.ackedFrame} ${a.ackRtt.toFixed(9)}`);
     let list = byFlow.get(ref.id);
     if (!list) byFlow.set(ref.id, (list = []));
     list.push(ladderPacket(frame, pkt, ref));
-  });
-  const marks = new Map<number, string[]>();
+  }, { tcpAnalysis: true, onFlowEnd: () => undefined }, (e) => (engine = e));
+  const afterwards = new Map<number, string[]>();
   for (const segments of byFlow.values()) {
     analyzeTcp(segments).forEach((a, i) => {
       const m = analysisMarks(a);
-      if (m.length > 0) marks.set(segments[i]!.frame, m.sort());
+      if (m.length > 0) afterwards.set(segments[i]!.frame, m.sort());
     });
   }
-  return { frames, marks };
+  return { frames, marks, acks, afterwards };
 }
 
-function agreement(want: Map<number, string[]>, got: Map<number, string[]>, frames: number) {
+function agreement(want: Analysis, got: Analysis, frames: number) {
   const wrong: { frame: number; tshark: string[]; flowdemux: string[] }[] = [];
   for (let f = 1; f <= frames; f++) {
-    const w = want.get(f) ?? [];
-    const g = got.get(f) ?? [];
+    const w = [...(want.marks.get(f) ?? []), ...(want.acks.has(f) ? [`acks ${want.acks.get(f)}`] : [])];
+    const g = [...(got.marks.get(f) ?? []), ...(got.acks.has(f) ? [`acks ${got.acks.get(f)}`] : [])];
     if (w.join('|') !== g.join('|')) wrong.push({ frame: f, tshark: w, flowdemux: g });
   }
   return wrong;
@@ -95,7 +115,8 @@ describe('TCP analysis marks, frame by frame, as tshark gives them', () => {
       const want = readGolden(b.golden);
       const got = await ours(b.capture);
       expect(got.frames).toBe(want.frames);
-      const wrong = agreement(want.marks, got.marks, want.frames)
+      expect(got.afterwards).toEqual(got.marks);
+      const wrong = agreement(want, got, want.frames)
         // tshark keeps a SYN that repeats the old ISN after a RST in the old stream (a
         // retransmission there); flowdemux starts generation 2 with it (README, generations).
         .filter((w) => !(b.capture.endsWith('tcp-reuse-rst-same-isn-new-isn.pcap') && w.frame >= 7 && w.frame <= 10));
@@ -109,9 +130,10 @@ describe('TCP analysis marks, frame by frame, as tshark gives them', () => {
       const want = readGolden(c.golden);
       const got = await ours(c.capture);
       expect(got.frames).toBe(want.frames);
+      expect(got.afterwards).toEqual(got.marks);
       const known = DIFFERENCES[name]?.frames ?? [];
-      const wrong = agreement(want.marks, got.marks, want.frames).filter((w) => !known.includes(w.frame));
-      console.log(`${name}: tshark marks ${want.marks.size} frames, flowdemux ${got.marks.size}; ${wrong.length} differ`);
+      const wrong = agreement(want, got, want.frames).filter((w) => !known.includes(w.frame));
+      console.log(`${name}: tshark marks ${want.marks.size} frames and times ${want.acks.size} ACKs, flowdemux ${got.marks.size} and ${got.acks.size}; ${wrong.length} differ`);
       expect(wrong).toEqual([]);
     });
   }

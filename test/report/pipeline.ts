@@ -14,9 +14,12 @@ export async function runPipeline(
   path: string,
   each?: (frame: Frame, pkt: Packet, ref: FlowRef | null) => void,
   opts: DemuxOptions = {},
+  /** Given the engine before the first packet (for `each` to read its per-packet state). */
+  made?: (engine: DemuxEngine) => void,
 ): Promise<{ flows: Flow[]; engine: DemuxEngine }> {
   const source = await openCapture(path, 0);
   const engine = new DemuxEngine(opts);
+  made?.(engine);
   try {
     await pump(source.batches(), engine, { each });
   } finally {
