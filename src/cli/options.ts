@@ -45,7 +45,7 @@ export interface Options {
   rules: string | undefined;
   /** check: where to write the JUnit XML report. */
   junit: string | undefined;
-  /** report: the HTML file to write (-o), `-` for standard output. */
+  /** report: the HTML file to write (-o); flows: the file to write instead of stdout; `-` for standard output. */
   output: string | undefined;
   /** report: ladders of the first N TCP connections. */
   ladders: number | undefined;
@@ -71,7 +71,7 @@ export class UsageError extends Error {
 
 const FORMATS: Record<Command, readonly string[]> = {
   packets: ['table', 'ndjson'],
-  flows: ['table', 'json', 'ndjson', 'csv', 'zeek', 'zeek-json', 'ecs'],
+  flows: ['table', 'json', 'ndjson', 'csv', 'zeek', 'zeek-json', 'ecs', 'parquet'],
   demux: ['table', 'json', 'dot', 'mermaid', 'svg'],
   ladder: ['table', 'json', 'mermaid'],
   follow: ['text', 'hex', 'raw'],
@@ -179,9 +179,15 @@ export function buildParser(argv: string[]) {
         ...captureOptions,
         ...flowOptions,
         format: { choices: FORMATS.flows, describe: 'output format (default: table, wherever the output goes)' },
+        output: {
+          alias: 'o', type: 'string',
+          describe: "write to this file instead of standard output ('-': standard output); parquet, which is binary, needs a file or a pipe",
+        },
       })
         .example('$0 flows fixtures/demux-lo.pcap --port 80', 'the connections on port 80')
         .example('$0 flows part-*.pcap --format ndjson', 'rotated files as one timeline, a JSON line a flow')
+        .example('$0 flows x.pcap --format parquet -o flows.parquet', 'typed columns for DuckDB, ClickHouse or Spark')
+        .example('$0 flows x.pcap --format ecs', 'Elastic Common Schema documents, one a line')
         .example("$0 flows x.pcap -f 'udp and net 10.0.0.0/8'", 'flows made of the matching packets only')
         .epilogue(`${WIDTH_NOTE}\n\n${CAPTURES_NOTE}`),
     )
