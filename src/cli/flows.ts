@@ -81,7 +81,7 @@ async function writeFlows(options: Options, io: Io, out: Output, toFile: boolean
   // NDJSON (and the other line formats) without sorting streams: each flow is written when it
   // ends, and not kept. Parquet too: a row group at a time.
   const parquet = options.format === 'parquet'
-    ? new FlowParquetWriter((bytes) => out.writeBytes(bytes), { createdBy: `flowdemux ${VERSION}` })
+    ? new FlowParquetWriter((bytes) => out.writeBytes(bytes), { createdBy: `flowdemux ${VERSION}`, capture: options.captureLabel })
     : null;
   const streaming = (isLineFormat(options.format) || parquet !== null) && unordered;
   const writeLine = parquet ? (_out: Output, flow: Flow) => parquet.add(flow) : flowLineWriter(options.format);
