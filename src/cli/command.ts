@@ -3,7 +3,8 @@
  * (`CommandResult`), the exit codes, and the command-line options as the pipeline takes them.
  * Commands import this module, never each other or main.ts.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, createWriteStream, openSync, readFileSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import type { CaptureInfo } from '../core/frame.js';
 import type { Flow } from '../core/flow.js';
@@ -19,7 +20,7 @@ import { engineSettings, readFlows, type FlowRead, type FlowReadOptions } from '
 import type { ReadOptions, ReadResult } from '../pipeline/read.js';
 import type { FlowSelection } from '../report/select.js';
 import { UsageError, type FlowId, type Options } from './options.js';
-import { safeText, type Output } from './output.js';
+import { Output, safeText } from './output.js';
 
 export interface Io {
   stdout: Writable & { isTTY?: boolean };
@@ -201,4 +202,62 @@ export function flowLineWriter(format: string): (out: Output, flow: Flow, digits
     case 'ecs': return (out, flow, digits) => out.write(ecsLine(flow, { digits }));
     default: return writeFlowLine;
   }
+}
+
+/** --output must name a file in a folder that exists (checked before a long read, not after). */
+export function checkOutputPath(path: string, what: string): void {
+  if (path === '-') return;
+  let st;
+  try {
+    st = statSync(path, { throwIfNoEntry: false });
+  } catch {
+    st = undefined;
+  }
+  if (st?.isDirectory()) throw new UsageError(`--output '${path}' is a folder: name ${what} to write`);
+  const parent = statSync(dirname(path), { throwIfNoEntry: false });
+  if (parent === undefined || !parent.isDirectory()) throw new UsageError(`--output '${path}': no folder ${dirname(path)}`);
+}
+
+/** An --output file, open for writing, with an Output on it. */
+export interface OutputFile {
+  out: Output;
+  /** Writes what is queued and closes the file. */
+  close(): Promise<void>;
+  /** Deletes the file (nothing was written to it). */
+  remove(): void;
+}
+
+/** Opens (creates or truncates) an --output file now: a path that cannot be written is a usage error. */
+export function openOutputFile(path: string): OutputFile {
+  checkOutputPath(path, 'the file');
+  let fd: number;
+  try {
+    fd = openSync(path, 'w');
+  } catch (err) {
+    throw new UsageError(`--output '${path}': cannot write it: ${outputErrorText(err as Error)}`);
+  }
+  const stream = createWriteStream(path, { fd, autoClose: false });
+  const out = new Output(stream);
+  let closed = false;
+  return {
+    out,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await out.flush();
+      await new Promise<void>((resolve) => stream.end(() => resolve()));
+      try {
+        closeSync(fd);
+      } catch {
+        // already closed by a failed stream
+      }
+    },
+    remove() {
+      try {
+        unlinkSync(path);
+      } catch {
+        // gone already
+      }
+    },
+  };
 }

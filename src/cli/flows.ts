@@ -1,6 +1,6 @@
 /**
  * `flowdemux flows`: packets into flows by tuple, reported as table, JSON, NDJSON, CSV, Zeek
- * (conn.log as TSV or JSON lines) or ECS documents.
+ * (conn.log as TSV or JSON lines), ECS documents or Parquet; to standard output or --output FILE.
  */
 import type { CaptureInfo } from '../core/frame.js';
 import type { Flow } from '../core/flow.js';
@@ -10,10 +10,11 @@ import { FlowJsonStore } from '../report/json-store.js';
 import { flowMatcher, selectFlows } from '../report/select.js';
 import { renderFlowsTable } from '../report/table.js';
 import { zeekConnLogChunks } from '../report/zeek.js';
+import { FlowParquetWriter } from '../report/parquet.js';
 import {
-  WRITING_REPORT, flowLineWriter, flowSelection, isLineFormat, noPacketsKept, noPacketsLine, readCommandFlows, writeReport, type CommandResult, type Io,
+  WRITING_REPORT, flowLineWriter, flowSelection, isLineFormat, openOutputFile, outputErrorText, noPacketsKept, noPacketsLine, readCommandFlows, writeReport, type CommandResult, type Io,
 } from './command.js';
-import type { Options } from './options.js';
+import { UsageError, VERSION, type Options } from './options.js';
 import type { Output } from './output.js';
 import { reportWidth } from './terminal.js';
 import { inputName } from '../pipeline/read.js';
@@ -51,13 +52,39 @@ async function writeStoredDocument(
   if (!out.closed) out.write(flowsJsonTail(any, warnings, opts));
 }
 
-export async function runFlows(options: Options, io: Io, out: Output): Promise<CommandResult> {
+export async function runFlows(options: Options, io: Io, stdout: Output): Promise<CommandResult> {
+  const parquet = options.format === 'parquet';
+  const toFile = options.output !== undefined && options.output !== '-';
+  if (parquet && !toFile && io.stdout.isTTY === true) {
+    throw new UsageError('--format parquet writes binary: name a file with --output FILE (or send it to a file or pipe: > flows.parquet)');
+  }
+  // Checked (and the file made) before the captures are read, not after a long read.
+  const file = toFile ? openOutputFile(options.output!) : null;
+  const out = file?.out ?? stdout;
+  let result: CommandResult & { wrote?: boolean };
+  try {
+    result = await writeFlows(options, io, out, file !== null);
+  } finally {
+    if (file) await file.close();
+  }
+  if (file) {
+    if (file.out.error) result.errors.push(`cannot write ${options.output}: ${outputErrorText(file.out.error)}`);
+    // No capture could be read: no file is left behind, as nothing would be in it.
+    else if (file.out.closed === false && result.errors.length > 0 && !result.wrote) file.remove();
+  }
+  return result;
+}
+
+async function writeFlows(options: Options, io: Io, out: Output, toFile: boolean): Promise<CommandResult & { wrote?: boolean }> {
   const selection = flowSelection(options);
   const unordered = selection.sort === undefined && selection.limit === undefined;
   // NDJSON (and the other line formats) without sorting streams: each flow is written when it
-  // ends, and not kept.
-  const streaming = isLineFormat(options.format) && unordered;
-  const writeLine = flowLineWriter(options.format);
+  // ends, and not kept. Parquet too: a row group at a time.
+  const parquet = options.format === 'parquet'
+    ? new FlowParquetWriter((bytes) => out.writeBytes(bytes), { createdBy: `flowdemux ${VERSION}`, capture: options.captureLabel })
+    : null;
+  const streaming = (isLineFormat(options.format) || parquet !== null) && unordered;
+  const writeLine = parquet ? (_out: Output, flow: Flow) => parquet.add(flow) : flowLineWriter(options.format);
   // JSON without sorting keeps each flow's bytes, not the flow, until the document is written.
   const store = options.format === 'json' && unordered ? new FlowJsonStore() : null;
   const matches = flowMatcher(selection);
@@ -92,6 +119,7 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
   const warnings = [...read.warnings, ...summary.warnings];
   if (read.captures.length > 0 && streaming) {
     if (pending) await pending;
+    if (parquet) await parquet.finish();
   } else if (read.captures.length > 0) {
     await writeReport(read, io, async (beforeOutput) => {
       if (store) {
@@ -120,18 +148,26 @@ export async function runFlows(options: Options, io: Io, out: Output): Promise<C
         case 'zeek':
           await writeChunks(out, zeekConnLogChunks(flows, { checksums: options.checksums }));
           break;
+        case 'parquet':
+          for (const f of flows) {
+            const wait = parquet!.add(f);
+            if (wait) await wait;
+            if (out.closed) break;
+          }
+          await parquet!.finish();
+          break;
         default: {
           if (flows.length === 0 && noPacketsKept(read)) {
             read.progress.done();
             io.stderr.write(noPacketsLine(read));
             return;
           }
-          const table = renderFlowsTable(flows, { digits, summary, width: reportWidth(io.stdout), analysis: options.analysis });
+          const table = renderFlowsTable(flows, { digits, summary, width: toFile ? undefined : reportWidth(io.stdout), analysis: options.analysis });
           beforeOutput();
           out.write(table);
         }
       }
     });
   }
-  return { errors: read.errors, warnings };
+  return { errors: read.errors, warnings, wrote: read.captures.length > 0 };
 }

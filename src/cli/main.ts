@@ -11,6 +11,7 @@ import { Output, safeText } from './output.js';
 import { runCheck } from './check.js';
 import { runDemux, runLadder } from './demux.js';
 import { runFlows } from './flows.js';
+import { runEach } from './each.js';
 import { runFollow } from './follow.js';
 import { runInterfaces, runLive } from './live.js';
 import { runPackets } from './packets.js';
@@ -19,7 +20,7 @@ import { runReport } from './report.js';
 export { EXIT, outputErrorText, safeText, type CommandResult, type Io };
 
 export async function run(argv: string[], io: Io): Promise<number> {
-  let options: Options | null;
+  let options: Options;
   try {
     const parsed = await parseArgs(argv, Boolean(io.stdout.isTTY));
     if (parsed.helpText !== null) {
@@ -34,6 +35,11 @@ export async function run(argv: string[], io: Io): Promise<number> {
     }
     throw err;
   }
+  return runOptions(options, io);
+}
+
+/** Runs one command from checked Options (what `run` does after parsing; `flows --each`'s workers call it). */
+export async function runOptions(options: Options, io: Io): Promise<number> {
 
   const out = new Output(io.stdout);
   let result: CommandResult;
@@ -43,7 +49,7 @@ export async function run(argv: string[], io: Io): Promise<number> {
         result = await runPackets(options, io, out);
         break;
       case 'flows':
-        result = await runFlows(options, io, out);
+        result = options.each ? await runEach(options, io) : await runFlows(options, io, out);
         break;
       case 'demux':
         result = await runDemux(options, io, out);

@@ -47,8 +47,17 @@ export interface Options {
   rules: string | undefined;
   /** check: where to write the JUnit XML report. */
   junit: string | undefined;
-  /** report: the HTML file to write (-o), `-` for standard output. */
+  /** report: the HTML file to write (-o); flows: the file to write instead of stdout; `-` for standard output. */
   output: string | undefined;
+  /** flows --each: every capture on its own, one output each into the --output folder. */
+  each: boolean;
+  /** flows --each: worker threads (default: the cores). */
+  jobs: number | undefined;
+  /**
+   * Set by `flows --each` for each capture's run (not an option): the capture as named on the
+   * command line, written in Parquet's `capture` column.
+   */
+  captureLabel?: string;
   /** report: ladders of the first N TCP connections. */
   ladders: number | undefined;
   /** report: flows in the table at most. */
@@ -73,7 +82,7 @@ export class UsageError extends Error {
 
 const FORMATS: Record<Command, readonly string[]> = {
   packets: ['table', 'ndjson'],
-  flows: ['table', 'json', 'ndjson', 'csv', 'zeek', 'zeek-json', 'ecs'],
+  flows: ['table', 'json', 'ndjson', 'csv', 'zeek', 'zeek-json', 'ecs', 'parquet'],
   demux: ['table', 'json', 'dot', 'mermaid', 'svg'],
   ladder: ['table', 'json', 'mermaid'],
   follow: ['text', 'hex', 'raw'],
@@ -186,10 +195,24 @@ export function buildParser(argv: string[]) {
           describe: "tshark's TCP analysis of each TCP flow: retransmissions, duplicate ACKs, zero windows... counted, "
             + 'the handshake and ACK round trips (costs time on every segment)',
         },
+        output: {
+          alias: 'o', type: 'string',
+          describe: "write to this file instead of standard output ('-': standard output); parquet, which is binary, needs a file or a pipe; "
+            + 'with --each, the folder to write one file a capture into',
+        },
+        each: {
+          type: 'boolean', default: false,
+          describe: 'every capture on its own (not one timeline): one output a capture into the --output folder, '
+            + 'named after the capture (x.pcap: x.parquet, x.ndjson, x.conn.log...)',
+        },
+        jobs: { alias: 'j', type: 'number', describe: 'with --each: captures read at once, on worker threads (default: the cores)' },
       })
         .example('$0 flows fixtures/demux-lo.pcap --port 80', 'the connections on port 80')
         .example('$0 flows x.pcap --proto tcp --analysis', 'with retransmissions, duplicate ACKs and round trips')
         .example('$0 flows part-*.pcap --format ndjson', 'rotated files as one timeline, a JSON line a flow')
+        .example('$0 flows x.pcap --format parquet -o flows.parquet', 'typed columns for DuckDB, ClickHouse or Spark')
+        .example('$0 flows x.pcap --format ecs', 'Elastic Common Schema documents, one a line')
+        .example('$0 flows --each sensor-*.pcap --format parquet -o flows/ --jobs 2', 'one Parquet file a capture, two at a time')
         .example("$0 flows x.pcap -f 'udp and net 10.0.0.0/8'", 'flows made of the matching packets only')
         .epilogue(`${WIDTH_NOTE}\n\n${CAPTURES_NOTE}`),
     )
@@ -371,6 +394,13 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
   if (command === 'live' && args.rules !== undefined && !FORMATS.check.includes(format)) {
     throw new UsageError(`--rules ends with the verdicts, as a table or JSON: not --format ${format}`);
   }
+  const jobs = optionalInteger(args.jobs, 'jobs', 1);
+  if (args.each === true) {
+    if (args.output === undefined) throw new UsageError('--each writes one output a capture: name the folder with --output DIR');
+    if (captures.includes('-')) throw new UsageError("--each reads files, each on its own: not standard input ('-')");
+  } else if (jobs !== undefined) {
+    throw new UsageError('--jobs runs the captures of --each at once: give --each too');
+  }
   if (proto !== undefined && !['tcp', 'udp', 'icmp', 'other'].includes(proto) && otherProtocolNumber(proto) < 0) {
     throw new UsageError('--proto must be tcp, udp, icmp, other (every other IP protocol) or the name of one (ospf, gre, esp, ip-proto-N...)');
   }
@@ -403,6 +433,8 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
     rules: args.rules as string | undefined,
     junit: args.junit as string | undefined,
     output: args.output === undefined ? undefined : args.output === STDIN_TOKEN ? '-' : String(args.output),
+    each: args.each === true,
+    jobs,
     ladders: optionalInteger(args.ladders, 'ladders', 0),
     rows: optionalInteger(args.rows, 'rows', 0),
   };
@@ -412,7 +444,7 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
  * --filter on files: compiled once, up front; what it cannot evaluate (or parse) is a usage
  * error naming the part and where it is, never a filter that silently matches something else.
  */
-function fileFilter(text: string): PacketTest {
+export function fileFilter(text: string): PacketTest {
   try {
     return compileFilter(text);
   } catch (err) {

@@ -4,37 +4,22 @@
  * LADDER_PACKETS each) for their ladders, with the `packets --explain` line of each (which
  * socket the receiving kernel hands it to); everything else comes from the finished flows.
  */
-import { statSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { IPPROTO } from '../core/packet.js';
 import { explainPacket } from '../demux/explain.js';
 import { inputName } from '../pipeline/read.js';
 import { renderReportHtml, type ReportLadder } from '../report/html.js';
 import { ladderPacket, type LadderPacket } from '../report/ladder.js';
-import { noPacketsKept, noPacketsLine, outputErrorText, readCommandFlows, WRITING_REPORT, type CommandResult, type Io } from './command.js';
-import { UsageError, VERSION, type Options } from './options.js';
+import { checkOutputPath, noPacketsKept, noPacketsLine, outputErrorText, readCommandFlows, WRITING_REPORT, type CommandResult, type Io } from './command.js';
+import { VERSION, type Options } from './options.js';
 import type { Output } from './output.js';
 
 /** Packets one ladder holds at most: a long connection's ladder shows its start. */
 export const LADDER_PACKETS = 500;
 
-/** -o must name a file in a folder that exists (checked before a long read, not after). */
-function checkOutputPath(path: string): void {
-  if (path === '-') return;
-  let st;
-  try {
-    st = statSync(path, { throwIfNoEntry: false });
-  } catch {
-    st = undefined;
-  }
-  if (st?.isDirectory()) throw new UsageError(`--output '${path}' is a folder: name the HTML file to write`);
-  const parent = statSync(dirname(path), { throwIfNoEntry: false });
-  if (parent === undefined || !parent.isDirectory()) throw new UsageError(`--output '${path}': no folder ${dirname(path)}`);
-}
-
 export async function runReport(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const path = options.output!;
-  checkOutputPath(path);
+  checkOutputPath(path, 'the HTML file');
   const limit = options.ladders ?? 20;
   const collected = new Map<number, LadderPacket[]>();
   const explained = new Map<number, string[]>();

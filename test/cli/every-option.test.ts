@@ -217,6 +217,34 @@ const flowsCases: Record<string, Case> = {
     expect(csv).toHaveLength(8);
     const zeek = (await runCli(['flows', LO, '--format', 'zeek'])).stdout;
     expect(zeek).toMatch(/^#fields\tts\tuid\tid\.orig_h/m);
+    const zeekJson = (await runCli(['flows', LO, '--format', 'zeek-json'])).stdout.trim().split('\n');
+    expect(zeekJson).toHaveLength(7);
+    expect(Object.keys(JSON.parse(zeekJson[0]!)).slice(0, 3)).toEqual(['ts', 'uid', 'id.orig_h']);
+    const ecs = (await runCli(['flows', LO, '--format', 'ecs'])).stdout.trim().split('\n');
+    expect(ecs).toHaveLength(7);
+    expect(JSON.parse(ecs[0]!).network.community_id).toMatch(/^1:/);
+    const parquet = await runCli(['flows', LO, '--format', 'parquet']);
+    expect(parquet.stdoutBytes.subarray(0, 4).toString()).toBe('PAR1');
+    expect(parquet.stdoutBytes.subarray(-4).toString()).toBe('PAR1');
+  },
+  output: async () => {
+    const path = join(dir, 'flows.ndjson');
+    const r = await runCli(['flows', LO, '--format', 'ndjson', '--output', path]);
+    expect(r.stdout).toBe('');
+    expect(readFileSync(path, 'utf8')).toBe((await runCli(['flows', LO, '--format', 'ndjson'])).stdout);
+  },
+  each: async () => {
+    const out = join(dir, 'each');
+    const r = await runCli(['flows', '--each', LO, GAPS, '--format', 'csv', '--output', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(readFileSync(join(out, 'demux-lo.csv'), 'utf8')).toBe((await runCli(['flows', LO, '--format', 'csv'])).stdout);
+    expect(readFileSync(join(out, 'idle-gaps-udp-70s-tcp-400s.csv'), 'utf8')).toBe((await runCli(['flows', GAPS, '--format', 'csv'])).stdout);
+  },
+  jobs: async () => {
+    const r = await runCli(['flows', '--each', LO, GAPS, '--format', 'csv', '--output', join(dir, 'jobs'), '--jobs', '2']);
+    expect(r.stderr).toContain('(2 worker threads)');
+    const one = await runCli(['flows', '--each', LO, GAPS, '--format', 'csv', '--output', join(dir, 'jobs1'), '--jobs', '1']);
+    expect(one.stderr).toContain('(1 worker thread)');
   },
 };
 

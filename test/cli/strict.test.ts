@@ -24,7 +24,7 @@ writeFileSync(ZERO, buildPcap({}, Array.from({ length: 100 }, (_, i) => ({ tsSec
 
 const EVERY_FORMAT: [string, string[]][] = [
   ['packets', ['table', 'ndjson']],
-  ['flows', ['table', 'json', 'ndjson', 'csv', 'zeek', 'zeek-json', 'ecs']],
+  ['flows', ['table', 'json', 'ndjson', 'csv', 'zeek', 'zeek-json', 'ecs', 'parquet']],
   ['demux', ['table', 'json', 'dot', 'mermaid']],
 ];
 

@@ -10,16 +10,11 @@ import { flowToEcs } from '../../src/report/ecs.js';
 import { runPipeline } from './pipeline.js';
 import { captureFiles } from '../helpers/fixture-files.js';
 import { runCli } from '../helpers/run-cli.js';
+import { isoNanos } from '../helpers/iso-nanos.js';
 
 type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 const IANA: Record<string, string> = { tcp: '6', udp: '17', icmp: '1', icmpv6: '58' };
-
-/** ISO text with 6 or 9 fraction digits to integer nanoseconds since the epoch (BigInt: exact). */
-function isoNanos(t: string): bigint {
-  const m = /^(.*T\d\d:\d\d:\d\d)\.(\d+)Z$/.exec(t)!;
-  return BigInt(Date.parse(`${m[1]}Z`)) * 1_000_000n + BigInt(m[2]!.padEnd(9, '0'));
-}
 
 describe('flows --format ecs', () => {
   it('holds each flow\'s values, as ECS names them, on every fixture', async () => {
