@@ -10,7 +10,6 @@ import { FlowJsonStore } from '../report/json-store.js';
 import { flowMatcher, selectFlows } from '../report/select.js';
 import { renderFlowsTable } from '../report/table.js';
 import { zeekConnLogChunks } from '../report/zeek.js';
-import { FlowParquetWriter } from '../report/parquet.js';
 import {
   WRITING_REPORT, flowLineWriter, flowSelection, isLineFormat, openOutputFile, outputErrorText, noPacketsKept, noPacketsLine, readCommandFlows, writeReport, type CommandResult, type Io,
 } from './command.js';
@@ -80,8 +79,9 @@ async function writeFlows(options: Options, io: Io, out: Output, toFile: boolean
   const unordered = selection.sort === undefined && selection.limit === undefined;
   // NDJSON (and the other line formats) without sorting streams: each flow is written when it
   // ends, and not kept. Parquet too: a row group at a time.
+  // The Parquet writer (and its library, ~70 ms to load) only when asked for.
   const parquet = options.format === 'parquet'
-    ? new FlowParquetWriter((bytes) => out.writeBytes(bytes), { createdBy: `flowdemux ${VERSION}`, capture: options.captureLabel })
+    ? new (await import('../report/parquet.js')).FlowParquetWriter((bytes) => out.writeBytes(bytes), { createdBy: `flowdemux ${VERSION}`, capture: options.captureLabel })
     : null;
   const streaming = (isLineFormat(options.format) || parquet !== null) && unordered;
   const writeLine = parquet ? (_out: Output, flow: Flow) => parquet.add(flow) : flowLineWriter(options.format);
