@@ -48,6 +48,14 @@ const TEXT_MAX = 120;
 
 /** Printable ASCII except `"` and `\`, cut to TEXT_MAX; anything else is `?`. */
 export function safeSummaryText(s: string): string {
+  // Most texts are safe as they are: kept without a copy.
+  let i = 0;
+  while (i < s.length && i < TEXT_MAX) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c) break;
+    i++;
+  }
+  if (i === s.length) return s;
   let out = '';
   for (let i = 0; i < s.length && out.length < TEXT_MAX; i++) {
     const c = s.charCodeAt(i);
@@ -56,10 +64,22 @@ export function safeSummaryText(s: string): string {
   return s.length > TEXT_MAX ? `${out}...` : out;
 }
 
+/** Bytes as a string of the same char codes (one call for the whole run: no string per byte). */
 function ascii(b: Uint8Array, start: number, end: number): string {
   let s = '';
-  for (let i = start; i < end; i++) s += String.fromCharCode(b[i]!);
+  for (let at = start; at < end; at += 4096) s += String.fromCharCode.apply(null, b.subarray(at, Math.min(end, at + 4096)) as unknown as number[]);
   return s;
+}
+
+/** Where the line at `start` ends (its LF), or -1 when none ends within `end`. */
+function lineEnd(b: Uint8Array, start: number, end: number): number {
+  for (let i = start; i < end; i++) if (b[i] === 0x0a) return i;
+  return -1;
+}
+
+/** `Host:` (any case) at `p`. */
+function isHostHeader(b: Uint8Array, p: number, end: number): boolean {
+  return p + 5 <= end && (b[p]! | 0x20) === 0x68 && (b[p + 1]! | 0x20) === 0x6f && (b[p + 2]! | 0x20) === 0x73 && (b[p + 3]! | 0x20) === 0x74 && b[p + 4] === 0x3a;
 }
 
 /** The line starting at `start` (without its CR LF), or null when none ends within `end`. */
@@ -68,30 +88,54 @@ function lineAt(b: Uint8Array, start: number, end: number): string | null {
   return null;
 }
 
-const HTTP_METHODS = /^(GET|POST|PUT|DELETE|HEAD|OPTIONS|PATCH|CONNECT|TRACE|PROPFIND) (\S+) HTTP\/1\.[01]$/;
+const HTTP_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE', 'PROPFIND'];
 
+/** `bytes[at..]` begins with `word` (ASCII). */
+function startsWith(b: Uint8Array, at: number, end: number, word: string): boolean {
+  if (at + word.length > end) return false;
+  for (let i = 0; i < word.length; i++) if (b[at + i] !== word.charCodeAt(i)) return false;
+  return true;
+}
+
+const isDigit = (c: number | undefined) => c !== undefined && c >= 0x30 && c <= 0x39;
+
+/**
+ * HTTP/1.x: a request line (`METHOD TARGET HTTP/1.x`) or a status line (`HTTP/1.x NNN ...`),
+ * read as bytes: only the words kept become strings.
+ */
 function http(b: Uint8Array, start: number, end: number): Sniffed | null {
-  const first = lineAt(b, start, end);
-  if (first === null) return null;
-  const status = /^HTTP\/1\.[01] (\d{3})(?: |$)/.exec(first);
-  if (status) return { service: 'http', text: status[1]! };
-  const req = HTTP_METHODS.exec(first);
-  if (!req) return null;
-  // The Host header, when it is within the bytes looked at.
+  const eol = lineEnd(b, start, end);
+  if (eol < 0) return null;
+  const stop = eol > start && b[eol - 1] === 0x0d ? eol - 1 : eol;
+  if (startsWith(b, start, stop, 'HTTP/1.') && (b[start + 7] === 0x30 || b[start + 7] === 0x31) && b[start + 8] === 0x20) {
+    const c = start + 9;
+    if (!isDigit(b[c]) || !isDigit(b[c + 1]) || !isDigit(b[c + 2]) || (c + 3 < stop && b[c + 3] !== 0x20)) return null;
+    return { service: 'http', text: ascii(b, c, c + 3) };
+  }
+  const method = HTTP_METHODS.find((m) => startsWith(b, start, stop, m) && b[start + m.length] === 0x20);
+  if (method === undefined) return null;
+  // TARGET: no white space (other bytes are kept, made safe later); then ` HTTP/1.0` or
+  // ` HTTP/1.1` ends the line.
+  const from = start + method.length + 1;
+  let to = from;
+  while (to < stop && b[to] !== 0x20 && (b[to]! < 0x09 || b[to]! > 0x0d)) to++;
+  if (to === from || to + 9 !== stop || !startsWith(b, to, stop, ' HTTP/1.') || (b[to + 8] !== 0x30 && b[to + 8] !== 0x31)) return null;
+  const target = ascii(b, from, to);
+  // The Host header, when it is within the bytes looked at: lines are scanned as bytes, and only
+  // the Host line becomes a string.
   let host = '';
-  let at = start + first.length + 2;
+  let at = eol + 1;
   for (let n = 0; n < 50 && at < end; n++) {
-    const line = lineAt(b, at, end);
-    if (line === null || line === '') break;
-    const m = /^host:\s*(\S+)/i.exec(line);
-    if (m) {
-      host = m[1]!;
+    const stop = lineEnd(b, at, end);
+    if (stop < 0 || stop === at || (stop === at + 1 && b[at] === 0x0d)) break;
+    if (isHostHeader(b, at, stop)) {
+      const m = /^host:\s*(\S+)/i.exec(ascii(b, at, b[stop - 1] === 0x0d ? stop - 1 : stop));
+      if (m) host = m[1]!;
       break;
     }
-    at += line.length + 2;
+    at = stop + 1;
   }
-  const target = req[2]!;
-  return { service: 'http', text: `${req[1]} ${host !== '' && target.startsWith('/') ? host : ''}${target}` };
+  return { service: 'http', text: `${method} ${host !== '' && target.startsWith('/') ? host : ''}${target}` };
 }
 
 const TLS_VERSIONS: Record<number, string> = { 0x0300: 'ssl3', 0x0301: 'tls1.0', 0x0302: 'tls1.1', 0x0303: 'tls1.2', 0x0304: 'tls1.3' };
@@ -163,26 +207,29 @@ function dns(b: Uint8Array, start: number, end: number): Sniffed | null {
   const flags = (b[start + 2]! << 8) | b[start + 3]!;
   const opcode = (flags >> 11) & 15;
   const qd = (b[start + 4]! << 8) | b[start + 5]!;
-  const counts = [6, 8, 10].map((o) => (b[start + o]! << 8) | b[start + o + 1]!);
-  if (opcode > 5 || qd !== 1 || counts.some((n) => n > 200)) return null;
+  if (opcode > 5 || qd !== 1) return null;
+  for (let o = 6; o <= 10; o += 2) if (((b[start + o]! << 8) | b[start + o + 1]!) > 200) return null;
+  // The question's name: labels of printable ASCII, 253 characters at most; a string only at the end.
   let p = start + 12;
-  const labels: string[] = [];
+  let nameLength = -1;
   for (;;) {
     if (p >= end) return null;
     const len = b[p]!;
     if (len === 0) break;
     if (len > 63 || p + 1 + len > end) return null;
     for (let i = p + 1; i <= p + len; i++) if (b[i]! < 0x21 || b[i]! > 0x7e) return null;
-    labels.push(ascii(b, p + 1, p + 1 + len));
+    nameLength += 1 + len;
+    if (nameLength > 253) return null;
     p += 1 + len;
-    if (labels.join('.').length > 253) return null;
   }
   if (p + 5 > end) return null;
   const qtype = (b[p + 1]! << 8) | b[p + 2]!;
   const qclass = ((b[p + 3]! << 8) | b[p + 4]!) & 0x7fff; // mDNS sets the top bit (unicast answer)
   if (qclass !== 1 && qclass !== 3 && qclass !== 4 && qclass !== 255) return null;
-  const name = labels.length === 0 ? '.' : labels.join('.');
   if ((flags & 0x8000) !== 0) return { service: 'dns', text: RCODES[flags & 15] ?? `rcode ${flags & 15}` };
+  let name = '';
+  for (let q = start + 12; b[q] !== 0; q += 1 + b[q]!) name += (name === '' ? '' : '.') + ascii(b, q + 1, q + 1 + b[q]!);
+  if (name === '') name = '.';
   return { service: 'dns', text: `${DNS_TYPES[qtype] ?? `TYPE${qtype}`} ${name}` };
 }
 
