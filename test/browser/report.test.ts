@@ -10,30 +10,22 @@
  * Every wait is on the page's state (an attribute, a text), never on time. The page, a
  * screenshot of it and one of the ladder go to test-output/browser/ for people to look at.
  */
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BROWSER_TIMEOUT, launchChromium, watchPage, type WatchedPage } from '../helpers/browser.js';
-import { runCli } from '../helpers/run-cli.js';
+import { BROWSER_TIMEOUT, launchChromium, OUTPUT, watchPage, writeReport, type WatchedPage } from '../helpers/browser.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const LO = join(ROOT, 'fixtures/demux-lo.pcap');
-/** Kept after the run (gitignored), for people to open. */
-export const OUTPUT = join(ROOT, 'test-output/browser');
 
 let browser: Browser;
 let reportUrl: string;
 
 beforeAll(async () => {
-  mkdirSync(OUTPUT, { recursive: true });
-  const out = join(OUTPUT, 'demux-lo.html');
-  rmSync(out, { force: true });
   // Named as a person in the project's folder would (the page's title shows it).
-  const r = await runCli(['report', relative(process.cwd(), LO), '-o', out]);
-  expect([r.code, r.stderr]).toEqual([0, '']);
-  reportUrl = pathToFileURL(out).href;
+  reportUrl = await writeReport([relative(process.cwd(), LO)], 'demux-lo.html');
   browser = await launchChromium();
 }, BROWSER_TIMEOUT);
 
@@ -67,7 +59,7 @@ function bars(page: Page): Promise<Bar[]> {
 
 /** The rows the table shows, top to bottom, as flow ids. */
 function shownRows(page: Page): Promise<number[]> {
-  return page.$$eval('#flow-table tbody tr', (rows) => rows.filter((r) => !r.hidden && r.getClientRects().length > 0).map((r) => Number(r.id.slice(4))));
+  return page.$$eval('#flow-table tbody tr', (rows) => (rows as HTMLTableRowElement[]).filter((r) => !r.hidden && r.getClientRects().length > 0).map((r) => Number(r.id.slice(4))));
 }
 
 /** A ladder's state pairs, client's then server's, as drawn. */
@@ -173,7 +165,7 @@ describe('the report of demux-lo.pcap in chromium', () => {
     await page.waitForFunction(() => document.getElementById('flow-count')?.textContent === '7 of 7 rows shown');
 
     // Sorting by duration: the order of the durations the cells show.
-    const durations = new Map(await page.$$eval('#flow-table tbody tr', (rows) => rows.map((r) => [Number(r.id.slice(4)), Number(r.cells[5]!.textContent)] as [number, number])));
+    const durations = new Map(await page.$$eval('#flow-table tbody tr', (rows) => (rows as HTMLTableRowElement[]).map((r) => [Number(r.id.slice(4)), Number(r.cells[5]!.textContent)] as [number, number])));
     const ascending = [...durations].sort((x, y) => x[1] - y[1]).map(([id]) => id);
     const head = page.locator('#flow-table thead th', { hasText: 'duration' });
     await head.locator('button').click();
