@@ -8,6 +8,9 @@
  *
  * With --rules (check while capturing), the final report is the verdict of each rule over the
  * flows captured, as `check` writes it (and --junit), and the exit code is check's.
+ *
+ * With --report FILE, the HTML page of `report` is written at the end too, of the flows the
+ * output shows, with each end's process where it was seen.
  */
 import { LiveAttribution } from '../host/attribution.js';
 import { boostPriority } from '../host/priority.js';
@@ -32,10 +35,14 @@ import { engineSettings } from '../pipeline/flows.js';
 import { flowSelection, loadRulesFile, writeVerdicts, type CommandResult, type Io } from './command.js';
 import { FactsCollector } from '../check/facts.js';
 import { evaluate, needsSegments } from '../check/measures.js';
-import type { Options } from './options.js';
+import { UsageError, VERSION, type Options } from './options.js';
+import { checkOutputPath, LADDER_PACKETS, LadderCollector, writeReportFile } from './report.js';
+import { renderReportHtml } from '../report/html.js';
 import { safeText, type Output } from './output.js';
 
 const REDRAW_MS = 1000;
+/** --report: the ladders of the first this many TCP connections (report's --ladders default). */
+const REPORT_LADDERS = 20;
 /** Rows of the redrawn table at most: the flows with the most recent activity. */
 const LIVE_ROWS = 20;
 /** Lines of the redraw that are not flows: the capture line, the table's head, two notes, one spare. */
@@ -49,8 +56,11 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   const width = () => (format === 'table' ? reportWidth(io.stdout) : undefined);
   const rows = () => reportRows(io.stdout);
 
-  // The rules, then -w: a bad rules file or an unwritable path fails before anything is captured.
+  // The rules, --report, then -w: a bad rules file or an unwritable path fails before anything is captured.
   const rules = options.rules === undefined ? null : loadRulesFile(options.rules);
+  if (options.report === '-') throw new UsageError("--report needs a file name: the report on standard output is live's own");
+  if (options.report !== undefined) checkOutputPath(options.report, '--report');
+  const ladders = options.report === undefined ? null : new LadderCollector(REPORT_LADDERS);
   const facts = rules === null ? null : new FactsCollector(needsSegments(rules));
   let writer: PcapWriter | null = null;
   if (options.write !== undefined) {
@@ -122,6 +132,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
         if (writer) writer.write(frame);
         attribution.notePacket(ref, pkt);
         facts?.packet(frame, pkt, ref);
+        ladders?.add(frame, pkt, ref);
       },
       afterBatch: async () => {
         attribution.poll();
@@ -194,6 +205,19 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
     }
   } else if (pending) {
     await pending;
+  }
+  if (options.report !== undefined && ladders !== null) {
+    // The page of what was captured, with each end's process where it was seen (streaming
+    // output attributed each flow as it ended; the other outputs above, or here).
+    const flows = selectFlows(engine.flows(), selection);
+    if (!streaming) for (const f of flows) attribution.attribute(f);
+    const html = renderReportHtml({
+      captures: [source.info], flows, ladders: ladders.ladders(flows), ladderLimit: REPORT_LADDERS, maxLadderPackets: LADDER_PACKETS,
+      summary, digits: 6, version: VERSION,
+      warnings: [...source.info.warnings, ...checksumWarnings, ...summary.warnings, ...attribution.warnings],
+    });
+    const failed = writeReportFile(options.report, html);
+    if (failed !== null) errors.push(failed);
   }
   // As tcpdump does at the end, always: what was captured, and what the kernel dropped when
   // that can be known.

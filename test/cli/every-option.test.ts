@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { skipLive } from '../helpers/live-loop.js';
 import { buildUdp, concat, ethernet, fromHex } from '../helpers/packet-builders.js';
 import { runCli } from '../helpers/run-cli.js';
+import { byName, parseHtml, textOf } from '../helpers/markup.js';
 import { parseXml } from '../helpers/xml.js';
 
 const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
@@ -555,6 +556,17 @@ const liveCases: Record<string, Case> = {
     await live(['--filter', OURS, '-c', '9', '-w', file, '--format', 'json']);
     const back = await runCli(['packets', file, '--format', 'ndjson']);
     expect(back.stdout.trim().split('\n')).toHaveLength(9);
+  },
+  report: async () => {
+    // The HTML page of `report`, written at the end, of the flows the JSON output shows.
+    const file = join(dir, 'live.html');
+    const r = await live(['--filter', OURS, '-c', '9', '--format', 'json', '--report', file]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = parseHtml(readFileSync(file, 'utf8'));
+    expect(textOf(byName(doc, 'title')[0]!)).toBe('flowdemux report: live:lo');
+    const rows = byName(byName(doc, 'tbody')[0]!, 'tr');
+    expect(rows.map((row) => textOf(row.children[2]!))).toEqual((JSON.parse(r.stdout) as { flows: FlowRow[] }).flows.map((f) => `${f.client.ip}:${f.client.port}`));
+    expect((await runCli(['live', '--report', join(dir, 'no-such-folder', 'x.html'), '-c', '1'])).code).toBe(2);
   },
   format: async () => {
     const table = await live(['--filter', OURS, '-c', '6', '--format', 'table']);
