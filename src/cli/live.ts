@@ -36,7 +36,7 @@ import { flowSelection, loadRulesFile, writeVerdicts, type CommandResult, type I
 import { FactsCollector } from '../check/facts.js';
 import { evaluate, needsSegments } from '../check/measures.js';
 import { UsageError, VERSION, type Options } from './options.js';
-import { checkOutputPath, LADDER_PACKETS, LadderCollector, writeReportFile } from './report.js';
+import { checkOutputPath, LADDER_PACKETS, LadderCollector, writeReportFile } from './report-page.js';
 import { renderReportHtml } from '../report/html.js';
 import { safeText, type Output } from './output.js';
 

@@ -7,6 +7,10 @@
  * or on the timeline, opens its ladder with each end's TCP states; the table filters and sorts;
  * and nothing went wrong: no console error or warning, no CSP violation, no request, no dialog.
  *
+ * The closed ports of fixtures/closed-ports.pcap are dotted boxes in the picture that say how the
+ * host refused (a SYN answered by RST, ICMP port unreachable), and the refused connections dotted
+ * outlines on the timeline.
+ *
  * Every wait is on the page's state (an attribute, a text), never on time. The page, a
  * screenshot of it and one of the ladder go to test-output/browser/ for people to look at.
  */
@@ -19,6 +23,7 @@ import { BROWSER_TIMEOUT, launchChromium, OUTPUT, watchPage, writeReport, type W
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const LO = join(ROOT, 'fixtures/demux-lo.pcap');
+const CLOSED = join(ROOT, 'fixtures/closed-ports.pcap');
 
 let browser: Browser;
 let reportUrl: string;
@@ -179,6 +184,35 @@ describe('the report of demux-lo.pcap in chromium', () => {
     await page.locator('#flow-filter').fill('http');
     await page.waitForFunction(() => document.getElementById('flow-count')?.textContent === '2 of 7 rows shown');
     expect(await shownRows(page)).toEqual([...ascending].reverse().filter((id) => id === 1 || id === 2));
+    await expectNoTrouble(w);
+    await w.context.close();
+  }, BROWSER_TIMEOUT);
+
+  it('draws the closed ports of closed-ports.pcap: dotted boxes saying how the host refused, dotted bars', async () => {
+    const url = await writeReport([relative(process.cwd(), CLOSED)], 'closed-ports.html');
+    const w = await watchPage(browser);
+    await w.page.goto(url, { waitUntil: 'load' });
+    const boxes = await w.page.$$eval('#demux-svg g.socket.closed', (gs) => gs.map((g) => {
+      const b = g.getBoundingClientRect();
+      const rect = g.querySelector('rect')!;
+      return { text: [...g.querySelectorAll('tspan')].map((t) => t.textContent).join(' '), seen: b.width > 0 && b.height > 0, dash: getComputedStyle(rect).strokeDasharray };
+    }));
+    expect(boxes.map((b) => b.text).sort()).toEqual([
+      'closed port: no socket 127.0.0.1:8090 SYN answered by RST',
+      'closed port: no socket 127.0.0.1:8091 SYN answered by RST (opened later)',
+      'closed port: no socket 127.0.0.1:9999 ICMP port unreachable',
+      'closed port: no socket [::1]:9999 ICMPv6 port unreachable',
+    ]);
+    for (const b of boxes) expect([b.text, b.seen, b.dash === 'none' || b.dash === '']).toEqual([b.text, true, false]);
+    // The legend says what the dotted box is.
+    expect(await w.page.locator('#demux-svg g.legend').textContent()).toContain('closed port: no socket');
+    // The refused connections' bars: an outline only, dotted.
+    const refused = await w.page.$$eval('#timeline-svg rect.bar', (rects) => rects
+      .filter((r) => / state REJ,/.test(r.querySelector('title')?.textContent ?? ''))
+      .map((r) => ({ fill: getComputedStyle(r).fill, dash: getComputedStyle(r).strokeDasharray, width: r.getBoundingClientRect().width })));
+    expect(refused.length).toBe(2);
+    for (const r of refused) expect([r.fill, r.dash !== 'none' && r.dash !== '', r.width > 0]).toEqual(['none', true, true]);
+    await w.page.screenshot({ path: join(OUTPUT, 'closed-ports.png'), fullPage: true });
     await expectNoTrouble(w);
     await w.context.close();
   }, BROWSER_TIMEOUT);
