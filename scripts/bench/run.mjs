@@ -3,7 +3,7 @@
  * `npm run bench`: packets/s and peak memory of flowdemux on a large generated capture, beside
  * tshark's conversation statistics and `cat` when present, measured in the same run.
  *
- *   node scripts/bench/run.mjs [--packets 2000000] [--runs 3] [--tshark-runs 1] [--scale 10000000] [--no-tshark] [--no-live]
+ *   node scripts/bench/run.mjs [--packets 2000000] [--runs 3] [--tshark-runs 1] [--scale 10000000] [--no-tshark] [--no-live] [--no-report]
  *
  * 1. Generates (once, cached in bench/.cache, deterministic from a seed) an Ethernet/IPv4 pcap:
  *    2,000,000 packets, about 100,000 TCP and UDP flows, 2,000 open at once (generate.mjs).
@@ -12,6 +12,8 @@
  * 3. The same for `tshark -q -z conv,tcp -z conv,udp -r FILE` and `cat FILE`, when installed.
  * 4. Memory scale: `--scale` packets generated as a stream into `flowdemux flows - --format ndjson`
  *    (nothing kept on disk); its peak RSS must not grow with the packet count.
+ * 5. The HTML report of the same capture: its size, and its load time in Chromium
+ *    (report-load.mjs, which says what it measures; needs /usr/bin/chromium).
  * Peak RSS comes from GNU time (`/usr/bin/time -f %M`) or, without it, python3's getrusage.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -112,4 +114,10 @@ if (!args.includes('--no-live')) {
   console.log('');
   const live = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bench', 'live-lookup.mjs')], { stdio: 'inherit' });
   if (live.status !== 0) console.log(`live lookups: failed (exit ${live.status})`);
+}
+
+// The HTML report of the same capture: size, and load time in Chromium (report-load.mjs).
+if (!args.includes('--no-report')) {
+  const report = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bench', 'report-load.mjs'), '--packets', String(PACKETS)], { stdio: 'inherit' });
+  if (report.status !== 0) console.log(`report load: failed (exit ${report.status})`);
 }
