@@ -19,7 +19,7 @@ import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BROWSER_TIMEOUT, launchChromium, OUTPUT, watchPage, writeReport, type WatchedPage } from '../helpers/browser.js';
+import { BROWSER_TIMEOUT, launchChromium, OUTPUT, WAIT_TIMEOUT, watchPage, writeReport, type WatchedPage } from '../helpers/browser.js';
 
 const ROOT = new URL('../../', import.meta.url).pathname;
 const LO = join(ROOT, 'fixtures/demux-lo.pcap');
@@ -229,7 +229,8 @@ describe('the report of demux-lo.pcap in chromium', () => {
     expect((await strict.violations()).sort()).toEqual(['img-src http://127.0.0.1:30729/none.png', 'script-src-elem inline']);
     // Asked for, then blocked by the policy: the report's pages must not even ask.
     expect(strict.trouble.requests).toEqual(['http://127.0.0.1:30729/none.png']);
-    expect(strict.trouble.console.join('\n')).toMatch(/Content Security Policy/);
+    // The console message comes through the driver on its own: polled, with a hang guard only.
+    await expect.poll(() => strict.trouble.console.join('\n'), { timeout: WAIT_TIMEOUT, interval: 20 }).toMatch(/Content Security Policy/);
     expect(strict.trouble.dialogs).toEqual([]);
     await strict.context.close();
     // Without the policy the script runs and its dialog is recorded.
