@@ -98,6 +98,9 @@ describe('the report of a capture full of markup, in chromium', () => {
     expect(await madeByPayloads(w)).toEqual({ images: 0, scripts: [REPORT_SCRIPT], handlers: [], svgs: expect.any(Array) });
     expect(w.trouble).toEqual({ console: [], pageErrors: [], dialogs: [], requests: [] });
     expect(await w.violations()).toEqual([]);
+    // The long summaries wrap in their cells: the table stays inside the page.
+    const widths = await page.evaluate(() => ({ table: document.getElementById('flow-table')!.getBoundingClientRect().right, page: document.body.getBoundingClientRect().right }));
+    expect(widths.table).toBeLessThanOrEqual(widths.page + 0.5);
     await page.screenshot({ path: join(OUTPUT, 'crafted-markup.png'), fullPage: true });
     await w.context.close();
   }, BROWSER_TIMEOUT);
