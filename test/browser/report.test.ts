@@ -11,6 +11,8 @@
  * host refused (a SYN answered by RST, ICMP port unreachable), and the refused connections dotted
  * outlines on the timeline.
  *
+ * Links and sort buttons work from the keyboard; printed, the page drops its navigation and filter.
+ *
  * Every wait is on the page's state (an attribute, a text), never on time. The page, a
  * screenshot of it and one of the ladder go to test-output/browser/ for people to look at.
  */
@@ -184,6 +186,29 @@ describe('the report of demux-lo.pcap in chromium', () => {
     await page.locator('#flow-filter').fill('http');
     await page.waitForFunction(() => document.getElementById('flow-count')?.textContent === '2 of 7 rows shown');
     expect(await shownRows(page)).toEqual([...ascending].reverse().filter((id) => id === 1 || id === 2));
+    await expectNoTrouble(w);
+    await w.context.close();
+  }, BROWSER_TIMEOUT);
+
+  it('works from the keyboard, and prints without its controls', async () => {
+    const w = await open();
+    const { page } = w;
+    // The table's link of flow 2, focused (a link is in the Tab order), then Enter: its ladder opens.
+    await page.locator('#flow-table a[href="#flow-2"]').focus();
+    await page.keyboard.press('Enter');
+    await page.waitForSelector('details#flow-2[open]');
+    // A column sorts from the keyboard too: its header is a button.
+    await page.locator('#flow-table thead th', { hasText: 'bytes →' }).locator('button').focus();
+    await page.keyboard.press('Enter');
+    await page.waitForFunction(() => [...document.querySelectorAll('#flow-table thead th')].some((th) => th.getAttribute('aria-sort') === 'ascending'));
+    // Printed: the navigation and the filter box are not on paper; the pictures and the table are.
+    await page.emulateMedia({ media: 'print' });
+    expect(await page.locator('nav').isVisible()).toBe(false);
+    expect(await page.locator('#flow-filter').isVisible()).toBe(false);
+    expect(await page.locator('#demux-svg').isVisible()).toBe(true);
+    expect(await page.locator('#flow-table').isVisible()).toBe(true);
+    await page.emulateMedia({ media: 'screen' });
+    expect(await page.locator('nav').isVisible()).toBe(true);
     await expectNoTrouble(w);
     await w.context.close();
   }, BROWSER_TIMEOUT);
