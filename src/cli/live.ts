@@ -59,7 +59,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   // The rules, --report, then -w: a bad rules file or an unwritable path fails before anything is captured.
   const rules = options.rules === undefined ? null : loadRulesFile(options.rules);
   if (options.report === '-') throw new UsageError("--report needs a file name: the report on standard output is live's own");
-  if (options.report !== undefined) checkOutputPath(options.report, '--report');
+  if (options.report !== undefined) checkOutputPath(options.report, 'the HTML file', '--report');
   const ladders = options.report === undefined ? null : new LadderCollector(REPORT_LADDERS);
   const facts = rules === null ? null : new FactsCollector(needsSegments(rules));
   let writer: PcapWriter | null = null;

@@ -19,9 +19,9 @@ export const LADDER_PACKETS = 500;
 
 /**
  * A file to write a page to must be in a folder that exists (checked before a long read or a
- * capture, not after). `option` names the option in the message.
+ * capture, not after). `what` names the file in the message, `option` the option that gave it.
  */
-export function checkOutputPath(path: string, option = '--output'): void {
+export function checkOutputPath(path: string, what: string, option = '--output'): void {
   if (path === '-') return;
   let st;
   try {
@@ -29,7 +29,7 @@ export function checkOutputPath(path: string, option = '--output'): void {
   } catch {
     st = undefined;
   }
-  if (st?.isDirectory()) throw new UsageError(`${option} '${path}' is a folder: name the HTML file to write`);
+  if (st?.isDirectory()) throw new UsageError(`${option} '${path}' is a folder: name ${what} to write`);
   const parent = statSync(dirname(path), { throwIfNoEntry: false });
   if (parent === undefined || !parent.isDirectory()) throw new UsageError(`${option} '${path}': no folder ${dirname(path)}`);
 }

@@ -14,7 +14,7 @@ import { checkOutputPath, LADDER_PACKETS, LadderCollector, writeReportFile } fro
 
 export async function runReport(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const path = options.output!;
-  checkOutputPath(path);
+  checkOutputPath(path, 'the HTML file');
   const limit = options.ladders ?? 20;
   const collector = new LadderCollector(limit);
   const { engine, read, digits } = await readCommandFlows(options, io, out, {
