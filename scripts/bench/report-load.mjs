@@ -12,7 +12,7 @@
  *    browser's own cost): the navigation's start to DOMContentLoaded, to the load event, to the
  *    first paint and first contentful paint (the Performance API's own entries), and the time the
  *    page's script takes to filter the table (one `input` event, to the row count shown).
- *    Medians are printed, with the slowest run.
+ *    Medians are printed, with the slowest run, and any console error or warning of the loads.
  * A timing, not a test: run it on a machine as quiet as can be, and say how busy it was.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -74,10 +74,17 @@ const browser = await chromium.launch({
   executablePath: BROWSER, headless: true, timeout: 120_000, args: process.getuid?.() === 0 ? ['--no-sandbox'] : [],
 });
 
+/** Console errors and warnings, and uncaught exceptions, of every load (a big page must have none). */
+const problems = [];
+
 /** One load in a fresh context: the navigation's milestones in ms from its start, and the filter's time. */
 async function measureLoad(url, filter) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
+  page.on('console', (m) => {
+    if (m.type() === 'error' || m.type() === 'warning') problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(e.message));
   await page.goto(url, { waitUntil: 'load', timeout: 120_000 });
   // Paint entries come with the next frame after load at the latest.
   await page.waitForFunction(() => performance.getEntriesByType('paint').length >= 2, null, { timeout: 120_000 });
@@ -124,3 +131,4 @@ for (const [key, label] of [['dcl', 'DOMContentLoaded'], ['load', 'load event'],
 }
 console.log(row('report: filter the table (script)', runs.report, 'filter'));
 console.log(`  (filter 'tcp': ${runs.report[0].shown})`);
+console.log(`console errors and warnings, uncaught exceptions: ${problems.length === 0 ? 'none' : problems.join('; ')}`);
