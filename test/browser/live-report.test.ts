@@ -10,7 +10,7 @@
  * Ports: TCP and UDP 30720-30729 belong to this file.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -72,6 +72,7 @@ afterAll(async () => {
 
 describe.skipIf(skipLive())('live --report on lo (root)', () => {
   it('writes the page at the end, with the processes, and it opens clean in chromium', async () => {
+    mkdirSync(OUTPUT, { recursive: true });
     rmSync(report, { force: true });
     server = await startServer();
     const filter = `port ${TCP_PORT} or port ${UDP_PORT}`;
