@@ -94,6 +94,8 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   const boost = options.boost ? boostPriority() : null;
 
   const streaming = format === 'ndjson';
+  /** --report with streaming output: each flow as it was attributed when it ended. */
+  const streamed = streaming && options.report !== undefined ? new Map<number, Flow>() : null;
   let pending: Promise<void> | undefined;
   const engine = new DemuxEngine(
     engineSettings(options, streaming
@@ -104,6 +106,9 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
           onFlowEnd: (flow: Flow) => {
             attribution.attribute(flow);
             attribution.forget(flow.id);
+            // --report: the flow as attributed now; the engine lets go of an ended flow when
+            // streaming, so the page's flows are kept here (memory grows with them, as without ndjson).
+            streamed?.set(flow.id, flow);
             if (filterFlows([flow], selection).length === 0) return;
             const w = out.write(flowToNdjsonLine(flow, { digits: 9 }));
             if (w) pending = w;
@@ -209,8 +214,9 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   if (options.report !== undefined && ladders !== null) {
     // The page of what was captured, with each end's process where it was seen (streaming
     // output attributed each flow as it ended; the other outputs above, or here).
-    const flows = selectFlows(engine.flows(), selection);
-    if (!streaming) for (const f of flows) attribution.attribute(f);
+    const open = engine.flows().filter((f) => !streamed?.has(f.id));
+    for (const f of open) attribution.attribute(f);
+    const flows = selectFlows(streamed === null ? open : [...streamed.values(), ...open], selection);
     const html = renderReportHtml({
       captures: [source.info], flows, ladders: ladders.ladders(flows), ladderLimit: REPORT_LADDERS, maxLadderPackets: LADDER_PACKETS,
       summary, digits: 6, version: VERSION,

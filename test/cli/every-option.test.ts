@@ -566,6 +566,16 @@ const liveCases: Record<string, Case> = {
     expect(textOf(byName(doc, 'title')[0]!)).toBe('flowdemux report: live:lo');
     const rows = byName(byName(doc, 'tbody')[0]!, 'tr');
     expect(rows.map((row) => textOf(row.children[2]!))).toEqual((JSON.parse(r.stdout) as { flows: FlowRow[] }).flows.map((f) => `${f.client.ip}:${f.client.port}`));
+    // Streamed (ndjson), the engine lets go of each flow as it ends: the page still has them,
+    // with the processes their lines name.
+    const nd = await live(['--filter', OURS, '-c', '9', '--format', 'ndjson', '--report', file]);
+    expect(nd.code, nd.stderr).toBe(0);
+    const lines = nd.stdout.trim().split('\n').map((l) => JSON.parse(l) as FlowRow & { client: { process?: { pid: number; command: string } } });
+    const page = parseHtml(readFileSync(file, 'utf8'));
+    const heads = byName(byName(page, 'thead')[0]!, 'th').map(textOf);
+    const cells = byName(byName(page, 'tbody')[0]!, 'tr').map((row) => Object.fromEntries(row.children.map((c, i) => [heads[i]!, textOf(c)])));
+    expect(cells.map((c) => c.client)).toEqual(lines.map((f) => `${f.client.ip}:${f.client.port}`));
+    expect(cells.map((c) => c['client process'])).toEqual(lines.map((f) => (f.client.process?.pid ? `${f.client.process.command} (pid ${f.client.process.pid})` : 'gone before lookup')));
     expect((await runCli(['live', '--report', join(dir, 'no-such-folder', 'x.html'), '-c', '1'])).code).toBe(2);
   },
   format: async () => {
