@@ -11,12 +11,15 @@
  * host refused (a SYN answered by RST, ICMP port unreachable), and the refused connections dotted
  * outlines on the timeline.
  *
- * Links and sort buttons work from the keyboard; printed, the page drops its navigation and filter.
+ * A big capture's page (50,000 generated packets) says what it left out, and its 300 lanes and
+ * 1000 rows are there and filter. Links and sort buttons work from the keyboard; printed, the page drops its navigation and filter.
  *
  * Every wait is on the page's state (an attribute, a text), never on time. The page, a
  * screenshot of it and one of the ladder go to test-output/browser/ for people to look at.
  */
-import { writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Browser, Page } from 'playwright-core';
@@ -27,6 +30,7 @@ const ROOT = new URL('../../', import.meta.url).pathname;
 const LO = join(ROOT, 'fixtures/demux-lo.pcap');
 const CLOSED = join(ROOT, 'fixtures/closed-ports.pcap');
 
+const dir = mkdtempSync(join(tmpdir(), 'flowdemux-browser-'));
 let browser: Browser;
 let reportUrl: string;
 
@@ -38,6 +42,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  rmSync(dir, { recursive: true, force: true });
 });
 
 /** Opens the report; the load event has fired and the page's script has counted the rows. */
@@ -238,6 +243,36 @@ describe('the report of demux-lo.pcap in chromium', () => {
     expect(refused.length).toBe(2);
     for (const r of refused) expect([r.fill, r.dash !== 'none' && r.dash !== '', r.width > 0]).toEqual(['none', true, true]);
     await w.page.screenshot({ path: join(OUTPUT, 'closed-ports.png'), fullPage: true });
+    await expectNoTrouble(w);
+    await w.context.close();
+  }, BROWSER_TIMEOUT);
+
+  it('a big capture\'s page says what it left out, and its capped table and timeline work', async () => {
+    // 50,000 generated packets, about 4,000 flows on 3 server ports (scripts/bench/generate.mjs).
+    const big = join(dir, 'big.pcap');
+    const gen = spawnSync(process.execPath, [join(ROOT, 'scripts/bench/generate.mjs'), big, '--packets', '50000', '--flows', '2500', '--seed', '3'], { encoding: 'utf8' });
+    expect(gen.status, gen.stderr).toBe(0);
+    const url = await writeReport([big], 'big.html');
+    const w = await watchPage(browser);
+    await w.page.goto(url, { waitUntil: 'load' });
+    await w.page.waitForFunction(() => /^1000 of 1000 rows shown$/.test(document.getElementById('flow-count')?.textContent ?? ''));
+    const note = w.page.locator('#left-out');
+    expect(await note.isVisible()).toBe(true);
+    const items = await note.locator('li').allInnerTexts();
+    expect(items).toHaveLength(4);
+    expect(items[1]).toMatch(/^The timeline draws 300 of \d+ lanes, the busiest ports first\.$/);
+    expect(items[2]).toMatch(/^The table lists the first 1000 of \d+ flows\.$/);
+    // 300 lanes drawn: at least a bar each.
+    const lanes = await w.page.$$eval('#timeline-svg g.lane', (gs) => gs.map((g) => g.querySelectorAll('rect.bar').length));
+    expect(lanes).toHaveLength(300);
+    expect(lanes.every((n) => n >= 1)).toBe(true);
+    // The filter works over the capped table: UDP rows only.
+    await w.page.locator('#flow-filter').fill('udp');
+    await w.page.waitForFunction(() => /^\d+ of 1000 rows shown$/.test(document.getElementById('flow-count')?.textContent ?? '')
+      && document.getElementById('flow-count')?.textContent !== '1000 of 1000 rows shown');
+    const protos = await w.page.$$eval('#flow-table tbody tr', (rows) => (rows as HTMLTableRowElement[]).filter((r) => !r.hidden).map((r) => r.cells[1]!.textContent));
+    expect(protos.length).toBeGreaterThan(0);
+    expect(new Set(protos)).toEqual(new Set(['udp']));
     await expectNoTrouble(w);
     await w.context.close();
   }, BROWSER_TIMEOUT);
