@@ -4,7 +4,7 @@
  * tshark's conversation statistics and `cat` when present, measured in the same run.
  *
  *   node scripts/bench/run.mjs [--packets 2000000] [--runs 3] [--tshark-runs 1] [--scale 10000000]
- *                              [--no-tshark] [--no-peers] [--no-live] [--only-mixed | --only-busy]
+ *                              [--no-tshark] [--no-peers] [--no-live] [--no-report] [--only-mixed | --only-busy]
  *
  * 1. Generates (once, cached in bench/.cache, deterministic from a seed) two Ethernet/IPv4 pcaps
  *    (generate.mjs): the mixed capture, 2,000,000 packets, about 100,000 TCP and UDP flows of
@@ -17,6 +17,8 @@
  *    installed (Debian packages nfdump, argus-server, tshark).
  * 4. Memory scale: `--scale` packets generated as a stream into `flowdemux flows - --format ndjson`
  *    (nothing kept on disk); its peak RSS must not grow with the packet count.
+ * 5. The HTML report of the same capture: its size, and its load time in Chromium
+ *    (report-load.mjs, which says what it measures; needs /usr/bin/chromium).
  * Peak RSS comes from GNU time (`/usr/bin/time -f %M`) or, without it, python3's getrusage.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -131,4 +133,10 @@ if (!args.includes('--no-live')) {
   console.log('');
   const live = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bench', 'live-lookup.mjs')], { stdio: 'inherit' });
   if (live.status !== 0) console.log(`live lookups: failed (exit ${live.status})`);
+}
+
+// The HTML report of the same capture: size, and load time in Chromium (report-load.mjs).
+if (!args.includes('--no-report')) {
+  const report = spawnSync(process.execPath, [join(ROOT, 'scripts', 'bench', 'report-load.mjs'), '--packets', String(PACKETS)], { stdio: 'inherit' });
+  if (report.status !== 0) console.log(`report load: failed (exit ${report.status})`);
 }

@@ -205,7 +205,7 @@ export function flowLineWriter(format: string): (out: Output, flow: Flow, digits
 }
 
 /** --output must name a file in a folder that exists (checked before a long read, not after). */
-export function checkOutputPath(path: string, what: string): void {
+export function checkOutputPath(path: string, what: string, option = '--output'): void {
   if (path === '-') return;
   let st;
   try {
@@ -213,9 +213,9 @@ export function checkOutputPath(path: string, what: string): void {
   } catch {
     st = undefined;
   }
-  if (st?.isDirectory()) throw new UsageError(`--output '${path}' is a folder: name ${what} to write`);
+  if (st?.isDirectory()) throw new UsageError(`${option} '${path}' is a folder: name ${what} to write`);
   const parent = statSync(dirname(path), { throwIfNoEntry: false });
-  if (parent === undefined || !parent.isDirectory()) throw new UsageError(`--output '${path}': no folder ${dirname(path)}`);
+  if (parent === undefined || !parent.isDirectory()) throw new UsageError(`${option} '${path}': no folder ${dirname(path)}`);
 }
 
 /** An --output file, open for writing, with an Output on it. */

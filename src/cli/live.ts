@@ -8,6 +8,9 @@
  *
  * With --rules (check while capturing), the final report is the verdict of each rule over the
  * flows captured, as `check` writes it (and --junit), and the exit code is check's.
+ *
+ * With --report FILE, the HTML page of `report` is written at the end too, of the flows the
+ * output shows, with each end's process where it was seen.
  */
 import { LiveAttribution } from '../host/attribution.js';
 import { boostPriority } from '../host/priority.js';
@@ -32,10 +35,14 @@ import { engineSettings } from '../pipeline/flows.js';
 import { flowLineWriter, flowSelection, isLineFormat, loadRulesFile, writeVerdicts, type CommandResult, type Io } from './command.js';
 import { FactsCollector } from '../check/facts.js';
 import { evaluate, needsSegments } from '../check/measures.js';
-import type { Options } from './options.js';
+import { UsageError, VERSION, type Options } from './options.js';
+import { checkOutputPath, LADDER_PACKETS, LadderCollector, writeReportFile } from './report-page.js';
+import { renderReportHtml } from '../report/html.js';
 import { safeText, type Output } from './output.js';
 
 const REDRAW_MS = 1000;
+/** --report: the ladders of the first this many TCP connections (report's --ladders default). */
+const REPORT_LADDERS = 20;
 /** Rows of the redrawn table at most: the flows with the most recent activity. */
 const LIVE_ROWS = 20;
 /** Lines of the redraw that are not flows: the capture line, the table's head, two notes, one spare. */
@@ -49,8 +56,11 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   const width = () => (format === 'table' ? reportWidth(io.stdout) : undefined);
   const rows = () => reportRows(io.stdout);
 
-  // The rules, then -w: a bad rules file or an unwritable path fails before anything is captured.
+  // The rules, --report, then -w: a bad rules file or an unwritable path fails before anything is captured.
   const rules = options.rules === undefined ? null : loadRulesFile(options.rules);
+  if (options.report === '-') throw new UsageError("--report needs a file name: the report on standard output is live's own");
+  if (options.report !== undefined) checkOutputPath(options.report, 'the HTML file', '--report');
+  const ladders = options.report === undefined ? null : new LadderCollector(REPORT_LADDERS);
   const facts = rules === null ? null : new FactsCollector(needsSegments(rules));
   let writer: PcapWriter | null = null;
   if (options.write !== undefined) {
@@ -86,6 +96,8 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
   // NDJSON, conn.log JSON and ECS: a line a flow as each ends.
   const streaming = isLineFormat(format);
   const writeLine = flowLineWriter(format);
+  /** --report with streaming output: each flow as it was attributed when it ended. */
+  const streamed = streaming && options.report !== undefined ? new Map<number, Flow>() : null;
   let pending: Promise<void> | undefined;
   const engine = new DemuxEngine(
     engineSettings(options, streaming
@@ -96,6 +108,9 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
           onFlowEnd: (flow: Flow) => {
             attribution.attribute(flow);
             attribution.forget(flow.id);
+            // --report: the flow as attributed now; the engine lets go of an ended flow when
+            // streaming, so the page's flows are kept here (memory grows with them, as without ndjson).
+            streamed?.set(flow.id, flow);
             if (filterFlows([flow], selection).length === 0) return;
             const w = writeLine(out, flow, 9);
             if (w) pending = w;
@@ -124,6 +139,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
         if (writer) writer.write(frame);
         attribution.notePacket(ref, pkt);
         facts?.packet(frame, pkt, ref);
+        ladders?.add(frame, pkt, ref);
       },
       afterBatch: async () => {
         attribution.poll();
@@ -196,6 +212,20 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
     }
   } else if (pending) {
     await pending;
+  }
+  if (options.report !== undefined && ladders !== null) {
+    // The page of what was captured, with each end's process where it was seen (streaming
+    // output attributed each flow as it ended; the other outputs above, or here).
+    const open = engine.flows().filter((f) => !streamed?.has(f.id));
+    for (const f of open) attribution.attribute(f);
+    const flows = selectFlows(streamed === null ? open : [...streamed.values(), ...open], selection);
+    const html = renderReportHtml({
+      captures: [source.info], flows, ladders: ladders.ladders(flows), ladderLimit: REPORT_LADDERS, maxLadderPackets: LADDER_PACKETS,
+      summary, digits: 6, version: VERSION,
+      warnings: [...source.info.warnings, ...checksumWarnings, ...summary.warnings, ...attribution.warnings],
+    });
+    const failed = writeReportFile(options.report, html);
+    if (failed !== null) errors.push(failed);
   }
   // As tcpdump does at the end, always: what was captured, and what the kernel dropped when
   // that can be known.

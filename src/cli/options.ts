@@ -62,6 +62,8 @@ export interface Options {
   ladders: number | undefined;
   /** report: flows in the table at most. */
   rows: number | undefined;
+  /** live: also write the HTML report (as `report` does) to this file at the end. */
+  report: string | undefined;
 }
 
 export interface FlowId {
@@ -266,6 +268,7 @@ export function buildParser(argv: string[]) {
         format: { choices: FORMATS.live, describe: 'output format' },
         rules: { type: 'string', describe: "check while capturing: at the end, the verdict of each rule of this file (as check's), exit 4 when one failed" },
         junit: { type: 'string', describe: 'with --rules: also write the verdicts as JUnit XML to this file' },
+        report: { type: 'string', describe: "at the end, also write the HTML page of 'report' to this file, with each end's process where known" },
         boost: {
           type: 'boolean', default: true,
           describe: 'raise the priority while capturing (nice -10, as root) so that short connections are looked up before they close; --no-boost leaves it',
@@ -274,6 +277,7 @@ export function buildParser(argv: string[]) {
         .example("sudo $0 live -i lo --filter 'port 8089'", 'who talks to port 8089; Ctrl-C ends with the report')
         .example('sudo $0 live --format ndjson --duration 10', 'a JSON line a flow as each ends, for 10 s')
         .example("sudo $0 live --filter 'tcp port 8089' --rules rules.yaml", 'the verdicts of the rules when Ctrl-C ends it, exit 4 on a failure')
+        .example("sudo $0 live --filter 'tcp port 8089' --report live.html", 'and the picture, timeline, flows and ladders in one page at the end')
         .epilogue("Live capture needs libpcap and the optional 'cap' package (apt-get install libpcap-dev, then npm install), "
           + 'and root, or the capture capabilities given to node once: '
           + 'sudo setcap cap_net_raw,cap_net_admin=eip $(readlink -f $(which node)). '
@@ -437,6 +441,7 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
     jobs,
     ladders: optionalInteger(args.ladders, 'ladders', 0),
     rows: optionalInteger(args.rows, 'rows', 0),
+    report: args.report === undefined ? undefined : args.report === STDIN_TOKEN ? '-' : String(args.report),
   };
 }
 

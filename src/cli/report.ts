@@ -1,43 +1,26 @@
 /**
- * `flowdemux report CAPTURE.. -o report.html`: the self-contained HTML page of report/html.ts.
+ * `flowdemux report CAPTURE.. -o report.html`: the self-contained HTML page of report/html.ts
+ * (`live --report FILE` writes the same page at the end of a capture; both use report-page.ts).
  * While reading, the packets of the first --ladders TCP connections are kept (at most
  * LADDER_PACKETS each) for their ladders, with the `packets --explain` line of each (which
  * socket the receiving kernel hands it to); everything else comes from the finished flows.
  */
-import { writeFileSync } from 'node:fs';
-import { IPPROTO } from '../core/packet.js';
-import { explainPacket } from '../demux/explain.js';
 import { inputName } from '../pipeline/read.js';
-import { renderReportHtml, type ReportLadder } from '../report/html.js';
-import { ladderPacket, type LadderPacket } from '../report/ladder.js';
-import { checkOutputPath, noPacketsKept, noPacketsLine, outputErrorText, readCommandFlows, WRITING_REPORT, type CommandResult, type Io } from './command.js';
+import { renderReportHtml } from '../report/html.js';
+import { noPacketsKept, noPacketsLine, readCommandFlows, WRITING_REPORT, type CommandResult, type Io } from './command.js';
 import { VERSION, type Options } from './options.js';
 import type { Output } from './output.js';
-
-/** Packets one ladder holds at most: a long connection's ladder shows its start. */
-export const LADDER_PACKETS = 500;
+import { checkOutputPath, LADDER_PACKETS, LadderCollector, writeReportFile } from './report-page.js';
 
 export async function runReport(options: Options, io: Io, out: Output): Promise<CommandResult> {
   const path = options.output!;
   checkOutputPath(path, 'the HTML file');
   const limit = options.ladders ?? 20;
-  const collected = new Map<number, LadderPacket[]>();
-  const explained = new Map<number, string[]>();
+  const collector = new LadderCollector(limit);
   const { engine, read, digits } = await readCommandFlows(options, io, out, {
     nextPhase: WRITING_REPORT,
     after: (frame, pkt, ref) => {
-      if (ref === null) return undefined;
-      let packets = collected.get(ref.id);
-      if (packets === undefined) {
-        // A connection's ladder starts with its first TCP segment, for the first `limit` of them.
-        if (collected.size >= limit || pkt.protocol !== IPPROTO.TCP || ref.via !== 'ports') return undefined;
-        collected.set(ref.id, (packets = []));
-        explained.set(ref.id, []);
-      }
-      if (packets.length < LADDER_PACKETS) {
-        packets.push(ladderPacket(frame, pkt, ref));
-        explained.get(ref.id)!.push(explainPacket(pkt, ref));
-      }
+      collector.add(frame, pkt, ref);
       return undefined;
     },
   });
@@ -45,15 +28,8 @@ export async function runReport(options: Options, io: Io, out: Output): Promise<
   const warnings = [...read.warnings, ...summary.warnings];
   if (read.captures.length === 0) return { errors: read.errors, warnings };
   const flows = engine.flows();
-  const byId = new Map(flows.map((f) => [f.id, f]));
-  const ladders: ReportLadder[] = [];
-  for (const [id, packets] of collected) {
-    const flow = byId.get(id);
-    if (flow !== undefined && flow.proto === 'tcp') ladders.push({ flow, packets, explain: explained.get(id) });
-  }
-  ladders.sort((a, b) => a.flow.id - b.flow.id);
   const html = renderReportHtml({
-    captures: read.captures, flows, ladders, ladderLimit: limit, maxLadderPackets: LADDER_PACKETS,
+    captures: read.captures, flows, ladders: collector.ladders(flows), ladderLimit: limit, maxLadderPackets: LADDER_PACKETS,
     summary, warnings, digits, version: VERSION, maxRows: options.rows,
   });
   read.progress.done();
@@ -63,10 +39,7 @@ export async function runReport(options: Options, io: Io, out: Output): Promise<
     out.write(html);
     return { errors: read.errors, warnings };
   }
-  try {
-    writeFileSync(path, html);
-  } catch (err) {
-    return { errors: [...read.errors, `cannot write ${path}: ${outputErrorText(err as Error)}`], warnings };
-  }
-  return { errors: read.errors, warnings };
+  const failed = writeReportFile(path, html);
+  return { errors: failed === null ? read.errors : [...read.errors, failed], warnings };
 }
+

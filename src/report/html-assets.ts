@@ -22,6 +22,9 @@ table { border-collapse: collapse; width: 100%; }
    as fast as one without them (find in page and printing still see them). */
 #flows, #ladders { content-visibility: auto; contain-intrinsic-size: auto 3000px; }
 th, td { border: 1px solid #bbb; padding: 2px 6px; text-align: left; vertical-align: top; }
+/* A summary from packet bytes may be one long word (an HTTP target): it wraps inside its cell
+   rather than pushing the table past the page (numbers and addresses stay on one line). */
+td { overflow-wrap: anywhere; }
 td.n { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 td.m { white-space: nowrap; }
 th button { font: inherit; font-weight: bold; background: none; border: 0; padding: 0; cursor: pointer; color: inherit; }

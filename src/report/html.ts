@@ -24,6 +24,7 @@ import { renderDemuxTable } from './demux.js';
 import { durationText } from './flow-time.js';
 import { REPORT_SCRIPT, REPORT_STYLE } from './html-assets.js';
 import type { LadderPacket } from './ladder.js';
+import { endOwnerLabel } from './labels.js';
 import { renderLadderSvg } from './svg-ladder.js';
 import { renderDemuxPicture } from './svg-demux.js';
 import { xmlText } from './svg.js';
@@ -96,14 +97,22 @@ interface Column {
   cell: (f: Flow) => { text: string; v?: number | string; mono?: boolean };
 }
 
-/** The columns of `flows`, both directions counted, and what the flow speaks (JSON's service and summary). */
-function columns(digits: number): Column[] {
+/**
+ * The columns of `flows`, both directions counted, and what the flow speaks (JSON's service and
+ * summary); from live capture, each end's process after its address, as the flows table has them.
+ */
+function columns(digits: number, processes: boolean): Column[] {
   const n = (text: string, v: number) => ({ text, v });
+  const owner = (which: 'client' | 'server'): Column[] => (processes
+    ? [{ head: `${which} process`, numeric: false, cell: (f) => ({ text: endOwnerLabel(f[which]) }) }]
+    : []);
   return [
     { head: 'id', numeric: true, cell: (f) => n(f.generation > 1 ? `${f.id} #${f.generation}` : String(f.id), f.id) },
     { head: 'proto', numeric: false, cell: (f) => ({ text: f.proto }) },
     { head: 'client', numeric: false, cell: (f) => ({ text: endText(f, 'client'), mono: true }) },
+    ...owner('client'),
     { head: 'server', numeric: false, cell: (f) => ({ text: endText(f, 'server'), mono: true }) },
+    ...owner('server'),
     { head: 'start (UTC)', numeric: false, cell: (f) => ({ text: isoTime(f.start.sec, f.start.nsec, digits), mono: true }) },
     { head: 'duration', numeric: true, cell: (f) => n(durationText(f, digits), f.duration) },
     { head: 'pkts →', numeric: true, cell: (f) => n(String(f.toServer.packets), f.toServer.packets) },
@@ -119,7 +128,8 @@ function columns(digits: number): Column[] {
 }
 
 function flowTable(flows: readonly Flow[], laddered: ReadonlySet<number>, digits: number, maxRows: number): string[] {
-  const cols = columns(digits);
+  const processes = flows.some((f) => f.client.process !== undefined || f.server.process !== undefined || f.server.listener !== undefined);
+  const cols = columns(digits, processes);
   const out: string[] = [
     '<p><label for="flow-filter">Filter (every word must appear in the row): </label>'
       + '<input id="flow-filter" type="search" placeholder="e.g. tcp 8089 SF"/> <span id="flow-count" aria-live="polite"></span></p>',

@@ -13,6 +13,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { skipLive } from '../helpers/live-loop.js';
 import { buildUdp, concat, ethernet, fromHex } from '../helpers/packet-builders.js';
 import { runCli } from '../helpers/run-cli.js';
+import { byName, parseHtml, textOf } from '../helpers/markup.js';
 import { parseXml } from '../helpers/xml.js';
 
 const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
@@ -591,6 +592,27 @@ const liveCases: Record<string, Case> = {
     await live(['--filter', OURS, '-c', '9', '-w', file, '--format', 'json']);
     const back = await runCli(['packets', file, '--format', 'ndjson']);
     expect(back.stdout.trim().split('\n')).toHaveLength(9);
+  },
+  report: async () => {
+    // The HTML page of `report`, written at the end, of the flows the JSON output shows.
+    const file = join(dir, 'live.html');
+    const r = await live(['--filter', OURS, '-c', '9', '--format', 'json', '--report', file]);
+    expect(r.code, r.stderr).toBe(0);
+    const doc = parseHtml(readFileSync(file, 'utf8'));
+    expect(textOf(byName(doc, 'title')[0]!)).toBe('flowdemux report: live:lo');
+    const rows = byName(byName(doc, 'tbody')[0]!, 'tr');
+    expect(rows.map((row) => textOf(row.children[2]!))).toEqual((JSON.parse(r.stdout) as { flows: FlowRow[] }).flows.map((f) => `${f.client.ip}:${f.client.port}`));
+    // Streamed (ndjson), the engine lets go of each flow as it ends: the page still has them,
+    // with the processes their lines name.
+    const nd = await live(['--filter', OURS, '-c', '9', '--format', 'ndjson', '--report', file]);
+    expect(nd.code, nd.stderr).toBe(0);
+    const lines = nd.stdout.trim().split('\n').map((l) => JSON.parse(l) as FlowRow & { client: { process?: { pid: number; command: string } } });
+    const page = parseHtml(readFileSync(file, 'utf8'));
+    const heads = byName(byName(page, 'thead')[0]!, 'th').map(textOf);
+    const cells = byName(byName(page, 'tbody')[0]!, 'tr').map((row) => Object.fromEntries(row.children.map((c, i) => [heads[i]!, textOf(c)])));
+    expect(cells.map((c) => c.client)).toEqual(lines.map((f) => `${f.client.ip}:${f.client.port}`));
+    expect(cells.map((c) => c['client process'])).toEqual(lines.map((f) => (f.client.process?.pid ? `${f.client.process.command} (pid ${f.client.process.pid})` : 'gone before lookup')));
+    expect((await runCli(['live', '--report', join(dir, 'no-such-folder', 'x.html'), '-c', '1'])).code).toBe(2);
   },
   format: async () => {
     const table = await live(['--filter', OURS, '-c', '6', '--format', 'table']);

@@ -4,16 +4,15 @@
  * 127.0.0.3 to one server port at the same time, plus UDP from both to one UDP socket — captured
  * by the CLI process, then the -w file read back with `flows`.
  */
-import { spawn } from 'node:child_process';
 import { createServer, connect, type Socket } from 'node:net';
 import { createSocket } from 'node:dgram';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { datagramsFromTwoPeers, startCli } from '../helpers/live-cli.js';
 import { runCli } from '../helpers/run-cli.js';
 
-const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
 const TCP_PORT = 30480;
 const UDP_PORT = 30481;
 // Above both server ports, so that the UDP roles (inferred: no SYN) come out as in real life.
@@ -21,30 +20,6 @@ const CLIENT_PORT = 30482;
 const isRoot = process.getuid?.() === 0;
 const dir = mkdtempSync(join(tmpdir(), 'flowdemux-live-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-/**
- * The CLI as a child; `capturing` resolves when it says it captures (its first stderr line, as
- * tcpdump's "listening on"): packets sent after that are seen. No sleep decides anything here.
- */
-function startCli(args: string[]) {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  let ready: () => void;
-  const capturing = new Promise<void>((r) => (ready = r));
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => {
-    stderr += d;
-    if (stderr.includes('; Ctrl-C stops\n')) ready();
-  });
-  const done = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
-    child.on('close', (code) => {
-      ready();
-      resolve({ code, stdout, stderr });
-    }),
-  );
-  return { child, capturing, done };
-}
 
 /** Two TCP clients from port CLIENT_PORT on .2 and .3, open at the same time; UDP from both. */
 async function teachingTraffic(): Promise<void> {
@@ -70,14 +45,7 @@ async function teachingTraffic(): Promise<void> {
   const udpServer = createSocket('udp4');
   udpServer.on('message', (m, rinfo) => udpServer.send(m, rinfo.port, rinfo.address));
   await new Promise<void>((r) => udpServer.bind(UDP_PORT, '127.0.0.1', r));
-  for (const address of ['127.0.0.2', '127.0.0.3']) {
-    const u = createSocket('udp4');
-    await new Promise<void>((r) => u.bind(CLIENT_PORT, address, r));
-    const reply = new Promise((r) => u.once('message', r));
-    u.send('q', UDP_PORT, '127.0.0.1');
-    await reply;
-    u.close();
-  }
+  await datagramsFromTwoPeers(UDP_PORT, CLIENT_PORT);
   udpServer.close();
 }
 

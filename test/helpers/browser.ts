@@ -10,8 +10,25 @@
  * fires. The recording script is added through the DevTools protocol, which the page's policy
  * does not govern; it only listens and writes to a property of its own.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import { expect } from 'vitest';
+import { runCli } from './run-cli.js';
+
+/** Where the browser tests leave the pages and screenshots for people to look at (gitignored). */
+export const OUTPUT = new URL('../../test-output/browser/', import.meta.url).pathname;
+
+/** `flowdemux report ARGS -o OUTPUT/NAME`, which must succeed quietly; the page's file:// URL. */
+export async function writeReport(args: string[], name: string): Promise<string> {
+  mkdirSync(OUTPUT, { recursive: true });
+  const out = join(OUTPUT, name);
+  rmSync(out, { force: true });
+  const r = await runCli(['report', ...args, '-o', out]);
+  expect([r.code, r.stderr]).toEqual([0, '']);
+  return pathToFileURL(out).href;
+}
 
 /** Where the browser is: FLOWDEMUX_CHROMIUM, or Debian's /usr/bin/chromium. */
 export const CHROMIUM = process.env.FLOWDEMUX_CHROMIUM ?? '/usr/bin/chromium';

@@ -70,6 +70,24 @@ describe('the HTML report', () => {
     expect([...elements(doc)].some((e) => e.attrs.id === 'left-out')).toBe(false);
   });
 
+  it('gives each end\'s process a column when the flows have them (live capture), escaped', async () => {
+    const t = await teaching();
+    const plain = parseHtml(renderReportHtml({ ...t, ladderLimit: 20, maxLadderPackets: 500 }));
+    expect(byName(byName(plain, 'thead')[0]!, 'th').map(textOf)).not.toContain('client process');
+    const flows = t.flows.map((f) => (f.id === 1
+      ? { ...f, client: { ...f.client, process: { pid: 7, command: '<script>x</script>', state: 'running' as const } },
+          server: { ...f.server, process: { pid: 8, command: 'srv', state: 'running' as const }, listener: { socket: '127.0.0.1:80', pid: 8, command: 'srv' } } }
+      : f));
+    const doc = parseHtml(renderReportHtml({ ...t, flows, ladderLimit: 20, maxLadderPackets: 500 }));
+    const heads = byName(byName(doc, 'thead')[0]!, 'th').map(textOf);
+    expect(heads.slice(0, 6)).toEqual(['id', 'proto', 'client', 'client process', 'server', 'server process']);
+    const first = byName(doc, 'tbody')[0]!.children[0]!.children.map(textOf);
+    expect(first.slice(2, 6)).toEqual(['127.0.0.2:9157', '<script>x</script> (pid 7)', '127.0.0.1:80', 'srv (pid 8)']);
+    // The other flows' ends: no process known, an empty cell.
+    expect(byName(doc, 'tbody')[0]!.children[1]!.children.map(textOf).slice(3, 6)).toEqual(['', '127.0.0.1:80', '']);
+    expect(byName(doc, 'script')).toHaveLength(1);
+  });
+
   it('caps what a big capture puts in, and says so', async () => {
     const t = await teaching();
     const doc = parseHtml(renderReportHtml({
