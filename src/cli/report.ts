@@ -39,6 +39,8 @@ export async function runReport(options: Options, io: Io, out: Output): Promise<
   const collected = new Map<number, LadderPacket[]>();
   const explained = new Map<number, string[]>();
   const { engine, read, digits } = await readCommandFlows(options, io, out, {
+    // Each TCP flow's analysis for the table (the ladders mark their packets themselves).
+    engine: { tcpAnalysis: true },
     nextPhase: WRITING_REPORT,
     after: (frame, pkt, ref) => {
       if (ref === null) return undefined;
