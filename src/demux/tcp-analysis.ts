@@ -331,9 +331,10 @@ export class TcpAnalyzer {
     const rtt = (side: number): AckRtt | null => {
       const base = side === 0 ? 0 : SIDE;
       if (st[base + RTT_COUNT] === 0) return null;
-      const list = (side === 0 ? this.rtts0 : this.rtts1)?.slice().sort((a, b) => a - b) ?? [];
+      const list = Float64Array.from(side === 0 ? this.rtts0 ?? [] : this.rtts1 ?? []).sort();
       const mid = list.length >> 1;
-      const median = list.length === 0 ? NaN : list.length % 2 === 1 ? list[mid]! : (list[mid - 1]! + list[mid]!) / 2;
+      // Whole nanoseconds (a mean of two rounded), so that seconds print without binary noise.
+      const median = list.length === 0 ? NaN : list.length % 2 === 1 ? list[mid]! : Math.round((list[mid - 1]! + list[mid]!) / 2);
       return { samples: st[base + RTT_COUNT]!, min: st[base + RTT_MIN]! / 1e9, median: median / 1e9 };
     };
     return {
