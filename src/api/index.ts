@@ -68,6 +68,12 @@ export interface ReadOptions {
    */
   tunnelFlows?: boolean;
   /**
+   * The CLI's `flows --analysis`: each TCP flow record gets `analysis` (tshark's TCP analysis:
+   * each mark counted, the handshake, the ACK round trips). `packets` always carries each
+   * segment's marks.
+   */
+  analysis?: boolean;
+  /**
    * The CLI's --filter: tcpdump's filter language, evaluated on each decoded packet; the others
    * are dropped before flows are made. A filter it cannot evaluate throws FilterError at once.
    */
@@ -256,11 +262,14 @@ export function packets(captures: string | readonly string[], options: ReadOptio
     const windows = new WindowScales();
     const { engine, read } = await readFlows(list(captures), {
       // Flows are needed for their ids only: none is kept.
-      engine: engineSettings(options, { onFlowEnd: () => undefined }),
+      // The TCP analysis of each segment, as `packets` writes it (marks only).
+      engine: engineSettings(options, { onFlowEnd: () => undefined, tcpAnalysis: 'marks' }),
       ...settings,
       shouldStop: () => channel.cancelled,
       onDigits: (d) => (digits = d),
-      after: (frame, pkt, ref, engine) => channel.push(JSON.parse(packetJson(frame, pkt, ref, digits, undefined, windows, engine.outerIds())) as Packet),
+      after: (frame, pkt, ref, engine) => channel.push(JSON.parse(packetJson(
+        frame, pkt, ref, digits, undefined, windows, engine.outerIds(), ref !== null && ref.via === 'ports' ? engine.lastAnalysis : null,
+      )) as Packet),
     });
     finishReport(report, read.captures, read.errors, [...read.warnings, ...engine.summary(inputName(read)).warnings]);
   });

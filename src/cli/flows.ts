@@ -100,7 +100,7 @@ async function writeFlows(options: Options, io: Io, out: Output, toFile: boolean
       if (w) pending = w;
     };
   const { engine, read, digits } = await readCommandFlows(options, io, out, {
-    engine: { ...(streaming || store ? { onFlowEnd } : {}), ...(options.analysis ? { tcpAnalysis: true } : {}) },
+    engine: streaming || store ? { onFlowEnd } : {}, // --analysis: engineSettings
     // From a pipe, a closed connection is written when it is over, not when later traffic
     // (or the end of the input) releases it.
     endOnClose: streaming,

@@ -155,7 +155,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
           const recent = sortFlows(filterFlows(engine.flows(), selection), 'start').slice(-fit);
           for (const f of recent) attribution.attribute(f);
           screen?.draw(`${new Date().toISOString()}  ${source.stats.received} packets on ${options.interface}\n` +
-            renderFlowsTable(recent, { digits: 6, width: width() }));
+            renderFlowsTable(recent, { digits: 6, width: width(), analysis: options.analysis }));
           await out.flush();
         }
       },
@@ -204,7 +204,7 @@ export async function runLive(options: Options, io: Io, out: Output): Promise<Co
       out.write(format === 'dot' ? renderDemuxDot(report) : renderDemuxMermaid(report));
     } else {
       const w = width();
-      out.write(renderFlowsTable(flows, { digits: 6, summary, width: w }));
+      out.write(renderFlowsTable(flows, { digits: 6, summary, width: w, analysis: options.analysis }));
       // The demux picture of what was captured: which key tells each port's flows apart.
       if (flows.length > 0) {
         out.write('\n' + wrapText(renderDemuxTable(buildDemux(flows)), w));

@@ -128,6 +128,15 @@ const filterOptions = {
   },
 } as const;
 
+/** flows and live: the TCP analysis of each TCP flow, asked for (it costs time on every segment). */
+const analysisOption = {
+  analysis: {
+    type: 'boolean', default: false,
+    describe: "tshark's TCP analysis of each TCP flow: retransmissions, duplicate ACKs, zero windows... counted, "
+      + 'the handshake and ACK round trips (costs time on every segment)',
+  },
+} as const;
+
 /** The order and number of flows printed: only where flows are listed (not demux's groups). */
 const flowOptions = {
   ...filterOptions,
@@ -192,11 +201,7 @@ export function buildParser(argv: string[]) {
         ...captureOptions,
         ...flowOptions,
         format: { choices: FORMATS.flows, describe: 'output format (default: table, wherever the output goes)' },
-        analysis: {
-          type: 'boolean', default: false,
-          describe: "tshark's TCP analysis of each TCP flow: retransmissions, duplicate ACKs, zero windows... counted, "
-            + 'the handshake and ACK round trips (costs time on every segment)',
-        },
+        ...analysisOption,
         output: {
           alias: 'o', type: 'string',
           describe: "write to this file instead of standard output ('-': standard output); parquet, which is binary, needs a file or a pipe; "
@@ -260,6 +265,7 @@ export function buildParser(argv: string[]) {
       y.options({
         ...flowOptions,
         ...checksumOption,
+        ...analysisOption,
         interface: { alias: 'i', type: 'string', default: 'lo', describe: 'capture device' },
         filter: { alias: 'f', type: 'string', describe: "BPF capture filter, compiled by libpcap (e.g. 'tcp port 80')" },
         count: { alias: 'c', type: 'number', describe: 'stop after this many packets' },

@@ -18,6 +18,8 @@ export async function runReport(options: Options, io: Io, out: Output): Promise<
   const limit = options.ladders ?? 20;
   const collector = new LadderCollector(limit);
   const { engine, read, digits } = await readCommandFlows(options, io, out, {
+    // Each TCP flow's analysis for the table (the ladders mark their packets themselves).
+    engine: { tcpAnalysis: true },
     nextPhase: WRITING_REPORT,
     after: (frame, pkt, ref) => {
       collector.add(frame, pkt, ref);

@@ -29,7 +29,7 @@ export const SCALE_NONE = -2;
  * A SYN seen from `side` (0 client, 1 server) of the pair of shifts at `shifts[at]`,
  * `shifts[at + 1]`; `option` is its window scale option's shift, -1 when absent.
  */
-export function noteSyn(shifts: Int8Array, at: number, side: number, synAck: boolean, option: number): void {
+export function noteSyn(shifts: Int8Array | Float64Array, at: number, side: number, synAck: boolean, option: number): void {
   const fwd = at + side;
   const rev = at + 1 - side;
   if (option >= 0) shifts[fwd] = Math.min(option, 14);

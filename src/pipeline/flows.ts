@@ -80,9 +80,15 @@ export function packetOfFlow(
   return null;
 }
 
-/** The settings of the engine a user gives (--idle-timeout for every protocol, --max-flows), over `extra`. */
-export function engineSettings(o: { idleTimeout?: number; maxFlows?: number; tunnelFlows?: boolean }, extra: DemuxOptions = {}): DemuxOptions {
+/**
+ * The settings of the engine a user gives (--idle-timeout for every protocol, --max-flows,
+ * --analysis), over `extra` (which wins where both set one).
+ */
+export function engineSettings(
+  o: { idleTimeout?: number; maxFlows?: number; tunnelFlows?: boolean; analysis?: boolean }, extra: DemuxOptions = {},
+): DemuxOptions {
   const e: DemuxOptions = { ...extra };
+  if (o.analysis === true && e.tcpAnalysis === undefined) e.tcpAnalysis = true;
   if (o.tunnelFlows === false) e.tunnelFlows = false;
   if (o.idleTimeout !== undefined) e.tcpIdleTimeout = e.udpIdleTimeout = e.icmpIdleTimeout = e.otherIdleTimeout = o.idleTimeout;
   if (o.maxFlows !== undefined) e.maxFlows = o.maxFlows;

@@ -124,6 +124,44 @@ function columns(digits: number, processes: boolean): Column[] {
     // From the packets' bytes (an HTTP target, a TLS server name): text, escaped like any other.
     { head: 'service', numeric: false, cell: (f) => ({ text: f.service ?? '' }) },
     { head: 'summary', numeric: false, cell: (f) => ({ text: f.summary ?? '' }) },
+    ...analysisColumns(),
+  ];
+}
+
+const ms = (s: number): string => (s * 1000).toFixed(3);
+
+/**
+ * A TCP flow's analysis (flows --analysis): the retransmissions of every kind, each mark seen
+ * with its count (by tshark's names, so the filter finds `duplicate_ack`), the handshake and the
+ * ACK round trips of each direction's data (smallest/median, sorted by the median), in ms. Empty
+ * for flows without one.
+ */
+function analysisColumns(): Column[] {
+  const rtt = (f: Flow, which: 'toServer' | 'toClient') => {
+    const r = f.analysis?.ackRtt[which];
+    return r == null ? { text: '' } : { text: `${ms(r.min)} / ${ms(r.median)}`, v: r.median };
+  };
+  return [
+    {
+      head: 'retrans', numeric: true, cell: (f) => {
+        const m = f.analysis?.marks;
+        if (m === undefined) return { text: '' };
+        const n = m.retransmission + m.fast_retransmission + m.spurious_retransmission;
+        return { text: String(n), v: n };
+      },
+    },
+    {
+      head: 'TCP analysis', numeric: false, cell: (f) => ({
+        text: f.analysis === undefined ? '' : Object.entries(f.analysis.marks).filter(([, n]) => n > 0).map(([name, n]) => `${name} ${n}`).join(', '),
+        mono: true,
+      }),
+    },
+    {
+      head: 'handshake ms', numeric: true,
+      cell: (f) => (f.analysis?.handshake == null ? { text: '' } : { text: ms(f.analysis.handshake.total), v: f.analysis.handshake.total }),
+    },
+    { head: 'ACK RTT → ms', numeric: true, cell: (f) => rtt(f, 'toServer') },
+    { head: 'ACK RTT ← ms', numeric: true, cell: (f) => rtt(f, 'toClient') },
   ];
 }
 
@@ -215,6 +253,11 @@ export function renderReportHtml(input: HtmlReportInput): string {
 
   body.push(`<section id="flows"><h2>Flows</h2>`);
   body.push(...flowTable(flows, laddered, digits, maxRows));
+  if (flows.some((f) => f.analysis !== undefined)) {
+    body.push('<p class="note">TCP flows carry tshark\'s TCP analysis: <em>retrans</em> counts retransmissions (plain, fast and spurious), '
+      + '<em>TCP analysis</em> each mark its segments got (the ladders show which), <em>handshake</em> is SYN to ACK, and the ACK round '
+      + 'trips are smallest / median: → of the client\'s data (the server\'s ACKs), ← of the server\'s.</p>');
+  }
   if (flows.length > maxRows) body.push(`<p class="note">The first ${maxRows} of ${plural(flows.length, 'flow')}; flowdemux flows lists them all.</p>`);
   body.push('</section>');
 

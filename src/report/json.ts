@@ -76,11 +76,8 @@ export function flowToJson(flow: Flow, opts?: TimeOptions): J.Flow {
   };
 }
 
-/** Seconds to the nanosecond: no binary fraction noise (0.30000000000000004) in the output. */
-const ns = (s: number): number => Number(s.toFixed(9));
-
 function ackRttToJson(r: AckRtt | null): J.AckRtt | null {
-  return r === null ? null : { samples: r.samples, min: ns(r.min), median: ns(r.median) };
+  return r === null ? null : { samples: r.samples, min: r.min, median: r.median };
 }
 
 /** A TCP flow's analysis (`flows --analysis`), the `TcpAnalysis` of docs/json.md. */
@@ -88,11 +85,7 @@ export function analysisToJson(a: TcpAnalysisSummary): J.TcpAnalysis {
   const h = a.handshake;
   return {
     marks: { ...a.marks },
-    handshake: h === null ? null : {
-      synToSynAck: h.synToSynAck === null ? null : ns(h.synToSynAck),
-      synAckToAck: h.synAckToAck === null ? null : ns(h.synAckToAck),
-      total: ns(h.total),
-    },
+    handshake: h === null ? null : { synToSynAck: h.synToSynAck, synAckToAck: h.synAckToAck, total: h.total },
     ackRtt: { toServer: ackRttToJson(a.ackRtt.toServer), toClient: ackRttToJson(a.ackRtt.toClient) },
   };
 }

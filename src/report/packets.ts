@@ -186,7 +186,7 @@ export function packetJson(
       if ((analysis.flags & TCP_A.DUPLICATE_ACK) !== 0) o.duplicateAck = { of: analysis.dupAckFrame, number: analysis.dupAckNum };
       if (analysis.ackRtt >= 0) {
         o.acksFrame = analysis.ackedFrame;
-        o.ackRtt = Number(analysis.ackRtt.toFixed(9));
+        o.ackRtt = analysis.ackRtt;
       }
     }
   }

@@ -80,6 +80,15 @@ describe('the library API gives what the CLI writes', () => {
     }
   }, EVERY_FIXTURE_GUARD);
 
+  it("options.analysis is the CLI's flows --analysis: the same documents, each TCP flow with its analysis", async () => {
+    const file = `${FIXTURES}crafted/tcp-lossy-link-loss5-reorder10.pcap`;
+    const cli = await runCli(['flows', file, '--format', 'json', '--analysis']);
+    const doc = await flowsDocument(file, { analysis: true });
+    expect(doc).toEqual(JSON.parse(cli.stdout));
+    expect(doc.flows[0]!.analysis!.marks.fast_retransmission).toBe(8);
+    expect((await flowsDocument(file)).flows[0]!.analysis).toBeUndefined();
+  });
+
   it("options.checksums is the CLI's --checksums: the same flows, records and warnings", async () => {
     const file = `${FIXTURES}demux-lo.pcap`;
     const cli = await runCli(['flows', file, '--format', 'json', '--checksums', 'validate']);

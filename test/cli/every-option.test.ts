@@ -6,6 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createSocket, type Socket } from 'node:dgram';
+import { createConnection, createServer } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -560,8 +561,41 @@ async function liveFlows(...args: string[]): Promise<FlowRow[]> {
   return (JSON.parse(r.stdout) as { flows: FlowRow[] }).flows;
 }
 
+/**
+ * `flowdemux live ARGS --filter 'tcp port 30747'` while one TCP connection on lo (127.0.0.1:30747,
+ * made once it captures) sends 5 bytes and both ends close; ends by --count.
+ */
+async function liveTcp(args: string[]): Promise<LiveRun> {
+  const server = createServer((c) => c.on('data', () => c.end()).on('error', () => undefined));
+  await new Promise<void>((r) => server.listen(30747, '127.0.0.1', r));
+  const child = spawn(process.execPath, [BIN, 'live', '--filter', 'tcp port 30747', ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  let connected = false;
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => {
+    stderr += d;
+    if (!connected && stderr.includes('; Ctrl-C stops\n')) {
+      connected = true;
+      const c = createConnection({ port: 30747, host: '127.0.0.1', localAddress: '127.0.0.1' }, () => c.end('hello'));
+      c.on('data', () => undefined).on('error', () => undefined);
+    }
+  });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  await new Promise<void>((r) => server.close(() => r()));
+  return { code, stdout, stderr, nice: null };
+}
+
 const liveCases: Record<string, Case> = {
   ...common('live'),
+  analysis: async () => {
+    // Handshake, the 5 bytes and their ACK: the connection's analysis, with its handshake timed.
+    const r = await liveTcp(['-c', '5', '--format', 'json', '--analysis']);
+    expect(r.code, r.stderr).toBe(0);
+    const [flow] = (JSON.parse(r.stdout) as { flows: (FlowRow & { analysis?: { handshake: { total: number } | null } })[] }).flows;
+    expect(flow!.proto).toBe('tcp');
+    expect(flow!.analysis!.handshake!.total).toBeGreaterThan(0);
+  },
   interface: async () => {
     const bad = await runCli(['live', '-i', 'nosuchdev0', '--count', '1']);
     expect(bad.code).toBe(2);

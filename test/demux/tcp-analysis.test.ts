@@ -6,7 +6,7 @@
  */
 import { beforeAll, describe, expect, it } from 'vitest';
 import { IPPROTO, newPacket, TCP_FLAG } from '../../src/core/packet.js';
-import { analysisMarks, analyzeTcp, TCP_A, type TcpSegment } from '../../src/demux/tcp-analysis.js';
+import { analysisMarks, analyzeTcp, TCP_A, TcpAnalyzer, type TcpSegment } from '../../src/demux/tcp-analysis.js';
 import { factorOf, WindowScales } from '../../src/demux/window-scale.js';
 import { ladderPacket, type LadderPacket } from '../../src/report/ladder.js';
 import { flagBits } from './packets.js';
@@ -156,5 +156,64 @@ describe('window scaling (Wireshark\'s rule)', () => {
     expect(send(1 + 65_536, true, TCP_FLAG.ACK)).toBe(-1);
     expect(send(1, true, TCP_FLAG.ACK)).toBe(-1); // its slot was reused: unknown, not wrong
     expect(w.factor(pkt, null)).toBe(-1);
+  });
+});
+
+describe('TcpAnalyzer: one segment at a time, and what a connection adds up to', () => {
+  it('the handshake from the last SYN: a SYN sent again does not count its wait', () => {
+    frame = 0;
+    const a = new TcpAnalyzer();
+    for (const s of [seg('c', 'S', 1000, 0, at(0)), seg('c', 'S', 1000, 0, at(1000)), seg('s', 'SA', 5000, 1001, at(1010)), seg('c', 'A', 1001, 5001, at(1030))]) a.add(s);
+    expect(a.summary().handshake).toEqual({ synToSynAck: 0.01, synAckToAck: 0.02, total: 0.03 });
+  });
+
+  it('ACK round trips by the direction of the data; the median of an even count is the mean of the middle two', () => {
+    frame = 0;
+    const a = new TcpAnalyzer();
+    const rtts: number[] = [];
+    const feed = (s: TcpSegment) => {
+      const r = a.add(s);
+      if (r.ackRtt >= 0) rtts.push(r.ackRtt);
+    };
+    [seg('c', 'S', 1000, 0, at(0)), seg('s', 'SA', 5000, 1001, at(10)), seg('c', 'A', 1001, 5001, at(20))].forEach(feed);
+    // The client's data, ACKed 4, 6, 10 and 20 ms later; one segment of the server's, 3 ms.
+    for (const [i, wait] of [4, 6, 10, 20].entries()) {
+      feed(seg('c', 'PA', 1001 + i * 10, 5001, { ...at(100 * (i + 1)), payloadLength: 10 }));
+      feed(seg('s', 'A', 5001, 1011 + i * 10, at(100 * (i + 1) + wait)));
+    }
+    feed(seg('s', 'PA', 5001, 1041, { ...at(600), payloadLength: 5 }));
+    feed(seg('c', 'A', 1041, 5006, at(603)));
+    // The SYN-ACK's and the ACK's round trips (10 ms each) count too: SYN and SYN-ACK take a sequence number.
+    expect(rtts).toEqual([0.01, 0.01, 0.004, 0.006, 0.01, 0.02, 0.003]);
+    const { ackRtt } = a.summary();
+    expect(ackRtt.toServer).toEqual({ samples: 5, min: 0.004, median: 0.01 });
+    expect(ackRtt.toClient).toEqual({ samples: 2, min: 0.003, median: 0.0065 });
+    // Sides given the other way round (the caller's toServer was the server's): swapped back.
+    expect(a.summary(false).ackRtt.toServer).toEqual(ackRtt.toClient);
+  });
+
+  it('at most 10,000 unacknowledged segments a direction, as Wireshark: an ACK of a later one times nothing', () => {
+    frame = 0;
+    const a = new TcpAnalyzer(false);
+    for (let i = 0; i <= 10_000; i++) a.add(seg('c', 'PA', 1 + i * 10, 1, { ...at(i), payloadLength: 10 }));
+    expect(a.add(seg('s', 'A', 1, 1 + 10_001 * 10, at(20_000))).ackRtt).toBe(-1);
+    const b = new TcpAnalyzer(false);
+    frame = 0;
+    for (let i = 0; i < 10_000; i++) b.add(seg('c', 'PA', 1 + i * 10, 1, { ...at(i), payloadLength: 10 }));
+    expect(b.add(seg('s', 'A', 1, 1 + 10_000 * 10, at(20_000))).ackRtt).toBeCloseTo(20_000 / 1000 - 9.999, 9);
+  });
+
+  it('analyzeTcp is the analyser over a list: the same marks as feeding it one by one', () => {
+    frame = 0;
+    const list = [
+      seg('c', 'S', 1000, 0, at(0)), seg('s', 'SA', 5000, 1001, at(10)), seg('c', 'A', 1001, 5001, at(20)),
+      seg('c', 'PA', 1011, 5001, { ...at(30), payloadLength: 10 }), seg('s', 'A', 5001, 1001, at(40)), seg('s', 'A', 5001, 1001, at(41)),
+    ];
+    const a = new TcpAnalyzer();
+    expect(list.map((s) => analysisMarks(a.add(s)))).toEqual(analyzeTcp(list).map((r) => analysisMarks(r)));
+    expect(a.summary().marks.lost_segment).toBe(1);
+    // Both of the server's ACKs repeat its SYN-ACK's ACK number: tshark marks them too (Dup ACK 2#1 and 2#2).
+    expect(a.summary().marks.duplicate_ack).toBe(2);
+    expect(a.summary().marks.ack_lost_segment).toBe(0);
   });
 });

@@ -238,6 +238,18 @@ describe('TCP state and history', () => {
     expect(f.toServer.payloadBytes).toBe(10100);
   });
 
+  it('the responder\'s letters are lower case, and logarithmic too: t at its 1st and 10th retransmission, W for the originator\'s zero window', () => {
+    const f = one((c) => {
+      c.c('S');
+      c.s('SA');
+      c.c('A');
+      c.s('PA', { seq: 5001, len: 100 });
+      for (let i = 0; i < 10; i++) c.s('PA', { seq: 5001, len: 100 });
+      c.c('A', { ack: 5101, window: 0 });
+    });
+    expect(f.history).toBe('ShAdttW');
+  });
+
   it('zero window: W logarithmic; not on RST', () => {
     const f = one((c) => {
       c.c('S');

@@ -104,5 +104,29 @@ describe('the HTML report', () => {
     expect(byName(doc, 'tbody')[0]!.children).toHaveLength(3);
     expect(pictureSelection(t.flows, 1, 1).flows.map((f) => f.id)).toEqual([3]);
   });
-});
 
+  it('shows each TCP flow\'s analysis in the table and the marks of its packets in its ladder, as tshark gives them', async () => {
+    const events = new URL('../../fixtures/crafted/tcp-analysis-events.pcap', import.meta.url).pathname;
+    const packets: LadderPacket[] = [];
+    const { flows } = await runPipeline(events, (frame, pkt, ref) => {
+      if (ref !== null) packets.push(ladderPacket(frame, pkt, ref));
+    }, { tcpAnalysis: true });
+    const captures = [{ path: 'tcp-analysis-events.pcap', format: 'pcap', packets: packets.length, linkTypes: [1] } as CaptureInfo];
+    const doc = parseHtml(renderReportHtml({ flows, ladders: [{ flow: flows[0]!, packets }], captures, ladderLimit: 20, maxLadderPackets: 500 }));
+    const table = [...elements(doc)].find((e) => e.attrs.id === 'flow-table')!;
+    const heads = byName(table, 'th').map(textOf);
+    const row = byName(table, 'tr').find((r) => r.attrs.id === 'row-1')!;
+    const cell = (head: string) => textOf(row.children[heads.indexOf(head)]!);
+    // tshark's answer for this capture (its .analysis.tsv): 3 retransmissions of the three kinds, 2 duplicate ACKs...
+    expect(cell('retrans')).toBe('3');
+    expect(cell('TCP analysis')).toContain('duplicate_ack 2');
+    expect(cell('TCP analysis')).toContain('fast_retransmission 1');
+    expect(cell('handshake ms')).toBe('20.000');
+    expect(cell('ACK RTT → ms')).toBe('10.000 / 10.000');
+    // The ladder writes the marks in tshark's words beside their packets (frame 9: the first duplicate of frame 8's ACK).
+    const ladder = [...elements(doc)].find((e) => e.attrs.id === 'flow-1')!;
+    const lines = byName(ladder, 'g').filter((g) => g.attrs.class?.startsWith('packet')).map((g) => byName(g, 'text').map(textOf).join(' '));
+    expect(lines[8]).toContain('[TCP Dup ACK 8#1]');
+    expect(lines[10]).toContain('[TCP Fast Retransmission]');
+  });
+});
