@@ -15,6 +15,7 @@ code, pre, td.m { font-family: ui-monospace, 'DejaVu Sans Mono', Menlo, Consolas
 pre { overflow-x: auto; background: #f6f6f6; border: 1px solid #ccc; padding: 8px; }
 nav a { margin-right: 14px; }
 figure { margin: 0; overflow-x: auto; }
+.table-scroll { overflow-x: auto; }
 svg { max-width: none; height: auto; }
 .note { border-left: 4px solid #E69F00; padding: 4px 10px; background: #fff8eb; }
 table { border-collapse: collapse; width: 100%; }

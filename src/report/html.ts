@@ -171,7 +171,8 @@ function flowTable(flows: readonly Flow[], laddered: ReadonlySet<number>, digits
   const out: string[] = [
     '<p><label for="flow-filter">Filter (every word must appear in the row): </label>'
       + '<input id="flow-filter" type="search" placeholder="e.g. tcp 8089 SF"/> <span id="flow-count" aria-live="polite"></span></p>',
-    '<table id="flow-table">',
+    // Wider than the page (the analysis columns): the table scrolls in its own box, the page does not.
+    '<div class="table-scroll"><table id="flow-table">',
     `<thead><tr>${cols.map((c) => `<th scope="col"${c.numeric ? ' data-type="number"' : ''}><button type="button">${xmlText(c.head)}</button></th>`).join('')}</tr></thead>`,
     '<tbody>',
   ];
@@ -185,7 +186,7 @@ function flowTable(flows: readonly Flow[], laddered: ReadonlySet<number>, digits
     });
     out.push(`<tr id="row-${f.id}">${cells.join('')}</tr>`);
   }
-  out.push('</tbody>', '</table>');
+  out.push('</tbody>', '</table></div>');
   return out;
 }
 
