@@ -97,4 +97,20 @@ describe('TCP analysis in packets and flows', () => {
     expect(r.stdout).toMatch(/retrans │ dup ack │ ooo │ zero win │ handshake ms │\s+ack rtt ms/);
     expect(r.stdout).toMatch(/│\s+3 │\s+2 │\s+1 │\s+2 │\s+20\.000 │/);
   });
+
+  it('flows --analysis: each direction\'s ACK round trips are those packets gives that direction\'s ACKs (a client at the higher address too)', () => {
+    // demux-lo.pcap flow 1: client 127.0.0.2:9157, server 127.0.0.1:80 (the engine's end A is the server).
+    const LO = new URL('../../fixtures/demux-lo.pcap', import.meta.url).pathname;
+    const flow = JSON.parse(flowdemux(['flows', LO, '--analysis', '--format', 'json']).stdout).flows[0];
+    const acks = flowdemux(['packets', LO, '--flow', '1', '--format', 'ndjson']).stdout.trimEnd().split('\n')
+      .map((l) => JSON.parse(l) as { src: string; ackRtt?: number }).filter((p) => p.ackRtt !== undefined);
+    const summary = (from: string) => {
+      const r = acks.filter((p) => p.src === from).map((p) => p.ackRtt!).sort((a, b) => a - b);
+      return { samples: r.length, min: r[0], median: r[r.length >> 1] };
+    };
+    expect(flow.client.ip).toBe('127.0.0.2');
+    // Odd counts here (3 each way), so the median is the middle one.
+    expect(flow.analysis.ackRtt.toServer).toEqual(summary(flow.server.ip));
+    expect(flow.analysis.ackRtt.toClient).toEqual(summary(flow.client.ip));
+  });
 });
