@@ -2,7 +2,8 @@
  * Services on real loopback traffic, captured with `flowdemux live` (ports 30730 and 30731, this
  * file's): a TLS handshake between OpenSSL's s_server and s_client (server name, ALPN, the version
  * chosen), and DNS from Node's resolver (c-ares) to a small DNS server of the test, first over UDP,
- * answered truncated, then over TCP as the resolver retries. Waits on events only: the capture
+ * answered truncated, then over TCP as the resolver retries; `follow` gives each flow's bytes back
+ * from the capture `live -w` wrote. Waits on events only: the capture
  * says it started, processes exit, the flows' NDJSON lines arrive.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
@@ -13,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { tempDir } from '../helpers/capture-builders.js';
 import { skipLive } from '../helpers/live-loop.js';
+import { runCli } from '../helpers/run-cli.js';
 
 const BIN = new URL('../../bin/flowdemux.js', import.meta.url).pathname;
 const TLS_PORT = 30730;
@@ -21,15 +23,16 @@ const tmp = tempDir('flowdemux-services-live-');
 afterAll(() => tmp.cleanup());
 
 interface LiveFlow {
+  id: number;
   proto: string;
   server: { port: number };
   service?: string;
   summary?: string;
 }
 
-/** `flowdemux live` on lo with NDJSON out; `started` once it captures, `flows` as their lines come. */
-function startLive(filter: string): { child: ChildProcess; started: Promise<void>; flows: LiveFlow[]; until: (n: number) => Promise<void>; stop: () => Promise<string> } {
-  const child = spawn(process.execPath, [BIN, 'live', '-i', 'lo', '--filter', filter, '--format', 'ndjson', '--no-boost'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/** `flowdemux live` on lo with NDJSON out, writing the packets to `file`; `started` once it captures, `flows` as their lines come. */
+function startLive(filter: string, file: string): { child: ChildProcess; started: Promise<void>; flows: LiveFlow[]; until: (n: number) => Promise<void>; stop: () => Promise<string> } {
+  const child = spawn(process.execPath, [BIN, 'live', '-i', 'lo', '--filter', filter, '--format', 'ndjson', '-w', file, '--no-boost'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   let out = '';
   const flows: LiveFlow[] = [];
@@ -88,7 +91,8 @@ describe.skipIf(skipLive())('services on live loopback traffic (as root)', () =>
     const cert = join(tmp.dir, 'cert.pem');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-subj', '/CN=live.flowdemux.test',
       '-days', '1', '-keyout', key, '-out', cert], { stdio: 'ignore' });
-    const live = startLive(`tcp port ${TLS_PORT}`);
+    const file = join(tmp.dir, 'tls.pcap');
+    const live = startLive(`tcp port ${TLS_PORT}`, file);
     let server: ChildProcess | undefined;
     try {
       await live.started;
@@ -110,6 +114,10 @@ describe.skipIf(skipLive())('services on live loopback traffic (as root)', () =>
     const tls = live.flows.find((f) => f.server.port === TLS_PORT)!;
     expect(tls.service).toBe('ssl');
     expect(tls.summary).toBe('sni=live.flowdemux.test alpn=h2,http/1.1 -> tls1.3');
+    // follow gives the client's bytes from the capture: a TLS handshake record holding the name.
+    const sent = (await runCli(['follow', file, '--flow', String(tls.id), '--format', 'raw', '--direction', 'to-server'])).stdoutBytes;
+    expect([...sent.subarray(0, 2)]).toEqual([0x16, 0x03]);
+    expect(sent.includes(Buffer.from('live.flowdemux.test'))).toBe(true);
   }, 120_000);
 
   it('DNS from a real resolver: the question and rcode over UDP, and over TCP after a truncated answer', async () => {
@@ -130,7 +138,8 @@ describe.skipIf(skipLive())('services on live loopback traffic (as root)', () =>
       s.on('close', () => conns.delete(s));
     });
     await new Promise<void>((r) => tcp.listen(DNS_PORT, '127.0.0.1', r));
-    const live = startLive(`port ${DNS_PORT}`);
+    const file = join(tmp.dir, 'dns.pcap');
+    const live = startLive(`port ${DNS_PORT}`, file);
     try {
       await live.started;
       const resolver = new Resolver({ timeout: 60_000, tries: 1 });
@@ -150,5 +159,12 @@ describe.skipIf(skipLive())('services on live loopback traffic (as root)', () =>
     expect(byProto.udp?.summary).toBe('A live.flowdemux.test -> NOERROR');
     expect(byProto.tcp?.service).toBe('dns');
     expect(byProto.tcp?.summary).toBe('A live.flowdemux.test -> NOERROR');
+    // follow: over UDP a chunk a datagram; over TCP the message with its 2-byte length.
+    const qname = Buffer.from('\x04live\x09flowdemux\x04test\x00', 'latin1');
+    const overUdp = (await runCli(['follow', file, '--flow', String(byProto.udp!.id), '--format', 'raw', '--direction', 'to-server'])).stdoutBytes;
+    expect(overUdp.includes(qname)).toBe(true);
+    const overTcp = (await runCli(['follow', file, '--flow', String(byProto.tcp!.id), '--format', 'raw', '--direction', 'to-client'])).stdoutBytes;
+    expect(overTcp.readUInt16BE(0)).toBe(overTcp.length - 2);
+    expect(overTcp.includes(qname)).toBe(true);
   }, 120_000);
 });
