@@ -9,7 +9,7 @@ import type { AckRtt, EndpointProcess, Flow, TcpAnalysisSummary } from '../core/
 import { MARK_NAMES } from '../demux/tcp-analysis.js';
 import { isoTime } from './time.js';
 import { jsonText } from './json.js';
-import { POW10, digitsOf, durationUnits, type TimeOptions } from './flow-time.js';
+import { POW10, analysisNanos, digitsOf, durationUnits, type TimeOptions } from './flow-time.js';
 
 /** The ECS version whose field definitions this writer follows (written as `ecs.version`). */
 export const ECS_VERSION = '8.11.0';
@@ -56,13 +56,8 @@ export function durationNanos(f: Flow, digits: number): number {
   return durationUnits(f.start, f.end, digits) * POW10[9 - digits]!;
 }
 
-/** Seconds (an integer count of ns / 1e9, as the analysis keeps them) back to whole nanoseconds. */
-function nsOf(seconds: number): number {
-  return Math.round(seconds * 1e9);
-}
-
 function ackRttToEcs(r: AckRtt | null): Record<string, number> | undefined {
-  return r === null ? undefined : { samples: r.samples, min: nsOf(r.min), median: nsOf(r.median) };
+  return r === null ? undefined : { samples: r.samples, min: analysisNanos(r.min), median: analysisNanos(r.median) };
 }
 
 /**
@@ -78,9 +73,9 @@ export function tcpAnalysisToEcs(a: TcpAnalysisSummary): Record<string, unknown>
   const h = a.handshake;
   if (h !== null) {
     const hs: Record<string, number> = {};
-    if (h.synToSynAck !== null) hs.syn_to_synack = nsOf(h.synToSynAck);
-    if (h.synAckToAck !== null) hs.synack_to_ack = nsOf(h.synAckToAck);
-    hs.total = nsOf(h.total);
+    if (h.synToSynAck !== null) hs.syn_to_synack = analysisNanos(h.synToSynAck);
+    if (h.synAckToAck !== null) hs.synack_to_ack = analysisNanos(h.synAckToAck);
+    hs.total = analysisNanos(h.total);
     out.handshake = hs;
   }
   const rtt: Record<string, unknown> = {};

@@ -9,21 +9,11 @@ import { describe, expect, it } from 'vitest';
 import type * as J from '../../src/core/json-types.js';
 import { flowToEcs } from '../../src/report/ecs.js';
 import { runPipeline } from './pipeline.js';
-import { captureFiles, FIXTURES } from '../helpers/fixture-files.js';
+import { captureFiles, tcpCaptureFiles } from '../helpers/fixture-files.js';
 import { runCli } from '../helpers/run-cli.js';
-import { isoNanos } from '../helpers/iso-nanos.js';
+import { isoNanos, secondsNanos } from '../helpers/iso-nanos.js';
 
 type Doc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-
-/** Seconds as the JSON writes them (ns / 1e9) to whole nanoseconds, by their 9-digit text. */
-function nsText(seconds: number): number {
-  return Number(seconds.toFixed(9).replace('.', ''));
-}
-
-/** The fixtures with TCP flows: the top folder's captures and the crafted ones named for TCP. */
-function tcpCaptures(): string[] {
-  return captureFiles().filter((c) => !c.slice(FIXTURES.length).includes('/') || /crafted\/.*tcp/.test(c));
-}
 
 /** A capture's flows from `--format ndjson` and its ECS documents, paired (both stream in one order). */
 async function ndjsonAndEcs(file: string, extra: string[] = []): Promise<{ flow: J.Flow; doc: Doc; where: string }[]> {
@@ -84,7 +74,7 @@ describe('flows --format ecs', () => {
     let withHandshake = 0;
     let withRtt = 0;
     let withMarks = 0;
-    for (const file of tcpCaptures()) {
+    for (const file of tcpCaptureFiles()) {
       for (const { flow: f, doc: d, where } of await ndjsonAndEcs(file, ['--analysis'])) {
         expect(d.flowdemux.flow_id, where).toBe(f.id);
         const a = f.analysis;
@@ -98,13 +88,13 @@ describe('flows --format ecs', () => {
         if (a!.handshake !== null) {
           const h = a!.handshake;
           want.handshake = {
-            ...(h.synToSynAck === null ? {} : { syn_to_synack: nsText(h.synToSynAck) }),
-            ...(h.synAckToAck === null ? {} : { synack_to_ack: nsText(h.synAckToAck) }),
-            total: nsText(h.total),
+            ...(h.synToSynAck === null ? {} : { syn_to_synack: secondsNanos(h.synToSynAck) }),
+            ...(h.synAckToAck === null ? {} : { synack_to_ack: secondsNanos(h.synAckToAck) }),
+            total: secondsNanos(h.total),
           };
           withHandshake++;
         }
-        const rtt = (r: J.AckRtt | null) => (r === null ? {} : { samples: r.samples, min: nsText(r.min), median: nsText(r.median) });
+        const rtt = (r: J.AckRtt | null) => (r === null ? {} : { samples: r.samples, min: secondsNanos(r.min), median: secondsNanos(r.median) });
         if (a!.ackRtt.toServer !== null || a!.ackRtt.toClient !== null) {
           want.ack_rtt = {
             ...(a!.ackRtt.toServer === null ? {} : { source: rtt(a!.ackRtt.toServer) }),
