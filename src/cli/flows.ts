@@ -81,7 +81,7 @@ async function writeFlows(options: Options, io: Io, out: Output, toFile: boolean
   // ends, and not kept. Parquet too: a row group at a time.
   // The Parquet writer (and its library, ~70 ms to load) only when asked for.
   const parquet = options.format === 'parquet'
-    ? new (await import('../report/parquet.js')).FlowParquetWriter((bytes) => out.writeBytes(bytes), { createdBy: `flowdemux ${VERSION}`, capture: options.captureLabel })
+    ? new (await import('../report/parquet.js')).FlowParquetWriter((bytes) => out.writeBytes(bytes), { createdBy: `flowdemux ${VERSION}`, capture: options.captureLabel, analysis: options.analysis })
     : null;
   const streaming = (isLineFormat(options.format) || parquet !== null) && unordered;
   const writeLine = parquet ? (_out: Output, flow: Flow) => parquet.add(flow) : flowLineWriter(options.format);

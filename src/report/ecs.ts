@@ -5,10 +5,11 @@
  * 8.x's (event, source, destination, network, process); what ECS has no field for goes under
  * `flowdemux`, as ECS asks of custom fields.
  */
-import type { EndpointProcess, Flow } from '../core/flow.js';
+import type { AckRtt, EndpointProcess, Flow, TcpAnalysisSummary } from '../core/flow.js';
+import { MARK_NAMES } from '../demux/tcp-analysis.js';
 import { isoTime } from './time.js';
 import { jsonText } from './json.js';
-import { POW10, digitsOf, durationUnits, type TimeOptions } from './flow-time.js';
+import { POW10, analysisNanos, digitsOf, durationUnits, type TimeOptions } from './flow-time.js';
 
 /** The ECS version whose field definitions this writer follows (written as `ecs.version`). */
 export const ECS_VERSION = '8.11.0';
@@ -55,6 +56,37 @@ export function durationNanos(f: Flow, digits: number): number {
   return durationUnits(f.start, f.end, digits) * POW10[9 - digits]!;
 }
 
+function ackRttToEcs(r: AckRtt | null): Record<string, number> | undefined {
+  return r === null ? undefined : { samples: r.samples, min: analysisNanos(r.min), median: analysisNanos(r.median) };
+}
+
+/**
+ * `flowdemux.tcp_analysis` (flows --analysis, a TCP flow): each mark's count under tshark's
+ * `tcp.analysis.*` name; `handshake` (`syn_to_synack`, `synack_to_ack`, `total`: tshark's
+ * `tcp.analysis.initial_rtt`) and `ack_rtt.source`/`ack_rtt.destination` (the data that end
+ * sent, timed by the other's ACKs: `samples`, `min`, `median`) in nanoseconds, as ECS's
+ * `event.duration` is. What was not seen is left out (ECS documents carry no nulls for it).
+ */
+export function tcpAnalysisToEcs(a: TcpAnalysisSummary): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [, name] of MARK_NAMES) out[name] = a.marks[name];
+  const h = a.handshake;
+  if (h !== null) {
+    const hs: Record<string, number> = {};
+    if (h.synToSynAck !== null) hs.syn_to_synack = analysisNanos(h.synToSynAck);
+    if (h.synAckToAck !== null) hs.synack_to_ack = analysisNanos(h.synAckToAck);
+    hs.total = analysisNanos(h.total);
+    out.handshake = hs;
+  }
+  const rtt: Record<string, unknown> = {};
+  const source = ackRttToEcs(a.ackRtt.toServer);
+  const destination = ackRttToEcs(a.ackRtt.toClient);
+  if (source !== undefined) rtt.source = source;
+  if (destination !== undefined) rtt.destination = destination;
+  if (source !== undefined || destination !== undefined) out.ack_rtt = rtt;
+  return out;
+}
+
 /**
  * One flow as an ECS document (plain objects, in the key order written):
  * - `@timestamp` and `event.start`: the first packet; `event.end`: the last; `event.duration`:
@@ -66,7 +98,8 @@ export function durationNanos(f: Flow, digits: number): number {
  * - `network.bytes`/`network.packets` are the sums of both ends' (as ECS defines them);
  * - `process` (live capture): the owner of the client's socket, else of the server's; which end
  *   it is in `flowdemux.process_end`, and the server's owner also in
- *   `flowdemux.destination_process` when both were seen.
+ *   `flowdemux.destination_process` when both were seen;
+ * - `flowdemux.tcp_analysis` with flows --analysis, a TCP flow (tcpAnalysisToEcs).
  */
 export function flowToEcs(f: Flow, opts?: TimeOptions): Record<string, unknown> {
   const digits = digitsOf(opts);
@@ -122,6 +155,7 @@ export function flowToEcs(f: Flow, opts?: TimeOptions): Record<string, unknown> 
   };
   if (clientProcess !== undefined || serverProcess !== undefined) own.process_end = clientProcess !== undefined ? 'source' : 'destination';
   if (clientProcess !== undefined && serverProcess !== undefined) own.destination_process = serverProcess;
+  if (f.analysis !== undefined) own.tcp_analysis = tcpAnalysisToEcs(f.analysis);
   doc.flowdemux = own;
   return doc;
 }

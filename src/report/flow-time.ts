@@ -52,3 +52,11 @@ export function spanText(start: Timestamp, end: Timestamp, digits: number): stri
 export function missedOf(c: DirectionCounters): number {
   return c.missedBytes ?? 0;
 }
+
+/**
+ * A time of the TCP analysis (seconds, made as a whole count of nanoseconds / 1e9) back to its
+ * whole nanoseconds (ECS and Parquet write them so).
+ */
+export function analysisNanos(seconds: number): number {
+  return Math.round(seconds * 1e9);
+}

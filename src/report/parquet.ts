@@ -6,8 +6,9 @@
  * writes the bytes (a file, standard output).
  */
 import { ByteWriter, ParquetWriter } from 'hyparquet-writer';
-import type { EndpointProcess, Flow } from '../core/flow.js';
-import { missedOf } from './flow-time.js';
+import type { AckRtt, EndpointProcess, Flow } from '../core/flow.js';
+import { MARK_NAMES } from '../demux/tcp-analysis.js';
+import { analysisNanos, missedOf } from './flow-time.js';
 
 type SchemaElement = NonNullable<ConstructorParameters<typeof ParquetWriter>[0]['schema']>[number];
 
@@ -80,8 +81,38 @@ const SPECS: readonly ColumnSpec[] = [
   { name: 'server_command', kind: 'string', nullable: true, get: (f) => running(f.server.process)?.command ?? null },
 ];
 
+/** A time of the analysis as int64 nanoseconds; null when not seen. */
+const ns = (seconds: number | null | undefined): bigint | null => (seconds == null ? null : BigInt(analysisNanos(seconds)));
+
+/** One direction's ACK round trip columns: samples (0 without any), then min and median in ns (null without). */
+function ackRttSpecs(dir: 'to_server' | 'to_client', of: (f: Flow) => AckRtt | null | undefined): ColumnSpec[] {
+  return [
+    { name: `ack_rtt_${dir}_samples`, kind: 'int64', nullable: true, get: (f) => (f.analysis === undefined ? null : of(f)?.samples ?? 0) },
+    { name: `ack_rtt_${dir}_min_ns`, kind: 'int64', nullable: true, get: (f) => ns(of(f)?.min) },
+    { name: `ack_rtt_${dir}_median_ns`, kind: 'int64', nullable: true, get: (f) => ns(of(f)?.median) },
+  ];
+}
+
+/**
+ * With flows --analysis, these columns follow (the CSV's analysis columns, times in ns): each
+ * mark's count by tshark's name (INT64, as the other counters), the handshake's parts and the
+ * ACK round trips as INT64 nanoseconds, exact (as `duration_ns`). All null for a flow that is
+ * not TCP; a handshake part or a round trip not seen is null.
+ */
+const ANALYSIS_SPECS: readonly ColumnSpec[] = [
+  ...MARK_NAMES.map(([, name]): ColumnSpec => ({ name, kind: 'int64', nullable: true, get: (f) => f.analysis?.marks[name] ?? null })),
+  { name: 'handshake_syn_to_synack_ns', kind: 'int64', nullable: true, get: (f) => ns(f.analysis?.handshake?.synToSynAck) },
+  { name: 'handshake_synack_to_ack_ns', kind: 'int64', nullable: true, get: (f) => ns(f.analysis?.handshake?.synAckToAck) },
+  { name: 'handshake_total_ns', kind: 'int64', nullable: true, get: (f) => ns(f.analysis?.handshake?.total) },
+  ...ackRttSpecs('to_server', (f) => f.analysis?.ackRtt.toServer),
+  ...ackRttSpecs('to_client', (f) => f.analysis?.ackRtt.toClient),
+];
+
 /** The column names, in the file's order (docs/json.md lists them with their types). */
 export const PARQUET_COLUMNS: readonly string[] = SPECS.map((s) => s.name);
+
+/** The columns `flows --analysis` adds after PARQUET_COLUMNS. */
+export const PARQUET_ANALYSIS_COLUMNS: readonly string[] = ANALYSIS_SPECS.map((s) => s.name);
 
 /**
  * A column's Parquet schema element. Unsigned integers carry the converted type (UINT_8/16/32)
@@ -134,11 +165,14 @@ export interface ParquetFlowOptions {
   capture?: string;
   /** The `created_by` of the file's metadata. */
   createdBy?: string;
+  /** flows --analysis: the analysis columns too (PARQUET_ANALYSIS_COLUMNS). */
+  analysis?: boolean;
 }
 
 /** Flows into a Parquet file, a row group at a time: `add` each flow, then `finish` once. */
 export class FlowParquetWriter {
   private readonly writer: ParquetWriter;
+  private readonly specs: readonly ColumnSpec[];
   private readonly groupSize: number;
   private columns: unknown[][];
   private rows = 0;
@@ -149,18 +183,21 @@ export class FlowParquetWriter {
   constructor(sink: (bytes: Uint8Array) => Promise<void> | undefined, opts: ParquetFlowOptions = {}) {
     this.groupSize = Math.max(1, opts.rowGroupFlows ?? ROW_GROUP_FLOWS);
     this.capture = opts.capture;
-    this.columns = SPECS.map(() => []);
+    const specs = opts.analysis === true ? [...SPECS, ...ANALYSIS_SPECS] : SPECS;
+    this.specs = specs;
+    this.columns = specs.map(() => []);
     this.writer = new ParquetWriter({
       writer: new SinkWriter(sink),
-      schema: [{ name: 'flowdemux_flows', num_children: SPECS.length }, ...SPECS.map(schemaElement)],
+      schema: [{ name: 'flowdemux_flows', num_children: specs.length }, ...specs.map(schemaElement)],
       createdBy: opts.createdBy ?? 'flowdemux',
     });
   }
 
   /** Adds one flow; returns a promise when a row group went to a sink that asks to wait. */
   add(flow: Flow): Promise<void> | undefined {
-    for (let i = 0; i < SPECS.length; i++) {
-      const s = SPECS[i]!;
+    const specs = this.specs;
+    for (let i = 0; i < specs.length; i++) {
+      const s = specs[i]!;
       let v = s.get(flow, this.capture);
       if (s.kind === 'int64' && typeof v === 'number') v = BigInt(v);
       this.columns[i]!.push(v);
@@ -171,8 +208,8 @@ export class FlowParquetWriter {
 
   private writeGroup(): Promise<void> | undefined {
     if (this.rows === 0) return undefined;
-    const columnData = SPECS.map((s, i) => ({ name: s.name, data: this.columns[i]!, nullable: s.nullable }));
-    this.columns = SPECS.map(() => []);
+    const columnData = this.specs.map((s, i) => ({ name: s.name, data: this.columns[i]!, nullable: s.nullable }));
+    this.columns = this.specs.map(() => []);
     const n = this.rows;
     this.rows = 0;
     return this.writer.write({ columnData, rowGroupSize: n }) ?? undefined;

@@ -2,7 +2,8 @@
  * `flows --each CAPTURE.. --output DIR --jobs N`: every capture on its own, on worker threads
  * (the compiled dist/cli/each-worker.js), one output a capture, each the very file `flows
  * CAPTURE -o FILE` writes; the same files whatever --jobs; a capture that cannot be read is
- * named and the others still written; Parquet's `capture` column names the capture.
+ * named and the others still written; Parquet's `capture` column names the capture; --analysis
+ * reaches the workers.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -17,6 +18,24 @@ afterAll(() => tmp.cleanup());
 
 const CAPTURES = ['fixtures/demux-lo.pcap', 'fixtures/closed-ports.pcap', 'fixtures/rotated/part-1.pcap', 'fixtures/rotated/part-2.pcap', 'fixtures/rotated/part-3.pcap'];
 const NAMES = ['demux-lo', 'closed-ports', 'part-1', 'part-2', 'part-3'];
+
+/** Two Parquet files hold the same rows (in any order), the column `except` left out, by DuckDB. */
+async function sameRowsBut(except: string, a: string, b: string): Promise<boolean> {
+  const db = await DuckDBInstance.create(':memory:');
+  const con = await db.connect();
+  try {
+    const q = (x: string) => `SELECT * EXCLUDE (${except}) FROM read_parquet('${x}')`;
+    const count = async (sql: string) => Number((await con.runAndReadAll(`SELECT count(*)::INTEGER AS n FROM (${sql})`)).getRowObjectsJson()[0]!.n);
+    const columns = async (x: string) => (await con.runAndReadAll(`DESCRIBE ${q(x)}`)).getRowObjectsJson().map((o) => o.column_name);
+    const colsA = await columns(a);
+    expect(colsA).toContain('handshake_total_ns');
+    expect(colsA).toEqual(await columns(b));
+    return await count(q(a)) === await count(q(b)) && await count(`${q(a)} EXCEPT ALL ${q(b)}`) === 0 && await count(`${q(b)} EXCEPT ALL ${q(a)}`) === 0;
+  } finally {
+    con.closeSync();
+    db.closeSync();
+  }
+}
 
 describe('flows --each', () => {
   it('writes one file a capture, the file flows writes for it alone, whatever --jobs', async () => {
@@ -64,6 +83,39 @@ describe('flows --each', () => {
       db.closeSync();
     }
   }, 120_000);
+
+  it('--analysis reaches the workers: each file is flows --analysis\'s for its capture alone', async () => {
+    const captures = ['fixtures/demux-lo.pcap', 'fixtures/lo-zero-window-keepalive.pcap', 'fixtures/closed-ports.pcap'];
+    const names = ['demux-lo', 'lo-zero-window-keepalive', 'closed-ports'];
+    for (const format of ['ndjson', 'csv', 'parquet']) {
+      const dir = join(tmp.dir, `analysis-${format}`);
+      const r = await runCli(['flows', '--each', ...captures, '--format', format, '--analysis', '-o', dir, '--jobs', '2']);
+      expect(r.code, r.stderr).toBe(0);
+      for (let i = 0; i < captures.length; i++) {
+        const alone = join(tmp.dir, `analysis-alone-${names[i]}.${format}`);
+        const a = await runCli(['flows', captures[i]!, '--format', format, '--analysis', '-o', alone]);
+        expect(a.code, a.stderr).toBe(0);
+        const mine = join(dir, `${names[i]}.${format}`);
+        const got = readFileSync(mine);
+        if (format === 'parquet') {
+          // The same rows but for the `capture` column, which only --each fills.
+          expect(await sameRowsBut('capture', mine, alone), names[i]).toBe(true);
+          continue;
+        }
+        expect(got.equals(readFileSync(alone)), `${format} ${names[i]}`).toBe(true);
+        if (format === 'ndjson') {
+          const flows = got.toString().trim().split('\n').map((l) => JSON.parse(l) as { proto: string; analysis?: { marks: Record<string, number> } });
+          const tcp = flows.filter((f) => f.proto === 'tcp');
+          expect(tcp.length, names[i]).toBeGreaterThan(0);
+          for (const f of tcp) expect(f.analysis, names[i]).toBeDefined();
+        }
+        if (format === 'csv') expect(got.toString().split('\n')[0], names[i]).toMatch(/,retransmission,.*,ack_rtt_to_client_median$/);
+      }
+    }
+    // The zero-window capture's marks came through: tshark marks its second flow's zero windows.
+    const zw = readFileSync(join(tmp.dir, 'analysis-ndjson', 'lo-zero-window-keepalive.ndjson'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(zw.reduce((n: number, f: { analysis: { marks: { zero_window: number } } }) => n + f.analysis.marks.zero_window, 0)).toBeGreaterThan(0);
+  }, 240_000);
 
   it('a capture that cannot be read is named, the others are written, exit 1', async () => {
     const dir = join(tmp.dir, 'bad');

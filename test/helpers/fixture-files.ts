@@ -14,3 +14,8 @@ export function captureFiles(dir: string = FIXTURES): string[] {
   }
   return out;
 }
+
+/** The fixtures with TCP flows (for --analysis): the top folder's captures and the crafted ones named for TCP. */
+export function tcpCaptureFiles(): string[] {
+  return captureFiles().filter((c) => !c.slice(FIXTURES.length).includes('/') || /crafted\/.*tcp/.test(c));
+}

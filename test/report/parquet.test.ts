@@ -1,7 +1,8 @@
 /**
  * `flows --format parquet`: DuckDB (the real engine, @duckdb/node-api) reads back every row of
  * every fixture's file with the values of the same flows' JSON, in typed columns; the writer
- * hands each row group to its sink as it fills (memory holds one row group); binary is refused
+ * hands each row group to its sink as it fills (memory holds one row group); with --analysis, the
+ * analysis columns (counts, times in int64 ns) hold the JSON's `analysis`; binary is refused
  * on a terminal; --output names a file in a folder that exists.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -11,11 +12,11 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type * as J from '../../src/core/json-types.js';
 import { run } from '../../src/cli/main.js';
-import { FlowParquetWriter, PARQUET_COLUMNS } from '../../src/report/parquet.js';
-import { captureFiles } from '../helpers/fixture-files.js';
+import { FlowParquetWriter, PARQUET_ANALYSIS_COLUMNS, PARQUET_COLUMNS } from '../../src/report/parquet.js';
+import { captureFiles, tcpCaptureFiles } from '../helpers/fixture-files.js';
 import { tempDir } from '../helpers/capture-builders.js';
 import { runCli } from '../helpers/run-cli.js';
-import { isoNanos } from '../helpers/iso-nanos.js';
+import { isoNanos, secondsNanos } from '../helpers/iso-nanos.js';
 import { runPipeline } from './pipeline.js';
 
 const tmp = tempDir('flowdemux-parquet-');
@@ -41,6 +42,33 @@ async function rowsOf(path: string): Promise<Row[]> {
   return r.getRowObjectsJson() as Row[];
 }
 
+let files = 0;
+
+/**
+ * A capture's flows by `--format ndjson` and its Parquet file's rows as DuckDB reads them, each
+ * row with its flow (`extra`: more options for both); null when no capture could be read.
+ */
+async function ndjsonAndParquet(capture: string, extra: string[] = []): Promise<{ flow: J.Flow; row: Row; where: string }[] | null> {
+  const nd = await runCli(['flows', capture, '--format', 'ndjson', ...extra]);
+  const path = join(tmp.dir, `f${files++}.parquet`);
+  const pq = await runCli(['flows', capture, '--format', 'parquet', '--output', path, ...extra]);
+  expect(pq.code, capture).toBe(nd.code);
+  expect(pq.stdout).toBe('');
+  if (nd.code !== 0 && nd.stdout === '') return null; // no capture read: no file either
+  const flows = new Map(nd.stdout.split('\n').filter((l) => l !== '').map((l) => {
+    const f = JSON.parse(l) as J.Flow;
+    return [f.id, f];
+  }));
+  const got = await rowsOf(path);
+  expect(got.length, capture).toBe(flows.size);
+  return got.map((row) => {
+    const where = `${capture} flow ${row.id}`;
+    const flow = flows.get(Number(row.id))!;
+    expect(flow, where).toBeDefined();
+    return { flow, row, where };
+  });
+}
+
 /** Integer ns truncated to `digits` fraction digits of a second. */
 function truncated(ns: bigint, digits: number): bigint {
   const unit = 10n ** BigInt(9 - digits);
@@ -50,24 +78,8 @@ function truncated(ns: bigint, digits: number): bigint {
 describe('flows --format parquet', () => {
   it('DuckDB reads every row of every fixture with the JSON\'s values', async () => {
     let rows = 0;
-    let files = 0;
     for (const capture of captureFiles()) {
-      const nd = await runCli(['flows', capture, '--format', 'ndjson']);
-      const path = join(tmp.dir, `f${files++}.parquet`);
-      const pq = await runCli(['flows', capture, '--format', 'parquet', '--output', path]);
-      expect(pq.code, capture).toBe(nd.code);
-      expect(pq.stdout).toBe('');
-      if (nd.code !== 0 && nd.stdout === '') continue; // no capture read: no file either
-      const flows = new Map(nd.stdout.split('\n').filter((l) => l !== '').map((l) => {
-        const f = JSON.parse(l) as J.Flow;
-        return [f.id, f];
-      }));
-      const got = await rowsOf(path);
-      expect(got.length, capture).toBe(flows.size);
-      for (const r of got) {
-        const f = flows.get(Number(r.id))!;
-        const where = `${capture} flow ${r.id}`;
-        expect(f, where).toBeDefined();
+      for (const { flow: f, row: r, where } of await ndjsonAndParquet(capture) ?? []) {
         const digits = f.start.length - f.start.indexOf('.') - 2;
         expect(r, where).toMatchObject({
           capture: null, proto: f.proto, generation: f.generation, generation_reason: f.generationReason,
@@ -104,13 +116,58 @@ describe('flows --format parquet', () => {
     expect(Object.keys(types)).toEqual([...PARQUET_COLUMNS]);
     // docs/json.md lists them, in this order.
     const documented = [...readFileSync('docs/json.md', 'utf8').matchAll(/^\| `([a-z_]+)` \| (?:UTF8|INT|BOOLEAN)/gm)].map((m) => m[1]);
-    expect(documented).toEqual([...PARQUET_COLUMNS]);
+    expect(documented).toEqual([...PARQUET_COLUMNS, ...PARQUET_ANALYSIS_COLUMNS]);
     expect(types).toMatchObject({
       id: 'BIGINT', client_port: 'USMALLINT', server_port: 'USMALLINT', generation: 'UINTEGER', ip_version: 'UTINYINT',
       start_time: 'TIMESTAMP_NS', end_time: 'TIMESTAMP_NS', duration_ns: 'BIGINT', to_server_packets: 'BIGINT',
       to_client_ip_bytes: 'BIGINT', roles_inferred: 'BOOLEAN', community_id: 'VARCHAR', client_pid: 'INTEGER',
     });
   });
+
+  it('--analysis: typed analysis columns after the others, holding the JSON\'s analysis (times in ns)', async () => {
+    const typesPath = join(tmp.dir, 'analysis-types.parquet');
+    expect((await runCli(['flows', 'fixtures/demux-lo.pcap', '--format', 'parquet', '--analysis', '-o', typesPath])).code).toBe(0);
+    const d = await con.runAndReadAll(`DESCRIBE SELECT * FROM read_parquet('${typesPath}')`);
+    const described = d.getRowObjectsJson().map((o) => [o.column_name as string, o.column_type as string]);
+    expect(described.map(([n]) => n)).toEqual([...PARQUET_COLUMNS, ...PARQUET_ANALYSIS_COLUMNS]);
+    for (const [name, type] of described.slice(PARQUET_COLUMNS.length)) expect(type, name).toBe('BIGINT');
+    let tcp = 0;
+    let handshakes = 0;
+    let rtts = 0;
+    let marked = 0;
+    let others = 0;
+    for (const capture of tcpCaptureFiles()) {
+      for (const { flow: f, row: r, where } of await ndjsonAndParquet(capture, ['--analysis']) ?? []) {
+        const a = f.analysis;
+        if (a === undefined) {
+          expect(f.proto, where).not.toBe('tcp');
+          for (const c of PARQUET_ANALYSIS_COLUMNS) expect(r[c], `${where} ${c}`).toBeNull();
+          others++;
+          continue;
+        }
+        tcp++;
+        const n = (v: number | null | undefined) => (v == null ? null : String(secondsNanos(v)));
+        const rtt = (x: J.AckRtt | null) => ({ samples: String(x?.samples ?? 0), min: n(x?.min), median: n(x?.median) });
+        const toServer = rtt(a.ackRtt.toServer);
+        const toClient = rtt(a.ackRtt.toClient);
+        expect(r, where).toMatchObject({
+          ...Object.fromEntries(Object.entries(a.marks).map(([k, v]) => [k, String(v)])),
+          handshake_syn_to_synack_ns: n(a.handshake?.synToSynAck), handshake_synack_to_ack_ns: n(a.handshake?.synAckToAck),
+          handshake_total_ns: n(a.handshake?.total),
+          ack_rtt_to_server_samples: toServer.samples, ack_rtt_to_server_min_ns: toServer.min, ack_rtt_to_server_median_ns: toServer.median,
+          ack_rtt_to_client_samples: toClient.samples, ack_rtt_to_client_min_ns: toClient.min, ack_rtt_to_client_median_ns: toClient.median,
+        });
+        if (a.handshake !== null) handshakes++;
+        if (a.ackRtt.toServer !== null || a.ackRtt.toClient !== null) rtts++;
+        if (Object.values(a.marks).some((v) => v > 0)) marked++;
+      }
+    }
+    expect(tcp).toBeGreaterThan(40);
+    expect(others).toBeGreaterThan(10);
+    expect(handshakes).toBeGreaterThan(10);
+    expect(rtts).toBeGreaterThan(10);
+    expect(marked).toBeGreaterThan(3);
+  }, 240_000);
 
   it('streams: each row group goes to the sink when it fills, before the footer', async () => {
     const { flows } = await runPipeline('fixtures/demux-lo.pcap');

@@ -2,10 +2,11 @@
  * `flows --format zeek-json` (conn.log as Zeek writes it with JSON logs on) against the TSV
  * writer's conn.log of the same capture, on every fixture: the same records, field for field,
  * with Zeek's JSON rules (a `-` in TSV is a key left out; times and intervals are doubles whose
- * six-digit text is the TSV's; dotted keys, flat, in conn.log's order).
+ * six-digit text is the TSV's; dotted keys, flat, in conn.log's order). Both stay conn.log's
+ * fields only under --analysis (Zeek has none for it).
  */
 import { describe, expect, it } from 'vitest';
-import { captureFiles } from '../helpers/fixture-files.js';
+import { captureFiles, tcpCaptureFiles } from '../helpers/fixture-files.js';
 import { runCli } from '../helpers/run-cli.js';
 import { connLogRows } from '../helpers/conn-log.js';
 
@@ -69,4 +70,25 @@ describe('flows --format zeek-json', () => {
     // 1795597644.291118 to 1795597644.903526 (the TSV's 0.612408), as two doubles subtracted.
     expect(first.duration).toBe(1795597644.903526 - 1795597644.291118);
   });
+
+  it('--analysis changes neither conn.log (TSV nor JSON), streamed or sorted', async () => {
+    let analysed = 0;
+    for (const file of tcpCaptureFiles()) {
+      // The same run's flows do carry the analysis: the option reached the engine.
+      const nd = await runCli(['flows', file, '--format', 'ndjson', '--analysis']);
+      analysed += nd.stdout.split('\n').filter((l) => l !== '' && (JSON.parse(l) as { analysis?: unknown }).analysis !== undefined).length;
+      for (const format of ['zeek', 'zeek-json']) {
+        // Sorted (written once the input has ended, another path): the top folder's captures.
+        for (const extra of file.includes('/crafted/') ? [[]] : [[], ['--sort', 'bytes']]) {
+          const plain = await runCli(['flows', file, '--format', format, ...extra]);
+          const withAnalysis = await runCli(['flows', file, '--format', format, '--analysis', ...extra]);
+          const what = `${file} ${format} ${extra.join(' ')}`;
+          expect(withAnalysis.code, what).toBe(plain.code);
+          expect(withAnalysis.stdout, what).toBe(plain.stdout);
+          expect(withAnalysis.stderr, what).toBe(plain.stderr);
+        }
+      }
+    }
+    expect(analysed).toBeGreaterThan(40);
+  }, 240_000);
 });
