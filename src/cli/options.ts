@@ -474,7 +474,7 @@ function flowId(v: unknown): FlowId | undefined {
 
 /**
  * yargs renders a command's whole --help text after parsing it (to show it if the command later
- * fails), ~90 ms of CPU on every run, most of a small capture's run. Our `fail` throws a one-line
+ * fails), ~90 ms of CPU on every run, a fifth of a small capture's run. Our `fail` throws a one-line
  * UsageError and never shows that text, and --help renders it afresh: the cache is skipped. The
  * hook is yargs' internal usage object (yargs 18); without it, yargs goes on as it was.
  */
