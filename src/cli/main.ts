@@ -8,14 +8,6 @@
 import { EXIT, outputErrorText, type CommandResult, type Io } from './command.js';
 import { parseArgs, UsageError, type Options } from './options.js';
 import { Output, safeText } from './output.js';
-import { runCheck } from './check.js';
-import { runDemux, runLadder } from './demux.js';
-import { runFlows } from './flows.js';
-import { runEach } from './each.js';
-import { runFollow } from './follow.js';
-import { runInterfaces, runLive } from './live.js';
-import { runPackets } from './packets.js';
-import { runReport } from './report.js';
 
 export { EXIT, outputErrorText, safeText, type CommandResult, type Io };
 
@@ -43,34 +35,35 @@ export async function runOptions(options: Options, io: Io): Promise<number> {
 
   const out = new Output(io.stdout);
   let result: CommandResult;
+  // Each command's module is loaded when it runs: a run compiles only what its command uses.
   try {
     switch (options.command) {
       case 'packets':
-        result = await runPackets(options, io, out);
+        result = await (await import('./packets.js')).runPackets(options, io, out);
         break;
       case 'flows':
-        result = options.each ? await runEach(options, io) : await runFlows(options, io, out);
+        result = options.each ? await (await import('./each.js')).runEach(options, io) : await (await import('./flows.js')).runFlows(options, io, out);
         break;
       case 'demux':
-        result = await runDemux(options, io, out);
+        result = await (await import('./demux.js')).runDemux(options, io, out);
         break;
       case 'ladder':
-        result = await runLadder(options, io, out);
+        result = await (await import('./demux.js')).runLadder(options, io, out);
         break;
       case 'follow':
-        result = await runFollow(options, io, out);
+        result = await (await import('./follow.js')).runFollow(options, io, out);
         break;
       case 'live':
-        result = await runLive(options, io, out);
+        result = await (await import('./live.js')).runLive(options, io, out);
         break;
       case 'interfaces':
-        result = await runInterfaces(options, io, out);
+        result = await (await import('./live.js')).runInterfaces(options, io, out);
         break;
       case 'check':
-        result = await runCheck(options, io, out);
+        result = await (await import('./check.js')).runCheck(options, io, out);
         break;
       case 'report':
-        result = await runReport(options, io, out);
+        result = await (await import('./report.js')).runReport(options, io, out);
         break;
       default:
         io.stderr.write(`flowdemux: '${options.command}' is not available in this version\n`);
