@@ -13,6 +13,7 @@ import { Worker } from 'node:worker_threads';
 import type { CommandResult, Io } from './command.js';
 import { UsageError, type Options } from './options.js';
 import { safeText } from './output.js';
+import { clockText } from '../pipeline/progress.js';
 
 /** The file name ending of each format's output. */
 const EXTENSIONS: Record<string, string> = {
@@ -89,7 +90,7 @@ export async function runEach(options: Options, io: Io): Promise<CommandResult> 
     if (!showProgress) return;
     const secs = Math.round((Date.now() - started) / 1000);
     io.stderr.write(`${CLEAR}flows --each: ${done} of ${options.captures.length} captures done (${sizeText(doneBytes)} of ${sizeText(totalBytes)}), `
-      + `${running} reading, ${Math.floor(secs / 60)}:${String(secs % 60).padStart(2, '0')}`);
+      + `${running} reading, ${clockText(secs)}`);
     drawn = true;
   };
   const clear = () => {

@@ -25,7 +25,7 @@ import { FlowTable, TupleKey } from './flow-table.js';
 import { ENDED_FIN, ENDED_HALF, ENDED_NONE, ENDED_RST, FlowStore } from './flow-state.js';
 import { FragmentTable, type FragmentEntry } from './fragments.js';
 import { isDnsPort, isLimitedBroadcast, zeekFlipsFirstPacket } from './server-ports.js';
-import { safe, sniff, type MoreToRead, type Service, type Sniffed } from './services.js';
+import { sniff, sniffMore, type MoreToRead, type Service, type Sniffed } from './services.js';
 import { TcpAnalyzer, type SegmentAnalysis } from './tcp-analysis.js';
 import {
   EP, closeIsOver, finishGaps, isClosedEnd, missedBytes, noteFinAck, renderHistory, tcpConnState, udpConnState, updateGaps, updateHistory,
@@ -586,12 +586,8 @@ export class DemuxEngine {
     const before = this.notes.get(id);
     const more = before === undefined ? null : fromA ? before.moreA : before.moreB;
     let said: Sniffed | null;
-    if (more !== null) {
-      said = more.read(pkt.bytes, pkt.payloadOffset, held, seq);
-      if (said !== null) said = safe(said);
-    } else {
-      said = sniff(pkt.bytes, pkt.payloadOffset, held, tcp, seq);
-    }
+    if (more !== null) said = sniffMore(more, pkt.bytes, pkt.payloadOffset, held, seq);
+    else said = sniff(pkt.bytes, pkt.payloadOffset, held, tcp, seq);
     // Memory stays bounded: at most MAX_MORE_READING ends hold a hello's bytes at once.
     const next = said?.more !== undefined && (more !== null || this.moreReading < MAX_MORE_READING) ? said.more : null;
     if (next === null) this.store.addHistSeen(e, H_SNIFFED);
@@ -1181,7 +1177,6 @@ export class DemuxEngine {
     if (this.handedOver.size !== 0 && this.handedOver.delete(f)) {
       // Stray packets after the hand-over may have noted tunnels again: nobody reads them now.
       if (this.notes.size !== 0) this.dropNote(this.store.id(f));
-      if (this.analyzers !== null) this.analyzers[f] = null;
       return;
     }
     const flow = this.toFlow(f, endReason);

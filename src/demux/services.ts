@@ -350,8 +350,14 @@ export function sniff(bytes: Uint8Array, start: number, end: number, tcp: boolea
   return found === null ? null : safe(found);
 }
 
-/** The same, its text made safe to print (safeSummaryText). */
-export function safe(found: Sniffed): Sniffed {
+/** An end's next payload to the reader its first one left (Sniffed.more), the text made safe as sniff's. */
+export function sniffMore(more: MoreToRead, bytes: Uint8Array, start: number, end: number, seq: number | null): Sniffed | null {
+  const said = more.read(bytes, start, end, seq);
+  return said === null ? null : safe(said);
+}
+
+/** A Sniffed with its text made safe to print (safeSummaryText). */
+function safe(found: Sniffed): Sniffed {
   const text = safeSummaryText(found.text);
   return found.more === undefined ? { service: found.service, text } : { service: found.service, text, more: found.more };
 }

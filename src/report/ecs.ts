@@ -6,6 +6,7 @@
  * `flowdemux`, as ECS asks of custom fields.
  */
 import type { AckRtt, EndpointProcess, Flow, TcpAnalysisSummary } from '../core/flow.js';
+import { IPPROTO } from '../core/packet.js';
 import { MARK_NAMES } from '../demux/tcp-analysis.js';
 import { isoTime } from './time.js';
 import { jsonText } from './json.js';
@@ -24,10 +25,10 @@ function transportOf(f: Flow): string {
 
 function ianaNumberOf(f: Flow): number {
   switch (f.proto) {
-    case 'tcp': return 6;
-    case 'udp': return 17;
-    case 'icmp': return 1;
-    case 'icmpv6': return 58;
+    case 'tcp': return IPPROTO.TCP;
+    case 'udp': return IPPROTO.UDP;
+    case 'icmp': return IPPROTO.ICMP;
+    case 'icmpv6': return IPPROTO.ICMPV6;
     default: return f.ipProtocol ?? 0;
   }
 }
