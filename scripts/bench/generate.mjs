@@ -3,20 +3,22 @@
  * Deterministic generator of a large Ethernet/IPv4 classic pcap for benchmarks, streamed to
  * disk (nothing is kept in memory but the open flows).
  *
- *   node scripts/bench/generate.mjs OUT.pcap [--packets 2000000] [--flows 100000] [--open 2000] [--seed 1] [--busy-server]
+ *   node scripts/bench/generate.mjs OUT.pcap [--packets 2000000] [--flows 100000] [--open 2000] [--seed 1] [--gap 20] [--busy-server [--clients 60000]]
  *   node scripts/bench/generate.mjs - ...      (to stdout, e.g. piped into `flowdemux flows -`)
  *
  * Traffic: about `--open` flows open at once, interleaved at random; TCP flows do a handshake,
  * exchange requests and responses, and close with FINs (some with RST); UDP flows are DNS-like
  * query/response pairs. Many clients share server ports 80, 443 and 53 on a few servers, and
  * client ports repeat across client hosts, as in the teaching picture. Payload bytes are zero.
- * The flow count is approached by sizing flows from the packet budget: packets/flows on average.
+ * --gap: mean microseconds between packets (longer captures: flows end and their tuples are used
+ * again). The flow count is approached by sizing flows from the packet budget: packets/flows on average.
  *
  * --busy-server: shaped like a busy server instead (issue 21): every flow 20 packets; TCP flows
  * (80%) do a handshake, six requests of 50-500 bytes each answered by 100-1,400 bytes, an ACK and
  * a FIN close, with HTTP's first words on ports 80 and 8089 and TLS records on 443; UDP flows are
  * ten DNS queries and answers on port 53; 60,000 distinct client addresses; server ports 80, 443,
- * 53 and 8089; every seventh flow from client port 9157. Payload beyond the first words is zero.
+ * 53 and 8089; every seventh flow from client port 9157 (`--clients`: fewer addresses, so that
+ * tuples are used again). Payload beyond the first words is zero.
  */
 import { openSync, writeSync, closeSync } from 'node:fs';
 
@@ -49,7 +51,9 @@ const randInt = (lo, hi) => lo + Math.floor(rand() * (hi - lo + 1));
 const SERVERS = Array.from({ length: 16 }, (_, i) => (192 << 24) | (0 << 16) | (2 << 8) | (i + 1));
 const meanPackets = TOTAL / FLOWS;
 
-const CLIENTS = 60_000;
+const CLIENTS = opt('--clients', 60_000);
+/** Mean microseconds between two packets. */
+const GAP = opt('--gap', 20);
 let flowNumber = 0;
 
 /** A busy server's flow: 20 packets, HTTP, TLS or DNS first words (`payload` steps carry a kind). */
@@ -162,7 +166,7 @@ function writePacket(f, step) {
   const ipLen = 20 + l4 + payload;
   const frameLen = 14 + ipLen;
   if (pos + 16 + frameLen > CHUNK) flush();
-  usec += randInt(0, 40);
+  usec += randInt(0, GAP * 2);
   if (usec >= 1_000_000) {
     sec += 1;
     usec -= 1_000_000;

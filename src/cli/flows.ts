@@ -4,6 +4,7 @@
  */
 import type { CaptureInfo } from '../core/frame.js';
 import type { Flow } from '../core/flow.js';
+import type { ShardFormat } from './shards.js';
 import { flowsCsvChunks } from '../report/csv.js';
 import { flowsJsonChunks, flowsJsonHead, flowsJsonTail, type FlowsDocumentOptions } from '../report/json.js';
 import { FlowJsonStore } from '../report/json-store.js';
@@ -31,10 +32,16 @@ async function writeChunks(out: Output, chunks: Iterable<string>): Promise<void>
  * flowsJsonChunks. Stops when the reader went away.
  */
 async function writeStoredDocument(
-  out: Output, store: FlowJsonStore, captures: readonly CaptureInfo[], warnings: readonly string[], opts: FlowsDocumentOptions,
+  out: Output, body: (out: Output) => Promise<boolean>, captures: readonly CaptureInfo[], warnings: readonly string[], opts: FlowsDocumentOptions,
 ): Promise<void> {
-  let wait = out.write(flowsJsonHead(captures));
+  const wait = out.write(flowsJsonHead(captures));
   if (wait) await wait;
+  const any = await body(out);
+  if (!out.closed) out.write(flowsJsonTail(any, warnings, opts));
+}
+
+/** The flows kept in `store` as the document's array items, in id order; whether there was any. */
+async function writeStore(out: Output, store: FlowJsonStore): Promise<boolean> {
   let any = false;
   for (let id = 1, top = store.maxId; id <= top && !out.closed; id++) {
     const n = store.size(id);
@@ -44,11 +51,11 @@ async function writeStoredDocument(
     if (any) buf[p++] = 0x2c; // ,
     buf[p++] = 0x0a; // \n
     any = true;
-    wait = out.commit(store.copyTo(id, buf, p));
+    const wait = out.commit(store.copyTo(id, buf, p));
     if (wait) await wait;
     else if ((id & 4095) === 0) await out.settle();
   }
-  if (!out.closed) out.write(flowsJsonTail(any, warnings, opts));
+  return any;
 }
 
 export async function runFlows(options: Options, io: Io, stdout: Output): Promise<CommandResult> {
@@ -99,32 +106,50 @@ async function writeFlows(options: Options, io: Io, out: Output, toFile: boolean
       const w = writeLine(out, flow, streamDigits);
       if (w) pending = w;
     };
-  const { engine, read, digits } = await readCommandFlows(options, io, out, {
+  const onDigits = (d: number) => {
+    streamDigits = d;
+    if (store) store.digits = d;
+  };
+  const after = () => {
+    const p = pending;
+    pending = undefined;
+    return p;
+  };
+  // --jobs N on one input: its flows over N threads; the line formats and JSON rendered there.
+  const jobs = options.each ? 1 : options.jobs ?? 1;
+  const threadFormat = (store !== null || (streaming && parquet === null)) ? options.format as ShardFormat : null;
+  const sharded = jobs > 1 ? await (await import('./shards.js')).readShardedFlows(options, io, jobs, threadFormat, selection) : null;
+  if (sharded !== null) {
+    onDigits(sharded.digits);
+    if (streaming && sharded.write === null) {
+      for (const flow of sharded.handedOut) {
+        onFlowEnd(flow);
+        const wait = after();
+        if (wait) await wait;
+        if (out.closed) break;
+      }
+    }
+  }
+  const { engine, read, digits } = sharded ?? await readCommandFlows(options, io, out, {
     engine: streaming || store ? { onFlowEnd } : {}, // --analysis: engineSettings
     // From a pipe, a closed connection is written when it is over, not when later traffic
     // (or the end of the input) releases it.
     endOnClose: streaming,
     nextPhase: streaming ? undefined : WRITING_REPORT,
-    onDigits: (d) => {
-      streamDigits = d;
-      if (store) store.digits = d;
-    },
-    after: () => {
-      const p = pending;
-      pending = undefined;
-      return p;
-    },
+    onDigits,
+    after,
   });
   const summary = engine.summary(inputName(read));
   const warnings = [...read.warnings, ...summary.warnings];
   if (read.captures.length > 0 && streaming) {
+    if (sharded?.write) await sharded.write(out);
     if (pending) await pending;
     if (parquet) await parquet.finish();
   } else if (read.captures.length > 0) {
     await writeReport(read, io, async (beforeOutput) => {
       if (store) {
         beforeOutput();
-        await writeStoredDocument(out, store, read.captures, warnings, { digits, summary });
+        await writeStoredDocument(out, sharded?.write ?? ((o) => writeStore(o, store)), read.captures, warnings, { digits, summary });
         return;
       }
       const flows = selectFlows(engine.flows(), selection);

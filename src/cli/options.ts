@@ -2,7 +2,7 @@
  * The command-line table (yargs) and the pure checks on its result. Nothing here does I/O, so
  * tests can parse argument vectors without spawning a process.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import yargs from 'yargs';
 import { FilterError } from '../filter/syntax.js';
 import { compileFilter, type PacketTest } from '../filter/match.js';
@@ -212,7 +212,11 @@ export function buildParser(argv: string[]) {
           describe: 'every capture on its own (not one timeline): one output a capture into the --output folder, '
             + 'named after the capture (x.pcap: x.parquet, x.ndjson, x.conn.log...)',
         },
-        jobs: { alias: 'j', type: 'number', describe: 'with --each: captures read at once, on worker threads (default: the cores)' },
+        jobs: {
+          alias: 'j', type: 'number',
+          describe: 'with --each: captures read at once, on worker threads (default: the cores); without: the flows of the input split '
+            + 'over N threads by address pair (the same output; default 1)',
+        },
       })
         .example('$0 flows fixtures/demux-lo.pcap --port 80', 'the connections on port 80')
         .example('$0 flows x.pcap --proto tcp --analysis', 'with retransmissions, duplicate ACKs and round trips')
@@ -408,8 +412,13 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
   if (args.each === true) {
     if (args.output === undefined) throw new UsageError('--each writes one output a capture: name the folder with --output DIR');
     if (captures.includes('-')) throw new UsageError("--each reads files, each on its own: not standard input ('-')");
-  } else if (jobs !== undefined) {
-    throw new UsageError('--jobs runs the captures of --each at once: give --each too');
+  } else if (jobs !== undefined && jobs > 1) {
+    // Every thread reads the whole input itself: it must be a file that can be read N times.
+    for (const c of captures) {
+      if (c === '-') throw new UsageError(`--jobs ${jobs} reads the capture on ${jobs} threads, each reading it whole: not standard input ('-')`);
+      const st = statSync(c, { throwIfNoEntry: false });
+      if (st !== undefined && !st.isFile()) throw new UsageError(`--jobs ${jobs} reads the capture on ${jobs} threads, each reading it whole: '${c}' is not a regular file`);
+    }
   }
   if (proto !== undefined && !['tcp', 'udp', 'icmp', 'other'].includes(proto) && otherProtocolNumber(proto) < 0) {
     throw new UsageError('--proto must be tcp, udp, icmp, other (every other IP protocol) or the name of one (ospf, gre, esp, ip-proto-N...)');

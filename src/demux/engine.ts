@@ -24,6 +24,7 @@ import { compareEnds, hashOrdered, icmpCounterpart, isIcmpRequest } from './comm
 import { FlowTable, TupleKey } from './flow-table.js';
 import { ENDED_FIN, ENDED_HALF, ENDED_NONE, ENDED_RST, FlowStore } from './flow-state.js';
 import { FragmentTable, type FragmentEntry } from './fragments.js';
+import { PHASE_END, PHASE_EXPIRY, PHASE_PACKET, type ShardLog } from './shard-log.js';
 import { isDnsPort, isLimitedBroadcast, zeekFlipsFirstPacket } from './server-ports.js';
 import { sniff, sniffMore, type MoreToRead, type Service, type Sniffed } from './services.js';
 import { TcpAnalyzer, type SegmentAnalysis } from './tcp-analysis.js';
@@ -119,7 +120,7 @@ const MAX_TUNNEL_PARENTS = 64;
  * Ends whose hello is read over several payloads at once, at most (each holds up to 16 KB of it,
  * services.ts): beyond, a new end's hello is read from its first payload only.
  */
-const MAX_MORE_READING = 4096;
+export const MAX_MORE_READING = 4096;
 
 /**
  * What few flows have: their part in tunnels, and what their first bytes said (services.ts).
@@ -177,6 +178,47 @@ function hasDamage(pkt: Packet): boolean {
   const problems = pkt.problems;
   for (let i = 0; i < problems.length; i++) if (problems[i]!.kind !== 'unsupported') return true;
   return false;
+}
+
+/** An engine's counts: DemuxSummary's numbers and what its warnings are made of. */
+export interface EngineCounts extends Omit<DemuxSummary, 'warnings'> {
+  maxFlows: number;
+  fragmentOverflow: number;
+  maxFragments: number;
+  gapFlows: number;
+  gapBytes: number;
+  snapCutSegments: number;
+}
+
+/** The summary of an engine's counts (or of several shards' counts added up). */
+export function summaryOf(c: EngineCounts, source?: string): DemuxSummary {
+  const warnings: string[] = [];
+  if (c.evicted > 0) {
+    warnings.push(`${c.evicted} flow${c.evicted === 1 ? ' was' : 's were'} evicted before ending: more than `
+      + `--max-flows ${c.maxFlows} flows were open at once (least recently active evicted first; `
+      + 'their later packets start new generations)');
+  }
+  if (c.fragmentOverflow > 0) {
+    warnings.push(`${c.fragmentOverflow} fragmented datagram${c.fragmentOverflow === 1 ? ' was' : 's were'} dropped `
+      + `from the fragment table early: more than ${c.maxFragments} were waiting at once`);
+  }
+  if (c.gapFlows > 0) {
+    // Capture loss is never silent: one line for the whole input, with the total.
+    const bytes = grouped(c.gapBytes);
+    warnings.push(`${source === undefined ? '' : `${source}: `}${c.gapFlows} TCP flow${c.gapFlows === 1 ? ' has' : 's have'} `
+      + `sequence gaps: ${bytes} byte${c.gapBytes === 1 ? ' was' : 's were'} acknowledged or followed by later data `
+      + `but not captured (missed_bytes${c.snapCutSegments === 0 ? '' : `; the snap length cut the payload of ${grouped(c.snapCutSegments)} segment${c.snapCutSegments === 1 ? '' : 's'}`})`);
+  }
+  return {
+    packets: c.packets,
+    byKind: { ...c.byKind },
+    inFlows: c.inFlows,
+    icmpErrorsAttached: c.icmpErrorsAttached,
+    flows: c.flows,
+    openFlows: c.openFlows,
+    evicted: c.evicted,
+    warnings,
+  };
 }
 
 export class DemuxEngine {
@@ -256,13 +298,23 @@ export class DemuxEngine {
   lastAnalysis: SegmentAnalysis | null = null;
   /** See OuterFlows: valid until the next packet. */
   readonly outer: OuterFlows = { count: 0, ids: [], generations: [], toServer: [], depths: [] };
+  /** Frames seen so far: ingested, counted as dropped, or ticked (another shard's). */
+  private frameSeq = 0;
+  /** One shard of several (shards.ts): what it must note for the merge; null otherwise. */
+  private readonly shard: ShardLog | null;
+  /** The list idle expiry is taking flows from (-1: not expiring), for the shard's notes. */
+  private expiringList = -1;
+  /** finish() is handing out the open flows. */
+  private finishing = false;
 
   /** The ids of `outer` (a new array), or undefined when the last packet was in no tunnel flow. */
   outerIds(): number[] | undefined {
     return this.outer.count === 0 ? undefined : this.outer.ids.slice(0, this.outer.count);
   }
 
-  constructor(opts: DemuxOptions = {}) {
+  /** `shard`: this engine sees one shard of the capture's flows (shards.ts), and notes it there. */
+  constructor(opts: DemuxOptions = {}, shard: ShardLog | null = null) {
+    this.shard = shard;
     this.tcpIdle = opts.tcpIdleTimeout ?? DEFAULTS.tcpIdleTimeout;
     this.udpIdle = opts.udpIdleTimeout ?? DEFAULTS.udpIdleTimeout;
     this.icmpIdle = opts.icmpIdleTimeout ?? DEFAULTS.icmpIdleTimeout;
@@ -291,6 +343,7 @@ export class DemuxEngine {
    */
   ingest(pkt: Packet, tsSec: number, tsNsec: number, frame?: number): FlowRef | null {
     this.packets++;
+    this.frameSeq++;
     if (this.analyzers !== null) {
       this.lastAnalysis = null;
       this.frameNumber = frame ?? this.packets;
@@ -302,6 +355,24 @@ export class DemuxEngine {
     if (tsSec > this.lastExpireSec) this.clockMoved(tsSec, t);
     if ((pkt.tunnelDepth !== 0 || pkt.carried !== null) && this.tunnelFlows) return this.tunnelled(pkt, tsSec, tsNsec);
     return this.route(pkt, tsSec, tsNsec);
+  }
+
+  /**
+   * A frame another shard ingests (shards.ts): its time moves this shard's clock as it would
+   * move one engine's, so that flows expire at the same frame in every shard.
+   */
+  tick(tsSec: number, tsNsec: number): void {
+    this.frameSeq++;
+    if (tsSec > this.lastExpireSec) {
+      const t = tsSec + tsNsec / 1e9;
+      this.now = t;
+      this.clockMoved(tsSec, t);
+    }
+  }
+
+  /** A frame another shard counts without the clock (a wrong IPv4 header checksum). */
+  skip(): void {
+    this.frameSeq++;
   }
 
   /**
@@ -434,6 +505,7 @@ export class DemuxEngine {
 
   /** `--checksums validate`: a packet dropped for a bad IPv4 header checksum, counted only. */
   countBadIpChecksum(): void {
+    this.frameSeq++;
     this.packets++;
     this.kinds['bad-checksum']++;
   }
@@ -453,6 +525,7 @@ export class DemuxEngine {
 
   /** End of input: every open flow is finished (in id order), waiting fragments become unmatched. */
   finish(): void {
+    this.finishing = true;
     this.frags.drain((e) => this.dropFragment(e));
     for (const f of this.liveById()) {
       const ended = this.store.ended(f);
@@ -480,23 +553,11 @@ export class DemuxEngine {
 
   /** `source` names the input in the capture-loss warning (`capture.pcap: 12 TCP flows have sequence gaps...`). */
   summary(source?: string): DemuxSummary {
-    const warnings: string[] = [];
-    if (this.evicted > 0) {
-      warnings.push(`${this.evicted} flow${this.evicted === 1 ? ' was' : 's were'} evicted before ending: more than `
-        + `--max-flows ${this.maxFlows} flows were open at once (least recently active evicted first; `
-        + 'their later packets start new generations)');
-    }
-    if (this.fragmentOverflow > 0) {
-      warnings.push(`${this.fragmentOverflow} fragmented datagram${this.fragmentOverflow === 1 ? ' was' : 's were'} dropped `
-        + `from the fragment table early: more than ${this.frags.maxEntries} were waiting at once`);
-    }
-    if (this.gapFlows > 0) {
-      // Capture loss is never silent: one line for the whole input, with the total.
-      const bytes = grouped(this.gapBytes);
-      warnings.push(`${source === undefined ? '' : `${source}: `}${this.gapFlows} TCP flow${this.gapFlows === 1 ? ' has' : 's have'} `
-        + `sequence gaps: ${bytes} byte${this.gapBytes === 1 ? ' was' : 's were'} acknowledged or followed by later data `
-        + `but not captured (missed_bytes${this.snapCutSegments === 0 ? '' : `; the snap length cut the payload of ${grouped(this.snapCutSegments)} segment${this.snapCutSegments === 1 ? '' : 's'}`})`);
-    }
+    return summaryOf(this.counts(), source);
+  }
+
+  /** The numbers behind `summary` (shards.ts adds up the shards'). */
+  counts(): EngineCounts {
     return {
       packets: this.packets,
       byKind: { ...this.kinds },
@@ -505,7 +566,12 @@ export class DemuxEngine {
       flows: this.nextId - 1,
       openFlows: this.store.count,
       evicted: this.evicted,
-      warnings,
+      maxFlows: this.maxFlows,
+      fragmentOverflow: this.fragmentOverflow,
+      maxFragments: this.frags.maxEntries,
+      gapFlows: this.gapFlows,
+      gapBytes: this.gapBytes,
+      snapCutSegments: this.snapCutSegments,
     };
   }
 
@@ -537,13 +603,13 @@ export class DemuxEngine {
     if (store.isEmpty(f) && ((store.histSeen(e) | store.histSeen(p)) & H_CORRUPT) === 0) this.firstPacketRoles(f, pkt, synOnly, fromA, flags);
     if (this.corrupt) {
       this.badChecksum(f, e, fromA, pkt, tcp);
-      this.table.touch(slot, tcp ? (store.ended(f) !== ENDED_NONE ? L_CLOSED : L_TCP) : L_UDP);
+      this.touch(slot, tcp ? (store.ended(f) !== ENDED_NONE ? L_CLOSED : L_TCP) : L_UDP);
       return this.setRef(f, fromA === store.clientIsA(f), 'ports');
     }
     this.countPacket(f, fromA, pkt, tcp, tsSec, tsNsec);
     if (pkt.payloadLength > 0 && (store.histSeen(e) & H_SNIFFED) === 0) this.sniffEnd(f, e, pkt, fromA, tcp);
     const list = tcp ? this.tcpStep(f, e, p, pkt, flags, fromA, tsSec, tsNsec) : this.udpStep(f, e, fromA);
-    this.table.touch(slot, list);
+    this.touch(slot, list);
     if (tcp && this.analyzers !== null) this.analyse(f, pkt, fromA, tsSec, tsNsec);
 
     if (pkt.isFragment) this.firstFragment(pkt, f, fromA, this.now);
@@ -610,6 +676,7 @@ export class DemuxEngine {
   private setMore(note: FlowNote, fromA: boolean, more: MoreToRead | null): void {
     const was = fromA ? note.moreA : note.moreB;
     this.moreReading += (more !== null ? 1 : 0) - (was !== null ? 1 : 0);
+    if (this.shard !== null && this.moreReading > this.shard.peakReading) this.shard.peakReading = this.moreReading;
     if (fromA) note.moreA = more;
     else note.moreB = more;
   }
@@ -910,7 +977,7 @@ export class DemuxEngine {
       this.store.stamp(f, tsSec, tsNsec, this.now);
     }
     this.inFlows++;
-    this.table.touch(slot, list);
+    this.touch(slot, list);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -969,6 +1036,7 @@ export class DemuxEngine {
     let entry = this.frags.find(b, pkt.srcAddrOffset, pkt.dstAddrOffset, pkt.addrLength, pkt.protocol, pkt.ipId);
     if (entry === null) {
       entry = this.frags.add(b, pkt.srcAddrOffset, pkt.dstAddrOffset, pkt.addrLength, pkt.protocol, pkt.ipId, t);
+      if (this.shard !== null) this.shard.fragments(this.frags.size);
       if (this.frags.size > this.frags.maxEntries) this.frags.expire(t, (e, overflow) => this.dropFragment(e, overflow));
     } else if (entry.flow < 0 && entry.pendingPackets > 0) {
       // Later fragments that came first now have their flow.
@@ -1003,12 +1071,13 @@ export class DemuxEngine {
       this.store.stamp(f, tsSec, tsNsec, t);
       this.kinds.fragment++;
       this.inFlows++;
-      this.table.touch(store.slot(f), this.listOf(f));
+      this.touch(store.slot(f), this.listOf(f));
       return this.setRef(f, fromA === store.clientIsA(f), 'fragment');
     }
     let w = entry;
     if (w === null) {
       w = this.frags.add(b, pkt.srcAddrOffset, pkt.dstAddrOffset, pkt.addrLength, pkt.protocol, pkt.ipId, t);
+      if (this.shard !== null) this.shard.fragments(this.frags.size);
       w.firstSec = tsSec;
       w.firstNsec = tsNsec;
     } else if (tsSec < w.firstSec || (tsSec === w.firstSec && tsNsec < w.firstNsec)) {
@@ -1069,13 +1138,26 @@ export class DemuxEngine {
   /** A new generation on `slot` (a new tuple or a remembered one), evicting if at the cap. */
   private startFlow(slot: number, proto: number, reason: GenerationReason, tsSec: number, tsNsec: number, t: number): number {
     const table = this.table;
+    if (this.shard !== null) this.shardStart(slot);
     table.unlink(slot); // off the remembered list before anything below can trim that list
     if (this.store.count >= this.maxFlows) this.evictOne();
     const gen = table.nextGeneration(slot);
     table.setNote(slot, 0);
     const f = this.store.alloc(this.nextId++, gen, reason, slot, proto, tsSec, tsNsec, t);
     table.setFlow(slot, f);
+    if (this.shard !== null && this.store.count > this.shard.peakOpen) this.shard.peakOpen = this.store.count;
     return f;
+  }
+
+  /** Moves `slot` to the end of `list` (its last use), noted for a shard. */
+  private touch(slot: number, list: number): void {
+    this.table.touch(slot, list);
+    if (this.shard !== null) this.shard.touched(slot, this.frameSeq);
+  }
+
+  private shardStart(slot: number): void {
+    const table = this.table;
+    this.shard!.started(slot, this.frameSeq, this.nextId, table.generations(slot) === 0, table.listOf(slot) === L_REMEMBERED);
   }
 
   /** Finish `old` and start the next generation on its tuple. */
@@ -1116,16 +1198,25 @@ export class DemuxEngine {
 
   private expireAt(t: number): void {
     const table = this.table;
+    const shard = this.shard;
     for (let list = 0; list < L_REMEMBERED; list++) {
       const timeout = list === L_TCP ? this.tcpIdle : list === L_UDP ? this.udpIdle : list === L_ICMP ? this.icmpIdle
         : list === L_OTHER ? this.otherIdle : this.closeLinger;
+      let lastUse = -1;
       for (let s = table.heads[list]!; s >= 0; s = table.heads[list]!) {
         const f = table.flow(s);
         if (t - this.store.lastT(f) <= timeout) break;
+        this.expiringList = list;
+        if (shard !== null) lastUse = shard.lastUseOf(s);
         if (list === L_CLOSED) this.finishLive(f, ...this.closedEnd(f));
         else this.finishLive(f, 'idle-timeout', N_IDLE);
       }
+      if (shard !== null) {
+        const head = table.heads[list]!;
+        if (lastUse >= 0 || head >= 0) shard.expired(this.frameSeq, list, lastUse, head >= 0 ? shard.lastUseOf(head) : Infinity);
+      }
     }
+    this.expiringList = -1;
     this.frags.expire(t, (e, overflow) => this.dropFragment(e, overflow));
   }
 
@@ -1162,7 +1253,8 @@ export class DemuxEngine {
     table.setFlow(slot, -1);
     this.release(f);
     table.setNote(slot, note);
-    table.touch(slot, L_REMEMBERED);
+    this.touch(slot, L_REMEMBERED);
+    if (this.shard !== null) this.shard.remember(slot);
     while (table.counts[L_REMEMBERED]! > this.maxRemembered) table.release(table.heads[L_REMEMBERED]!);
   }
 
@@ -1180,6 +1272,12 @@ export class DemuxEngine {
       return;
     }
     const flow = this.toFlow(f, endReason);
+    const shard = this.shard;
+    if (shard !== null) {
+      const list = this.expiringList;
+      const phase = this.finishing ? PHASE_END : list >= 0 ? PHASE_EXPIRY : PHASE_PACKET;
+      shard.handedOut(this.frameSeq, phase, list, list >= 0 ? shard.lastUseOf(this.store.slot(f)) : 0, flow.id);
+    }
     if (this.onFlowEnd) this.onFlowEnd(flow);
     else this.finished.push(flow);
   }

@@ -10,7 +10,7 @@
 import type { FlowRef } from '../core/flow.js';
 import type { Frame } from '../core/frame.js';
 import { newPacket, type Layer, type Packet } from '../core/packet.js';
-import type { DemuxEngine } from '../demux/engine.js';
+import type { PacketSink } from '../demux/shards.js';
 import { CHECKSUM, checkPacket } from '../parse/checksum.js';
 import { decodeFrame } from '../parse/decode.js';
 import { isSupportedLinkType } from '../parse/link.js';
@@ -73,7 +73,7 @@ export interface DamagedPackets {
   first: { number: number; layer: Layer; what: string };
 }
 
-export async function pump(batches: AsyncIterable<Frame[]>, engine: DemuxEngine | null, hooks: PumpHooks = {}): Promise<PumpResult> {
+export async function pump(batches: AsyncIterable<Frame[]>, engine: PacketSink | null, hooks: PumpHooks = {}): Promise<PumpResult> {
   const result: PumpResult = { frames: 0, dropped: 0, stopped: false, unknownLinks: new Map(), damaged: new Map(), badChecksums: new Map() };
   const pkt = newPacket();
   const { each, afterBatch, stop, keep } = hooks;
@@ -119,7 +119,7 @@ export async function pump(batches: AsyncIterable<Frame[]>, engine: DemuxEngine 
  * `checksums` on: the packet's checksums decide how the engine takes it. Returns what the engine
  * returned (null without one, or when the packet was dropped for a wrong IPv4 header).
  */
-function ingestChecked(engine: DemuxEngine | null, frame: Frame, pkt: Packet, bad: Map<number, BadChecksums>): FlowRef | null {
+function ingestChecked(engine: PacketSink | null, frame: Frame, pkt: Packet, bad: Map<number, BadChecksums>): FlowRef | null {
   const verdict = checkPacket(pkt);
   if (verdict === CHECKSUM.OK) return engine === null ? null : engine.ingest(pkt, frame.tsSec, frame.tsNsec, frame.number);
   let counted = bad.get(frame.sourceIndex);

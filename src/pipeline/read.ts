@@ -16,7 +16,7 @@ import { ThreadedCaptures, openErrorText, useReadThread } from '../capture/worke
 import { linkTypeName } from '../core/linktypes.js';
 import type { FlowRef } from '../core/flow.js';
 import type { Packet } from '../core/packet.js';
-import type { DemuxEngine } from '../demux/engine.js';
+import type { PacketSink } from '../demux/shards.js';
 import { Progress, type ProgressStream } from './progress.js';
 import { pump, type BadChecksums, type DamagedPackets } from './pump.js';
 
@@ -90,7 +90,7 @@ export async function readCaptures(
   paths: string[],
   onPacket: ((frame: Frame, pkt: Packet, ref: FlowRef | null) => void | Promise<void>) | undefined,
   options: ReadOptions,
-  engine: DemuxEngine | null = null,
+  engine: PacketSink | null = null,
 ): Promise<ReadResult> {
   const input = useReadThread(paths) ? await openOnThread(paths) : await openInThread(paths, options.stdin);
   const progress = new Progress({

@@ -134,10 +134,10 @@ describe('flows --each', () => {
     expect(r.stderr).toContain('fixtures/damaged/ipv4-ihl-3.pcap: 1 packet was damaged');
   }, 120_000);
 
-  it('usage: --output is needed, --jobs needs --each, standard input is refused; one line each', async () => {
+  it('usage: --output is needed, standard input is refused (with --each, and with --jobs on one timeline); one line each', async () => {
     const cases: [string[], RegExp][] = [
       [['flows', '--each', 'fixtures/demux-lo.pcap'], /--each writes one output a capture: name the folder with --output DIR/],
-      [['flows', 'fixtures/demux-lo.pcap', '--jobs', '2'], /--jobs runs the captures of --each at once: give --each too/],
+      [['flows', '-', '--jobs', '2'], /--jobs 2 reads the capture on 2 threads, each reading it whole: not standard input/],
       [['flows', '--each', '-', '-o', tmp.dir], /--each reads files, each on its own: not standard input/],
       [['flows', '--each', 'fixtures/demux-lo.pcap', '-o', 'fixtures/demux-lo.pcap'], /--each writes into a folder: 'fixtures\/demux-lo.pcap' is a file/],
       [['flows', '--each', 'fixtures/demux-lo.pcap', '-o', tmp.dir, '--jobs', '0'], /--jobs must be a number >= 1/],

@@ -247,6 +247,10 @@ const flowsCases: Record<string, Case> = {
     expect(r.stderr).toContain('(2 worker threads)');
     const one = await runCli(['flows', '--each', LO, GAPS, '--format', 'csv', '--output', join(dir, 'jobs1'), '--jobs', '1']);
     expect(one.stderr).toContain('(1 worker thread)');
+    // One timeline over two threads (shards): what one thread writes.
+    const sharded = await runCli(['flows', LO, GAPS, '--format', 'ndjson', '--jobs', '2']);
+    expect(sharded.code, sharded.stderr).toBe(0);
+    expect(sharded.stdout).toBe((await runCli(['flows', LO, GAPS, '--format', 'ndjson'])).stdout);
   },
 };
 
