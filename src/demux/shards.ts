@@ -38,6 +38,15 @@ function quotesFlow(pkt: Packet): boolean {
   return (p === ICMP || p === ICMPV6) && pkt.quotedAddrLength !== 0 && (q === TCP || q === UDP);
 }
 
+function mixAddress(b: Uint8Array, at: number, len: number): number {
+  let h = len;
+  for (let i = 0; i < len; i += 4) {
+    h = Math.imul(h ^ ((b[at + i]! << 24) | (b[at + i + 1]! << 16) | (b[at + i + 2]! << 8) | b[at + i + 3]!), 0x9e3779b1);
+    h ^= h >>> 15;
+  }
+  return Math.imul(h, 0x85ebca6b) ^ (h >>> 13);
+}
+
 /**
  * The shard of a decoded packet: a hash of its two addresses, in either order (both directions
  * of a flow, its fragments and its ICMP errors go to one shard). An ICMP error quoting a TCP or
@@ -55,15 +64,13 @@ export function shardOf(pkt: Packet, shards: number): number {
   }
   if (len === 0) return 0;
   const b = pkt.bytes;
-  let h = 0;
-  for (let i = 0; i < len; i += 4) {
-    const x = ((b[a + i]! << 24) | (b[a + i + 1]! << 16) | (b[a + i + 2]! << 8) | b[a + i + 3]!)
-      ^ ((b[d + i]! << 24) | (b[d + i + 1]! << 16) | (b[d + i + 2]! << 8) | b[d + i + 3]!);
-    h = Math.imul(h ^ x, 0x9e3779b1);
-    h ^= h >>> 15;
-  }
+  // Each address mixed on its own, then added: the same for either order, and unlike a XOR of
+  // the two, pairs with equal differences (10.1.0.n and 10.2.0.n) do not all fall together.
+  let h = (mixAddress(b, a, len) + mixAddress(b, d, len)) | 0;
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
   return (h >>> 0) % shards;
 }
 
