@@ -4,14 +4,15 @@
  * tshark's conversation statistics and `cat` when present, measured in the same run.
  *
  *   node scripts/bench/run.mjs [--packets 2000000] [--runs 3] [--tshark-runs 1] [--scale 10000000]
- *                              [--no-tshark] [--no-peers] [--no-live] [--no-report] [--only-mixed | --only-busy]
+ *                              [--no-tshark] [--no-peers] [--no-jobs] [--no-live] [--no-report] [--only-mixed | --only-busy]
  *
  * 1. Generates (once, cached in bench/.cache, deterministic from a seed) two Ethernet/IPv4 pcaps
  *    (generate.mjs): the mixed capture, 2,000,000 packets, about 100,000 TCP and UDP flows of
  *    mixed lengths, 2,000 open at once; and the busy-server capture (--busy-server: 100,000 flows
  *    of 20 packets, HTTP, TLS and DNS, 60,000 client addresses).
  * 2. On each, times `flowdemux flows --format json > /dev/null` and `--format ndjson`, `--runs`
- *    times each, and prints the median wall time, packets/s, MB/s and peak RSS (the largest).
+ *    times each, and prints the median wall time, packets/s, MB/s and peak RSS (the largest); and
+ *    `flows --format json --jobs 2` (one capture over two threads; --no-jobs skips it).
  * 3. The same for `cat FILE`, the C flow meters `nfpcapd -r FILE -w DIR` (nfdump) and
  *    `argus -r FILE -w OUT` (argus-server), and `tshark -q -z conv,tcp -z conv,udp -r FILE`, when
  *    installed (Debian packages nfdump, argus-server, tshark).
@@ -94,6 +95,8 @@ function benchCapture(title, file, genArgs) {
   const rows = [];
   rows.push(bench('flowdemux flows --format json', `node ${q(BIN)} flows ${q(file)} --format json > /dev/null`, RUNS));
   rows.push(bench('flowdemux flows --format ndjson', `node ${q(BIN)} flows ${q(file)} --format ndjson > /dev/null`, RUNS));
+  // One capture over 2 threads, one shard each (flows --jobs N; README, Performance).
+  if (!args.includes('--no-jobs')) rows.push(bench('flowdemux flows --format json --jobs 2', `node ${q(BIN)} flows ${q(file)} --format json --jobs 2 > /dev/null`, RUNS));
   if (has('cat')) rows.push(bench('cat', `cat ${q(file)} > /dev/null`, RUNS));
   if (!args.includes('--no-peers')) {
     // The C flow meters, as their Debian packages install them (nfdump 1.7.1, argus 3.0.8).
