@@ -51,7 +51,7 @@ function render(flows: readonly Flow[], format: ShardFormat, digits: number): { 
 
 async function main(): Promise<void> {
   const done = await readShard(work.task, undefined, { write: (text: string) => send({ t: 'progress', text }) });
-  send({ t: 'read', read: done.read, part: done.part });
+  send({ t: 'read', read: done.read, digits: done.digits, part: done.part });
   const m = await new Promise<ToShard>((resolve) => port.once('message', resolve));
   if (m.t !== 'merge') return;
   asOneEngine(done.flows, m.ids, m.forgotten, done.part.lineages);

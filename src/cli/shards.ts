@@ -21,7 +21,6 @@ import { engineSettings } from '../pipeline/flows.js';
 import { Progress } from '../pipeline/progress.js';
 import type { ReadResult } from '../pipeline/read.js';
 import type { ShardRead, ShardTask } from '../pipeline/shards.js';
-import { timeDigits } from '../report/time.js';
 import type { FlowSelection } from '../report/select.js';
 import type { Io } from './command.js';
 import { UsageError, type Options } from './options.js';
@@ -42,7 +41,7 @@ export type ToShard = { t: 'merge'; ids: Float64Array; forgotten: number[]; digi
 
 export type FromShard =
   | { t: 'progress'; text: string }
-  | { t: 'read'; read: ShardRead; part: ShardResult }
+  | { t: 'read'; read: ShardRead; digits: number; part: ShardResult }
   | { t: 'bytes'; bytes: Uint8Array; ends: Float64Array }
   | { t: 'flows'; flows: Flow[] }
   | { t: 'error'; message: string };
@@ -160,7 +159,9 @@ export async function readShardedFlows(
     }
     // Every thread read the same frames: shard 0's reading stands for all.
     const read: ReadResult = { ...firsts[0]!.read, progress: new Progress({ enabled: false, stream: io.stderr }) };
-    const digits = timeDigits(read.captures);
+    // As one thread decides them: from the captures as they opened (a pcapng's later interface
+    // with nanoseconds does not change them).
+    const digits = firsts[0]!.digits;
     threads.forEach((t, k) => t.send({ t: 'merge', ids: merged.ids[k]!, forgotten: merged.forgotten[k]!, digits }));
     const answers = await Promise.all(threads.map((t) => t.next()));
     const source = (flows: Flow[]): FlowSource => {

@@ -12,6 +12,7 @@ import { ShardFeeder, shardResult, type ShardResult } from '../demux/shards.js';
 import { compileFilter } from '../filter/match.js';
 import type { ProgressStream } from './progress.js';
 import { readCaptures, type ReadResult } from './read.js';
+import { timeDigits } from '../report/time.js';
 
 /** What a shard is given: plain data (its filter as text, compiled where it runs). */
 export interface ShardTask {
@@ -31,6 +32,8 @@ export type ShardRead = Omit<ReadResult, 'progress'>;
 
 export interface ShardDone {
   read: ShardRead;
+  /** Fraction digits for times, as one thread decides them: from the captures as they opened. */
+  digits: number;
   part: ShardResult;
   /** Handed out in this order, with the shard's own ids. */
   flows: Flow[];
@@ -42,9 +45,13 @@ export async function readShard(task: ShardTask, filter?: (pkt: Packet) => boole
   const { onFlowEnd: _none, ...settings } = task.engine;
   const engine = new DemuxEngine({ ...settings, onFlowEnd: (f) => flows.push(f) }, log);
   const feeder = new ShardFeeder(engine, task.shard, task.shards, task.engine.tunnelFlows ?? true);
+  let digits = 6;
   const { progress: _line, ...read } = await readCaptures(task.paths, undefined, {
     progress: task.progress, progressStream, checksums: task.checksums, filter: filter ?? (task.filter === undefined ? undefined : compileFilter(task.filter)),
+    onStart: (captures) => {
+      digits = timeDigits(captures);
+    },
   }, feeder);
   engine.finish();
-  return { read, part: shardResult(log, engine.counts(), feeder.unsafe), flows };
+  return { read, digits, part: shardResult(log, engine.counts(), feeder.unsafe), flows };
 }

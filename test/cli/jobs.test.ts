@@ -65,6 +65,14 @@ describe('flows --jobs N on one capture', () => {
     expect(many.equals(one)).toBe(true);
   });
 
+  it('writes times with the digits one thread uses (a pcapng whose later interface has nanoseconds)', async () => {
+    for (const format of ['json', 'ndjson', 'table']) {
+      const [one, many] = await both(['fixtures/crafted/pcapng-two-interfaces-eth-ns-raw-bin20.pcapng', '--format', format], 3);
+      expect(one.length, format).toBeGreaterThan(500);
+      expect(many.toString(), format).toBe(one.toString());
+    }
+  });
+
   it('reads a capture with UDP tunnels again on one thread, saying why', async () => {
     const [one, many, stderr] = await both(['fixtures/crafted/vxlan-eth-tcp-and-arp.pcap', '--format', 'json'], 2);
     expect(many.equals(one)).toBe(true);
