@@ -92,6 +92,29 @@ describe('services from the first bytes', () => {
     expect(ssh).toEqual({ service: 'ssh', text: 'SSH-2.0-evil???' });
   });
 
+  it('texts are the words of the payload as its bytes give them: Host and its white space, ALPN lists, DNS names, the cut', () => {
+    // Host's value: after `host:` (any case) and white space (tab, space, no-break space), up to the next white space.
+    expect(of(bytes('GET /a HTTP/1.1\r\nhOsT:\t  example.net \r\n\r\n'))?.text).toBe('GET example.net/a');
+    expect(of(bytes('GET /a HTTP/1.1\r\nHost:\xa0ex\xa0tra\r\n\r\n'))?.text).toBe('GET ex/a');
+    expect(of(bytes('GET /a HTTP/1.1\r\nHost:   \r\n\r\n'))?.text).toBe('GET /a');
+    // Not a path: the host is not put before it.
+    expect(of(bytes('OPTIONS * HTTP/1.1\r\nHost: example.net\r\n\r\n'))?.text).toBe('OPTIONS *');
+    expect(of(bytes('GET /caf\xe9 HTTP/1.0\r\nHost: \xe9t\xe9\r\n\r\n'))?.text).toBe('GET ?t?/caf?');
+    expect(of(bytes('HTTP/1.0 007\r\n\r\n'))?.text).toBe('007');
+    // 120 characters are kept whole; from 121, 120 and `...`.
+    expect(of(bytes(`GET /${'x'.repeat(115)} HTTP/1.1\r\n\r\n`))?.text).toBe(`GET /${'x'.repeat(115)}`);
+    expect(of(bytes(`GET /${'x'.repeat(116)} HTTP/1.1\r\n\r\n`))?.text).toBe(`GET /${'x'.repeat(115)}...`);
+    expect(of(bytes(`GET /${'x'.repeat(600)} HTTP/1.1\r\nHost: h\r\n\r\n`))?.text).toBe(`GET h/${'x'.repeat(114)}...`);
+    expect(of(clientHello('example.com', ['', 'h2']))?.text).toBe('sni=example.com alpn=,h2');
+    expect(of(clientHello('', ['h2']))?.text).toBe('alpn=h2');
+    expect(of(clientHello('', []))?.text).toBe('client hello');
+    expect(of(clientHello(`${'n'.repeat(200)}.example`, ['h2']))?.text).toBe(`sni=${'n'.repeat(116)}...`);
+    expect(of(bytes(dnsMessage(false, 'a"b.example', 1)), false)?.text).toBe('A a?b.example');
+    expect(of(bytes(dnsMessage(false, 'example', 99)), false)?.text).toBe('TYPE99 example');
+    const root = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, ...u16(2), 0, 1];
+    expect(of(bytes(root), false)?.text).toBe('NS .');
+  });
+
   it('flows name the service of the bundled capture: HTTP on port 80 and DNS on 5353, with what was said', async () => {
     const r = await runCli(['flows', `${FIXTURES}demux-lo.pcap`, '--format', 'json']);
     const flows = (JSON.parse(r.stdout) as { flows: { id: number; service?: string; summary?: string }[] }).flows;
