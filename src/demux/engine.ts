@@ -123,8 +123,9 @@ const MAX_TUNNEL_PARENTS = 64;
 export const MAX_MORE_READING = 4096;
 
 /**
- * What few flows have: their part in tunnels, and what their first bytes said (services.ts).
- * Kept by flow id beside the typed-array records, made on first use, dropped when the flow ends.
+ * What few flows have: their part in tunnels. Kept by flow id beside the typed-array records,
+ * made on first use, dropped when the flow ends. (What their first bytes said is kept by record:
+ * DemuxEngine.sniffs.)
  */
 interface FlowNote {
   /** The tunnel its datagrams carry (a UDP flow of VXLAN, Geneve, Teredo, GTP-U...). */
@@ -135,18 +136,14 @@ interface FlowNote {
   tunnel: TunnelKind | null;
   /** Ids of the UDP tunnel flows whose datagrams carried its packets, first seen first. */
   parents: number[];
-  /** What it speaks, from the first end whose first payload said it. */
-  service: Service | null;
-  /** What each end's first payload was recognised as, end A's and end B's. */
-  serviceA: Service | null;
-  serviceB: Service | null;
-  /** What each end's first payload said: end A's, end B's ('' when nothing). */
-  saidA: string;
-  saidB: string;
-  /** What reads end A's / end B's next payloads while its hello is incomplete (services.ts). */
-  moreA: MoreToRead | null;
-  moreB: MoreToRead | null;
 }
+
+/** The services by number (DemuxEngine.sniffs), 0 for none. */
+const SERVICES: readonly (Service | null)[] = [null, 'http', 'http2', 'ssl', 'ssh', 'dns', 'quic'];
+/** Where DemuxEngine.sniffs keeps the first service said, end A's, end B's: 3 bits each. */
+const SNIFF_FIRST = 0;
+const SNIFF_A = 3;
+const SNIFF_B = 6;
 
 /**
  * The UDP tunnel flows that counted the last packet ingested too (the tunnels around it),
@@ -279,8 +276,20 @@ export class DemuxEngine {
   private now = 0;
   /** See FlowNote: by flow id, dropped when the flow is finished. */
   private readonly notes = new Map<number, FlowNote>();
-  /** Ends whose hello is being read over several payloads (FlowNote.moreA/moreB set). */
-  private moreReading = 0;
+  /**
+   * What each record's ends said (services.ts), by record: a number, not an object a flow (most
+   * flows of a busy server have one): the first service said, end A's and end B's (SERVICES
+   * numbers, at SNIFF_FIRST, SNIFF_A, SNIFF_B); 0 when neither end said anything. Cleared when the
+   * flow is finished or its record released.
+   */
+  private sniffs = new Uint16Array(1024);
+  /** What each end's first payload said, by end (2 × record, + 1 for end B); '' when nothing. */
+  private readonly said: string[] = [];
+  /**
+   * What reads an end's next payloads while its hello is incomplete (services.ts), by end as
+   * `said`; its size is how many ends are being read so (MAX_MORE_READING).
+   */
+  private readonly mores = new Map<number, MoreToRead>();
   /** A tunnelled frame's outer layers, decoded into these (grown to the deepest tunnel seen). */
   private readonly layers: Packet[] = [];
   /**
@@ -469,9 +478,7 @@ export class DemuxEngine {
   private noteOf(id: number): FlowNote {
     let note = this.notes.get(id);
     if (note === undefined) {
-      this.notes.set(id, note = {
-        carries: null, carriedWays: 0, tunnel: null, parents: [], service: null, serviceA: null, serviceB: null, saidA: '', saidB: '', moreA: null, moreB: null,
-      });
+      this.notes.set(id, note = { carries: null, carriedWays: 0, tunnel: null, parents: [] });
     }
     return note;
   }
@@ -645,47 +652,55 @@ export class DemuxEngine {
    * the hello is whole or given up.
    */
   private sniffEnd(f: number, e: number, pkt: Packet, fromA: boolean, tcp: boolean): void {
-    const id = this.store.id(f);
     const held = heldPayloadEnd(pkt);
     // A TCP payload may be continued only when the capture holds all of it.
     const seq = tcp && held === pkt.payloadOffset + pkt.payloadLength ? pkt.tcpSeq : null;
-    const before = this.notes.get(id);
-    const more = before === undefined ? null : fromA ? before.moreA : before.moreB;
+    const end = 2 * f + (fromA ? 0 : 1);
+    const mores = this.mores;
+    const more = mores.size === 0 ? undefined : mores.get(end);
     let said: Sniffed | null;
-    if (more !== null) said = sniffMore(more, pkt.bytes, pkt.payloadOffset, held, seq);
+    if (more !== undefined) said = sniffMore(more, pkt.bytes, pkt.payloadOffset, held, seq);
     else said = sniff(pkt.bytes, pkt.payloadOffset, held, tcp, seq);
     // Memory stays bounded: at most MAX_MORE_READING ends hold a hello's bytes at once.
-    const next = said?.more !== undefined && (more !== null || this.moreReading < MAX_MORE_READING) ? said.more : null;
+    const next = said?.more !== undefined && (more !== undefined || mores.size < MAX_MORE_READING) ? said.more : null;
     if (next === null) this.store.addHistSeen(e, H_SNIFFED);
-    if (said === null) {
-      if (more !== null) this.setMore(before!, fromA, null);
-      return;
+    if (next !== null) {
+      mores.set(end, next);
+      if (this.shard !== null && mores.size > this.shard.peakReading) this.shard.peakReading = mores.size;
     }
-    const note = before ?? this.noteOf(id);
-    note.service ??= said.service;
-    if (fromA) {
-      note.serviceA = said.service;
-      note.saidA = said.text;
-    } else {
-      note.serviceB = said.service;
-      note.saidB = said.text;
-    }
-    this.setMore(note, fromA, next);
+    else if (more !== undefined) mores.delete(end);
+    if (said === null) return;
+    if (f >= this.sniffs.length) this.growSniffs(f);
+    const code = SERVICES.indexOf(said.service);
+    let bits = this.sniffs[f]!;
+    if (bits === 0) bits = code << SNIFF_FIRST;
+    const at = fromA ? SNIFF_A : SNIFF_B;
+    this.sniffs[f] = (bits & ~(7 << at)) | (code << at);
+    const texts = this.said;
+    while (texts.length < 2 * f + 2) texts.push(''); // both ends' places
+    texts[end] = said.text;
   }
 
-  private setMore(note: FlowNote, fromA: boolean, more: MoreToRead | null): void {
-    const was = fromA ? note.moreA : note.moreB;
-    this.moreReading += (more !== null ? 1 : 0) - (was !== null ? 1 : 0);
-    if (this.shard !== null && this.moreReading > this.shard.peakReading) this.shard.peakReading = this.moreReading;
-    if (fromA) note.moreA = more;
-    else note.moreB = more;
+  private growSniffs(f: number): void {
+    const sniffs = new Uint16Array(Math.max(f + 1, this.sniffs.length * 2));
+    sniffs.set(this.sniffs);
+    this.sniffs = sniffs;
+  }
+
+  /** What record `f`'s ends said is no longer needed: its flow was finished, or its record released. */
+  private forgetSniffs(f: number): void {
+    // (An end whose hello is read further has said something already.)
+    if (f >= this.sniffs.length || this.sniffs[f] === 0) return;
+    this.sniffs[f] = 0;
+    this.said[2 * f] = this.said[2 * f + 1] = '';
+    if (this.mores.size !== 0) {
+      this.mores.delete(2 * f);
+      this.mores.delete(2 * f + 1);
+    }
   }
 
   /** A flow's note is no longer needed: its ended flow was handed over. */
   private dropNote(id: number): void {
-    const note = this.notes.get(id);
-    if (note === undefined) return;
-    this.moreReading -= (note.moreA !== null ? 1 : 0) + (note.moreB !== null ? 1 : 0);
     this.notes.delete(id);
   }
 
@@ -1262,6 +1277,7 @@ export class DemuxEngine {
   private release(f: number): void {
     this.store.release(f);
     if (this.analyzers !== null && f < this.analyzers.length) this.analyzers[f] = null;
+    this.forgetSniffs(f);
   }
 
   private emit(f: number, endReason: EndReason): void {
@@ -1362,15 +1378,18 @@ export class DemuxEngine {
     const closedAt = this.store.closedAt(f);
     if (closedAt !== null) flow.closedAt = closedAt;
     if (proto !== TCP && proto !== UDP && proto !== ICMP && proto !== ICMPV6) flow.ipProtocol = proto;
-    const note = this.notes.get(flow.id);
+    const sniffed = f < this.sniffs.length ? this.sniffs[f]! : 0;
+    if (sniffed !== 0) {
+      flow.service = SERVICES[(sniffed >> SNIFF_FIRST) & 7]!;
+      const client = this.said[2 * f + (ca ? 0 : 1)]!;
+      const server = this.said[2 * f + (ca ? 1 : 0)]!;
+      flow.summary = client !== '' && server !== '' ? `${client} -> ${server}` : client !== '' ? client : `-> ${server}`;
+      flow.serviceBothWays = ((sniffed >> SNIFF_A) & 7) === ((sniffed >> SNIFF_B) & 7);
+      if (endReason !== null) this.forgetSniffs(f);
+    }
+    const note = this.notes.size === 0 ? undefined : this.notes.get(flow.id);
     if (note !== undefined) {
       if (endReason !== null) this.dropNote(flow.id);
-      if (note.service !== null) {
-        flow.service = note.service;
-        const [client, server] = ca ? [note.saidA, note.saidB] : [note.saidB, note.saidA];
-        flow.summary = client !== '' && server !== '' ? `${client} -> ${server}` : client !== '' ? client : `-> ${server}`;
-        flow.serviceBothWays = note.serviceA === note.serviceB;
-      }
       if (note.carries !== null) {
         flow.carries = note.carries;
         flow.carriesBothWays = note.carriedWays === 3;

@@ -71,6 +71,35 @@ function ascii(b: Uint8Array, start: number, end: number): string {
   return s;
 }
 
+/**
+ * An end's text put together as bytes and made a string once (textDone): the words of a request
+ * or a hello would otherwise each become a string, be joined, then be copied again to be made
+ * safe. Bytes go in as safeSummaryText would leave them (`?` for the unsafe ones), and only the
+ * first TEXT_MAX + 1: safe() then cuts the text where safeSummaryText cuts the whole.
+ */
+const textBuf = Buffer.allocUnsafe(TEXT_MAX + 1);
+let textLength = 0;
+
+function textByte(c: number): void {
+  if (textLength <= TEXT_MAX) textBuf[textLength++] = c < 0x20 || c > 0x7e || c === 0x22 || c === 0x5c ? 0x3f : c;
+}
+
+function textBytes(b: Uint8Array, start: number, end: number): void {
+  for (let i = start; i < end && textLength <= TEXT_MAX; i++) textByte(b[i]!);
+}
+
+/** An ASCII word. */
+function textWord(w: string): void {
+  for (let i = 0; i < w.length && textLength <= TEXT_MAX; i++) textByte(w.charCodeAt(i));
+}
+
+/** The text put together since the last textDone, as a string. */
+function textDone(): string {
+  const n = textLength;
+  textLength = 0;
+  return textBuf.toString('latin1', 0, n);
+}
+
 /** Where the line at `start` ends (its LF), or -1 when none ends within `end`. */
 function lineEnd(b: Uint8Array, start: number, end: number): number {
   for (let i = start; i < end; i++) if (b[i] === 0x0a) return i;
@@ -99,6 +128,21 @@ function startsWith(b: Uint8Array, at: number, end: number, word: string): boole
 
 const isDigit = (c: number | undefined) => c !== undefined && c >= 0x30 && c <= 0x39;
 
+/** White space as a regular expression's `\s` matches it in a string of these bytes' char codes. */
+const isSpace = (c: number) => c === 0x20 || (c >= 0x09 && c <= 0x0d) || c === 0xa0;
+
+/** The method at `start`, followed by a space, or undefined. */
+function httpMethod(b: Uint8Array, start: number, stop: number): string | undefined {
+  for (let i = 0; i < HTTP_METHODS.length; i++) {
+    const m = HTTP_METHODS[i]!;
+    if (startsWith(b, start, stop, m) && b[start + m.length] === 0x20) return m;
+  }
+  return undefined;
+}
+
+/** Status codes' texts, by number, made once each. */
+const statusTexts: string[] = [];
+
 /**
  * HTTP/1.x: a request line (`METHOD TARGET HTTP/1.x`) or a status line (`HTTP/1.x NNN ...`),
  * read as bytes: only the words kept become strings.
@@ -110,9 +154,10 @@ function http(b: Uint8Array, start: number, end: number): Sniffed | null {
   if (startsWith(b, start, stop, 'HTTP/1.') && (b[start + 7] === 0x30 || b[start + 7] === 0x31) && b[start + 8] === 0x20) {
     const c = start + 9;
     if (!isDigit(b[c]) || !isDigit(b[c + 1]) || !isDigit(b[c + 2]) || (c + 3 < stop && b[c + 3] !== 0x20)) return null;
-    return { service: 'http', text: ascii(b, c, c + 3) };
+    const code = (b[c]! - 0x30) * 100 + (b[c + 1]! - 0x30) * 10 + (b[c + 2]! - 0x30);
+    return { service: 'http', text: statusTexts[code] ??= ascii(b, c, c + 3) };
   }
-  const method = HTTP_METHODS.find((m) => startsWith(b, start, stop, m) && b[start + m.length] === 0x20);
+  const method = httpMethod(b, start, stop);
   if (method === undefined) return null;
   // TARGET: no white space (other bytes are kept, made safe later); then ` HTTP/1.0` or
   // ` HTTP/1.1` ends the line.
@@ -120,22 +165,32 @@ function http(b: Uint8Array, start: number, end: number): Sniffed | null {
   let to = from;
   while (to < stop && b[to] !== 0x20 && (b[to]! < 0x09 || b[to]! > 0x0d)) to++;
   if (to === from || to + 9 !== stop || !startsWith(b, to, stop, ' HTTP/1.') || (b[to + 8] !== 0x30 && b[to + 8] !== 0x31)) return null;
-  const target = ascii(b, from, to);
-  // The Host header, when it is within the bytes looked at: lines are scanned as bytes, and only
-  // the Host line becomes a string.
-  let host = '';
+  // The Host header, when it is within the bytes looked at: lines are scanned as bytes, its value
+  // (`host:`, white space, then what is not) found in place.
+  let hostFrom = 0;
+  let hostTo = 0;
   let at = eol + 1;
   for (let n = 0; n < 50 && at < end; n++) {
     const stop = lineEnd(b, at, end);
     if (stop < 0 || stop === at || (stop === at + 1 && b[at] === 0x0d)) break;
     if (isHostHeader(b, at, stop)) {
-      const m = /^host:\s*(\S+)/i.exec(ascii(b, at, b[stop - 1] === 0x0d ? stop - 1 : stop));
-      if (m) host = m[1]!;
+      const lineStop = b[stop - 1] === 0x0d ? stop - 1 : stop;
+      let p = at + 5;
+      while (p < lineStop && isSpace(b[p]!)) p++;
+      let q = p;
+      while (q < lineStop && !isSpace(b[q]!)) q++;
+      hostFrom = p;
+      hostTo = q;
       break;
     }
     at = stop + 1;
   }
-  return { service: 'http', text: `${method} ${host !== '' && target.startsWith('/') ? host : ''}${target}` };
+  // `METHOD HOST/TARGET`: the host only before a path.
+  textWord(method);
+  textByte(0x20);
+  if (hostTo > hostFrom && b[from] === 0x2f) textBytes(b, hostFrom, hostTo);
+  textBytes(b, from, to);
+  return { service: 'http', text: textDone() };
 }
 
 const TLS_VERSIONS: Record<number, string> = { 0x0300: 'ssl3', 0x0301: 'tls1.0', 0x0302: 'tls1.1', 0x0303: 'tls1.2', 0x0304: 'tls1.3' };
@@ -168,8 +223,11 @@ export function tlsHello(b: Uint8Array, start: number, end: number): Sniffed | n
   } else {
     p += 3; // cipher suite, compression method
   }
-  let sni = '';
-  let alpn: string[] = [];
+  // The last server name and ALPN list seen: their bytes' places (the text is made at the end).
+  let sniFrom = 0;
+  let sniTo = 0;
+  let alpnFrom = 0;
+  let alpnEnd = 0;
   let chosen = legacy;
   if (p + 2 <= hsEnd) {
     const extEnd = Math.min(hsEnd, p + 2 + ((b[p]! << 8) | b[p + 1]!));
@@ -180,10 +238,11 @@ export function tlsHello(b: Uint8Array, start: number, end: number): Sniffed | n
       const body = p + 4;
       const bodyEnd = Math.min(extEnd, body + len);
       if (type === 1 && ext === 0 && body + 5 <= bodyEnd && b[body + 2] === 0) {
-        sni = ascii(b, body + 5, Math.min(bodyEnd, body + 5 + ((b[body + 3]! << 8) | b[body + 4]!)));
+        sniFrom = body + 5;
+        sniTo = Math.min(bodyEnd, body + 5 + ((b[body + 3]! << 8) | b[body + 4]!));
       } else if (type === 1 && ext === 16 && body + 2 <= bodyEnd) {
-        alpn = [];
-        for (let q = body + 2; q < bodyEnd && q + 1 + b[q]! <= bodyEnd; q += 1 + b[q]!) alpn.push(ascii(b, q + 1, q + 1 + b[q]!));
+        alpnFrom = body + 2;
+        alpnEnd = bodyEnd;
       } else if (type === 2 && ext === 43 && body + 2 <= bodyEnd) {
         chosen = (b[body]! << 8) | b[body + 1]!;
       }
@@ -191,8 +250,20 @@ export function tlsHello(b: Uint8Array, start: number, end: number): Sniffed | n
     }
   }
   if (type === 2) return { service: 'ssl', text: TLS_VERSIONS[chosen] ?? `version 0x${chosen.toString(16)}` };
-  const words = [sni !== '' ? `sni=${sni}` : '', alpn.length > 0 ? `alpn=${alpn.join(',')}` : ''].filter((w) => w !== '');
-  return { service: 'ssl', text: words.length > 0 ? words.join(' ') : 'client hello' };
+  // `sni=NAME alpn=P1,P2`, either word only when there is one (an ALPN list of one empty name counts).
+  if (sniTo > sniFrom) {
+    textWord('sni=');
+    textBytes(b, sniFrom, sniTo);
+  }
+  if (alpnFrom < alpnEnd && alpnFrom + 1 + b[alpnFrom]! <= alpnEnd) {
+    if (sniTo > sniFrom) textByte(0x20);
+    textWord('alpn=');
+    for (let q = alpnFrom; q < alpnEnd && q + 1 + b[q]! <= alpnEnd; q += 1 + b[q]!) {
+      if (q > alpnFrom) textByte(0x2c);
+      textBytes(b, q + 1, q + 1 + b[q]!);
+    }
+  }
+  return { service: 'ssl', text: textLength > 0 ? textDone() : 'client hello' };
 }
 
 const DNS_TYPES: Record<number, string> = {
@@ -227,10 +298,15 @@ function dns(b: Uint8Array, start: number, end: number): Sniffed | null {
   const qclass = ((b[p + 3]! << 8) | b[p + 4]!) & 0x7fff; // mDNS sets the top bit (unicast answer)
   if (qclass !== 1 && qclass !== 3 && qclass !== 4 && qclass !== 255) return null;
   if ((flags & 0x8000) !== 0) return { service: 'dns', text: RCODES[flags & 15] ?? `rcode ${flags & 15}` };
-  let name = '';
-  for (let q = start + 12; b[q] !== 0; q += 1 + b[q]!) name += (name === '' ? '' : '.') + ascii(b, q + 1, q + 1 + b[q]!);
-  if (name === '') name = '.';
-  return { service: 'dns', text: `${DNS_TYPES[qtype] ?? `TYPE${qtype}`} ${name}` };
+  // `TYPE NAME`: the labels joined by dots, the root `.`.
+  textWord(DNS_TYPES[qtype] ?? `TYPE${qtype}`);
+  textByte(0x20);
+  if (b[start + 12] === 0) textByte(0x2e);
+  for (let q = start + 12; b[q] !== 0; q += 1 + b[q]!) {
+    if (q > start + 12) textByte(0x2e);
+    textBytes(b, q + 1, q + 1 + b[q]!);
+  }
+  return { service: 'dns', text: textDone() };
 }
 
 /** QUIC long header (Initial, Handshake...) with a known version. */
@@ -333,10 +409,10 @@ export function sniff(bytes: Uint8Array, start: number, end: number, tcp: boolea
     found = tls(bytes, start, Math.min(end, start + 5 + TLS_MAX));
     const need = found !== null && tcp && seq !== null ? tlsNeeds(bytes, start, end) : 0;
     if (found !== null && need > 0) found.more = new TlsHello(bytes.subarray(start, end), need, (seq! + end - start) >>> 0);
-  } else if (c === 0x53 && ascii(bytes, start, start + 4) === 'SSH-') {
+  } else if (c === 0x53 && startsWith(bytes, start, stop, 'SSH-')) {
     const line = lineAt(bytes, start, stop);
     if (line !== null && /^SSH-\d\.\d+-/.test(line)) found = { service: 'ssh', text: line };
-  } else if (c === 0x50 && ascii(bytes, start, Math.min(stop, start + 14)) === 'PRI * HTTP/2.0') {
+  } else if (c === 0x50 && startsWith(bytes, start, stop, 'PRI * HTTP/2.0')) {
     found = { service: 'http2', text: 'prior knowledge' };
   } else if (c >= 0x41 && c <= 0x5a) found = http(bytes, start, stop);
   if (found === null) {
@@ -356,8 +432,8 @@ export function sniffMore(more: MoreToRead, bytes: Uint8Array, start: number, en
   return said === null ? null : safe(said);
 }
 
-/** A Sniffed with its text made safe to print (safeSummaryText). */
+/** The Sniffed (a new one, made by the readers above) with its text made safe to print (safeSummaryText). */
 function safe(found: Sniffed): Sniffed {
-  const text = safeSummaryText(found.text);
-  return found.more === undefined ? { service: found.service, text } : { service: found.service, text, more: found.more };
+  found.text = safeSummaryText(found.text);
+  return found;
 }

@@ -184,7 +184,13 @@ export function writeFlowJson(buf: Uint8Array, pos: number, flow: Flow, digits: 
   }
   if (flow.carries !== undefined || flow.tunnel !== undefined) p = writeText(buf, p, tunnelJsonText(flow));
   // The summary holds no character JSON escapes (services.ts safeSummaryText).
-  if (flow.service !== undefined) p = writeText(buf, p, `,"service":"${flow.service}","summary":"${flow.summary ?? ''}"`);
+  if (flow.service !== undefined) {
+    p = putLiteral(v, p, J_SERVICE);
+    p = writeText(buf, p, flow.service);
+    p = putLiteral(v, p, J_SUMMARY);
+    p = writeText(buf, p, flow.summary ?? '');
+    v.setUint8(p++, 0x22); // "
+  }
   // Only with flows --analysis: made as text.
   if (flow.analysis !== undefined) p = writeText(buf, p, `,"analysis":${JSON.stringify(analysisToJson(flow.analysis))}`);
   v.setUint8(p, 0x7d); // }
@@ -290,6 +296,8 @@ const J_ICMP_ERRORS = literal(',"icmpErrors":');
 const J_ICMP_ERROR_NULL = literal(',"icmpError":null');
 const J_ICMP_ERROR = literal(',"icmpError":');
 const J_IP_PROTOCOL = literal(',"ipProtocol":');
+const J_SERVICE = literal(',"service":"');
+const J_SUMMARY = literal('","summary":"');
 
 // The DataView of the buffer written last: made once per buffer (an output piece, a page).
 let lastBuffer: Uint8Array | null = null;

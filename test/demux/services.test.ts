@@ -3,10 +3,12 @@
  * flows say of it: on hand-made payloads, then on the bundled capture through the CLI.
  */
 import { describe, expect, it } from 'vitest';
+import { DemuxEngine } from '../../src/demux/engine.js';
 import { safeSummaryText, sniff } from '../../src/demux/services.js';
 import { renderFlowsTable } from '../../src/report/table.js';
 import { runCli } from '../helpers/run-cli.js';
 import { runPipeline } from '../report/pipeline.js';
+import { makePacket, type PacketSpec } from './packets.js';
 
 const FIXTURES = new URL('../../fixtures/', import.meta.url).pathname;
 const bytes = (...parts: (string | number[])[]) =>
@@ -90,6 +92,56 @@ describe('services from the first bytes', () => {
     expect(safeSummaryText('x'.repeat(500))).toBe(`${'x'.repeat(120)}...`);
     const ssh = of(bytes('SSH-2.0-evil\x07"\\\r\n'));
     expect(ssh).toEqual({ service: 'ssh', text: 'SSH-2.0-evil???' });
+  });
+
+  it('texts are the words of the payload as its bytes give them: Host and its white space, ALPN lists, DNS names, the cut', () => {
+    // Host's value: after `host:` (any case) and white space (tab, space, no-break space), up to the next white space.
+    expect(of(bytes('GET /a HTTP/1.1\r\nhOsT:\t  example.net \r\n\r\n'))?.text).toBe('GET example.net/a');
+    expect(of(bytes('GET /a HTTP/1.1\r\nHost:\xa0ex\xa0tra\r\n\r\n'))?.text).toBe('GET ex/a');
+    expect(of(bytes('GET /a HTTP/1.1\r\nHost:   \r\n\r\n'))?.text).toBe('GET /a');
+    // Not a path: the host is not put before it.
+    expect(of(bytes('OPTIONS * HTTP/1.1\r\nHost: example.net\r\n\r\n'))?.text).toBe('OPTIONS *');
+    expect(of(bytes('GET /caf\xe9 HTTP/1.0\r\nHost: \xe9t\xe9\r\n\r\n'))?.text).toBe('GET ?t?/caf?');
+    expect(of(bytes('HTTP/1.0 007\r\n\r\n'))?.text).toBe('007');
+    // 120 characters are kept whole; from 121, 120 and `...`.
+    expect(of(bytes(`GET /${'x'.repeat(115)} HTTP/1.1\r\n\r\n`))?.text).toBe(`GET /${'x'.repeat(115)}`);
+    expect(of(bytes(`GET /${'x'.repeat(116)} HTTP/1.1\r\n\r\n`))?.text).toBe(`GET /${'x'.repeat(115)}...`);
+    expect(of(bytes(`GET /${'x'.repeat(600)} HTTP/1.1\r\nHost: h\r\n\r\n`))?.text).toBe(`GET h/${'x'.repeat(114)}...`);
+    expect(of(clientHello('example.com', ['', 'h2']))?.text).toBe('sni=example.com alpn=,h2');
+    expect(of(clientHello('', ['h2']))?.text).toBe('alpn=h2');
+    expect(of(clientHello('', []))?.text).toBe('client hello');
+    expect(of(clientHello(`${'n'.repeat(200)}.example`, ['h2']))?.text).toBe(`sni=${'n'.repeat(116)}...`);
+    expect(of(bytes(dnsMessage(false, 'a"b.example', 1)), false)?.text).toBe('A a?b.example');
+    expect(of(bytes(dnsMessage(false, 'example', 99)), false)?.text).toBe('TYPE99 example');
+    const root = [0x12, 0x34, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0, 0, ...u16(2), 0, 1];
+    expect(of(bytes(root), false)?.text).toBe('NS .');
+  });
+
+  it('what ends said stays with their flow: a record reused by the next flow starts with nothing said', () => {
+    // One flow open at a time (maxFlows 1): each new tuple evicts the last flow and takes its record.
+    const flows: ReturnType<DemuxEngine['flows']> = [];
+    const engine = new DemuxEngine({ maxFlows: 1, onFlowEnd: (f) => flows.push(f) });
+    const send = (spec: PacketSpec, payload: Uint8Array, sec: number) => {
+      const pkt = makePacket({ proto: 17, ...spec, len: payload.length });
+      const frame = new Uint8Array(pkt.payloadOffset + payload.length);
+      frame.set(pkt.bytes);
+      frame.set(payload, pkt.payloadOffset);
+      pkt.bytes = frame;
+      engine.ingest(pkt, sec, 0);
+    };
+    const query = bytes(dnsMessage(false, 'example.com', 1));
+    const answer = bytes(dnsMessage(true, 'example.com', 1));
+    send({ src: '10.0.0.1', dst: '10.0.0.2', sport: 1000, dport: 53 }, query, 1);
+    send({ src: '10.0.0.2', dst: '10.0.0.1', sport: 53, dport: 1000 }, answer, 1);
+    send({ src: '10.0.0.3', dst: '10.0.0.2', sport: 2000, dport: 9999 }, bytes('hello world\r\n'), 2);
+    send({ src: '10.0.0.4', dst: '10.0.0.2', sport: 3000, dport: 53 }, bytes('not dns at all, a line'), 3);
+    send({ src: '10.0.0.2', dst: '10.0.0.4', sport: 53, dport: 3000 }, answer, 3);
+    engine.finish();
+    expect(flows.map((f) => [f.id, f.service, f.summary, f.serviceBothWays])).toEqual([
+      [1, 'dns', 'A example.com -> NOERROR', true],
+      [2, undefined, undefined, undefined],
+      [3, 'dns', '-> NOERROR', false],
+    ]);
   });
 
   it('flows name the service of the bundled capture: HTTP on port 80 and DNS on 5353, with what was said', async () => {
