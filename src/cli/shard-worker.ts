@@ -18,35 +18,48 @@ const port = parentPort;
 const send = (m: FromShard, transfer: ArrayBuffer[] = []) => port.postMessage(m, transfer);
 const work = workerData as ShardWork;
 
-/** The flows `work.selection` keeps, rendered one after another; `ends[i]`: where flow i's bytes end. */
-function render(flows: readonly Flow[], format: ShardFormat, digits: number): { bytes: Uint8Array; ends: Float64Array } {
+/** Bytes of a page of rendered flows: a flow never spans two pages. */
+const PAGE = 1 << 20;
+
+/**
+ * The flows `work.selection` keeps, rendered into pages (new ones as they fill: growing one
+ * buffer copied it, and first touches cost here); `spans[3i..3i+2]`: flow i's page, start and
+ * end (start = end: not kept).
+ */
+function render(flows: readonly Flow[], format: ShardFormat, digits: number): { pages: Uint8Array[]; spans: Float64Array } {
   const matches = flowMatcher(work.selection);
-  let buf = new Uint8Array(1 << 20);
+  const pages: Uint8Array[] = [];
+  let page = new Uint8Array(0);
   let end = 0;
   const room = (n: number) => {
-    if (end + n <= buf.length) return;
-    const grown = new Uint8Array(Math.max(buf.length * 2, end + n));
-    grown.set(buf.subarray(0, end));
-    buf = grown;
+    if (end + n <= page.length) return;
+    page = new Uint8Array(Math.max(PAGE, n));
+    pages.push(page);
+    end = 0;
   };
   const encoder = new TextEncoder();
-  const ends = new Float64Array(flows.length);
+  const spans = new Float64Array(flows.length * 3);
   for (let i = 0; i < flows.length; i++) {
     const flow = flows[i]!;
+    let start = end;
     if (matches(flow)) {
       if (format === 'json' || format === 'ndjson') {
         room(flowJsonBound(flow) + 1);
-        end = writeFlowJson(buf, end, flow, digits);
-        if (format === 'ndjson') buf[end++] = 0x0a;
+        start = end;
+        end = writeFlowJson(page, end, flow, digits);
+        if (format === 'ndjson') page[end++] = 0x0a;
       } else {
         const line = format === 'ecs' ? ecsLine(flow, { digits }) : zeekJsonLine(flow);
         room(line.length * 3);
-        end += encoder.encodeInto(line, buf.subarray(end)).written;
+        start = end;
+        end += encoder.encodeInto(line, page.subarray(end)).written;
       }
     }
-    ends[i] = end;
+    spans[i * 3] = pages.length - 1;
+    spans[i * 3 + 1] = start;
+    spans[i * 3 + 2] = end;
   }
-  return { bytes: buf.subarray(0, end), ends };
+  return { pages, spans };
 }
 
 async function main(): Promise<void> {
@@ -59,8 +72,8 @@ async function main(): Promise<void> {
     send({ t: 'flows', flows: done.flows });
     return;
   }
-  const { bytes, ends } = render(done.flows, work.format, m.digits);
-  send({ t: 'bytes', bytes, ends }, [bytes.buffer as ArrayBuffer, ends.buffer as ArrayBuffer]);
+  const { pages, spans } = render(done.flows, work.format, m.digits);
+  send({ t: 'bytes', pages, spans }, [...pages.map((p) => p.buffer as ArrayBuffer), spans.buffer as ArrayBuffer]);
 }
 
 main().catch((err: Error) => send({ t: 'error', message: err.message }));

@@ -42,7 +42,7 @@ export type ToShard = { t: 'merge'; ids: Float64Array; forgotten: number[]; digi
 export type FromShard =
   | { t: 'progress'; text: string }
   | { t: 'read'; read: ShardRead; digits: number; part: ShardResult }
-  | { t: 'bytes'; bytes: Uint8Array; ends: Float64Array }
+  | { t: 'bytes'; pages: Uint8Array[]; spans: Float64Array }
   | { t: 'flows'; flows: Flow[] }
   | { t: 'error'; message: string };
 
@@ -174,7 +174,7 @@ export async function readShardedFlows(
       for (let n = 0; n < merged.order.length; n += 2) handedOut.push(shardFlows[merged.order[n]!]![merged.order[n + 1]!]!);
       return { read, digits, engine: source(handedOut), handedOut, write: null };
     }
-    const rendered = answers.map((a) => (a.t === 'bytes' ? a : { bytes: new Uint8Array(0), ends: new Float64Array(0) }));
+    const rendered = answers.map((a) => (a.t === 'bytes' ? a : { pages: [], spans: new Float64Array(0) }));
     return {
       read,
       digits,
@@ -189,7 +189,7 @@ export async function readShardedFlows(
 
 /** The threads' rendered flows, in one engine's order or (`byId`) by id, as JSON array items. */
 async function writeRendered(
-  out: Output, rendered: { bytes: Uint8Array; ends: Float64Array }[], merged: MergedShards, parts: readonly ShardResult[], byId: boolean,
+  out: Output, rendered: { pages: Uint8Array[]; spans: Float64Array }[], merged: MergedShards, parts: readonly ShardResult[], byId: boolean,
 ): Promise<boolean> {
   let order = merged.order;
   if (byId) {
@@ -205,14 +205,14 @@ async function writeRendered(
   }
   let any = false;
   for (let n = 0; n < order.length && !out.closed; n += 2) {
-    const { bytes, ends } = rendered[order[n]!]!;
-    const i = order[n + 1]!;
-    const start = i === 0 ? 0 : ends[i - 1]!;
-    const end = ends[i]!;
+    const { pages, spans } = rendered[order[n]!]!;
+    const i = order[n + 1]! * 3;
+    const start = spans[i + 1]!;
+    const end = spans[i + 2]!;
     if (end === start) continue;
     if (byId) out.write(any ? ',\n' : '\n');
     any = true;
-    const wait = out.writeBytes(bytes, start, end);
+    const wait = out.writeBytes(pages[spans[i]!]!, start, end);
     if (wait) await wait;
   }
   return any;
