@@ -2,7 +2,7 @@
  * The command-line table (yargs) and the pure checks on its result. Nothing here does I/O, so
  * tests can parse argument vectors without spawning a process.
  */
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { FilterError } from '../filter/syntax.js';
 import { compileFilter, type PacketTest } from '../filter/match.js';
@@ -413,12 +413,8 @@ export function check(parsed: Record<string, unknown>, stdoutIsTty: boolean): Op
     if (args.output === undefined) throw new UsageError('--each writes one output a capture: name the folder with --output DIR');
     if (captures.includes('-')) throw new UsageError("--each reads files, each on its own: not standard input ('-')");
   } else if (jobs !== undefined && jobs > 1) {
-    // Every thread reads the whole input itself: it must be a file that can be read N times.
-    for (const c of captures) {
-      if (c === '-') throw new UsageError(`--jobs ${jobs} reads the capture on ${jobs} threads, each reading it whole: not standard input ('-')`);
-      const st = statSync(c, { throwIfNoEntry: false });
-      if (st !== undefined && !st.isFile()) throw new UsageError(`--jobs ${jobs} reads the capture on ${jobs} threads, each reading it whole: '${c}' is not a regular file`);
-    }
+    // Every thread reads the whole input itself (a pipe is checked when it is opened: cli/shards.ts).
+    if (captures.includes('-')) throw new UsageError(`--jobs ${jobs} reads the capture on ${jobs} threads, each reading it whole: not standard input ('-')`);
   }
   if (proto !== undefined && !['tcp', 'udp', 'icmp', 'other'].includes(proto) && otherProtocolNumber(proto) < 0) {
     throw new UsageError('--proto must be tcp, udp, icmp, other (every other IP protocol) or the name of one (ospf, gre, esp, ip-proto-N...)');

@@ -10,7 +10,7 @@
  * When the input has what shards cannot split (demux/shards.ts), the threads stop after the
  * first round and the command reads it again with one engine, saying why on stderr.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import type { Flow } from '../core/flow.js';
@@ -135,6 +135,11 @@ export async function readShardedFlows(
   options: Options, io: Io, jobs: number, format: ShardFormat | null, selection: FlowSelection,
 ): Promise<ShardedFlows | null> {
   if (!existsSync(fileURLToPath(workerUrl()))) throw new UsageError('--jobs needs the compiled worker (dist/cli/shard-worker.js): run npm run build');
+  // Every thread reads the whole input itself: each must be a file that can be read N times.
+  for (const c of options.captures) {
+    const st = statSync(c, { throwIfNoEntry: false });
+    if (st !== undefined && !st.isFile()) throw new UsageError(`--jobs ${jobs} reads the capture on ${jobs} threads, each reading it whole: '${c}' is not a regular file`);
+  }
   const { onFlowEnd: _none, ...engine } = engineSettings(options);
   const progress = options.progress ?? (io.stderr.isTTY ? 'auto' : false);
   const threads = Array.from({ length: jobs }, (_, shard) => new ShardThread({

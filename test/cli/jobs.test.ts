@@ -79,6 +79,14 @@ describe('flows --jobs N on one capture', () => {
     expect(stderr).toBe('flowdemux: --jobs 2: read again on one thread: it has UDP tunnels, whose flows and the flows inside them have different address pairs\n');
   });
 
+  it('refuses a pipe in one line', async () => {
+    const fifo = tmp.path('pipe');
+    execFileSync('mkfifo', [fifo]);
+    const r = await runCli(['flows', fifo, '--jobs', '2']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`flowdemux: --jobs 2 reads the capture on 2 threads, each reading it whole: '${fifo}' is not a regular file\n`);
+  });
+
   it('refuses standard input in one line', async () => {
     const r = await runCli(['flows', '-', '--jobs', '2'], readFileSync('fixtures/demux-lo.pcap'));
     expect(r.code).toBe(2);
