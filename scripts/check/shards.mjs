@@ -15,7 +15,7 @@ import { join } from 'node:path';
 
 const { readFlows } = await import('../../dist/pipeline/flows.js');
 const { readShard } = await import('../../dist/pipeline/shards.js');
-const { mergeShards, asOneEngine } = await import('../../dist/demux/shards.js');
+const { mergeShards, asOneEngine, inOneEngineOrder } = await import('../../dist/demux/shards.js');
 const { DEFAULTS, summaryOf } = await import('../../dist/demux/engine.js');
 
 const args = process.argv.slice(2);
@@ -59,8 +59,7 @@ for (const file of files) {
     if (done.filter((d) => d.flows.length > 0).length > 1) tally.split++;
     tally.anew += merged.forgotten.reduce((n, f) => n + f.length, 0);
     done.forEach((d, k) => asOneEngine(d.flows, merged.ids[k], merged.forgotten[k], d.part.lineages));
-    const flows = [];
-    for (let n = 0; n < merged.order.length; n += 2) flows.push(done[merged.order[n]].flows[merged.order[n + 1]]);
+    const flows = inOneEngineOrder(merged, done.map((d) => d.flows));
     const a = JSON.stringify(single) + JSON.stringify(one.engine.summary(file));
     const b = JSON.stringify(flows) + JSON.stringify(summaryOf(merged.counts, file));
     if (a === b) tally.same++;

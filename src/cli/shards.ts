@@ -13,10 +13,10 @@
 import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Flow } from '../core/flow.js';
+import type { DemuxSummary, Flow } from '../core/flow.js';
 import { summaryOf, DEFAULTS } from '../demux/engine.js';
 import { KEY_SIZE } from '../demux/shard-log.js';
-import { mergeShards, type MergedShards, type ShardResult } from '../demux/shards.js';
+import { inOneEngineOrder, mergeShards, type MergedShards, type ShardResult } from '../demux/shards.js';
 import { engineSettings } from '../pipeline/flows.js';
 import { Progress } from '../pipeline/progress.js';
 import type { ReadResult } from '../pipeline/read.js';
@@ -48,7 +48,7 @@ export type FromShard =
 
 /** The flows and their summary, as one engine's (`flows()` in id order). */
 export interface FlowSource {
-  summary(source?: string): ReturnType<typeof summaryOf>;
+  summary(source?: string): DemuxSummary;
   flows(): Flow[];
 }
 
@@ -169,21 +169,17 @@ export async function readShardedFlows(
     const digits = firsts[0]!.digits;
     threads.forEach((t, k) => t.send({ t: 'merge', ids: merged.ids[k]!, forgotten: merged.forgotten[k]!, digits }));
     const answers = await Promise.all(threads.map((t) => t.next()));
-    const source = (flows: Flow[]): FlowSource => {
-      const byId = [...flows].sort((a, b) => a.id - b.id);
-      return { summary: (s) => summaryOf(merged.counts, s), flows: () => byId };
-    };
+    const summary = (source?: string) => summaryOf(merged.counts, source);
     if (format === null) {
-      const shardFlows = answers.map((a) => (a.t === 'flows' ? a.flows : []));
-      const handedOut: Flow[] = [];
-      for (let n = 0; n < merged.order.length; n += 2) handedOut.push(shardFlows[merged.order[n]!]![merged.order[n + 1]!]!);
-      return { read, digits, engine: source(handedOut), handedOut, write: null };
+      const handedOut = inOneEngineOrder(merged, answers.map((a) => (a.t === 'flows' ? a.flows : [])));
+      const byId = [...handedOut].sort((a, b) => a.id - b.id);
+      return { read, digits, engine: { summary, flows: () => byId }, handedOut, write: null };
     }
     const rendered = answers.map((a) => (a.t === 'bytes' ? a : { pages: [], spans: new Float64Array(0) }));
     return {
       read,
       digits,
-      engine: { summary: (s) => summaryOf(merged.counts, s), flows: () => [] },
+      engine: { summary, flows: () => [] },
       handedOut: [],
       write: (out) => writeRendered(out, rendered, merged, parts, format === 'json'),
     };

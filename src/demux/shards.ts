@@ -361,3 +361,10 @@ export function asOneEngine(flows: readonly Flow[], ids: Float64Array, forgotten
   }
   for (const f of flows) f.id = ids[f.id - 1]!;
 }
+
+/** The shards' flows (each shard's in its order of handing out) in one engine's order. */
+export function inOneEngineOrder<T>(merged: MergedShards, byShard: readonly (readonly T[])[]): T[] {
+  const out: T[] = [];
+  for (let n = 0; n < merged.order.length; n += 2) out.push(byShard[merged.order[n]!]![merged.order[n + 1]!]!);
+  return out;
+}

@@ -9,7 +9,7 @@ import { execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemuxOptions, Flow } from '../../src/core/flow.js';
 import { DEFAULTS, summaryOf } from '../../src/demux/engine.js';
-import { asOneEngine, mergeShards } from '../../src/demux/shards.js';
+import { asOneEngine, inOneEngineOrder, mergeShards } from '../../src/demux/shards.js';
 import { readFlows } from '../../src/pipeline/flows.js';
 import { readShard, type ShardDone } from '../../src/pipeline/shards.js';
 import { newPacket } from '../../src/core/packet.js';
@@ -63,8 +63,7 @@ async function compare(path: string, shards: number, engine: DemuxOptions = {}):
   };
   if (merged.unsafe !== null) return { ...result, unsafe: merged.unsafe, merged: '', forgotten: 0 };
   done.forEach((d, k) => asOneEngine(d.flows, merged.ids[k]!, merged.forgotten[k]!, d.part.lineages));
-  const flows: Flow[] = [];
-  for (let n = 0; n < merged.order.length; n += 2) flows.push(done[merged.order[n]!]!.flows[merged.order[n + 1]!]!);
+  const flows = inOneEngineOrder(merged, done.map((d) => d.flows));
   return {
     ...result,
     unsafe: null,
